@@ -1,0 +1,18 @@
+//! `meshctl completions SHELL`: print a completion script for bash, zsh, fish, elvish or PowerShell.
+
+use anyhow::Result;
+use clap::CommandFactory;
+use clap_complete::Shell;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The shell to complete for.
+    shell: Shell,
+}
+
+pub fn run<C: CommandFactory>(args: &Args) -> Result<ExitCode> {
+    let mut command = C::command();
+    clap_complete::generate(args.shell, &mut command, "meshctl", &mut std::io::stdout());
+    Ok(ExitCode::SUCCESS)
+}

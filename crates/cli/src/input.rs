@@ -1,0 +1,69 @@
+//! Reading the inputs every stack command shares: the stack file and its var overrides.
+
+use anyhow::{Context, Result};
+use clap::Args;
+use meshctl_model::{SourceFile, VarOverrides};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct StackArgs {
+    /// The stack file.
+    #[arg(short = 'f', long = "file", value_name = "STACK")]
+    pub file: PathBuf,
+    /// Override a var: --var domain=example.com (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Read var overrides from a YAML file (repeatable; later files win).
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub var_files: Vec<PathBuf>,
+}
+
+impl StackArgs {
+    pub fn source(&self) -> Result<SourceFile> {
+        let text = std::fs::read_to_string(&self.file)
+            .with_context(|| format!("cannot read stack file {}", self.file.display()))?;
+        Ok(SourceFile::new(self.file.display().to_string(), text))
+    }
+
+    /// Var overrides: var files first, then `--var`, so the command line has the last word.
+    pub fn overrides(&self) -> Result<VarOverrides, (SourceFile, meshctl_model::Diagnostic)> {
+        let mut overrides = VarOverrides::default();
+        for path in &self.var_files {
+            let text = match std::fs::read_to_string(path) {
+                Ok(text) => text,
+                Err(e) => {
+                    let file = SourceFile::new(path.display().to_string(), "");
+                    let d = meshctl_model::Diagnostic::error("var-file", format!("cannot read var file: {e}"))
+                        .help("check the --var-file path");
+                    return Err((file, d));
+                }
+            };
+            let file = SourceFile::new(path.display().to_string(), text);
+            if let Err(d) = overrides.add_file(&file) {
+                return Err((file, d));
+            }
+        }
+        for pair in &self.vars {
+            match pair.split_once('=') {
+                Some((name, value)) if !name.is_empty() => overrides.set(name, value),
+                _ => {
+                    let file = SourceFile::new("--var", "");
+                    let d = meshctl_model::Diagnostic::error("bad-var", format!("`--var {pair}` is not NAME=VALUE"))
+                        .help("write --var domain=example.com");
+                    return Err((file, d));
+                }
+            }
+        }
+        Ok(overrides)
+    }
+}
+
+/// Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org).
+pub fn use_color(stream_is_terminal: bool) -> bool {
+    stream_is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+pub fn stderr_color() -> bool {
+    use_color(std::io::stderr().is_terminal())
+}

@@ -1,0 +1,663 @@
+//! A serde `Deserializer` over the spanned YAML tree: typed stack structures are read from it, and
+//! every error it produces carries the field path and source span of the value that caused it.
+//!
+//! Unknown mapping keys are not fatal here: they are reported into a sink (with a "did you mean")
+//! and skipped, so one run reports all of them. Value checks in newtypes (CIDRs, ports, names…)
+//! raise errors through [`invalid`], which keeps their code and help line.
+
+use crate::diagnostic::Diagnostic;
+use crate::path::FieldPath;
+use crate::span::Span;
+use crate::yaml::{Entry, Node, NodeKind, ScalarStyle};
+use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
+use std::cell::RefCell;
+use std::fmt;
+
+/// Separates code, message and help inside a custom serde error message (see [`invalid`]).
+const FIELD_SEPARATOR: char = '\u{1f}';
+
+/// A deserialization failure at one place in the document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeError {
+    pub code: String,
+    pub message: String,
+    pub help: Option<String>,
+    pub path: Option<FieldPath>,
+    pub span: Option<Span>,
+    /// Set for "missing field" errors: the name of the field that is absent.
+    pub missing_field: Option<String>,
+}
+
+impl DeError {
+    fn new(code: &str, message: String, help: Option<String>) -> Self {
+        DeError {
+            code: code.to_string(),
+            message,
+            help,
+            path: None,
+            span: None,
+            missing_field: None,
+        }
+    }
+
+    /// Attaches the innermost location only: errors bubble up through every enclosing value.
+    fn locate(mut self, path: &FieldPath, span: Span) -> Self {
+        if self.path.is_none() {
+            self.path = Some(path.clone());
+            self.span = Some(span);
+        }
+        self
+    }
+
+    pub fn into_diagnostic(self) -> Diagnostic {
+        let mut d = Diagnostic::error(&self.code, self.message);
+        if let Some(path) = self.path {
+            d = d.at(path);
+        }
+        if let Some(span) = self.span {
+            d = d.with_span(span);
+        }
+        if let Some(help) = self.help {
+            d = d.help(help);
+        }
+        d
+    }
+}
+
+impl fmt::Display for DeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for DeError {}
+
+impl de::Error for DeError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        let text = msg.to_string();
+        let mut parts = text.split(FIELD_SEPARATOR);
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(code), Some(message), help) => DeError::new(
+                code,
+                message.to_string(),
+                help.filter(|h| !h.is_empty()).map(str::to_string),
+            ),
+            _ => DeError::new("invalid-value", text, None),
+        }
+    }
+
+    fn invalid_type(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
+        DeError::new(
+            "type-mismatch",
+            format!("expected {exp}, found {}", describe_unexpected(&unexp)),
+            None,
+        )
+    }
+
+    fn invalid_value(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
+        DeError::new(
+            "invalid-value",
+            format!("invalid value {}: expected {exp}", describe_unexpected(&unexp)),
+            None,
+        )
+    }
+
+    fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
+        let mut help = format!("expected one of: {}", expected.join(", "));
+        if let Some(close) = closest(variant, expected.iter().copied()) {
+            help = format!("did you mean `{close}`? ({help})");
+        }
+        DeError::new("unknown-value", format!("unknown value `{variant}`"), Some(help))
+    }
+
+    fn missing_field(field: &'static str) -> Self {
+        let mut e = DeError::new(
+            "missing-field",
+            format!("missing required field `{field}`"),
+            Some(format!("add `{field}:` to this mapping")),
+        );
+        e.missing_field = Some(field.to_string());
+        e
+    }
+
+    fn duplicate_field(field: &'static str) -> Self {
+        DeError::new("duplicate-key", format!("field `{field}` is set twice"), None)
+    }
+}
+
+fn describe_unexpected(unexp: &de::Unexpected<'_>) -> String {
+    match unexp {
+        de::Unexpected::Str(s) => format!("`{s}`"),
+        de::Unexpected::Unsigned(n) => format!("the number {n}"),
+        de::Unexpected::Signed(n) => format!("the number {n}"),
+        de::Unexpected::Float(n) => format!("the number {n}"),
+        de::Unexpected::Bool(b) => format!("`{b}`"),
+        de::Unexpected::Unit => "nothing".to_string(),
+        de::Unexpected::Seq => "a list".to_string(),
+        de::Unexpected::Map => "a mapping".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Builds the error a value check raises: a diagnostic code, a message and a help line. Works with
+/// any serde deserializer; ours turns it back into a located diagnostic.
+pub fn invalid<E: de::Error>(code: &str, message: impl fmt::Display, help: impl fmt::Display) -> E {
+    E::custom(format!("{code}{FIELD_SEPARATOR}{message}{FIELD_SEPARATOR}{help}"))
+}
+
+/// The closest candidate by edit distance, when it is close enough to be a likely typo.
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(word, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+/// Where non-fatal findings (unknown fields) go while a value is deserialized.
+#[derive(Default)]
+pub struct Sink {
+    pub diagnostics: RefCell<Vec<Diagnostic>>,
+}
+
+/// Deserializes one node. `skip_keys` names mapping keys handled elsewhere (a resource's `kind`,
+/// `name`, `depends_on`, `prevent_destroy`) at this node only.
+pub struct NodeDeserializer<'a> {
+    node: &'a Node,
+    path: FieldPath,
+    sink: &'a Sink,
+    skip_keys: &'a [&'a str],
+}
+
+impl<'a> NodeDeserializer<'a> {
+    pub fn new(node: &'a Node, path: FieldPath, sink: &'a Sink) -> Self {
+        NodeDeserializer {
+            node,
+            path,
+            sink,
+            skip_keys: &[],
+        }
+    }
+
+    pub fn skipping(mut self, keys: &'a [&'a str]) -> Self {
+        self.skip_keys = keys;
+        self
+    }
+
+    fn child(&self, node: &'a Node, path: FieldPath) -> Self {
+        NodeDeserializer {
+            node,
+            path,
+            sink: self.sink,
+            skip_keys: &[],
+        }
+    }
+
+    fn fail(&self, error: DeError) -> DeError {
+        error.locate(&self.path, self.node.span)
+    }
+
+    fn unexpected(&self) -> de::Unexpected<'a> {
+        match &self.node.kind {
+            NodeKind::Null | NodeKind::Removed => de::Unexpected::Unit,
+            NodeKind::Scalar(s, _) => de::Unexpected::Str(s),
+            NodeKind::Seq(_) => de::Unexpected::Seq,
+            NodeKind::Map(_) => de::Unexpected::Map,
+        }
+    }
+
+    fn plain(&self) -> Option<&'a str> {
+        match &self.node.kind {
+            NodeKind::Scalar(s, ScalarStyle::Plain) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn type_error<V: Visitor<'a>>(&self, visitor: &V) -> DeError {
+        self.fail(de::Error::invalid_type(self.unexpected(), visitor))
+    }
+
+    fn entries(&self) -> impl Iterator<Item = &'a Entry> + 'a {
+        let skip = self.skip_keys.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+        self.node
+            .entries()
+            .iter()
+            .filter(move |e| !e.value.is_removed() && !skip.contains(&e.key))
+    }
+
+    fn visit_entries<V: Visitor<'a>>(
+        &self,
+        visitor: V,
+        allowed: Option<&'static [&'static str]>,
+    ) -> Result<V::Value, DeError> {
+        let mut entries = Vec::new();
+        for entry in self.entries() {
+            if let Some(fields) = allowed {
+                if !fields.contains(&entry.key.as_str()) {
+                    self.report_unknown(entry, fields);
+                    continue;
+                }
+            }
+            entries.push(entry);
+        }
+        let access = MapAccess {
+            de: self,
+            entries: entries.into_iter(),
+            current: None,
+        };
+        visitor.visit_map(access).map_err(|e| self.fail(e))
+    }
+
+    fn report_unknown(&self, entry: &Entry, fields: &[&str]) {
+        let path = self.path.key(&entry.key);
+        let help = match closest(&entry.key, fields.iter().copied()) {
+            Some(close) => format!("did you mean `{close}`?"),
+            None if fields.is_empty() => "this mapping takes no fields".to_string(),
+            None => format!("fields allowed here: {}", fields.join(", ")),
+        };
+        self.sink.diagnostics.borrow_mut().push(
+            Diagnostic::error("unknown-field", format!("unknown field `{}`", entry.key))
+                .at(path)
+                .with_span(entry.key_span)
+                .help(help),
+        );
+    }
+}
+
+/// YAML 1.2 core schema for plain scalars read without a target type.
+fn resolve_plain<'de, V: Visitor<'de>>(text: &str, visitor: V) -> Result<V::Value, DeError> {
+    match text {
+        "true" | "True" | "TRUE" => return visitor.visit_bool(true),
+        "false" | "False" | "FALSE" => return visitor.visit_bool(false),
+        _ => {}
+    }
+    if let Ok(n) = text.parse::<u64>() {
+        return visitor.visit_u64(n);
+    }
+    if let Ok(n) = text.parse::<i64>() {
+        return visitor.visit_i64(n);
+    }
+    let looks_numeric = text
+        .trim_start_matches(['-', '+'])
+        .starts_with(|c: char| c.is_ascii_digit() || c == '.');
+    if looks_numeric {
+        if let Ok(f) = text.parse::<f64>() {
+            if f.is_finite() {
+                return visitor.visit_f64(f);
+            }
+        }
+    }
+    visitor.visit_str(text)
+}
+
+macro_rules! integer {
+    ($method:ident, $visit:ident, $ty:ty) => {
+        fn $method<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, DeError> {
+            match self.plain() {
+                Some(text) => match text.parse::<$ty>() {
+                    Ok(n) => visitor.$visit(n).map_err(|e| self.fail(e)),
+                    Err(_) => match text.parse::<i128>() {
+                        Ok(_) => Err(self.fail(de::Error::custom(format!(
+                            "invalid-value{FIELD_SEPARATOR}the number {text} is out of range{FIELD_SEPARATOR}expected {}",
+                            stringify!($ty)
+                        )))),
+                        Err(_) => Err(self.fail(DeError::new(
+                            "type-mismatch",
+                            format!("expected a whole number, found `{text}`"),
+                            None,
+                        ))),
+                    },
+                },
+                None => Err(self.fail(DeError::new(
+                    "type-mismatch",
+                    format!("expected a whole number, found {}", describe_node(self.node)),
+                    quoted_number_help(self.node),
+                ))),
+            }
+        }
+    };
+}
+
+fn describe_node(node: &Node) -> String {
+    match &node.kind {
+        NodeKind::Scalar(s, ScalarStyle::Quoted) => format!("the quoted string \"{s}\""),
+        NodeKind::Scalar(s, _) => format!("`{s}`"),
+        _ => node.describe().to_string(),
+    }
+}
+
+fn quoted_number_help(node: &Node) -> Option<String> {
+    match &node.kind {
+        NodeKind::Scalar(s, ScalarStyle::Quoted) if s.parse::<f64>().is_ok() => {
+            Some("remove the quotes: quoted values are strings".to_string())
+        }
+        _ => None,
+    }
+}
+
+impl<'a> de::Deserializer<'a> for &NodeDeserializer<'a> {
+    type Error = DeError;
+
+    fn deserialize_any<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, DeError> {
+        let result = match &self.node.kind {
+            NodeKind::Null | NodeKind::Removed => visitor.visit_unit(),
+            NodeKind::Scalar(text, ScalarStyle::Plain) => resolve_plain(text, visitor),
+            NodeKind::Scalar(text, _) => visitor.visit_str(text),
+            NodeKind::Seq(_) => return self.deserialize_seq(visitor),
+            NodeKind::Map(_) => return self.visit_entries(visitor, None),
+        };
+        result.map_err(|e| self.fail(e))
+    }
+
+    fn deserialize_bool<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, DeError> {
+        match self.plain() {
+            Some("true" | "True" | "TRUE") => visitor.visit_bool(true),
+            Some("false" | "False" | "FALSE") => visitor.visit_bool(false),
+            _ => Err(DeError::new(
+                "type-mismatch",
+                format!("expected true or false, found {}", describe_node(self.node)),
+                None,
+            )),
+        }
+        .map_err(|e| self.fail(e))
+    }
+
+    integer!(deserialize_i8, visit_i8, i8);
+    integer!(deserialize_i16, visit_i16, i16);
+    integer!(deserialize_i32, visit_i32, i32);
+    integer!(deserialize_i64, visit_i64, i64);
+    integer!(deserialize_u8, visit_u8, u8);
+    integer!(deserialize_u16, visit_u16, u16);
+    integer!(deserialize_u32, visit_u32, u32);
+    integer!(deserialize_u64, visit_u64, u64);
+
+    fn deserialize_f32<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, DeError> {
+        self.deserialize_f64(visitor)
+    }
+
+    fn deserialize_f64<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, DeError> {
+        match self.plain().and_then(|t| t.parse::<f64>().ok()) {
+            Some(f) if f.is_finite() => visitor.visit_f64(f).map_err(|e| self.fail(e)),
+            _ => Err(self.fail(DeError::new(
+                "type-mismatch",
+                format!("expected a number, found {}", describe_node(self.node)),
+                quoted_number_help(self.node),
+            ))),
+        }
+    }
+
+    fn deserialize_char<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, DeError> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_str<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, DeError> {
+        // Plain scalars keep their written text: `version: 1.30` stays "1.30", not 1.3.
+        match &self.node.kind {
+            NodeKind::Scalar(text, _) => visitor.visit_str(text).map_err(|e| self.fail(e)),
+            _ => Err(self.fail(DeError::new(
+                "type-mismatch",
+                format!("expected a string, found {}", self.node.describe()),
+                None,
+            ))),
+        }
+    }
+
+    fn deserialize_string<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, DeError> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_bytes<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, DeError> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_byte_buf<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, DeError> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_option<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, DeError> {
+        match self.node.kind {
+            NodeKind::Null | NodeKind::Removed => visitor.visit_none(),
+            _ => visitor.visit_some(self),
+        }
+        .map_err(|e| self.fail(e))
+    }
+
+    fn deserialize_unit<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, DeError> {
+        match self.node.kind {
+            NodeKind::Null => visitor.visit_unit().map_err(|e| self.fail(e)),
+            _ => Err(self.type_error(&visitor)),
+        }
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'a>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
+        self.deserialize_unit(visitor)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'a>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
+        visitor.visit_newtype_struct(self).map_err(|e| self.fail(e))
+    }
+
+    fn deserialize_seq<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, DeError> {
+        match &self.node.kind {
+            NodeKind::Seq(items) => {
+                let access = SeqAccess {
+                    de: self,
+                    items: items.iter().enumerate(),
+                };
+                visitor.visit_seq(access).map_err(|e| self.fail(e))
+            }
+            _ => Err(self.fail(DeError::new(
+                "type-mismatch",
+                format!("expected a list, found {}", describe_node(self.node)),
+                Some("write a YAML list: one `- item` per line, or [a, b]".to_string()),
+            ))),
+        }
+    }
+
+    fn deserialize_tuple<V: Visitor<'a>>(self, _len: usize, visitor: V) -> Result<V::Value, DeError> {
+        self.deserialize_seq(visitor)
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'a>>(
+        self,
+        _name: &'static str,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
+        self.deserialize_seq(visitor)
+    }
+
+    fn deserialize_map<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, DeError> {
+        match &self.node.kind {
+            NodeKind::Map(_) => self.visit_entries(visitor, None),
+            _ => Err(self.fail(DeError::new(
+                "type-mismatch",
+                format!("expected a mapping, found {}", describe_node(self.node)),
+                Some("write `key: value` pairs, one per line".to_string()),
+            ))),
+        }
+    }
+
+    fn deserialize_struct<V: Visitor<'a>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
+        match &self.node.kind {
+            NodeKind::Map(_) => self.visit_entries(visitor, Some(fields)),
+            _ => Err(self.fail(DeError::new(
+                "type-mismatch",
+                format!("expected a mapping, found {}", describe_node(self.node)),
+                Some(format!("this takes the fields: {}", fields.join(", "))),
+            ))),
+        }
+    }
+
+    fn deserialize_enum<V: Visitor<'a>>(
+        self,
+        _name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
+        match &self.node.kind {
+            NodeKind::Scalar(text, _) => visitor
+                .visit_enum(text.as_str().into_deserializer())
+                .map_err(|e: DeError| self.fail(e)),
+            _ => Err(self.fail(DeError::new(
+                "type-mismatch",
+                format!("expected one of {}, found {}", variants.join(", "), describe_node(self.node)),
+                None,
+            ))),
+        }
+    }
+
+    fn deserialize_identifier<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, DeError> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, DeError> {
+        visitor.visit_unit()
+    }
+}
+
+struct SeqAccess<'a, 'd> {
+    de: &'d NodeDeserializer<'a>,
+    items: std::iter::Enumerate<std::slice::Iter<'a, Node>>,
+}
+
+impl<'a> de::SeqAccess<'a> for SeqAccess<'a, '_> {
+    type Error = DeError;
+
+    fn next_element_seed<T: DeserializeSeed<'a>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, DeError> {
+        // Removed items keep their index so that later paths still match the file.
+        for (index, item) in self.items.by_ref() {
+            if item.is_removed() {
+                continue;
+            }
+            let child = self.de.child(item, self.de.path.index(index));
+            return seed
+                .deserialize(&child)
+                .map(Some)
+                .map_err(|e| e.locate(&child.path, item.span));
+        }
+        Ok(None)
+    }
+}
+
+struct MapAccess<'a, 'd> {
+    de: &'d NodeDeserializer<'a>,
+    entries: std::vec::IntoIter<&'a Entry>,
+    current: Option<&'a Entry>,
+}
+
+impl<'a> de::MapAccess<'a> for MapAccess<'a, '_> {
+    type Error = DeError;
+
+    fn next_key_seed<K: DeserializeSeed<'a>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
+        match self.entries.next() {
+            Some(entry) => {
+                self.current = Some(entry);
+                let key: de::value::StrDeserializer<'_, DeError> = entry.key.as_str().into_deserializer();
+                seed.deserialize(key)
+                    .map(Some)
+                    .map_err(|e| e.locate(&self.de.path.key(&entry.key), entry.key_span))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'a>>(&mut self, seed: V) -> Result<V::Value, DeError> {
+        let entry = self
+            .current
+            .take()
+            .ok_or_else(|| DeError::new("internal", "value requested before its key".to_string(), None))?;
+        let child = self.de.child(&entry.value, self.de.path.key(&entry.key));
+        // Checks in newtypes fail after our deserializer returned; locate them here.
+        seed.deserialize(&child)
+            .map_err(|e| e.locate(&child.path, entry.value.span))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::yaml::parse;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Server {
+        port: u16,
+        #[serde(default)]
+        hosts: Vec<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Doc {
+        version: String,
+        servers: Vec<Server>,
+    }
+
+    fn load(text: &str) -> (Result<Doc, DeError>, Vec<Diagnostic>) {
+        let root = parse(text).unwrap();
+        let sink = Sink::default();
+        let result = Doc::deserialize(&NodeDeserializer::new(&root, FieldPath::root(), &sink));
+        (result, sink.diagnostics.into_inner())
+    }
+
+    #[test]
+    fn plain_numbers_keep_their_text_as_strings() {
+        let (doc, _) = load("version: 1.30\nservers: []\n");
+        assert_eq!(doc.unwrap().version, "1.30");
+    }
+
+    #[test]
+    fn type_errors_name_the_innermost_path_and_span() {
+        let (doc, _) = load("version: '1'\nservers:\n  - port: 80\n  - port: http\n");
+        let err = doc.unwrap_err();
+        assert_eq!(err.path.unwrap().to_string(), "servers[1].port");
+        let span = err.span.unwrap();
+        assert_eq!((span.line, span.col), (4, 11));
+        assert_eq!(err.code, "type-mismatch");
+    }
+
+    #[test]
+    fn out_of_range_and_quoted_numbers_are_explained() {
+        let (doc, _) = load("version: '1'\nservers: [{port: 70000}]\n");
+        assert_eq!(doc.unwrap_err().code, "invalid-value");
+        let (doc, _) = load("version: '1'\nservers: [{port: \"80\"}]\n");
+        let err = doc.unwrap_err();
+        assert_eq!(err.help.as_deref(), Some("remove the quotes: quoted values are strings"));
+    }
+
+    #[test]
+    fn every_unknown_field_is_reported_with_a_suggestion() {
+        let (doc, found) = load("version: '1'\nsrevers: []\nservers:\n  - port: 80\n    hots: [a]\n");
+        assert!(doc.is_ok());
+        let paths: Vec<_> = found.iter().map(|d| d.path.as_ref().unwrap().to_string()).collect();
+        assert_eq!(paths, ["srevers", "servers[0].hots"]);
+        assert_eq!(found[1].help.as_deref(), Some("did you mean `hosts`?"));
+    }
+
+    #[test]
+    fn missing_fields_point_at_the_mapping() {
+        let (doc, _) = load("version: '1'\nservers:\n  - hosts: [a]\n");
+        let err = doc.unwrap_err();
+        assert_eq!(err.missing_field.as_deref(), Some("port"));
+        assert_eq!(err.path.unwrap().to_string(), "servers[0]");
+    }
+}

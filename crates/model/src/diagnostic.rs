@@ -1,0 +1,236 @@
+//! Diagnostics: a located problem in a stack (where, what, what to do) and its text rendering.
+
+use crate::path::FieldPath;
+use crate::span::{SourceFile, Span};
+use serde::Serialize;
+use std::fmt::Write as _;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// A secondary place that explains a diagnostic (the other end of a cycle edge, a first definition).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Label {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<FieldPath>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub span: Option<Span>,
+    pub message: String,
+}
+
+/// Where a snippet of a line holding a secret is cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conceal {
+    /// The span is the key: show it, hide what follows.
+    AfterSpan,
+    /// The span is the secret itself: hide it and what follows.
+    FromSpan,
+}
+
+/// One problem: a stable code, a message, where it is (file, span, field path) and a help line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    /// Stable kebab-case identifier, e.g. `dangling-reference`; documented in docs/diagnostics.md.
+    pub code: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub span: Option<Span>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<FieldPath>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<Label>,
+    /// The source line holds a secret: snippets cut it at the span.
+    #[serde(skip)]
+    pub conceal: Option<Conceal>,
+}
+
+impl Diagnostic {
+    pub fn error(code: &str, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            code: code.to_string(),
+            message: message.into(),
+            file: None,
+            span: None,
+            path: None,
+            help: None,
+            labels: Vec::new(),
+            conceal: None,
+        }
+    }
+
+    pub fn warning(code: &str, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, message)
+        }
+    }
+
+    pub fn at(mut self, path: FieldPath) -> Self {
+        self.path = Some(path);
+        self
+    }
+
+    pub fn with_span(mut self, span: Span) -> Self {
+        self.span = Some(span);
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn label(mut self, path: FieldPath, message: impl Into<String>) -> Self {
+        self.labels.push(Label {
+            path: Some(path),
+            span: None,
+            message: message.into(),
+        });
+        self
+    }
+
+    /// Marks the source line as holding a secret, so snippets cut it at the span.
+    pub fn concealed(mut self, conceal: Conceal) -> Self {
+        self.conceal = Some(conceal);
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    /// Sort key: file order, then code, so output is stable whatever order checks ran in.
+    fn sort_key(&self) -> (u32, u32, String, String) {
+        let (line, col) = self.span.map(|s| (s.line, s.col)).unwrap_or((0, 0));
+        let path = self.path.as_ref().map(ToString::to_string).unwrap_or_default();
+        (line, col, self.code.clone(), path)
+    }
+}
+
+/// Puts diagnostics in source order and drops exact repeats (a check may run more than once while
+/// the loader recovers from earlier errors).
+pub fn sort_and_dedup(diagnostics: &mut Vec<Diagnostic>) {
+    diagnostics.sort_by_key(Diagnostic::sort_key);
+    diagnostics.dedup_by(|a, b| a.code == b.code && a.path == b.path && a.span == b.span);
+}
+
+/// Renders diagnostics as a compiler would: header, location, the source line with a caret
+/// underline, labels, and the help line.
+pub fn render_text(diagnostics: &[Diagnostic], source: &SourceFile, color: bool) -> String {
+    let paint = |code: &str, text: &str| {
+        if color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    };
+    let mut out = String::new();
+    for d in diagnostics {
+        let (word, tint) = match d.severity {
+            Severity::Error => ("error", "1;31"),
+            Severity::Warning => ("warning", "1;33"),
+        };
+        let _ = writeln!(
+            out,
+            "{}{} {}",
+            paint(tint, &format!("{word}[{}]", d.code)),
+            paint("1", ":"),
+            paint("1", &d.message)
+        );
+        let file = d.file.as_deref().unwrap_or(&source.name);
+        let path = d.path.as_ref().map(|p| p.to_string());
+        let shown = Shown { span: d.span, path: path.as_deref(), marker: "^", note: None, conceal: d.conceal };
+        snippet(&mut out, source, file, &shown, &paint);
+        for label in &d.labels {
+            let path = label.path.as_ref().map(|p| p.to_string());
+            let shown = Shown { span: label.span, path: path.as_deref(), marker: "-", note: Some(&label.message), conceal: d.conceal };
+            snippet(&mut out, source, file, &shown, &paint);
+        }
+        if let Some(help) = &d.help {
+            let _ = writeln!(out, "  {} {help}", paint("1;36", "= help:"));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// One place to show under a diagnostic.
+struct Shown<'a> {
+    span: Option<Span>,
+    path: Option<&'a str>,
+    marker: &'a str,
+    note: Option<&'a str>,
+    conceal: Option<Conceal>,
+}
+
+fn snippet(out: &mut String, source: &SourceFile, file: &str, shown: &Shown<'_>, paint: &dyn Fn(&str, &str) -> String) {
+    let Shown { span, path, marker, note, conceal } = *shown;
+    let Some(span) = span else {
+        let _ = write!(out, "  {} {file}", paint("1;34", "-->"));
+        if let Some(path) = path {
+            let _ = write!(out, " ({path})");
+        }
+        if let Some(note) = note {
+            let _ = write!(out, ": {note}");
+        }
+        out.push('\n');
+        return;
+    };
+    let gutter = span.line.to_string().len();
+    let pad = " ".repeat(gutter);
+    let _ = write!(
+        out,
+        "{pad}{} {file}:{}:{}",
+        paint("1;34", "-->"),
+        span.line,
+        span.col
+    );
+    if let Some(path) = path {
+        let _ = write!(out, " ({path})");
+    }
+    out.push('\n');
+    let Some(full_line) = source.line(span.line) else {
+        return;
+    };
+    let concealed;
+    let line = match conceal {
+        Some(how) => {
+            let end = match how {
+                Conceal::AfterSpan => span.col + span.len,
+                Conceal::FromSpan => span.col,
+            };
+            let keep: String = full_line.chars().take(end.saturating_sub(1) as usize).collect();
+            concealed = format!("{} <redacted>", keep.trim_end());
+            concealed.as_str()
+        }
+        None => full_line,
+    };
+    let bar = paint("1;34", "|");
+    let _ = writeln!(out, "{pad} {bar}");
+    let _ = writeln!(out, "{} {bar} {line}", paint("1;34", &span.line.to_string()));
+    let line_chars = u32::try_from(line.chars().count()).unwrap_or(u32::MAX);
+    let start = span.col.saturating_sub(1).min(line_chars);
+    let width = span.len.max(1).min(line_chars.saturating_sub(start).max(1));
+    let underline = marker.repeat(width as usize);
+    let tint = if marker == "^" { "1;31" } else { "1;34" };
+    let _ = write!(
+        out,
+        "{pad} {bar} {}{}",
+        " ".repeat(start as usize),
+        paint(tint, &underline)
+    );
+    if let Some(note) = note {
+        let _ = write!(out, " {}", paint(tint, note));
+    }
+    out.push('\n');
+}

@@ -1,0 +1,23 @@
+//! The stack language of meshctl: schema, addresses, references, vars, validation and diagnostics.
+//!
+//! Pure: it reads text it is given and never touches the network, the disk or an async runtime,
+//! so the planner and tests can use it anywhere.
+
+pub mod de;
+pub mod interpolate;
+pub mod kinds;
+pub mod load;
+pub mod stack;
+pub mod validate;
+pub mod values;
+pub mod diagnostic;
+pub mod path;
+pub mod span;
+pub mod yaml;
+
+pub use diagnostic::{Diagnostic, Severity};
+pub use path::FieldPath;
+pub use span::{SourceFile, Span};
+pub use kinds::{Kind, Spec};
+pub use load::{load, Loaded, VarOverrides};
+pub use stack::{Address, Resource, Stack};

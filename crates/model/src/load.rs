@@ -1,0 +1,782 @@
+//! Loading a stack: YAML → spanned tree → vars substituted → typed resources → every check.
+//! All problems of a file are reported in one run; nothing here panics on any input.
+
+use crate::de::{closest, DeError, NodeDeserializer, Sink};
+use crate::diagnostic::{sort_and_dedup, Diagnostic};
+use crate::interpolate::{scan, Expr};
+use crate::kinds::{Kind, Spec};
+use crate::path::FieldPath;
+use crate::span::{SourceFile, Span};
+use crate::stack::{is_resource_name, Address, Dependency, EdgeKind, Header, Resource, Stack};
+use crate::validate;
+use crate::yaml::{self, Node, NodeKind, ScalarStyle};
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// Keys of a resource entry that every kind shares; the kind's own structure reads the rest.
+pub const ENVELOPE_KEYS: &[&str] = &["kind", "name", "depends_on", "prevent_destroy"];
+const HEADER_SKIPPED: &[&str] = &["vars", "resources"];
+/// Bounds the recovery loop of one value: each round sets aside one bad value and reads again.
+const MAX_RECOVERY_ROUNDS: usize = 64;
+
+/// Values for `vars` given on the command line (`--var k=v`) or in var files (`--var-file`).
+#[derive(Debug, Clone, Default)]
+pub struct VarOverrides {
+    values: Vec<(String, Node)>,
+}
+
+impl VarOverrides {
+    /// `--var name=value`: the value is read as YAML scalar text (numbers stay numbers).
+    pub fn set(&mut self, name: &str, value: &str) {
+        let kind = if value.is_empty() {
+            NodeKind::Null
+        } else {
+            NodeKind::Scalar(value.to_string(), ScalarStyle::Plain)
+        };
+        self.values
+            .push((name.to_string(), Node::new(kind, Span::default())));
+    }
+
+    /// `--var-file FILE`: a YAML mapping of var names to values.
+    pub fn add_file(&mut self, file: &SourceFile) -> Result<(), Diagnostic> {
+        let locate = |d: Diagnostic| Diagnostic {
+            file: Some(file.name.clone()),
+            ..d
+        };
+        let root = yaml::parse(&file.text).map_err(locate)?;
+        match &root.kind {
+            NodeKind::Map(entries) => {
+                for entry in entries {
+                    self.values.push((entry.key.clone(), entry.value.clone()));
+                }
+                Ok(())
+            }
+            NodeKind::Null => Ok(()),
+            _ => Err(locate(
+                Diagnostic::error("type-mismatch", "a var file must be a mapping of var names to values")
+                    .with_span(root.span)
+                    .help("write one `name: value` per line"),
+            )),
+        }
+    }
+}
+
+/// The result of loading: the stack when there were no errors, and every diagnostic.
+pub struct Loaded {
+    pub stack: Option<Stack>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Loaded {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Loads and validates a stack file.
+pub fn load(source: &SourceFile, overrides: &VarOverrides) -> Loaded {
+    let mut diags = Vec::new();
+    let stack = load_inner(source, overrides, &mut diags);
+    if diags.iter().any(|d| d.span.is_none() && d.path.is_some()) {
+        // Early exits leave some diagnostics with only a path; the raw document locates them.
+        if let Ok(document) = yaml::parse(&source.text) {
+            locate_all(&document, &mut diags);
+        }
+    }
+    for d in &mut diags {
+        if d.file.is_none() {
+            d.file = Some(source.name.clone());
+        }
+    }
+    sort_and_dedup(&mut diags);
+    let has_errors = diags.iter().any(Diagnostic::is_error);
+    Loaded {
+        stack: stack.filter(|_| !has_errors),
+        diagnostics: diags,
+    }
+}
+
+fn load_inner(source: &SourceFile, overrides: &VarOverrides, diags: &mut Vec<Diagnostic>) -> Option<Stack> {
+    let mut root = match yaml::parse(&source.text) {
+        Ok(root) => root,
+        Err(d) => {
+            diags.push(d);
+            return None;
+        }
+    };
+    if !matches!(root.kind, NodeKind::Map(_)) {
+        diags.push(
+            Diagnostic::error("type-mismatch", format!("a stack file is a mapping, found {}", root.describe()))
+                .with_span(root.span)
+                .help("start with `stack: NAME`, `region: ...` and `resources:`"),
+        );
+        return None;
+    }
+
+    validate::secrets::refuse_static_keys(&mut root, diags);
+
+    let header = read_with_recovery(&root, &FieldPath::root(), HEADER_SKIPPED, diags, |de| Header::deserialize(de));
+    if let Some(header) = &header {
+        check_header(header, &root, diags);
+    }
+
+    let vars = collect_vars(&root, overrides, diags);
+    let Some(resources_node) = root.find_mut(&FieldPath::root().key("resources")) else {
+        diags.push(
+            Diagnostic::error("missing-field", "missing required field `resources`")
+                .at(FieldPath::root())
+                .with_span(root.span)
+                .help("add `resources:` with the list of resources of this stack"),
+        );
+        return None;
+    };
+    let resources_path = FieldPath::root().key("resources");
+    substitute_vars(resources_node, &resources_path, &vars, diags);
+
+    let read = read_resources(&root, diags);
+    let mut stack = Stack {
+        header: header?,
+        resources: read.resources,
+        document: root,
+        source: source.clone(),
+    };
+    validate::local(&stack, &read.recovered, diags);
+    link(&mut stack, &read.broken, diags);
+    validate::cross::check(&stack, &read.recovered, diags);
+    locate_all(&stack.document, diags);
+    Some(stack)
+}
+
+/// Reads a typed value, reporting an error and setting the bad value aside until it reads, so that
+/// every independent problem in the value is reported in one run.
+fn read_with_recovery<T>(
+    node: &Node,
+    path: &FieldPath,
+    skip: &[&str],
+    diags: &mut Vec<Diagnostic>,
+    read: impl Fn(&NodeDeserializer) -> Result<T, DeError>,
+) -> Option<T> {
+    read_recovering(node, path, skip, diags, read).0
+}
+
+/// `read_with_recovery`, also telling whether any value had to be set aside (the result then
+/// holds defaults where the bad values were, so checks on it would repeat the same problem).
+fn read_recovering<T>(
+    node: &Node,
+    path: &FieldPath,
+    skip: &[&str],
+    diags: &mut Vec<Diagnostic>,
+    read: impl Fn(&NodeDeserializer) -> Result<T, DeError>,
+) -> (Option<T>, bool) {
+    let mut work = node.clone();
+    let mut set_aside: Vec<FieldPath> = Vec::new();
+    for _ in 0..MAX_RECOVERY_ROUNDS {
+        let sink = Sink::default();
+        let result = read(&NodeDeserializer::new(&work, path.clone(), &sink).skipping(skip));
+        diags.extend(sink.diagnostics.into_inner());
+        let error = match result {
+            Ok(value) => return (Some(value), !set_aside.is_empty()),
+            Err(error) => error,
+        };
+        let at = error.path.clone().unwrap_or_else(|| path.clone());
+        // A required field we set aside ourselves is already reported; its mapping goes next.
+        let consequence = error.missing_field.as_ref().is_some_and(|f| set_aside.contains(&at.key(f)));
+        let mut d = error.into_diagnostic();
+        if d.code == "missing-field" {
+            d.span = Some(work.locate(&at.strip_prefix(path).unwrap_or_default()));
+        }
+        if !consequence {
+            diags.push(d);
+        }
+        // Set aside the offending value; a missing field sets aside the mapping that lacks it.
+        let relative = at.strip_prefix(path).unwrap_or_default();
+        if relative.is_root() {
+            return (None, true);
+        }
+        match work.find_mut(&relative) {
+            Some(bad) if !bad.is_removed() => {
+                bad.kind = NodeKind::Removed;
+                set_aside.push(at);
+            }
+            _ => return (None, true),
+        }
+    }
+    (None, true)
+}
+
+fn check_header(header: &Header, root: &Node, diags: &mut Vec<Diagnostic>) {
+    if !is_resource_name(&header.stack) {
+        diags.push(
+            Diagnostic::error("bad-name", format!("`{}` is not a valid stack name", header.stack))
+                .at(FieldPath::root().key("stack"))
+                .help("stack names are lowercase letters, digits and '-' (at most 63), e.g. moamoa-prod"),
+        );
+    }
+    let region_ok = {
+        let parts: Vec<&str> = header.region.split('-').collect();
+        parts.len() >= 3
+            && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+            && parts.last().is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+    };
+    if !region_ok {
+        diags.push(
+            Diagnostic::error("bad-region", format!("`{}` is not an AWS region", header.region))
+                .at(FieldPath::root().key("region"))
+                .help("write a region code such as ap-northeast-2 or us-east-1"),
+        );
+    }
+    if let Some(kube) = &header.kube {
+        let at = FieldPath::root().key("kube");
+        match (&kube.from_cluster, &kube.kubeconfig) {
+            (Some(_), Some(_)) => diags.push(
+                Diagnostic::error("conflicting-fields", "`from_cluster` and `kubeconfig` are two ways to reach the cluster; pick one")
+                    .at(at.key("kubeconfig"))
+                    .help("keep `from_cluster` to reach the cluster created in this stack, or `kubeconfig` for an existing one"),
+            ),
+            (None, None) => diags.push(
+                Diagnostic::error("missing-field", "`kube` needs `from_cluster` or `kubeconfig`")
+                    .at(at.clone())
+                    .help("add `from_cluster: <eks_cluster name>`"),
+            ),
+            _ => {}
+        }
+        if kube.context.is_some() && kube.kubeconfig.is_none() {
+            diags.push(
+                Diagnostic::error("conflicting-fields", "`context` applies to a kubeconfig")
+                    .at(at.key("context"))
+                    .help("remove `context`, or add `kubeconfig`"),
+            );
+        }
+    }
+    let _ = root;
+}
+
+/// Var values: the stack's `vars`, then var files and `--var` in the order given.
+fn collect_vars(root: &Node, overrides: &VarOverrides, diags: &mut Vec<Diagnostic>) -> BTreeMap<String, Node> {
+    let mut vars = BTreeMap::new();
+    let path = FieldPath::root().key("vars");
+    match root.get("vars").map(|n| &n.kind) {
+        None | Some(NodeKind::Null) => {}
+        Some(NodeKind::Map(entries)) => {
+            for entry in entries {
+                if !entry.key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') || entry.key.is_empty() {
+                    diags.push(
+                        Diagnostic::error("bad-name", format!("`{}` is not a valid var name", entry.key))
+                            .at(path.key(&entry.key))
+                            .with_span(entry.key_span)
+                            .help("var names are letters, digits, '_' and '-'"),
+                    );
+                }
+                vars.insert(entry.key.clone(), entry.value.clone());
+            }
+        }
+        Some(_) => diags.push(
+            Diagnostic::error("type-mismatch", "`vars` must be a mapping of names to values")
+                .at(path.clone())
+                .help("write `vars: { domain: example.com }`"),
+        ),
+    }
+    for (name, value) in &overrides.values {
+        let span = vars.get(name).map(|n: &Node| n.span).unwrap_or(value.span);
+        vars.insert(name.clone(), Node::new(value.kind.clone(), span));
+    }
+    vars
+}
+
+/// Replaces `${var.x}` in every scalar below `node`. A scalar that is exactly `${var.x}` takes the
+/// var's value with its type (a number stays a number); inside text, the value's text is spliced.
+fn substitute_vars(node: &mut Node, path: &FieldPath, vars: &BTreeMap<String, Node>, diags: &mut Vec<Diagnostic>) {
+    match &mut node.kind {
+        NodeKind::Map(entries) => {
+            for entry in entries {
+                let child = path.key(&entry.key);
+                substitute_vars(&mut entry.value, &child, vars, diags);
+            }
+        }
+        NodeKind::Seq(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                substitute_vars(item, &path.index(i), vars, diags);
+            }
+        }
+        NodeKind::Scalar(text, style) => {
+            let quoted = u32::from(*style == ScalarStyle::Quoted);
+            let found = match scan(text) {
+                Ok(found) => found,
+                Err(at) => {
+                    diags.push(
+                        Diagnostic::error("bad-interpolation", "`${` is never closed")
+                            .at(path.clone())
+                            .with_span(node.span.shifted(char_offset(text, at) + quoted, 2))
+                            .help("close it with `}`, e.g. ${var.domain}; write $${ for a literal `${`"),
+                    );
+                    return;
+                }
+            };
+            let mut out = String::new();
+            let mut last = 0;
+            let mut whole = None;
+            for item in &found {
+                out.push_str(&text[last..item.start]);
+                last = item.end;
+                let at = node.span.shifted(char_offset(text, item.start) + quoted, u32::try_from(text[item.start..item.end].chars().count()).unwrap_or(1));
+                match &item.expr {
+                    Expr::Var(name) => match vars.get(name) {
+                        Some(value) => {
+                            if item.start == 0 && item.end == text.len() && found.len() == 1 {
+                                whole = Some(value.kind.clone());
+                            }
+                            match &value.kind {
+                                NodeKind::Scalar(v, _) => out.push_str(v),
+                                NodeKind::Null => {}
+                                _ if whole.is_some() => {}
+                                _ => diags.push(
+                                    Diagnostic::error("bad-interpolation", format!("var `{name}` is a list or mapping and cannot be spliced into text"))
+                                        .at(path.clone())
+                                        .with_span(at)
+                                        .help("use the var as the whole value, or give it a scalar value"),
+                                ),
+                            }
+                        }
+                        None => {
+                            let help = match closest(name, vars.keys().map(String::as_str)) {
+                                Some(close) => format!("did you mean `{close}`?"),
+                                None if vars.is_empty() => "declare it under `vars:` or pass --var NAME=VALUE".to_string(),
+                                None => format!("declared vars: {}; or pass --var {name}=VALUE", vars.keys().cloned().collect::<Vec<_>>().join(", ")),
+                            };
+                            diags.push(
+                                Diagnostic::error("undefined-var", format!("var `{name}` is not defined"))
+                                    .at(path.clone())
+                                    .with_span(at)
+                                    .help(help),
+                            );
+                            out.push_str(&text[item.start..item.end]);
+                        }
+                    },
+                    Expr::Output(_) => out.push_str(&text[item.start..item.end]),
+                    Expr::Invalid(body) => {
+                        diags.push(
+                            Diagnostic::error("bad-interpolation", format!("`${{{body}}}` is not an interpolation meshctl knows"))
+                                .at(path.clone())
+                                .with_span(at)
+                                .help("write ${var.NAME} or ${KIND.NAME.OUTPUT}, e.g. ${acm_certificate.wildcard.arn}"),
+                        );
+                        out.push_str(&text[item.start..item.end]);
+                    }
+                }
+            }
+            if found.is_empty() {
+                return;
+            }
+            out.push_str(&text[last..]);
+            node.kind = match whole {
+                Some(kind) => kind,
+                None => NodeKind::Scalar(out, *style),
+            };
+        }
+        NodeKind::Null | NodeKind::Removed => {}
+    }
+}
+
+fn char_offset(text: &str, byte: usize) -> u32 {
+    u32::try_from(text[..byte.min(text.len())].chars().count()).unwrap_or(0)
+}
+
+/// Resources as read: the good ones, the addresses of those that failed to read (references to
+/// them are not reported again), and the positions of those read only after setting values aside.
+#[derive(Default)]
+struct ReadResources {
+    resources: Vec<Resource>,
+    broken: HashSet<Address>,
+    recovered: HashSet<usize>,
+}
+
+fn read_resources(root: &Node, diags: &mut Vec<Diagnostic>) -> ReadResources {
+    let path = FieldPath::root().key("resources");
+    let mut read = ReadResources::default();
+    let Some(list) = root.get("resources") else { return read };
+    let items = match &list.kind {
+        NodeKind::Seq(items) => items,
+        NodeKind::Null => return read,
+        _ => {
+            diags.push(
+                Diagnostic::error("type-mismatch", format!("`resources` must be a list, found {}", list.describe()))
+                    .at(path)
+                    .help("write one `- kind: ...` entry per resource"),
+            );
+            return read;
+        }
+    };
+    for (index, item) in items.iter().enumerate() {
+        match read_resource(item, index, diags) {
+            Ok((resource, recovered)) => {
+                if recovered {
+                    read.recovered.insert(index);
+                }
+                read.resources.push(resource);
+            }
+            Err(Some(address)) => {
+                read.broken.insert(address);
+            }
+            Err(None) => {}
+        }
+    }
+    read
+}
+
+/// One resource; on failure, its address when kind and name were readable.
+fn read_resource(item: &Node, index: usize, diags: &mut Vec<Diagnostic>) -> Result<(Resource, bool), Option<Address>> {
+    let path = FieldPath::resource(index);
+    if !matches!(item.kind, NodeKind::Map(_)) {
+        diags.push(
+            Diagnostic::error("type-mismatch", format!("a resource is a mapping, found {}", item.describe()))
+                .at(path)
+                .with_span(item.span)
+                .help("start the entry with `- kind: KIND` and `name: NAME`"),
+        );
+        return Err(None);
+    }
+    let kind = match item.get("kind") {
+        None => {
+            diags.push(
+                Diagnostic::error("missing-field", "missing required field `kind`")
+                    .at(path.clone())
+                    .with_span(item.span)
+                    .help(format!("add `kind:`, one of: {}", Kind::names().collect::<Vec<_>>().join(", "))),
+            );
+            None
+        }
+        Some(node) => match node.as_str().and_then(Kind::parse) {
+            Some(kind) => Some(kind),
+            None => {
+                let written = node.as_str().unwrap_or("");
+                let help = match closest(written, Kind::names()) {
+                    Some(close) => format!("did you mean `{close}`?"),
+                    None => format!("kinds: {}", Kind::names().collect::<Vec<_>>().join(", ")),
+                };
+                diags.push(
+                    Diagnostic::error("unknown-kind", format!("unknown kind `{written}`"))
+                        .at(path.key("kind"))
+                        .with_span(node.span)
+                        .help(help),
+                );
+                None
+            }
+        },
+    };
+    let name = match item.get("name") {
+        None => {
+            diags.push(
+                Diagnostic::error("missing-field", "missing required field `name`")
+                    .at(path.clone())
+                    .with_span(item.span)
+                    .help("add `name:`, unique among resources of this kind"),
+            );
+            None
+        }
+        Some(node) => match node.as_str() {
+            Some(name) if is_resource_name(name) => Some(name.to_string()),
+            _ => {
+                diags.push(
+                    Diagnostic::error("bad-name", format!("`{}` is not a valid resource name", node.as_str().unwrap_or("")))
+                        .at(path.key("name"))
+                        .with_span(node.span)
+                        .help("resource names are lowercase letters, digits and '-' (at most 63), so they can also name Kubernetes objects"),
+                );
+                None
+            }
+        },
+    };
+    let envelope = read_with_recovery(item, &path, &[], diags, |de| {
+        use serde::de::Deserializer as _;
+        de.deserialize_map(EnvelopeVisitor)
+    });
+    let (Some(kind), Some(name)) = (kind, name) else { return Err(None) };
+    let (spec, recovered) = read_recovering(item, &path, ENVELOPE_KEYS, diags, |de| Spec::deserialize(kind, de));
+    let Some(spec) = spec else { return Err(Some(Address::new(kind, name))) };
+    let (depends_on, prevent_destroy) = envelope.unwrap_or_default();
+    Ok((Resource {
+        address: Address::new(kind, name),
+        index,
+        spec,
+        depends_on,
+        prevent_destroy,
+        outputs_used: Vec::new(),
+        dependencies: Vec::new(),
+    }, recovered))
+}
+
+/// Reads `depends_on` and `prevent_destroy` from a resource mapping, ignoring the other keys.
+struct EnvelopeVisitor;
+
+impl<'de> serde::de::Visitor<'de> for EnvelopeVisitor {
+    type Value = (Vec<Address>, bool);
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a resource mapping")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut depends_on = Vec::new();
+        let mut prevent_destroy = false;
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "depends_on" => depends_on = map.next_value()?,
+                "prevent_destroy" => prevent_destroy = map.next_value()?,
+                _ => map.next_value::<serde::de::IgnoredAny>().map(|_| ())?,
+            }
+        }
+        Ok((depends_on, prevent_destroy))
+    }
+}
+
+/// Resolves every reference, interpolation and depends_on to an edge, reporting the ones that
+/// name nothing or the wrong kind, and duplicate addresses.
+fn link(stack: &mut Stack, broken: &HashSet<Address>, diags: &mut Vec<Diagnostic>) {
+    let mut by_address: HashMap<Address, usize> = HashMap::new();
+    let mut by_name: HashMap<&str, Vec<Kind>> = HashMap::new();
+    for (i, r) in stack.resources.iter().enumerate() {
+        if let Some(&first) = by_address.get(&r.address) {
+            let first_path = stack.resources[first].path();
+            diags.push(
+                Diagnostic::error("duplicate-address", format!("`{}` is declared twice", r.address))
+                    .at(r.path().key("name"))
+                    .label(first_path.key("name"), "first declared here")
+                    .help("give one of them another name: addresses (kind.name) are unique in a stack"),
+            );
+            continue;
+        }
+        by_address.insert(r.address.clone(), i);
+        by_name.entry(r.address.name.as_str()).or_default().push(r.address.kind);
+    }
+    let names_of = |kind: Kind| -> Vec<&str> {
+        stack.resources.iter().filter(|r| r.address.kind == kind).map(|r| r.address.name.as_str()).collect()
+    };
+
+    let mut all_edges = Vec::with_capacity(stack.resources.len());
+    for r in &stack.resources {
+        let base = r.path();
+        let mut edges = Vec::new();
+        for reference in r.spec.references().0 {
+            let at = base.join(&reference.field);
+            let target = if reference.kinds.len() == 1 {
+                Some(Address::new(reference.kinds[0], reference.target.clone()))
+            } else {
+                Address::parse(&reference.target)
+            };
+            let expected = reference.kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(" or ");
+            match target {
+                Some(t) if reference.kinds.contains(&t.kind) && by_address.contains_key(&t) => {
+                    edges.push(Dependency { target: t, path: at, kind: EdgeKind::Reference });
+                }
+                Some(t) if broken.contains(&t) => {}
+                Some(t) if !reference.kinds.contains(&t.kind) => diags.push(
+                    Diagnostic::error("wrong-kind-reference", format!("`{}` is {}, but this field takes {}", reference.target, with_article(t.kind.as_str()), with_article(&expected)))
+                        .at(at)
+                        .help(format!("name {} resource", with_article(&expected))),
+                ),
+                None if reference.kinds.len() > 1 => diags.push(
+                    Diagnostic::error("bad-address", format!("`{}` is not an address of {}", reference.target, with_article(&expected)))
+                        .at(at)
+                        .help(format!("write kind.name, e.g. {}.NAME", reference.kinds[0])),
+                ),
+                _ => {
+                    let kind = reference.kinds[0];
+                    let plain = reference.target.rsplit('.').next().unwrap_or(&reference.target);
+                    let other_kinds = by_name.get(plain).cloned().unwrap_or_default();
+                    let d = if !other_kinds.is_empty() && reference.kinds.len() == 1 {
+                        Diagnostic::error("wrong-kind-reference", format!("`{}` is {}, but this field takes {}", reference.target, with_article(other_kinds[0].as_str()), with_article(&expected)))
+                            .help(format!("name {}; declared: {}", with_article(&expected), list_or_none(&names_of(kind))))
+                    } else {
+                        let candidates = names_of(kind);
+                        let help = match closest(plain, candidates.iter().copied()) {
+                            Some(close) => format!("did you mean `{close}`?"),
+                            None => format!("declare {} named `{plain}`; declared: {}", with_article(&expected), list_or_none(&candidates)),
+                        };
+                        Diagnostic::error("dangling-reference", format!("no {expected} named `{}` in this stack", reference.target)).help(help)
+                    };
+                    diags.push(d.at(at));
+                }
+            }
+        }
+        for (i, target) in r.depends_on.iter().enumerate() {
+            let at = base.key("depends_on").index(i);
+            if by_address.contains_key(target) {
+                edges.push(Dependency { target: target.clone(), path: at, kind: EdgeKind::Explicit });
+            } else if !broken.contains(target) {
+                diags.push(
+                    Diagnostic::error("dangling-reference", format!("depends_on names `{target}`, which is not in this stack"))
+                        .at(at)
+                        .help(suggest_address(target, &by_address)),
+                );
+            }
+        }
+        all_edges.push(edges);
+    }
+
+    // Output references inside strings.
+    let mut outputs = Vec::with_capacity(stack.resources.len());
+    for r in &stack.resources {
+        let mut used = Vec::new();
+        if let Some(node) = stack.document.find(&r.path()) {
+            collect_output_refs(node, &r.path(), &mut used);
+        }
+        outputs.push(used);
+    }
+    let mut outputs_used = Vec::with_capacity(outputs.len());
+    for (i, used) in outputs.into_iter().enumerate() {
+        for (path, span, output) in &used {
+            let target = Address::new(output.kind, output.name.clone());
+            if broken.contains(&target) {
+                continue;
+            }
+            if !by_address.contains_key(&target) {
+                diags.push(
+                    Diagnostic::error("dangling-reference", format!("`{output}` refers to `{target}`, which is not in this stack"))
+                        .at(path.clone())
+                        .with_span(*span)
+                        .help(suggest_address(&target, &by_address)),
+                );
+            } else if !output.kind.schema().outputs.contains(&output.output.as_str()) {
+                let outputs = output.kind.schema().outputs;
+                let help = match closest(&output.output, outputs.iter().copied()) {
+                    Some(close) => format!("did you mean `{close}`?"),
+                    None => format!("{} outputs: {}", output.kind, list_or_none(outputs)),
+                };
+                diags.push(
+                    Diagnostic::error("unknown-output", format!("{} has no output `{}`", output.kind, output.output))
+                        .at(path.clone())
+                        .with_span(*span)
+                        .help(help),
+                );
+            } else {
+                all_edges[i].push(Dependency { target, path: path.clone(), kind: EdgeKind::Interpolation });
+            }
+        }
+        outputs_used.push(used.into_iter().map(|(p, _, o)| (p, o)).collect());
+    }
+
+    // Implicit edges: cluster objects need the cluster and its nodes; namespaced objects need
+    // their namespace when the stack declares it.
+    let cluster = stack.header.kube.as_ref().and_then(|k| k.from_cluster.clone());
+    if let Some(cluster) = &cluster {
+        let address = Address::new(Kind::EksCluster, cluster.clone());
+        if !by_address.contains_key(&address) && !broken.contains(&address) {
+            let candidates = names_of(Kind::EksCluster);
+            let help = match closest(cluster, candidates.iter().copied()) {
+                Some(close) => format!("did you mean `{close}`?"),
+                None => format!("declare an eks_cluster named `{cluster}`; declared: {}", list_or_none(&candidates)),
+            };
+            diags.push(
+                Diagnostic::error("dangling-reference", format!("kube.from_cluster names no eks_cluster `{cluster}`"))
+                    .at(FieldPath::root().key("kube").key("from_cluster"))
+                    .help(help),
+            );
+        }
+    }
+    let nodegroups: Vec<Address> = stack
+        .resources
+        .iter()
+        .filter(|r| matches!(&r.spec, Spec::Nodegroup(n) if Some(&n.cluster) == cluster.as_ref()))
+        .map(|r| r.address.clone())
+        .collect();
+    let cluster_kind_without_access = stack.resources.iter().find(|r| r.address.kind.schema().layer == crate::kinds::Layer::Cluster);
+    if let (Some(r), None) = (cluster_kind_without_access, &stack.header.kube) {
+        diags.push(
+            Diagnostic::error("missing-kube", format!("`{}` is a cluster resource, but the stack does not say how to reach the cluster", r.address))
+                .at(r.path().key("kind"))
+                .help("add `kube: { from_cluster: <eks_cluster name> }` (or `kubeconfig:`) at the top of the stack"),
+        );
+    }
+    for (i, r) in stack.resources.iter().enumerate() {
+        if r.address.kind.schema().layer != crate::kinds::Layer::Cluster {
+            continue;
+        }
+        let at = r.path().key("kind");
+        if let Some(cluster) = &cluster {
+            let address = Address::new(Kind::EksCluster, cluster.clone());
+            if by_address.contains_key(&address) {
+                all_edges[i].push(Dependency { target: address, path: at.clone(), kind: EdgeKind::Cluster });
+            }
+            for ng in &nodegroups {
+                all_edges[i].push(Dependency { target: ng.clone(), path: at.clone(), kind: EdgeKind::Cluster });
+            }
+        }
+        if let Some(ns) = r.namespace() {
+            let address = Address::new(Kind::Namespace, ns);
+            if r.address.kind != Kind::Namespace && by_address.contains_key(&address) {
+                all_edges[i].push(Dependency { target: address, path: r.path().key("namespace"), kind: EdgeKind::Namespace });
+            }
+        }
+    }
+    for ((r, mut edges), used) in stack.resources.iter_mut().zip(all_edges).zip(outputs_used) {
+        r.outputs_used = used;
+        edges.sort_by(|a, b| a.target.cmp(&b.target).then(a.path.cmp(&b.path)));
+        edges.dedup_by(|a, b| a.target == b.target && a.kind == b.kind);
+        r.dependencies = edges;
+    }
+}
+
+/// "an istio", "a vpc": kind names read as words in messages.
+fn with_article(kind: &str) -> String {
+    let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+    format!("{article} {kind}")
+}
+
+fn list_or_none(names: &[&str]) -> String {
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
+fn suggest_address(target: &Address, by_address: &HashMap<Address, usize>) -> String {
+    let same_kind: Vec<&str> = by_address.keys().filter(|a| a.kind == target.kind).map(|a| a.name.as_str()).collect();
+    match closest(&target.name, same_kind.iter().copied()) {
+        Some(close) => format!("did you mean `{}.{close}`?", target.kind),
+        None => format!("declared {} resources: {}", target.kind, list_or_none(&same_kind)),
+    }
+}
+
+fn collect_output_refs(node: &Node, path: &FieldPath, out: &mut Vec<(FieldPath, Span, crate::interpolate::OutputRef)>) {
+    match &node.kind {
+        NodeKind::Map(entries) => {
+            for e in entries {
+                collect_output_refs(&e.value, &path.key(&e.key), out);
+            }
+        }
+        NodeKind::Seq(items) => {
+            for (i, item) in items.iter().enumerate() {
+                collect_output_refs(item, &path.index(i), out);
+            }
+        }
+        NodeKind::Scalar(text, style) => {
+            let quoted = u32::from(*style == ScalarStyle::Quoted);
+            for item in scan(text).unwrap_or_default() {
+                if let Expr::Output(o) = item.expr {
+                    let len = u32::try_from(text[item.start..item.end].chars().count()).unwrap_or(1);
+                    out.push((path.clone(), node.span.shifted(char_offset(text, item.start) + quoted, len), o));
+                }
+            }
+        }
+        NodeKind::Null | NodeKind::Removed => {}
+    }
+}
+
+/// Fills in the span of every diagnostic that has a path but no span yet, and of its labels.
+fn locate_all(document: &Node, diags: &mut [Diagnostic]) {
+    for d in diags {
+        if d.span.is_none() {
+            if let Some(path) = &d.path {
+                d.span = Some(document.locate(path));
+            }
+        }
+        for label in &mut d.labels {
+            if label.span.is_none() {
+                if let Some(path) = &label.path {
+                    label.span = Some(document.locate(path));
+                }
+            }
+        }
+    }
+}
