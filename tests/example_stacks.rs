@@ -17,9 +17,15 @@ fn stacks() -> Vec<PathBuf> {
 
 #[test]
 fn there_is_one_stack_per_seed() {
-    let names: Vec<String> = stacks().iter().map(|p| p.file_name().unwrap().to_string_lossy().to_string()).collect();
+    let names: Vec<String> = stacks()
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().to_string())
+        .collect();
     for seed in ["seed-000", "seed-001", "seed-002", "seed-003", "seed-004"] {
-        assert!(names.iter().any(|n| n.starts_with(seed)), "no stack for {seed} in {names:?}");
+        assert!(
+            names.iter().any(|n| n.starts_with(seed)),
+            "no stack for {seed} in {names:?}"
+        );
     }
 }
 
@@ -37,7 +43,12 @@ fn every_example_stack_validates_clean() {
             stack.display(),
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(out.stderr.is_empty(), "{} has warnings:\n{}", stack.display(), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.stderr.is_empty(),
+            "{} has warnings:\n{}",
+            stack.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -45,7 +56,13 @@ fn every_example_stack_validates_clean() {
 fn graph_orders_every_example_stack() {
     for stack in stacks() {
         let out = Command::new(env!("CARGO_BIN_EXE_meshctl"))
-            .args(["graph", "-f", stack.to_str().unwrap(), "--format", "mermaid"])
+            .args([
+                "graph",
+                "-f",
+                stack.to_str().unwrap(),
+                "--format",
+                "mermaid",
+            ])
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", stack.display());

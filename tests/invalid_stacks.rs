@@ -63,7 +63,10 @@ fn expectations(text: &str) -> Vec<Expected> {
             found.push(Expected {
                 line: target_line,
                 col,
-                code: parts.next().expect("a diagnostic code after the caret").to_string(),
+                code: parts
+                    .next()
+                    .expect("a diagnostic code after the caret")
+                    .to_string(),
                 path: parts.next().map(str::to_string),
             });
             continue;
@@ -83,7 +86,11 @@ fn meshctl(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn corpus_is_large_enough() {
-    assert!(corpus().len() >= 60, "the corpus has {} stacks; the issue asks for at least 60", corpus().len());
+    assert!(
+        corpus().len() >= 60,
+        "the corpus has {} stacks; the issue asks for at least 60",
+        corpus().len()
+    );
 }
 
 #[test]
@@ -99,10 +106,15 @@ fn every_invalid_stack_reports_exactly_its_expected_diagnostics() {
         }
         let out = meshctl(&["validate", "-f", file.to_str().unwrap(), "--format", "json"]);
         if out.status.code() != Some(1) {
-            failures.push(format!("{name}: exit code {:?}, expected 1\n{}", out.status.code(), String::from_utf8_lossy(&out.stderr)));
+            failures.push(format!(
+                "{name}: exit code {:?}, expected 1\n{}",
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr)
+            ));
             continue;
         }
-        let report: Value = serde_json::from_slice(&out.stdout).expect("validate --format json prints JSON");
+        let report: Value =
+            serde_json::from_slice(&out.stdout).expect("validate --format json prints JSON");
         let mut actual = BTreeSet::new();
         for d in report["diagnostics"].as_array().unwrap() {
             let (Some(line), Some(col)) = (d["line"].as_u64(), d["col"].as_u64()) else {
@@ -117,14 +129,32 @@ fn every_invalid_stack_reports_exactly_its_expected_diagnostics() {
             });
         }
         // A path in an expectation must match; without one, any path matches.
-        let matches = |e: &Expected, a: &Expected| e.line == a.line && e.col == a.col && e.code == a.code && e.path.as_ref().is_none_or(|p| Some(p) == a.path.as_ref());
-        let missing: Vec<_> = expected.iter().filter(|e| !actual.iter().any(|a| matches(e, a))).collect();
-        let unexpected: Vec<_> = actual.iter().filter(|a| !expected.iter().any(|e| matches(e, a))).collect();
+        let matches = |e: &Expected, a: &Expected| {
+            e.line == a.line
+                && e.col == a.col
+                && e.code == a.code
+                && e.path.as_ref().is_none_or(|p| Some(p) == a.path.as_ref())
+        };
+        let missing: Vec<_> = expected
+            .iter()
+            .filter(|e| !actual.iter().any(|a| matches(e, a)))
+            .collect();
+        let unexpected: Vec<_> = actual
+            .iter()
+            .filter(|a| !expected.iter().any(|e| matches(e, a)))
+            .collect();
         if !missing.is_empty() || !unexpected.is_empty() {
-            failures.push(format!("{name}:\n  missing:    {missing:?}\n  unexpected: {unexpected:?}"));
+            failures.push(format!(
+                "{name}:\n  missing:    {missing:?}\n  unexpected: {unexpected:?}"
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} corpus files disagree:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} corpus files disagree:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -132,7 +162,10 @@ fn every_invalid_stack_renders_as_its_snapshot() {
     let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
     let mut failures = Vec::new();
     for file in corpus() {
-        let rel = format!("tests/invalid/{}", file.file_name().unwrap().to_string_lossy());
+        let rel = format!(
+            "tests/invalid/{}",
+            file.file_name().unwrap().to_string_lossy()
+        );
         // Run from the repository root so the rendered file names are stable.
         let out = Command::new(env!("CARGO_BIN_EXE_meshctl"))
             .args(["validate", "-f", &rel])
@@ -148,8 +181,13 @@ fn every_invalid_stack_renders_as_its_snapshot() {
         }
         match std::fs::read_to_string(&snapshot) {
             Ok(expected) if expected == rendered => {}
-            Ok(expected) => failures.push(format!("{rel}: rendering changed\n--- expected\n{expected}\n--- actual\n{rendered}")),
-            Err(_) => failures.push(format!("{rel}: no snapshot {}; run with UPDATE_SNAPSHOTS=1 and review it", snapshot.display())),
+            Ok(expected) => failures.push(format!(
+                "{rel}: rendering changed\n--- expected\n{expected}\n--- actual\n{rendered}"
+            )),
+            Err(_) => failures.push(format!(
+                "{rel}: no snapshot {}; run with UPDATE_SNAPSHOTS=1 and review it",
+                snapshot.display()
+            )),
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

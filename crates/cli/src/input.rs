@@ -6,6 +6,12 @@ use meshctl_model::{SourceFile, VarOverrides};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
+/// A problem with an input other than the stack (a var file, a `--var`), and the file it is in.
+pub struct InputProblem {
+    pub file: SourceFile,
+    pub diagnostic: meshctl_model::Diagnostic,
+}
+
 #[derive(Args)]
 pub struct StackArgs {
     /// The stack file.
@@ -27,21 +33,30 @@ impl StackArgs {
     }
 
     /// Var overrides: var files first, then `--var`, so the command line has the last word.
-    pub fn overrides(&self) -> Result<VarOverrides, (SourceFile, meshctl_model::Diagnostic)> {
+    pub fn overrides(&self) -> Result<VarOverrides, Box<InputProblem>> {
         let mut overrides = VarOverrides::default();
         for path in &self.var_files {
             let text = match std::fs::read_to_string(path) {
                 Ok(text) => text,
                 Err(e) => {
                     let file = SourceFile::new(path.display().to_string(), "");
-                    let d = meshctl_model::Diagnostic::error("var-file", format!("cannot read var file: {e}"))
-                        .help("check the --var-file path");
-                    return Err((file, d));
+                    let d = meshctl_model::Diagnostic::error(
+                        "var-file",
+                        format!("cannot read var file: {e}"),
+                    )
+                    .help("check the --var-file path");
+                    return Err(Box::new(InputProblem {
+                        file,
+                        diagnostic: d,
+                    }));
                 }
             };
             let file = SourceFile::new(path.display().to_string(), text);
             if let Err(d) = overrides.add_file(&file) {
-                return Err((file, d));
+                return Err(Box::new(InputProblem {
+                    file,
+                    diagnostic: d,
+                }));
             }
         }
         for pair in &self.vars {
@@ -49,9 +64,15 @@ impl StackArgs {
                 Some((name, value)) if !name.is_empty() => overrides.set(name, value),
                 _ => {
                     let file = SourceFile::new("--var", "");
-                    let d = meshctl_model::Diagnostic::error("bad-var", format!("`--var {pair}` is not NAME=VALUE"))
-                        .help("write --var domain=example.com");
-                    return Err((file, d));
+                    let d = meshctl_model::Diagnostic::error(
+                        "bad-var",
+                        format!("`--var {pair}` is not NAME=VALUE"),
+                    )
+                    .help("write --var domain=example.com");
+                    return Err(Box::new(InputProblem {
+                        file,
+                        diagnostic: d,
+                    }));
                 }
             }
         }

@@ -47,13 +47,18 @@ impl StackGraph {
     pub fn creation_order(&self) -> Vec<usize> {
         // tarjan_scc yields components in reverse topological order of the "after" edges, which
         // is dependencies first.
-        tarjan_scc(&self.graph).into_iter().flatten().map(|n| self.graph[n]).collect()
+        tarjan_scc(&self.graph)
+            .into_iter()
+            .flatten()
+            .map(|n| self.graph[n])
+            .collect()
     }
 
     fn cycles(&self, stack: &Stack) -> Vec<Diagnostic> {
         let mut diagnostics = Vec::new();
         for component in tarjan_scc(&self.graph) {
-            let self_loop = component.len() == 1 && self.graph.contains_edge(component[0], component[0]);
+            let self_loop =
+                component.len() == 1 && self.graph.contains_edge(component[0], component[0]);
             if component.len() < 2 && !self_loop {
                 continue;
             }
@@ -66,14 +71,26 @@ impl StackGraph {
     /// One concrete cycle through the component, as resource indices in edge order.
     fn walk_cycle(&self, component: &[NodeIndex]) -> Vec<usize> {
         let members: std::collections::HashSet<NodeIndex> = component.iter().copied().collect();
-        let start = *component.iter().min_by_key(|n| self.graph[**n]).unwrap_or(&component[0]);
+        let start = *component
+            .iter()
+            .min_by_key(|n| self.graph[**n])
+            .unwrap_or(&component[0]);
         let mut path = vec![start];
         let mut seen = std::collections::HashSet::from([start]);
         let mut current = start;
         loop {
-            let mut next = self.graph.neighbors(current).filter(|n| members.contains(n)).collect::<Vec<_>>();
+            let mut next = self
+                .graph
+                .neighbors(current)
+                .filter(|n| members.contains(n))
+                .collect::<Vec<_>>();
             next.sort_by_key(|n| self.graph[*n]);
-            let Some(&step) = next.iter().find(|n| **n == start).or_else(|| next.iter().find(|n| !seen.contains(*n))).or(next.first()) else {
+            let Some(&step) = next
+                .iter()
+                .find(|n| **n == start)
+                .or_else(|| next.iter().find(|n| !seen.contains(*n)))
+                .or(next.first())
+            else {
                 break;
             };
             if step == start || seen.contains(&step) {
@@ -98,7 +115,10 @@ fn cycle_diagnostic(stack: &Stack, cycle: &[usize]) -> Diagnostic {
     }
     let _ = write!(chain, "{}", resources[cycle[0]].address);
     let edge = |from: usize, to: usize| -> Option<&Dependency> {
-        resources[from].dependencies.iter().find(|d| d.target == resources[to].address)
+        resources[from]
+            .dependencies
+            .iter()
+            .find(|d| d.target == resources[to].address)
     };
     let first = edge(cycle[0], cycle[(1) % cycle.len()]);
     let mut d = Diagnostic::error("dependency-cycle", format!("dependency cycle: {chain}"))
@@ -109,17 +129,28 @@ fn cycle_diagnostic(stack: &Stack, cycle: &[usize]) -> Diagnostic {
     for (k, &from) in cycle.iter().enumerate().skip(1) {
         let to = cycle[(k + 1) % cycle.len()];
         if let Some(dep) = edge(from, to) {
-            d = d.label(dep.path.clone(), format!("{} needs {} here", resources[from].address, resources[to].address));
+            d = d.label(
+                dep.path.clone(),
+                format!(
+                    "{} needs {} here",
+                    resources[from].address, resources[to].address
+                ),
+            );
         }
     }
     d
 }
 
 /// Loads a stack and checks that it forms a DAG: every diagnostic `meshctl validate` reports.
-pub fn validate(source: &meshctl_model::SourceFile, vars: &meshctl_model::VarOverrides) -> (Option<(Stack, StackGraph)>, Vec<Diagnostic>) {
+pub fn validate(
+    source: &meshctl_model::SourceFile,
+    vars: &meshctl_model::VarOverrides,
+) -> (Option<(Stack, StackGraph)>, Vec<Diagnostic>) {
     let loaded = meshctl_model::load(source, vars);
     let mut diagnostics = loaded.diagnostics;
-    let Some(stack) = loaded.stack else { return (None, diagnostics) };
+    let Some(stack) = loaded.stack else {
+        return (None, diagnostics);
+    };
     match StackGraph::build(&stack) {
         Ok(graph) => (Some((stack, graph)), diagnostics),
         Err(cycles) => {
@@ -152,7 +183,11 @@ pub fn render(stack: &Stack, graph: &StackGraph, mermaid: bool) -> String {
             let _ = writeln!(out, "  {}[\"{}\"]", id(i), r.address);
         }
     } else {
-        let _ = writeln!(out, "digraph \"{}\" {{\n  rankdir=BT;\n  node [shape=box];", stack.name());
+        let _ = writeln!(
+            out,
+            "digraph \"{}\" {{\n  rankdir=BT;\n  node [shape=box];",
+            stack.name()
+        );
         for (i, r) in stack.resources.iter().enumerate() {
             let _ = writeln!(out, "  {} [label=\"{}\"];", id(i), r.address);
         }

@@ -16,9 +16,13 @@ use std::fmt;
 /// Separates code, message and help inside a custom serde error message (see [`invalid`]).
 const FIELD_SEPARATOR: char = '\u{1f}';
 
-/// A deserialization failure at one place in the document.
+/// A deserialization failure at one place in the document. Boxed: every `deserialize_*` call
+/// returns it, and a small `Result` keeps the successful path cheap.
 #[derive(Debug, Clone, PartialEq)]
-pub struct DeError {
+pub struct DeError(Box<DeErrorData>);
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeErrorData {
     pub code: String,
     pub message: String,
     pub help: Option<String>,
@@ -28,16 +32,29 @@ pub struct DeError {
     pub missing_field: Option<String>,
 }
 
+impl std::ops::Deref for DeError {
+    type Target = DeErrorData;
+    fn deref(&self) -> &DeErrorData {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for DeError {
+    fn deref_mut(&mut self) -> &mut DeErrorData {
+        &mut self.0
+    }
+}
+
 impl DeError {
     fn new(code: &str, message: String, help: Option<String>) -> Self {
-        DeError {
+        DeError(Box::new(DeErrorData {
             code: code.to_string(),
             message,
             help,
             path: None,
             span: None,
             missing_field: None,
-        }
+        }))
     }
 
     /// Attaches the innermost location only: errors bubble up through every enclosing value.
@@ -50,17 +67,25 @@ impl DeError {
     }
 
     pub fn into_diagnostic(self) -> Diagnostic {
-        let mut d = Diagnostic::error(&self.code, self.message);
-        if let Some(path) = self.path {
+        let data = *self.0;
+        let mut d = Diagnostic::error(&data.code, data.message);
+        if let Some(path) = data.path {
             d = d.at(path);
         }
-        if let Some(span) = self.span {
+        if let Some(span) = data.span {
             d = d.with_span(span);
         }
-        if let Some(help) = self.help {
-            d = d.help(help);
-        }
-        d
+        let help = data.help.unwrap_or_else(|| {
+            match data.code.as_str() {
+                "type-mismatch" => {
+                    "write a value of the expected type here (quote it to make it a string)"
+                }
+                "invalid-value" => "use a value in the expected range",
+                _ => "see docs/stack-language.md for what this field takes",
+            }
+            .to_string()
+        });
+        d.help(help)
     }
 }
 
@@ -97,7 +122,10 @@ impl de::Error for DeError {
     fn invalid_value(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
         DeError::new(
             "invalid-value",
-            format!("invalid value {}: expected {exp}", describe_unexpected(&unexp)),
+            format!(
+                "invalid value {}: expected {exp}",
+                describe_unexpected(&unexp)
+            ),
             None,
         )
     }
@@ -107,7 +135,11 @@ impl de::Error for DeError {
         if let Some(close) = closest(variant, expected.iter().copied()) {
             help = format!("did you mean `{close}`? ({help})");
         }
-        DeError::new("unknown-value", format!("unknown value `{variant}`"), Some(help))
+        DeError::new(
+            "unknown-value",
+            format!("unknown value `{variant}`"),
+            Some(help),
+        )
     }
 
     fn missing_field(field: &'static str) -> Self {
@@ -121,7 +153,11 @@ impl de::Error for DeError {
     }
 
     fn duplicate_field(field: &'static str) -> Self {
-        DeError::new("duplicate-key", format!("field `{field}` is set twice"), None)
+        DeError::new(
+            "duplicate-key",
+            format!("field `{field}` is set twice"),
+            None,
+        )
     }
 }
 
@@ -142,7 +178,9 @@ fn describe_unexpected(unexp: &de::Unexpected<'_>) -> String {
 /// Builds the error a value check raises: a diagnostic code, a message and a help line. Works with
 /// any serde deserializer; ours turns it back into a located diagnostic.
 pub fn invalid<E: de::Error>(code: &str, message: impl fmt::Display, help: impl fmt::Display) -> E {
-    E::custom(format!("{code}{FIELD_SEPARATOR}{message}{FIELD_SEPARATOR}{help}"))
+    E::custom(format!(
+        "{code}{FIELD_SEPARATOR}{message}{FIELD_SEPARATOR}{help}"
+    ))
 }
 
 /// The closest candidate by edit distance, when it is close enough to be a likely typo.
@@ -168,6 +206,8 @@ pub struct NodeDeserializer<'a> {
     path: FieldPath,
     sink: &'a Sink,
     skip_keys: &'a [&'a str],
+    /// The key that introduced this value: where an empty value is reported.
+    key_span: Option<Span>,
 }
 
 impl<'a> NodeDeserializer<'a> {
@@ -177,6 +217,7 @@ impl<'a> NodeDeserializer<'a> {
             path,
             sink,
             skip_keys: &[],
+            key_span: None,
         }
     }
 
@@ -185,17 +226,26 @@ impl<'a> NodeDeserializer<'a> {
         self
     }
 
-    fn child(&self, node: &'a Node, path: FieldPath) -> Self {
+    fn child(&self, node: &'a Node, path: FieldPath, key_span: Option<Span>) -> Self {
         NodeDeserializer {
             node,
             path,
             sink: self.sink,
             skip_keys: &[],
+            key_span,
+        }
+    }
+
+    /// Where problems with this value are shown: the value, or its key when the value is empty.
+    fn span(&self) -> Span {
+        match (&self.node.kind, self.key_span) {
+            (NodeKind::Null | NodeKind::Removed, Some(key)) => key,
+            _ => self.node.span,
         }
     }
 
     fn fail(&self, error: DeError) -> DeError {
-        error.locate(&self.path, self.node.span)
+        error.locate(&self.path, self.span())
     }
 
     fn unexpected(&self) -> de::Unexpected<'a> {
@@ -219,7 +269,11 @@ impl<'a> NodeDeserializer<'a> {
     }
 
     fn entries(&self) -> impl Iterator<Item = &'a Entry> + 'a {
-        let skip = self.skip_keys.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+        let skip = self
+            .skip_keys
+            .iter()
+            .map(|k| k.to_string())
+            .collect::<Vec<_>>();
         self.node
             .entries()
             .iter()
@@ -463,7 +517,11 @@ impl<'a> de::Deserializer<'a> for &NodeDeserializer<'a> {
         }
     }
 
-    fn deserialize_tuple<V: Visitor<'a>>(self, _len: usize, visitor: V) -> Result<V::Value, DeError> {
+    fn deserialize_tuple<V: Visitor<'a>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
         self.deserialize_seq(visitor)
     }
 
@@ -515,8 +573,12 @@ impl<'a> de::Deserializer<'a> for &NodeDeserializer<'a> {
                 .map_err(|e: DeError| self.fail(e)),
             _ => Err(self.fail(DeError::new(
                 "type-mismatch",
-                format!("expected one of {}, found {}", variants.join(", "), describe_node(self.node)),
-                None,
+                format!(
+                    "expected one of {}, found {}",
+                    variants.join(", "),
+                    describe_node(self.node)
+                ),
+                Some(format!("write one of: {}", variants.join(", "))),
             ))),
         }
     }
@@ -547,11 +609,11 @@ impl<'a> de::SeqAccess<'a> for SeqAccess<'a, '_> {
             if item.is_removed() {
                 continue;
             }
-            let child = self.de.child(item, self.de.path.index(index));
+            let child = self.de.child(item, self.de.path.index(index), None);
             return seed
                 .deserialize(&child)
                 .map(Some)
-                .map_err(|e| e.locate(&child.path, item.span));
+                .map_err(|e| e.locate(&child.path, child.span()));
         }
         Ok(None)
     }
@@ -566,11 +628,15 @@ struct MapAccess<'a, 'd> {
 impl<'a> de::MapAccess<'a> for MapAccess<'a, '_> {
     type Error = DeError;
 
-    fn next_key_seed<K: DeserializeSeed<'a>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
+    fn next_key_seed<K: DeserializeSeed<'a>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
         match self.entries.next() {
             Some(entry) => {
                 self.current = Some(entry);
-                let key: de::value::StrDeserializer<'_, DeError> = entry.key.as_str().into_deserializer();
+                let key: de::value::StrDeserializer<'_, DeError> =
+                    entry.key.as_str().into_deserializer();
                 seed.deserialize(key)
                     .map(Some)
                     .map_err(|e| e.locate(&self.de.path.key(&entry.key), entry.key_span))
@@ -580,14 +646,21 @@ impl<'a> de::MapAccess<'a> for MapAccess<'a, '_> {
     }
 
     fn next_value_seed<V: DeserializeSeed<'a>>(&mut self, seed: V) -> Result<V::Value, DeError> {
-        let entry = self
-            .current
-            .take()
-            .ok_or_else(|| DeError::new("internal", "value requested before its key".to_string(), None))?;
-        let child = self.de.child(&entry.value, self.de.path.key(&entry.key));
+        let entry = self.current.take().ok_or_else(|| {
+            DeError::new(
+                "internal",
+                "value requested before its key".to_string(),
+                None,
+            )
+        })?;
+        let child = self.de.child(
+            &entry.value,
+            self.de.path.key(&entry.key),
+            Some(entry.key_span),
+        );
         // Checks in newtypes fail after our deserializer returned; locate them here.
         seed.deserialize(&child)
-            .map_err(|e| e.locate(&child.path, entry.value.span))
+            .map_err(|e| e.locate(&child.path, child.span()))
     }
 }
 
@@ -622,14 +695,16 @@ mod tests {
     #[test]
     fn plain_numbers_keep_their_text_as_strings() {
         let (doc, _) = load("version: 1.30\nservers: []\n");
-        assert_eq!(doc.unwrap().version, "1.30");
+        let doc = doc.unwrap();
+        assert_eq!(doc.version, "1.30");
+        assert!(doc.servers.is_empty());
     }
 
     #[test]
     fn type_errors_name_the_innermost_path_and_span() {
         let (doc, _) = load("version: '1'\nservers:\n  - port: 80\n  - port: http\n");
         let err = doc.unwrap_err();
-        assert_eq!(err.path.unwrap().to_string(), "servers[1].port");
+        assert_eq!(err.path.as_ref().unwrap().to_string(), "servers[1].port");
         let span = err.span.unwrap();
         assert_eq!((span.line, span.col), (4, 11));
         assert_eq!(err.code, "type-mismatch");
@@ -641,14 +716,22 @@ mod tests {
         assert_eq!(doc.unwrap_err().code, "invalid-value");
         let (doc, _) = load("version: '1'\nservers: [{port: \"80\"}]\n");
         let err = doc.unwrap_err();
-        assert_eq!(err.help.as_deref(), Some("remove the quotes: quoted values are strings"));
+        assert_eq!(
+            err.help.as_deref(),
+            Some("remove the quotes: quoted values are strings")
+        );
     }
 
     #[test]
     fn every_unknown_field_is_reported_with_a_suggestion() {
-        let (doc, found) = load("version: '1'\nsrevers: []\nservers:\n  - port: 80\n    hots: [a]\n");
-        assert!(doc.is_ok());
-        let paths: Vec<_> = found.iter().map(|d| d.path.as_ref().unwrap().to_string()).collect();
+        let (doc, found) =
+            load("version: '1'\nsrevers: []\nservers:\n  - port: 80\n    hots: [a]\n");
+        let server = &doc.unwrap().servers[0];
+        assert_eq!((server.port, server.hosts.len()), (80, 0));
+        let paths: Vec<_> = found
+            .iter()
+            .map(|d| d.path.as_ref().unwrap().to_string())
+            .collect();
         assert_eq!(paths, ["srevers", "servers[0].hots"]);
         assert_eq!(found[1].help.as_deref(), Some("did you mean `hosts`?"));
     }
@@ -658,6 +741,6 @@ mod tests {
         let (doc, _) = load("version: '1'\nservers:\n  - hosts: [a]\n");
         let err = doc.unwrap_err();
         assert_eq!(err.missing_field.as_deref(), Some("port"));
-        assert_eq!(err.path.unwrap().to_string(), "servers[0]");
+        assert_eq!(err.path.as_ref().unwrap().to_string(), "servers[0]");
     }
 }

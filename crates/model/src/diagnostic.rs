@@ -112,7 +112,11 @@ impl Diagnostic {
     /// Sort key: file order, then code, so output is stable whatever order checks ran in.
     fn sort_key(&self) -> (u32, u32, String, String) {
         let (line, col) = self.span.map(|s| (s.line, s.col)).unwrap_or((0, 0));
-        let path = self.path.as_ref().map(ToString::to_string).unwrap_or_default();
+        let path = self
+            .path
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
         (line, col, self.code.clone(), path)
     }
 }
@@ -149,11 +153,23 @@ pub fn render_text(diagnostics: &[Diagnostic], source: &SourceFile, color: bool)
         );
         let file = d.file.as_deref().unwrap_or(&source.name);
         let path = d.path.as_ref().map(|p| p.to_string());
-        let shown = Shown { span: d.span, path: path.as_deref(), marker: "^", note: None, conceal: d.conceal };
+        let shown = Shown {
+            span: d.span,
+            path: path.as_deref(),
+            marker: "^",
+            note: None,
+            conceal: d.conceal,
+        };
         snippet(&mut out, source, file, &shown, &paint);
         for label in &d.labels {
             let path = label.path.as_ref().map(|p| p.to_string());
-            let shown = Shown { span: label.span, path: path.as_deref(), marker: "-", note: Some(&label.message), conceal: d.conceal };
+            let shown = Shown {
+                span: label.span,
+                path: path.as_deref(),
+                marker: "-",
+                note: Some(&label.message),
+                conceal: d.conceal,
+            };
             snippet(&mut out, source, file, &shown, &paint);
         }
         if let Some(help) = &d.help {
@@ -173,8 +189,20 @@ struct Shown<'a> {
     conceal: Option<Conceal>,
 }
 
-fn snippet(out: &mut String, source: &SourceFile, file: &str, shown: &Shown<'_>, paint: &dyn Fn(&str, &str) -> String) {
-    let Shown { span, path, marker, note, conceal } = *shown;
+fn snippet(
+    out: &mut String,
+    source: &SourceFile,
+    file: &str,
+    shown: &Shown<'_>,
+    paint: &dyn Fn(&str, &str) -> String,
+) {
+    let Shown {
+        span,
+        path,
+        marker,
+        note,
+        conceal,
+    } = *shown;
     let Some(span) = span else {
         let _ = write!(out, "  {} {file}", paint("1;34", "-->"));
         if let Some(path) = path {
@@ -209,7 +237,10 @@ fn snippet(out: &mut String, source: &SourceFile, file: &str, shown: &Shown<'_>,
                 Conceal::AfterSpan => span.col + span.len,
                 Conceal::FromSpan => span.col,
             };
-            let keep: String = full_line.chars().take(end.saturating_sub(1) as usize).collect();
+            let keep: String = full_line
+                .chars()
+                .take(end.saturating_sub(1) as usize)
+                .collect();
             concealed = format!("{} <redacted>", keep.trim_end());
             concealed.as_str()
         }
@@ -217,7 +248,11 @@ fn snippet(out: &mut String, source: &SourceFile, file: &str, shown: &Shown<'_>,
     };
     let bar = paint("1;34", "|");
     let _ = writeln!(out, "{pad} {bar}");
-    let _ = writeln!(out, "{} {bar} {line}", paint("1;34", &span.line.to_string()));
+    let _ = writeln!(
+        out,
+        "{} {bar} {line}",
+        paint("1;34", &span.line.to_string())
+    );
     let line_chars = u32::try_from(line.chars().count()).unwrap_or(u32::MAX);
     let start = span.col.saturating_sub(1).min(line_chars);
     let width = span.len.max(1).min(line_chars.saturating_sub(start).max(1));

@@ -57,7 +57,11 @@ pub fn scan(text: &str) -> Result<Vec<Interpolation>, usize> {
 
 fn parse_expr(body: &str) -> Expr {
     let parts: Vec<&str> = body.trim().split('.').collect();
-    let ident = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let ident = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
     match parts.as_slice() {
         ["var", name] if ident(name) => Expr::Var(name.to_string()),
         [kind, name, output] if ident(name) && ident(output) => match Kind::parse(kind) {
@@ -81,7 +85,9 @@ mod tests {
         let found = scan("www.${var.domain}/${alb.public.dns_name}${nope}").unwrap();
         assert_eq!(found[0].expr, Expr::Var("domain".into()));
         assert_eq!((found[0].start, found[0].end), (4, 17));
-        assert!(matches!(&found[1].expr, Expr::Output(o) if o.kind == Kind::Alb && o.output == "dns_name"));
+        assert!(
+            matches!(&found[1].expr, Expr::Output(o) if o.kind == Kind::Alb && o.output == "dns_name")
+        );
         assert_eq!(found[2].expr, Expr::Invalid("nope".into()));
         assert_eq!(scan("a ${var.x").unwrap_err(), 2);
     }

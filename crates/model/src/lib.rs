@@ -4,20 +4,20 @@
 //! so the planner and tests can use it anywhere.
 
 pub mod de;
+pub mod diagnostic;
 pub mod interpolate;
 pub mod kinds;
 pub mod load;
+pub mod path;
+pub mod span;
 pub mod stack;
 pub mod validate;
 pub mod values;
-pub mod diagnostic;
-pub mod path;
-pub mod span;
 pub mod yaml;
 
 pub use diagnostic::{Diagnostic, Severity};
-pub use path::FieldPath;
-pub use span::{SourceFile, Span};
 pub use kinds::{Kind, Spec};
 pub use load::{load, Loaded, VarOverrides};
+pub use path::FieldPath;
+pub use span::{SourceFile, Span};
 pub use stack::{Address, Resource, Stack};

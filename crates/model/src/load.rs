@@ -38,6 +38,7 @@ impl VarOverrides {
     }
 
     /// `--var-file FILE`: a YAML mapping of var names to values.
+    #[allow(clippy::result_large_err)] // once per file; the diagnostic is the whole answer
     pub fn add_file(&mut self, file: &SourceFile) -> Result<(), Diagnostic> {
         let locate = |d: Diagnostic| Diagnostic {
             file: Some(file.name.clone()),
@@ -53,9 +54,12 @@ impl VarOverrides {
             }
             NodeKind::Null => Ok(()),
             _ => Err(locate(
-                Diagnostic::error("type-mismatch", "a var file must be a mapping of var names to values")
-                    .with_span(root.span)
-                    .help("write one `name: value` per line"),
+                Diagnostic::error(
+                    "type-mismatch",
+                    "a var file must be a mapping of var names to values",
+                )
+                .with_span(root.span)
+                .help("write one `name: value` per line"),
             )),
         }
     }
@@ -96,7 +100,11 @@ pub fn load(source: &SourceFile, overrides: &VarOverrides) -> Loaded {
     }
 }
 
-fn load_inner(source: &SourceFile, overrides: &VarOverrides, diags: &mut Vec<Diagnostic>) -> Option<Stack> {
+fn load_inner(
+    source: &SourceFile,
+    overrides: &VarOverrides,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Stack> {
     let mut root = match yaml::parse(&source.text) {
         Ok(root) => root,
         Err(d) => {
@@ -106,16 +114,21 @@ fn load_inner(source: &SourceFile, overrides: &VarOverrides, diags: &mut Vec<Dia
     };
     if !matches!(root.kind, NodeKind::Map(_)) {
         diags.push(
-            Diagnostic::error("type-mismatch", format!("a stack file is a mapping, found {}", root.describe()))
-                .with_span(root.span)
-                .help("start with `stack: NAME`, `region: ...` and `resources:`"),
+            Diagnostic::error(
+                "type-mismatch",
+                format!("a stack file is a mapping, found {}", root.describe()),
+            )
+            .with_span(root.span)
+            .help("start with `stack: NAME`, `region: ...` and `resources:`"),
         );
         return None;
     }
 
     validate::secrets::refuse_static_keys(&mut root, diags);
 
-    let header = read_with_recovery(&root, &FieldPath::root(), HEADER_SKIPPED, diags, |de| Header::deserialize(de));
+    let header = read_with_recovery(&root, &FieldPath::root(), HEADER_SKIPPED, diags, |de| {
+        Header::deserialize(de)
+    });
     if let Some(header) = &header {
         check_header(header, &root, diags);
     }
@@ -180,7 +193,10 @@ fn read_recovering<T>(
         };
         let at = error.path.clone().unwrap_or_else(|| path.clone());
         // A required field we set aside ourselves is already reported; its mapping goes next.
-        let consequence = error.missing_field.as_ref().is_some_and(|f| set_aside.contains(&at.key(f)));
+        let consequence = error
+            .missing_field
+            .as_ref()
+            .is_some_and(|f| set_aside.contains(&at.key(f)));
         let mut d = error.into_diagnostic();
         if d.code == "missing-field" {
             d.span = Some(work.locate(&at.strip_prefix(path).unwrap_or_default()));
@@ -207,22 +223,36 @@ fn read_recovering<T>(
 fn check_header(header: &Header, root: &Node, diags: &mut Vec<Diagnostic>) {
     if !is_resource_name(&header.stack) {
         diags.push(
-            Diagnostic::error("bad-name", format!("`{}` is not a valid stack name", header.stack))
-                .at(FieldPath::root().key("stack"))
-                .help("stack names are lowercase letters, digits and '-' (at most 63), e.g. moamoa-prod"),
+            Diagnostic::error(
+                "bad-name",
+                format!("`{}` is not a valid stack name", header.stack),
+            )
+            .at(FieldPath::root().key("stack"))
+            .help(
+                "stack names are lowercase letters, digits and '-' (at most 63), e.g. moamoa-prod",
+            ),
         );
     }
     let region_ok = {
         let parts: Vec<&str> = header.region.split('-').collect();
         parts.len() >= 3
-            && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
-            && parts.last().is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+            && parts.iter().all(|p| {
+                !p.is_empty()
+                    && p.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            })
+            && parts
+                .last()
+                .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
     };
     if !region_ok {
         diags.push(
-            Diagnostic::error("bad-region", format!("`{}` is not an AWS region", header.region))
-                .at(FieldPath::root().key("region"))
-                .help("write a region code such as ap-northeast-2 or us-east-1"),
+            Diagnostic::error(
+                "bad-region",
+                format!("`{}` is not an AWS region", header.region),
+            )
+            .at(FieldPath::root().key("region"))
+            .help("write a region code such as ap-northeast-2 or us-east-1"),
         );
     }
     if let Some(kube) = &header.kube {
@@ -252,28 +282,43 @@ fn check_header(header: &Header, root: &Node, diags: &mut Vec<Diagnostic>) {
 }
 
 /// Var values: the stack's `vars`, then var files and `--var` in the order given.
-fn collect_vars(root: &Node, overrides: &VarOverrides, diags: &mut Vec<Diagnostic>) -> BTreeMap<String, Node> {
+fn collect_vars(
+    root: &Node,
+    overrides: &VarOverrides,
+    diags: &mut Vec<Diagnostic>,
+) -> BTreeMap<String, Node> {
     let mut vars = BTreeMap::new();
     let path = FieldPath::root().key("vars");
     match root.get("vars").map(|n| &n.kind) {
         None | Some(NodeKind::Null) => {}
         Some(NodeKind::Map(entries)) => {
             for entry in entries {
-                if !entry.key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') || entry.key.is_empty() {
+                if !entry
+                    .key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                    || entry.key.is_empty()
+                {
                     diags.push(
-                        Diagnostic::error("bad-name", format!("`{}` is not a valid var name", entry.key))
-                            .at(path.key(&entry.key))
-                            .with_span(entry.key_span)
-                            .help("var names are letters, digits, '_' and '-'"),
+                        Diagnostic::error(
+                            "bad-name",
+                            format!("`{}` is not a valid var name", entry.key),
+                        )
+                        .at(path.key(&entry.key))
+                        .with_span(entry.key_span)
+                        .help("var names are letters, digits, '_' and '-'"),
                     );
                 }
                 vars.insert(entry.key.clone(), entry.value.clone());
             }
         }
         Some(_) => diags.push(
-            Diagnostic::error("type-mismatch", "`vars` must be a mapping of names to values")
-                .at(path.clone())
-                .help("write `vars: { domain: example.com }`"),
+            Diagnostic::error(
+                "type-mismatch",
+                "`vars` must be a mapping of names to values",
+            )
+            .at(path.clone())
+            .help("write `vars: { domain: example.com }`"),
         ),
     }
     for (name, value) in &overrides.values {
@@ -285,7 +330,12 @@ fn collect_vars(root: &Node, overrides: &VarOverrides, diags: &mut Vec<Diagnosti
 
 /// Replaces `${var.x}` in every scalar below `node`. A scalar that is exactly `${var.x}` takes the
 /// var's value with its type (a number stays a number); inside text, the value's text is spliced.
-fn substitute_vars(node: &mut Node, path: &FieldPath, vars: &BTreeMap<String, Node>, diags: &mut Vec<Diagnostic>) {
+fn substitute_vars(
+    node: &mut Node,
+    path: &FieldPath,
+    vars: &BTreeMap<String, Node>,
+    diags: &mut Vec<Diagnostic>,
+) {
     match &mut node.kind {
         NodeKind::Map(entries) => {
             for entry in entries {
@@ -318,7 +368,10 @@ fn substitute_vars(node: &mut Node, path: &FieldPath, vars: &BTreeMap<String, No
             for item in &found {
                 out.push_str(&text[last..item.start]);
                 last = item.end;
-                let at = node.span.shifted(char_offset(text, item.start) + quoted, u32::try_from(text[item.start..item.end].chars().count()).unwrap_or(1));
+                let at = node.span.shifted(
+                    char_offset(text, item.start) + quoted,
+                    u32::try_from(text[item.start..item.end].chars().count()).unwrap_or(1),
+                );
                 match &item.expr {
                     Expr::Var(name) => match vars.get(name) {
                         Some(value) => {
@@ -340,14 +393,22 @@ fn substitute_vars(node: &mut Node, path: &FieldPath, vars: &BTreeMap<String, No
                         None => {
                             let help = match closest(name, vars.keys().map(String::as_str)) {
                                 Some(close) => format!("did you mean `{close}`?"),
-                                None if vars.is_empty() => "declare it under `vars:` or pass --var NAME=VALUE".to_string(),
-                                None => format!("declared vars: {}; or pass --var {name}=VALUE", vars.keys().cloned().collect::<Vec<_>>().join(", ")),
+                                None if vars.is_empty() => {
+                                    "declare it under `vars:` or pass --var NAME=VALUE".to_string()
+                                }
+                                None => format!(
+                                    "declared vars: {}; or pass --var {name}=VALUE",
+                                    vars.keys().cloned().collect::<Vec<_>>().join(", ")
+                                ),
                             };
                             diags.push(
-                                Diagnostic::error("undefined-var", format!("var `{name}` is not defined"))
-                                    .at(path.clone())
-                                    .with_span(at)
-                                    .help(help),
+                                Diagnostic::error(
+                                    "undefined-var",
+                                    format!("var `{name}` is not defined"),
+                                )
+                                .at(path.clone())
+                                .with_span(at)
+                                .help(help),
                             );
                             out.push_str(&text[item.start..item.end]);
                         }
@@ -393,15 +454,20 @@ struct ReadResources {
 fn read_resources(root: &Node, diags: &mut Vec<Diagnostic>) -> ReadResources {
     let path = FieldPath::root().key("resources");
     let mut read = ReadResources::default();
-    let Some(list) = root.get("resources") else { return read };
+    let Some(list) = root.get("resources") else {
+        return read;
+    };
     let items = match &list.kind {
         NodeKind::Seq(items) => items,
         NodeKind::Null => return read,
         _ => {
             diags.push(
-                Diagnostic::error("type-mismatch", format!("`resources` must be a list, found {}", list.describe()))
-                    .at(path)
-                    .help("write one `- kind: ...` entry per resource"),
+                Diagnostic::error(
+                    "type-mismatch",
+                    format!("`resources` must be a list, found {}", list.describe()),
+                )
+                .at(path)
+                .help("write one `- kind: ...` entry per resource"),
             );
             return read;
         }
@@ -424,14 +490,21 @@ fn read_resources(root: &Node, diags: &mut Vec<Diagnostic>) -> ReadResources {
 }
 
 /// One resource; on failure, its address when kind and name were readable.
-fn read_resource(item: &Node, index: usize, diags: &mut Vec<Diagnostic>) -> Result<(Resource, bool), Option<Address>> {
+fn read_resource(
+    item: &Node,
+    index: usize,
+    diags: &mut Vec<Diagnostic>,
+) -> Result<(Resource, bool), Option<Address>> {
     let path = FieldPath::resource(index);
     if !matches!(item.kind, NodeKind::Map(_)) {
         diags.push(
-            Diagnostic::error("type-mismatch", format!("a resource is a mapping, found {}", item.describe()))
-                .at(path)
-                .with_span(item.span)
-                .help("start the entry with `- kind: KIND` and `name: NAME`"),
+            Diagnostic::error(
+                "type-mismatch",
+                format!("a resource is a mapping, found {}", item.describe()),
+            )
+            .at(path)
+            .with_span(item.span)
+            .help("start the entry with `- kind: KIND` and `name: NAME`"),
         );
         return Err(None);
     }
@@ -441,7 +514,10 @@ fn read_resource(item: &Node, index: usize, diags: &mut Vec<Diagnostic>) -> Resu
                 Diagnostic::error("missing-field", "missing required field `kind`")
                     .at(path.clone())
                     .with_span(item.span)
-                    .help(format!("add `kind:`, one of: {}", Kind::names().collect::<Vec<_>>().join(", "))),
+                    .help(format!(
+                        "add `kind:`, one of: {}",
+                        Kind::names().collect::<Vec<_>>().join(", ")
+                    )),
             );
             None
         }
@@ -490,19 +566,28 @@ fn read_resource(item: &Node, index: usize, diags: &mut Vec<Diagnostic>) -> Resu
         use serde::de::Deserializer as _;
         de.deserialize_map(EnvelopeVisitor)
     });
-    let (Some(kind), Some(name)) = (kind, name) else { return Err(None) };
-    let (spec, recovered) = read_recovering(item, &path, ENVELOPE_KEYS, diags, |de| Spec::deserialize(kind, de));
-    let Some(spec) = spec else { return Err(Some(Address::new(kind, name))) };
+    let (Some(kind), Some(name)) = (kind, name) else {
+        return Err(None);
+    };
+    let (spec, recovered) = read_recovering(item, &path, ENVELOPE_KEYS, diags, |de| {
+        Spec::deserialize(kind, de)
+    });
+    let Some(spec) = spec else {
+        return Err(Some(Address::new(kind, name)));
+    };
     let (depends_on, prevent_destroy) = envelope.unwrap_or_default();
-    Ok((Resource {
-        address: Address::new(kind, name),
-        index,
-        spec,
-        depends_on,
-        prevent_destroy,
-        outputs_used: Vec::new(),
-        dependencies: Vec::new(),
-    }, recovered))
+    Ok((
+        Resource {
+            address: Address::new(kind, name),
+            index,
+            spec,
+            depends_on,
+            prevent_destroy,
+            outputs_used: Vec::new(),
+            dependencies: Vec::new(),
+        },
+        recovered,
+    ))
 }
 
 /// Reads `depends_on` and `prevent_destroy` from a resource mapping, ignoring the other keys.
@@ -538,18 +623,29 @@ fn link(stack: &mut Stack, broken: &HashSet<Address>, diags: &mut Vec<Diagnostic
         if let Some(&first) = by_address.get(&r.address) {
             let first_path = stack.resources[first].path();
             diags.push(
-                Diagnostic::error("duplicate-address", format!("`{}` is declared twice", r.address))
-                    .at(r.path().key("name"))
-                    .label(first_path.key("name"), "first declared here")
-                    .help("give one of them another name: addresses (kind.name) are unique in a stack"),
+                Diagnostic::error(
+                    "duplicate-address",
+                    format!("`{}` is declared twice", r.address),
+                )
+                .at(r.path().key("name"))
+                .label(first_path.key("name"), "first declared here")
+                .help("give one of them another name: addresses (kind.name) are unique in a stack"),
             );
             continue;
         }
         by_address.insert(r.address.clone(), i);
-        by_name.entry(r.address.name.as_str()).or_default().push(r.address.kind);
+        by_name
+            .entry(r.address.name.as_str())
+            .or_default()
+            .push(r.address.kind);
     }
     let names_of = |kind: Kind| -> Vec<&str> {
-        stack.resources.iter().filter(|r| r.address.kind == kind).map(|r| r.address.name.as_str()).collect()
+        stack
+            .resources
+            .iter()
+            .filter(|r| r.address.kind == kind)
+            .map(|r| r.address.name.as_str())
+            .collect()
     };
 
     let mut all_edges = Vec::with_capacity(stack.resources.len());
@@ -563,36 +659,84 @@ fn link(stack: &mut Stack, broken: &HashSet<Address>, diags: &mut Vec<Diagnostic
             } else {
                 Address::parse(&reference.target)
             };
-            let expected = reference.kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(" or ");
+            let expected = reference
+                .kinds
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(" or ");
             match target {
                 Some(t) if reference.kinds.contains(&t.kind) && by_address.contains_key(&t) => {
-                    edges.push(Dependency { target: t, path: at, kind: EdgeKind::Reference });
+                    edges.push(Dependency {
+                        target: t,
+                        path: at,
+                        kind: EdgeKind::Reference,
+                    });
                 }
                 Some(t) if broken.contains(&t) => {}
                 Some(t) if !reference.kinds.contains(&t.kind) => diags.push(
-                    Diagnostic::error("wrong-kind-reference", format!("`{}` is {}, but this field takes {}", reference.target, with_article(t.kind.as_str()), with_article(&expected)))
-                        .at(at)
-                        .help(format!("name {} resource", with_article(&expected))),
+                    Diagnostic::error(
+                        "wrong-kind-reference",
+                        format!(
+                            "`{}` is {}, but this field takes {}",
+                            reference.target,
+                            with_article(t.kind.as_str()),
+                            with_article(&expected)
+                        ),
+                    )
+                    .at(at)
+                    .help(format!("name {} resource", with_article(&expected))),
                 ),
                 None if reference.kinds.len() > 1 => diags.push(
-                    Diagnostic::error("bad-address", format!("`{}` is not an address of {}", reference.target, with_article(&expected)))
-                        .at(at)
-                        .help(format!("write kind.name, e.g. {}.NAME", reference.kinds[0])),
+                    Diagnostic::error(
+                        "bad-address",
+                        format!(
+                            "`{}` is not an address of {}",
+                            reference.target,
+                            with_article(&expected)
+                        ),
+                    )
+                    .at(at)
+                    .help(format!("write kind.name, e.g. {}.NAME", reference.kinds[0])),
                 ),
                 _ => {
                     let kind = reference.kinds[0];
-                    let plain = reference.target.rsplit('.').next().unwrap_or(&reference.target);
+                    let plain = reference
+                        .target
+                        .rsplit('.')
+                        .next()
+                        .unwrap_or(&reference.target);
                     let other_kinds = by_name.get(plain).cloned().unwrap_or_default();
                     let d = if !other_kinds.is_empty() && reference.kinds.len() == 1 {
-                        Diagnostic::error("wrong-kind-reference", format!("`{}` is {}, but this field takes {}", reference.target, with_article(other_kinds[0].as_str()), with_article(&expected)))
-                            .help(format!("name {}; declared: {}", with_article(&expected), list_or_none(&names_of(kind))))
+                        Diagnostic::error(
+                            "wrong-kind-reference",
+                            format!(
+                                "`{}` is {}, but this field takes {}",
+                                reference.target,
+                                with_article(other_kinds[0].as_str()),
+                                with_article(&expected)
+                            ),
+                        )
+                        .help(format!(
+                            "name {}; declared: {}",
+                            with_article(&expected),
+                            list_or_none(&names_of(kind))
+                        ))
                     } else {
                         let candidates = names_of(kind);
                         let help = match closest(plain, candidates.iter().copied()) {
                             Some(close) => format!("did you mean `{close}`?"),
-                            None => format!("declare {} named `{plain}`; declared: {}", with_article(&expected), list_or_none(&candidates)),
+                            None => format!(
+                                "declare {} named `{plain}`; declared: {}",
+                                with_article(&expected),
+                                list_or_none(&candidates)
+                            ),
                         };
-                        Diagnostic::error("dangling-reference", format!("no {expected} named `{}` in this stack", reference.target)).help(help)
+                        Diagnostic::error(
+                            "dangling-reference",
+                            format!("no {expected} named `{}` in this stack", reference.target),
+                        )
+                        .help(help)
                     };
                     diags.push(d.at(at));
                 }
@@ -601,12 +745,19 @@ fn link(stack: &mut Stack, broken: &HashSet<Address>, diags: &mut Vec<Diagnostic
         for (i, target) in r.depends_on.iter().enumerate() {
             let at = base.key("depends_on").index(i);
             if by_address.contains_key(target) {
-                edges.push(Dependency { target: target.clone(), path: at, kind: EdgeKind::Explicit });
+                edges.push(Dependency {
+                    target: target.clone(),
+                    path: at,
+                    kind: EdgeKind::Explicit,
+                });
             } else if !broken.contains(target) {
                 diags.push(
-                    Diagnostic::error("dangling-reference", format!("depends_on names `{target}`, which is not in this stack"))
-                        .at(at)
-                        .help(suggest_address(target, &by_address)),
+                    Diagnostic::error(
+                        "dangling-reference",
+                        format!("depends_on names `{target}`, which is not in this stack"),
+                    )
+                    .at(at)
+                    .help(suggest_address(target, &by_address)),
                 );
             }
         }
@@ -631,25 +782,40 @@ fn link(stack: &mut Stack, broken: &HashSet<Address>, diags: &mut Vec<Diagnostic
             }
             if !by_address.contains_key(&target) {
                 diags.push(
-                    Diagnostic::error("dangling-reference", format!("`{output}` refers to `{target}`, which is not in this stack"))
-                        .at(path.clone())
-                        .with_span(*span)
-                        .help(suggest_address(&target, &by_address)),
+                    Diagnostic::error(
+                        "dangling-reference",
+                        format!("`{output}` refers to `{target}`, which is not in this stack"),
+                    )
+                    .at(path.clone())
+                    .with_span(*span)
+                    .help(suggest_address(&target, &by_address)),
                 );
-            } else if !output.kind.schema().outputs.contains(&output.output.as_str()) {
+            } else if !output
+                .kind
+                .schema()
+                .outputs
+                .contains(&output.output.as_str())
+            {
                 let outputs = output.kind.schema().outputs;
                 let help = match closest(&output.output, outputs.iter().copied()) {
                     Some(close) => format!("did you mean `{close}`?"),
                     None => format!("{} outputs: {}", output.kind, list_or_none(outputs)),
                 };
                 diags.push(
-                    Diagnostic::error("unknown-output", format!("{} has no output `{}`", output.kind, output.output))
-                        .at(path.clone())
-                        .with_span(*span)
-                        .help(help),
+                    Diagnostic::error(
+                        "unknown-output",
+                        format!("{} has no output `{}`", output.kind, output.output),
+                    )
+                    .at(path.clone())
+                    .with_span(*span)
+                    .help(help),
                 );
             } else {
-                all_edges[i].push(Dependency { target, path: path.clone(), kind: EdgeKind::Interpolation });
+                all_edges[i].push(Dependency {
+                    target,
+                    path: path.clone(),
+                    kind: EdgeKind::Interpolation,
+                });
             }
         }
         outputs_used.push(used.into_iter().map(|(p, _, o)| (p, o)).collect());
@@ -657,19 +823,29 @@ fn link(stack: &mut Stack, broken: &HashSet<Address>, diags: &mut Vec<Diagnostic
 
     // Implicit edges: cluster objects need the cluster and its nodes; namespaced objects need
     // their namespace when the stack declares it.
-    let cluster = stack.header.kube.as_ref().and_then(|k| k.from_cluster.clone());
+    let cluster = stack
+        .header
+        .kube
+        .as_ref()
+        .and_then(|k| k.from_cluster.clone());
     if let Some(cluster) = &cluster {
         let address = Address::new(Kind::EksCluster, cluster.clone());
         if !by_address.contains_key(&address) && !broken.contains(&address) {
             let candidates = names_of(Kind::EksCluster);
             let help = match closest(cluster, candidates.iter().copied()) {
                 Some(close) => format!("did you mean `{close}`?"),
-                None => format!("declare an eks_cluster named `{cluster}`; declared: {}", list_or_none(&candidates)),
+                None => format!(
+                    "declare an eks_cluster named `{cluster}`; declared: {}",
+                    list_or_none(&candidates)
+                ),
             };
             diags.push(
-                Diagnostic::error("dangling-reference", format!("kube.from_cluster names no eks_cluster `{cluster}`"))
-                    .at(FieldPath::root().key("kube").key("from_cluster"))
-                    .help(help),
+                Diagnostic::error(
+                    "dangling-reference",
+                    format!("kube.from_cluster names no eks_cluster `{cluster}`"),
+                )
+                .at(FieldPath::root().key("kube").key("from_cluster"))
+                .help(help),
             );
         }
     }
@@ -679,7 +855,10 @@ fn link(stack: &mut Stack, broken: &HashSet<Address>, diags: &mut Vec<Diagnostic
         .filter(|r| matches!(&r.spec, Spec::Nodegroup(n) if Some(&n.cluster) == cluster.as_ref()))
         .map(|r| r.address.clone())
         .collect();
-    let cluster_kind_without_access = stack.resources.iter().find(|r| r.address.kind.schema().layer == crate::kinds::Layer::Cluster);
+    let cluster_kind_without_access = stack
+        .resources
+        .iter()
+        .find(|r| r.address.kind.schema().layer == crate::kinds::Layer::Cluster);
     if let (Some(r), None) = (cluster_kind_without_access, &stack.header.kube) {
         diags.push(
             Diagnostic::error("missing-kube", format!("`{}` is a cluster resource, but the stack does not say how to reach the cluster", r.address))
@@ -695,16 +874,28 @@ fn link(stack: &mut Stack, broken: &HashSet<Address>, diags: &mut Vec<Diagnostic
         if let Some(cluster) = &cluster {
             let address = Address::new(Kind::EksCluster, cluster.clone());
             if by_address.contains_key(&address) {
-                all_edges[i].push(Dependency { target: address, path: at.clone(), kind: EdgeKind::Cluster });
+                all_edges[i].push(Dependency {
+                    target: address,
+                    path: at.clone(),
+                    kind: EdgeKind::Cluster,
+                });
             }
             for ng in &nodegroups {
-                all_edges[i].push(Dependency { target: ng.clone(), path: at.clone(), kind: EdgeKind::Cluster });
+                all_edges[i].push(Dependency {
+                    target: ng.clone(),
+                    path: at.clone(),
+                    kind: EdgeKind::Cluster,
+                });
             }
         }
         if let Some(ns) = r.namespace() {
             let address = Address::new(Kind::Namespace, ns);
             if r.address.kind != Kind::Namespace && by_address.contains_key(&address) {
-                all_edges[i].push(Dependency { target: address, path: r.path().key("namespace"), kind: EdgeKind::Namespace });
+                all_edges[i].push(Dependency {
+                    target: address,
+                    path: r.path().key("namespace"),
+                    kind: EdgeKind::Namespace,
+                });
             }
         }
     }
@@ -718,7 +909,11 @@ fn link(stack: &mut Stack, broken: &HashSet<Address>, diags: &mut Vec<Diagnostic
 
 /// "an istio", "a vpc": kind names read as words in messages.
 fn with_article(kind: &str) -> String {
-    let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+    let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
     format!("{article} {kind}")
 }
 
@@ -731,14 +926,26 @@ fn list_or_none(names: &[&str]) -> String {
 }
 
 fn suggest_address(target: &Address, by_address: &HashMap<Address, usize>) -> String {
-    let same_kind: Vec<&str> = by_address.keys().filter(|a| a.kind == target.kind).map(|a| a.name.as_str()).collect();
+    let same_kind: Vec<&str> = by_address
+        .keys()
+        .filter(|a| a.kind == target.kind)
+        .map(|a| a.name.as_str())
+        .collect();
     match closest(&target.name, same_kind.iter().copied()) {
         Some(close) => format!("did you mean `{}.{close}`?", target.kind),
-        None => format!("declared {} resources: {}", target.kind, list_or_none(&same_kind)),
+        None => format!(
+            "declared {} resources: {}",
+            target.kind,
+            list_or_none(&same_kind)
+        ),
     }
 }
 
-fn collect_output_refs(node: &Node, path: &FieldPath, out: &mut Vec<(FieldPath, Span, crate::interpolate::OutputRef)>) {
+fn collect_output_refs(
+    node: &Node,
+    path: &FieldPath,
+    out: &mut Vec<(FieldPath, Span, crate::interpolate::OutputRef)>,
+) {
     match &node.kind {
         NodeKind::Map(entries) => {
             for e in entries {
@@ -754,8 +961,14 @@ fn collect_output_refs(node: &Node, path: &FieldPath, out: &mut Vec<(FieldPath, 
             let quoted = u32::from(*style == ScalarStyle::Quoted);
             for item in scan(text).unwrap_or_default() {
                 if let Expr::Output(o) = item.expr {
-                    let len = u32::try_from(text[item.start..item.end].chars().count()).unwrap_or(1);
-                    out.push((path.clone(), node.span.shifted(char_offset(text, item.start) + quoted, len), o));
+                    let len =
+                        u32::try_from(text[item.start..item.end].chars().count()).unwrap_or(1);
+                    out.push((
+                        path.clone(),
+                        node.span
+                            .shifted(char_offset(text, item.start) + quoted, len),
+                        o,
+                    ));
                 }
             }
         }

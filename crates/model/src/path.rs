@@ -137,7 +137,10 @@ mod tests {
             .key("tls")
             .key("credential");
         assert_eq!(path.to_string(), "resources[4].servers[1].tls.credential");
-        assert_eq!(FieldPath::parse("resources[4].servers[1].tls.credential"), Some(path));
+        assert_eq!(
+            FieldPath::parse("resources[4].servers[1].tls.credential"),
+            Some(path)
+        );
         assert_eq!(FieldPath::parse("a[x]"), None);
     }
 }

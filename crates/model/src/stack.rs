@@ -62,7 +62,9 @@ impl<'de> Deserialize<'de> for Address {
 pub fn is_resource_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')
         && !name.ends_with('-')
 }
@@ -201,7 +203,9 @@ impl Stack {
     }
 
     pub fn of_kind(&self, kind: Kind) -> impl Iterator<Item = &Resource> {
-        self.resources.iter().filter(move |r| r.address.kind == kind)
+        self.resources
+            .iter()
+            .filter(move |r| r.address.kind == kind)
     }
 
     /// The state directory: `backend.local`, or `state/<stack>`.

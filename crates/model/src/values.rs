@@ -134,7 +134,11 @@ impl<'de> Deserialize<'de> for Port {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let n = u16::deserialize(deserializer)?;
         if n == 0 {
-            return Err(invalid("bad-port", "port 0 is not a usable port", "use a port from 1 to 65535"));
+            return Err(invalid(
+                "bad-port",
+                "port 0 is not a usable port",
+                "use a port from 1 to 65535",
+            ));
         }
         Ok(Port(n))
     }
@@ -171,7 +175,11 @@ impl<'de> Deserialize<'de> for Percent {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let n = f64::deserialize(deserializer)?;
         if !(0.0..=100.0).contains(&n) {
-            return Err(invalid("bad-percent", format!("{n} is not a percentage"), "use a number from 0 to 100"));
+            return Err(invalid(
+                "bad-percent",
+                format!("{n} is not a percentage"),
+                "use a number from 0 to 100",
+            ));
         }
         Ok(Percent(n))
     }
@@ -242,7 +250,11 @@ pub fn parse_cidr(text: &str) -> Option<(Ipv4Addr, u8)> {
 
 fn check_cidr(text: &str) -> Check {
     let Some((addr, len)) = parse_cidr(text) else {
-        return fail("bad-cidr", format!("`{text}` is not an IPv4 CIDR block"), "write it as address/prefix-length, e.g. 10.0.0.0/16 or 203.0.113.10/32");
+        return fail(
+            "bad-cidr",
+            format!("`{text}` is not an IPv4 CIDR block"),
+            "write it as address/prefix-length, e.g. 10.0.0.0/16 or 203.0.113.10/32",
+        );
     };
     let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
     let network = u32::from(addr) & mask;
@@ -250,7 +262,10 @@ fn check_cidr(text: &str) -> Check {
         return fail(
             "bad-cidr",
             format!("`{text}` has host bits set"),
-            format!("the network of this block is {}/{len}", Ipv4Addr::from(network)),
+            format!(
+                "the network of this block is {}/{len}",
+                Ipv4Addr::from(network)
+            ),
         );
     }
     Ok(())
@@ -259,7 +274,9 @@ fn check_cidr(text: &str) -> Check {
 fn check_label(label: &str) -> bool {
     !label.is_empty()
         && label.len() <= 63
-        && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !label.starts_with('-')
         && !label.ends_with('-')
 }
@@ -272,17 +289,35 @@ fn check_domain(text: &str) -> Check {
     let name = text.strip_suffix('.').unwrap_or(text);
     if name.is_empty() || name.len() > 253 || !name.split('.').all(check_label) {
         if name.starts_with("*.") {
-            return fail("bad-domain", format!("`{text}` is a wildcard, which is not allowed here"), "write a plain DNS name; wildcards belong in certificate names and hosts");
+            return fail(
+                "bad-domain",
+                format!("`{text}` is a wildcard, which is not allowed here"),
+                "write a plain DNS name; wildcards belong in certificate names and hosts",
+            );
         }
-        return fail("bad-domain", format!("`{text}` is not a valid DNS name"), dns_help());
+        return fail(
+            "bad-domain",
+            format!("`{text}` is not a valid DNS name"),
+            dns_help(),
+        );
     }
     Ok(())
 }
 
 fn check_domain_pattern(text: &str) -> Check {
     match text.strip_prefix("*.") {
-        Some(rest) if !rest.contains('*') => check_domain(rest).map_err(|(c, _, h)| (c, format!("`{text}` is not a valid DNS name or wildcard"), h)),
-        _ if text.contains('*') => fail("bad-domain", format!("`{text}` has a wildcard that is not the whole first label"), "a wildcard is allowed only as `*.` at the start, e.g. *.example.com"),
+        Some(rest) if !rest.contains('*') => check_domain(rest).map_err(|(c, _, h)| {
+            (
+                c,
+                format!("`{text}` is not a valid DNS name or wildcard"),
+                h,
+            )
+        }),
+        _ if text.contains('*') => fail(
+            "bad-domain",
+            format!("`{text}` has a wildcard that is not the whole first label"),
+            "a wildcard is allowed only as `*.` at the start, e.g. *.example.com",
+        ),
         _ => check_domain(text),
     }
 }
@@ -290,7 +325,13 @@ fn check_domain_pattern(text: &str) -> Check {
 fn check_istio_host(text: &str) -> Check {
     let host = match text.split_once('/') {
         Some((ns, host)) if ns == "*" || ns == "." || check_label(ns) => host,
-        Some(_) => return fail("bad-host", format!("`{text}` has an invalid namespace before `/`"), "write namespace/host, e.g. istio-system/www.example.com"),
+        Some(_) => {
+            return fail(
+                "bad-host",
+                format!("`{text}` has an invalid namespace before `/`"),
+                "write namespace/host, e.g. istio-system/www.example.com",
+            )
+        }
         None => text,
     };
     if host == "*" {
@@ -325,7 +366,9 @@ fn check_label_key(key: &str) -> Check {
     };
     let name_ok = !name.is_empty()
         && name.len() <= 63
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         && name.as_bytes()[0].is_ascii_alphanumeric()
         && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric();
     let prefix_ok = prefix.is_none_or(|p| check_k8s_name(p).is_ok());
@@ -338,7 +381,9 @@ fn check_label_key(key: &str) -> Check {
 fn check_label_value(key: &str, value: &str) -> Check {
     let ok = value.is_empty()
         || (value.len() <= 63
-            && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
             && value.as_bytes()[0].is_ascii_alphanumeric()
             && value.as_bytes()[value.len() - 1].is_ascii_alphanumeric());
     if !ok {
@@ -358,13 +403,17 @@ pub fn duration_seconds(text: &str) -> Option<f64> {
         return Some(0.0);
     }
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         if digits == 0 {
             return None;
         }
         let number: f64 = rest[..digits].parse().ok()?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let scale = match &rest[..unit_len] {
             "ns" => 1e-9,
             "us" | "µs" => 1e-6,
@@ -382,7 +431,11 @@ pub fn duration_seconds(text: &str) -> Option<f64> {
 
 fn check_duration(text: &str) -> Check {
     if duration_seconds(text).is_none() {
-        return fail("bad-duration", format!("`{text}` is not a duration"), "write a number with a unit (ns, us, ms, s, m, h), e.g. 30s, 1m30s, 250ms");
+        return fail(
+            "bad-duration",
+            format!("`{text}` is not a duration"),
+            "write a number with a unit (ns, us, ms, s, m, h), e.g. 30s, 1m30s, 250ms",
+        );
     }
     Ok(())
 }
@@ -390,7 +443,12 @@ fn check_duration(text: &str) -> Check {
 fn check_re2(text: &str) -> Check {
     if let Err(error) = regex_syntax::Parser::new().parse(text) {
         let detail = error.to_string();
-        let reason = detail.lines().last().unwrap_or("syntax error").trim().trim_start_matches("error: ");
+        let reason = detail
+            .lines()
+            .last()
+            .unwrap_or("syntax error")
+            .trim()
+            .trim_start_matches("error: ");
         return fail("bad-regex", format!("`{text}` is not a valid RE2 regular expression: {reason}"), "Envoy matches with RE2: no look-around or back-references; escape literal characters such as . ( ) [ with a backslash");
     }
     Ok(())
@@ -399,7 +457,11 @@ fn check_re2(text: &str) -> Check {
 fn check_kube_version(text: &str) -> Check {
     let ok = matches!(text.split_once('.'), Some((major, minor)) if major == "1" && !minor.is_empty() && minor.bytes().all(|b| b.is_ascii_digit()) && !minor.starts_with('0'));
     if !ok {
-        return fail("bad-version", format!("`{text}` is not a Kubernetes version"), "write the minor version EKS takes, quoted, e.g. \"1.29\"");
+        return fail(
+            "bad-version",
+            format!("`{text}` is not a Kubernetes version"),
+            "write the minor version EKS takes, quoted, e.g. \"1.29\"",
+        );
     }
     Ok(())
 }
@@ -408,43 +470,81 @@ fn check_pinned_version(text: &str) -> Check {
     let core = text.strip_prefix('v').unwrap_or(text);
     let core = core.split_once(['-', '+']).map_or(core, |(c, _)| c);
     let parts: Vec<_> = core.split('.').collect();
-    if parts.len() != 3 || !parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) {
+    if parts.len() != 3
+        || !parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    {
         return fail("unpinned-version", format!("`{text}` is not an exact version"), "pin an exact release such as 1.12.1: ranges, `latest` and partial versions let installs drift between runs");
     }
     Ok(())
 }
 
 fn check_quantity(text: &str) -> Check {
-    let digits = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let digits = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
     let (number, suffix) = text.split_at(digits);
     let number_ok = !number.is_empty() && number.parse::<f64>().is_ok();
-    let suffix_ok = matches!(suffix, "" | "m" | "k" | "M" | "G" | "T" | "P" | "E" | "Ki" | "Mi" | "Gi" | "Ti" | "Pi" | "Ei");
+    let suffix_ok = matches!(
+        suffix,
+        "" | "m" | "k" | "M" | "G" | "T" | "P" | "E" | "Ki" | "Mi" | "Gi" | "Ti" | "Pi" | "Ei"
+    );
     if !number_ok || !suffix_ok {
-        return fail("bad-quantity", format!("`{text}` is not a Kubernetes quantity"), "write a number with an optional suffix, e.g. 100m or 0.5 (CPU), 128Mi or 1Gi (memory)");
+        return fail(
+            "bad-quantity",
+            format!("`{text}` is not a Kubernetes quantity"),
+            "write a number with an optional suffix, e.g. 100m or 0.5 (CPU), 128Mi or 1Gi (memory)",
+        );
     }
     Ok(())
 }
 
 fn check_arn(text: &str) -> Check {
     let parts: Vec<_> = text.splitn(6, ':').collect();
-    if parts.len() != 6 || parts[0] != "arn" || parts[1].is_empty() || parts[2].is_empty() || parts[5].is_empty() {
-        return fail("bad-arn", format!("`{text}` is not an ARN"), "ARNs look like arn:aws:iam::123456789012:policy/name");
+    if parts.len() != 6
+        || parts[0] != "arn"
+        || parts[1].is_empty()
+        || parts[2].is_empty()
+        || parts[5].is_empty()
+    {
+        return fail(
+            "bad-arn",
+            format!("`{text}` is not an ARN"),
+            "ARNs look like arn:aws:iam::123456789012:policy/name",
+        );
     }
     Ok(())
 }
 
 fn check_url(text: &str) -> Check {
-    let rest = text.strip_prefix("https://").or_else(|| text.strip_prefix("http://"));
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"));
     match rest {
-        Some(r) if !r.is_empty() && !r.starts_with('/') && !r.contains(char::is_whitespace) => Ok(()),
-        _ => fail("bad-url", format!("`{text}` is not an http(s) URL"), "write a full URL, e.g. https://acme-v02.api.letsencrypt.org/directory"),
+        Some(r) if !r.is_empty() && !r.starts_with('/') && !r.contains(char::is_whitespace) => {
+            Ok(())
+        }
+        _ => fail(
+            "bad-url",
+            format!("`{text}` is not an http(s) URL"),
+            "write a full URL, e.g. https://acme-v02.api.letsencrypt.org/directory",
+        ),
     }
 }
 
 fn check_email(text: &str) -> Check {
     match text.split_once('@') {
-        Some((user, domain)) if !user.is_empty() && check_domain(domain).is_ok() && domain.contains('.') => Ok(()),
-        _ => fail("bad-email", format!("`{text}` is not an e-mail address"), "write an address such as ops@example.com"),
+        Some((user, domain))
+            if !user.is_empty() && check_domain(domain).is_ok() && domain.contains('.') =>
+        {
+            Ok(())
+        }
+        _ => fail(
+            "bad-email",
+            format!("`{text}` is not an e-mail address"),
+            "write an address such as ops@example.com",
+        ),
     }
 }
 

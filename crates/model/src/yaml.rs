@@ -128,7 +128,11 @@ impl Node {
     pub fn key_span(&self, path: &FieldPath) -> Option<Span> {
         let parent = self.find(&path.parent()?)?;
         let key = path.last_key()?;
-        parent.entries().iter().find(|e| e.key == key).map(|e| e.key_span)
+        parent
+            .entries()
+            .iter()
+            .find(|e| e.key == key)
+            .map(|e| e.key_span)
     }
 
     /// The best span for a diagnostic at `path`: the value if it has one, else its key, else the
@@ -154,6 +158,7 @@ impl Node {
 }
 
 /// Parses one YAML document. A syntax error is one diagnostic at the place the parser stopped.
+#[allow(clippy::result_large_err)] // once per file; the diagnostic is the whole answer
 pub fn parse(text: &str) -> Result<Node, Diagnostic> {
     let mut builder = TreeBuilder::new(text);
     let mut parser = Parser::new_from_str(text);
@@ -325,15 +330,20 @@ impl MarkedEventReceiver for TreeBuilder<'_> {
                 let forced_string = tag.as_ref().is_some_and(|t| t.suffix == "str");
                 let kind = match style {
                     TScalarStyle::Plain if !forced_string => {
-                        if value.is_empty() || value == "~" || value == "null" || value == "Null" || value == "NULL" {
+                        if value.is_empty()
+                            || value == "~"
+                            || value == "null"
+                            || value == "Null"
+                            || value == "NULL"
+                        {
                             NodeKind::Null
                         } else {
                             NodeKind::Scalar(value, ScalarStyle::Plain)
                         }
                     }
-                    TScalarStyle::Plain | TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => {
-                        NodeKind::Scalar(value, ScalarStyle::Quoted)
-                    }
+                    TScalarStyle::Plain
+                    | TScalarStyle::SingleQuoted
+                    | TScalarStyle::DoubleQuoted => NodeKind::Scalar(value, ScalarStyle::Quoted),
                     _ => NodeKind::Scalar(value, ScalarStyle::Block),
                 };
                 self.push_value(Node::new(kind, span), anchor);
@@ -378,7 +388,10 @@ mod tests {
         let root = parse("a: 1\nbé:\n  - x: \"q\"\n").unwrap();
         let x = root.find(&FieldPath::parse("bé[0].x").unwrap()).unwrap();
         assert_eq!((x.span.line, x.span.col, x.span.len), (3, 8, 3));
-        assert_eq!(root.key_span(&FieldPath::parse("bé").unwrap()).unwrap().col, 1);
+        assert_eq!(
+            root.key_span(&FieldPath::parse("bé").unwrap()).unwrap().col,
+            1
+        );
     }
 
     #[test]

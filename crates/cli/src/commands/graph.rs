@@ -24,14 +24,22 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let source = args.stack.source()?;
     let vars = match args.stack.overrides() {
         Ok(vars) => vars,
-        Err((file, d)) => {
-            eprint!("{}", render_text(&[d], &file, stderr_color()));
+        Err(problem) => {
+            eprint!(
+                "{}",
+                render_text(&[problem.diagnostic], &problem.file, stderr_color())
+            );
             return Ok(ExitCode::from(1));
         }
     };
     let (checked, diagnostics) = meshctl_graph::validate(&source, &vars);
     eprint!("{}", render_text(&diagnostics, &source, stderr_color()));
-    let Some((stack, graph)) = checked else { return Ok(ExitCode::from(1)) };
-    print!("{}", meshctl_graph::render(&stack, &graph, matches!(args.format, Format::Mermaid)));
+    let Some((stack, graph)) = checked else {
+        return Ok(ExitCode::from(1));
+    };
+    print!(
+        "{}",
+        meshctl_graph::render(&stack, &graph, matches!(args.format, Format::Mermaid))
+    );
     Ok(ExitCode::SUCCESS)
 }

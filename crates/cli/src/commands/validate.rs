@@ -28,7 +28,7 @@ pub struct Args {
 pub fn run(args: &Args) -> Result<ExitCode> {
     let source = args.stack.source()?;
     let (source, diagnostics, resources) = match args.stack.overrides() {
-        Err((file, d)) => (file, vec![d], 0),
+        Err(problem) => (problem.file, vec![problem.diagnostic], 0),
         Ok(vars) => {
             let (checked, diagnostics) = meshctl_graph::validate(&source, &vars);
             let resources = checked.map(|(stack, _)| stack.resources.len()).unwrap_or(0);
@@ -43,7 +43,11 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             if errors == 0 {
                 println!("{}: valid ({resources} resources)", source.name);
             } else {
-                eprintln!("{}: {errors} error{}", source.name, if errors == 1 { "" } else { "s" });
+                eprintln!(
+                    "{}: {errors} error{}",
+                    source.name,
+                    if errors == 1 { "" } else { "s" }
+                );
             }
         }
     }

@@ -2,7 +2,9 @@
 
 use super::{field, Kind, KindSpec, Layer, References, Schema};
 use crate::validate::LocalChecks;
-use crate::values::{Arn, Cidr, DomainName, DomainPattern, Duration, KubeVersion, Labels, NamespaceName};
+use crate::values::{
+    Arn, Cidr, DomainName, DomainPattern, Duration, KubeVersion, Labels, NamespaceName,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -97,23 +99,51 @@ impl KindSpec for Vpc {
             (None, None) => cx.error("missing-field", FieldPath::root(), "a vpc needs `cidr` (to create one) or `existing` (to use one)", "add `cidr: 10.0.0.0/16` and `azs: 3`, or `existing: { vpc_id: vpc-... }`"),
             _ => {}
         }
-        let Some(cidr) = self.cidr.as_ref().and_then(|c| crate::values::parse_cidr(c.as_str())) else { return };
+        let Some(cidr) = self
+            .cidr
+            .as_ref()
+            .and_then(|c| crate::values::parse_cidr(c.as_str()))
+        else {
+            return;
+        };
         let azs = match &self.azs {
             Some(Azs::Count(n)) => usize::from(*n),
             Some(Azs::Names(names)) => names.len(),
             None => 3,
         };
         if azs == 0 {
-            cx.error("bad-value", field("azs"), "a VPC needs at least one availability zone", "EKS needs subnets in at least two zones: use `azs: 2` or more");
+            cx.error(
+                "bad-value",
+                field("azs"),
+                "a VPC needs at least one availability zone",
+                "EKS needs subnets in at least two zones: use `azs: 2` or more",
+            );
         }
         let tiers = usize::from(self.subnets.public) + usize::from(self.subnets.private);
         let prefix = self.subnets.prefix_length;
         if prefix < cidr.1 || prefix > 28 {
-            cx.error("bad-value", field("subnets").key("prefix_length"), format!("subnet prefix /{prefix} does not fit in the VPC's /{}", cidr.1), "choose a prefix length between the VPC's and 28");
+            cx.error(
+                "bad-value",
+                field("subnets").key("prefix_length"),
+                format!(
+                    "subnet prefix /{prefix} does not fit in the VPC's /{}",
+                    cidr.1
+                ),
+                "choose a prefix length between the VPC's and 28",
+            );
         } else {
             let room = 1usize << u32::from(prefix - cidr.1).min(31);
             if azs * tiers > room {
-                cx.error("bad-value", field("subnets").key("prefix_length"), format!("{} subnets of /{prefix} do not fit in a /{} block", azs * tiers, cidr.1), format!("use a longer prefix_length (at most {room} subnets fit)"));
+                cx.error(
+                    "bad-value",
+                    field("subnets").key("prefix_length"),
+                    format!(
+                        "{} subnets of /{prefix} do not fit in a /{} block",
+                        azs * tiers,
+                        cidr.1
+                    ),
+                    format!("use a longer prefix_length (at most {room} subnets fit)"),
+                );
             }
         }
     }
@@ -177,7 +207,14 @@ pub struct EksCluster {
 impl KindSpec for EksCluster {
     const SCHEMA: Schema = Schema {
         layer: Layer::Aws,
-        outputs: &["name", "arn", "endpoint", "ca_data", "oidc_issuer", "oidc_provider_arn"],
+        outputs: &[
+            "name",
+            "arn",
+            "endpoint",
+            "ca_data",
+            "oidc_issuer",
+            "oidc_provider_arn",
+        ],
         force_new: &["cluster_name", "vpc", "role_arn"],
         create_before_destroy: false,
         sensitive: &[],
@@ -190,10 +227,20 @@ impl KindSpec for EksCluster {
     fn check(&self, cx: &mut LocalChecks) {
         let endpoint = field("endpoint");
         if !self.endpoint.private && !self.endpoint.public {
-            cx.error("bad-value", endpoint.clone(), "the cluster endpoint is neither private nor public", "enable `private: true`, `public: true`, or both");
+            cx.error(
+                "bad-value",
+                endpoint.clone(),
+                "the cluster endpoint is neither private nor public",
+                "enable `private: true`, `public: true`, or both",
+            );
         }
         if !self.endpoint.public && !self.endpoint.public_cidrs.is_empty() {
-            cx.error("conflicting-fields", endpoint.key("public_cidrs"), "`public_cidrs` restricts public access, which is disabled", "set `public: true`, or remove `public_cidrs`");
+            cx.error(
+                "conflicting-fields",
+                endpoint.key("public_cidrs"),
+                "`public_cidrs` restricts public access, which is disabled",
+                "set `public: true`, or remove `public_cidrs`",
+            );
         }
     }
 }
@@ -268,7 +315,14 @@ impl KindSpec for Nodegroup {
     const SCHEMA: Schema = Schema {
         layer: Layer::Aws,
         outputs: &["arn", "node_role_arn"],
-        force_new: &["cluster", "instance_types", "subnets", "ssh_key", "disk_size", "capacity_type"],
+        force_new: &[
+            "cluster",
+            "instance_types",
+            "subnets",
+            "ssh_key",
+            "disk_size",
+            "capacity_type",
+        ],
         create_before_destroy: false,
         sensitive: &[],
     };
@@ -280,16 +334,39 @@ impl KindSpec for Nodegroup {
     fn check(&self, cx: &mut LocalChecks) {
         let s = &self.scaling;
         if s.min > s.desired || s.desired > s.max {
-            cx.error("bad-scaling", field("scaling"), format!("scaling needs min <= desired <= max, got min {} desired {} max {}", s.min, s.desired, s.max), "adjust the three numbers so that min <= desired <= max");
+            cx.error(
+                "bad-scaling",
+                field("scaling"),
+                format!(
+                    "scaling needs min <= desired <= max, got min {} desired {} max {}",
+                    s.min, s.desired, s.max
+                ),
+                "adjust the three numbers so that min <= desired <= max",
+            );
         }
         if s.max == 0 {
-            cx.error("bad-scaling", field("scaling").key("max"), "a nodegroup with max 0 can never run a node", "set max to at least 1");
+            cx.error(
+                "bad-scaling",
+                field("scaling").key("max"),
+                "a nodegroup with max 0 can never run a node",
+                "set max to at least 1",
+            );
         }
         if self.instance_types.is_empty() {
-            cx.error("bad-value", field("instance_types"), "no instance type given", "name at least one, e.g. [t3.medium]");
+            cx.error(
+                "bad-value",
+                field("instance_types"),
+                "no instance type given",
+                "name at least one, e.g. [t3.medium]",
+            );
         }
         if !(1..=16384).contains(&self.disk_size) {
-            cx.error("bad-value", field("disk_size"), format!("disk size {} GiB is out of range", self.disk_size), "use 1 to 16384 GiB");
+            cx.error(
+                "bad-value",
+                field("disk_size"),
+                format!("disk size {} GiB is out of range", self.disk_size),
+                "use 1 to 16384 GiB",
+            );
         }
     }
 }
@@ -331,8 +408,16 @@ impl KindSpec for IamServiceAccount {
     }
 
     fn check(&self, cx: &mut LocalChecks) {
-        if self.policy_arns.is_empty() && self.inline_policy.is_none() && self.well_known_policy.is_none() {
-            cx.error("missing-field", FieldPath::root(), "the role grants nothing", "add `well_known_policy`, `policy_arns` or `inline_policy`");
+        if self.policy_arns.is_empty()
+            && self.inline_policy.is_none()
+            && self.well_known_policy.is_none()
+        {
+            cx.error(
+                "missing-field",
+                FieldPath::root(),
+                "the role grants nothing",
+                "add `well_known_policy`, `policy_arns` or `inline_policy`",
+            );
         }
     }
 }
@@ -382,7 +467,11 @@ impl KindSpec for AcmCertificate {
     };
 
     fn references(&self, refs: &mut References) {
-        refs.one(field("validation_zone"), &[Kind::Route53Zone], &self.validation_zone);
+        refs.one(
+            field("validation_zone"),
+            &[Kind::Route53Zone],
+            &self.validation_zone,
+        );
     }
 }
 
@@ -423,7 +512,11 @@ impl KindSpec for DnsRecord {
 
     fn references(&self, refs: &mut References) {
         refs.one(field("zone"), &[Kind::Route53Zone], &self.zone);
-        refs.maybe(field("alias"), &[Kind::Alb, Kind::IngressGateway], self.alias.as_deref());
+        refs.maybe(
+            field("alias"),
+            &[Kind::Alb, Kind::IngressGateway],
+            self.alias.as_deref(),
+        );
     }
 
     fn check(&self, cx: &mut LocalChecks) {

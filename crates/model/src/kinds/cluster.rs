@@ -4,7 +4,10 @@
 use super::{field, Kind, KindSpec, Layer, References, Schema};
 use crate::path::FieldPath;
 use crate::validate::LocalChecks;
-use crate::values::{Annotations, Arn, Cidr, DomainPattern, Duration, Email, K8sName, Labels, NamespaceName, NodePort, PinnedVersion, Port, Quantity, Url};
+use crate::values::{
+    Annotations, Arn, Cidr, DomainPattern, Duration, Email, K8sName, Labels, NamespaceName,
+    NodePort, PinnedVersion, Port, Quantity, Url,
+};
 use serde::{Deserialize, Serialize};
 
 fn yes() -> bool {
@@ -68,7 +71,11 @@ impl KindSpec for LbController {
     };
 
     fn references(&self, refs: &mut References) {
-        refs.one(field("service_account"), &[Kind::IamServiceAccount], &self.service_account);
+        refs.one(
+            field("service_account"),
+            &[Kind::IamServiceAccount],
+            &self.service_account,
+        );
     }
 }
 
@@ -101,7 +108,11 @@ impl KindSpec for CertManager {
     };
 
     fn references(&self, refs: &mut References) {
-        refs.maybe(field("service_account"), &[Kind::IamServiceAccount], self.service_account.as_deref());
+        refs.maybe(
+            field("service_account"),
+            &[Kind::IamServiceAccount],
+            self.service_account.as_deref(),
+        );
     }
 }
 
@@ -130,7 +141,15 @@ impl Default for Autoscale {
 
 fn check_autoscale(cx: &mut LocalChecks, at: FieldPath, a: &Autoscale) {
     if a.min == 0 || a.min > a.max {
-        cx.error("bad-scaling", at, format!("replicas need 1 <= min <= max, got min {} max {}", a.min, a.max), "adjust min and max");
+        cx.error(
+            "bad-scaling",
+            at,
+            format!(
+                "replicas need 1 <= min <= max, got min {} max {}",
+                a.min, a.max
+            ),
+            "adjust min and max",
+        );
     }
 }
 
@@ -224,7 +243,11 @@ impl KindSpec for Istio {
     fn check(&self, cx: &mut LocalChecks) {
         check_autoscale(cx, field("pilot"), &self.pilot);
         if let Some(egress) = &self.egress_gateway {
-            check_autoscale(cx, field("egress_gateway").key("replicas"), &egress.replicas);
+            check_autoscale(
+                cx,
+                field("egress_gateway").key("replicas"),
+                &egress.replicas,
+            );
         }
     }
 }
@@ -429,7 +452,13 @@ impl IngressGateway {
 impl KindSpec for IngressGateway {
     const SCHEMA: Schema = Schema {
         layer: Layer::Cluster,
-        outputs: &["service_name", "node_ports", "status_node_port", "load_balancer_hostname", "canonical_hosted_zone_id"],
+        outputs: &[
+            "service_name",
+            "node_ports",
+            "status_node_port",
+            "load_balancer_hostname",
+            "canonical_hosted_zone_id",
+        ],
         force_new: &["namespace", "istio"],
         create_before_destroy: false,
         sensitive: &[],
@@ -438,25 +467,49 @@ impl KindSpec for IngressGateway {
     fn references(&self, refs: &mut References) {
         refs.one(field("istio"), &[Kind::Istio], &self.istio);
         if let Some(nlb) = &self.nlb {
-            refs.maybe(field("nlb").key("certificate"), &[Kind::AcmCertificate], nlb.certificate.as_deref());
+            refs.maybe(
+                field("nlb").key("certificate"),
+                &[Kind::AcmCertificate],
+                nlb.certificate.as_deref(),
+            );
         }
     }
 
     fn check(&self, cx: &mut LocalChecks) {
         check_autoscale(cx, field("replicas"), &self.replicas);
         if self.labels.is_empty() {
-            cx.error("bad-value", field("labels"), "an ingress gateway needs labels for Gateways to select it", "add e.g. `labels: { istio: ingressgateway }`");
+            cx.error(
+                "bad-value",
+                field("labels"),
+                "an ingress gateway needs labels for Gateways to select it",
+                "add e.g. `labels: { istio: ingressgateway }`",
+            );
         }
         let ports = field("service").key("ports");
         for (i, port) in self.service.ports.iter().enumerate() {
             if self.service.ports[..i].iter().any(|p| p.name == port.name) {
-                cx.error("duplicate-port", ports.index(i).key("name"), format!("port name `{}` is used twice", port.name), "give every Service port a distinct name");
+                cx.error(
+                    "duplicate-port",
+                    ports.index(i).key("name"),
+                    format!("port name `{}` is used twice", port.name),
+                    "give every Service port a distinct name",
+                );
             }
             if self.service.ports[..i].iter().any(|p| p.port == port.port) {
-                cx.error("duplicate-port", ports.index(i).key("port"), format!("port {} is used twice", port.port.0), "give every Service port a distinct number");
+                cx.error(
+                    "duplicate-port",
+                    ports.index(i).key("port"),
+                    format!("port {} is used twice", port.port.0),
+                    "give every Service port a distinct number",
+                );
             }
             if port.node_port.is_some() && self.service_type() == ServiceType::ClusterIP {
-                cx.error("conflicting-fields", ports.index(i).key("node_port"), "a ClusterIP Service has no nodePorts", "remove `node_port`, or use type NodePort");
+                cx.error(
+                    "conflicting-fields",
+                    ports.index(i).key("node_port"),
+                    "a ClusterIP Service has no nodePorts",
+                    "remove `node_port`, or use type NodePort",
+                );
             }
         }
         let service_type = self.service_type();
@@ -472,16 +525,33 @@ impl KindSpec for IngressGateway {
                 }
                 let tls = field("nlb").key("tls_ports");
                 if !nlb.tls_ports.is_empty() && nlb.certificate.is_none() {
-                    cx.error("missing-field", tls.clone(), "TLS ports need a certificate", "add `certificate: <acm_certificate name>` to `nlb`");
+                    cx.error(
+                        "missing-field",
+                        tls.clone(),
+                        "TLS ports need a certificate",
+                        "add `certificate: <acm_certificate name>` to `nlb`",
+                    );
                 }
                 for (i, tls_port) in nlb.tls_ports.iter().enumerate() {
                     if !self.service.ports.iter().any(|p| p.port == *tls_port) {
-                        cx.error("unknown-port", tls.index(i), format!("TLS port {} is not a port of the gateway Service", tls_port.0), "list a port from `service.ports`");
+                        cx.error(
+                            "unknown-port",
+                            tls.index(i),
+                            format!(
+                                "TLS port {} is not a port of the gateway Service",
+                                tls_port.0
+                            ),
+                            "list a port from `service.ports`",
+                        );
                     }
                 }
             }
             None if service_type == ServiceType::LoadBalancer && lb_type != Some("external") => {
-                let at = if lb_type.is_some() { annotation_path } else { field("service").key("type") };
+                let at = if lb_type.is_some() {
+                    annotation_path
+                } else {
+                    field("service").key("type")
+                };
                 cx.error("nlb-not-external", at, "a LoadBalancer gateway Service without the `external` LB type gets a Classic Load Balancer from the in-tree controller", "add `nlb: {...}` settings (meshctl renders the AWS Load Balancer Controller annotations), or set the annotation to \"external\"");
             }
             None => {}
@@ -584,20 +654,39 @@ impl KindSpec for Alb {
 
     fn references(&self, refs: &mut References) {
         refs.one(field("gateway"), &[Kind::IngressGateway], &self.gateway);
-        refs.maybe(field("certificate"), &[Kind::AcmCertificate], self.certificate.as_deref());
+        refs.maybe(
+            field("certificate"),
+            &[Kind::AcmCertificate],
+            self.certificate.as_deref(),
+        );
     }
 
     fn check(&self, cx: &mut LocalChecks) {
         let listeners = self.listeners();
         let has = |p: ListenProtocol| listeners.iter().any(|l| l.protocol == p);
         if has(ListenProtocol::HTTPS) && self.certificate.is_none() {
-            cx.error("missing-field", field("listen_ports"), "an HTTPS listener needs a certificate", "add `certificate: <acm_certificate name>`");
+            cx.error(
+                "missing-field",
+                field("listen_ports"),
+                "an HTTPS listener needs a certificate",
+                "add `certificate: <acm_certificate name>`",
+            );
         }
         if self.certificate.is_some() && !has(ListenProtocol::HTTPS) {
-            cx.error("conflicting-fields", field("certificate"), "the certificate is set but no listener is HTTPS", "add `{protocol: HTTPS, port: 443}` to `listen_ports`, or remove `certificate`");
+            cx.error(
+                "conflicting-fields",
+                field("certificate"),
+                "the certificate is set but no listener is HTTPS",
+                "add `{protocol: HTTPS, port: 443}` to `listen_ports`, or remove `certificate`",
+            );
         }
         if self.ssl_redirect && !(has(ListenProtocol::HTTP) && has(ListenProtocol::HTTPS)) {
-            cx.error("conflicting-fields", field("ssl_redirect"), "ssl_redirect needs both an HTTP and an HTTPS listener", "listen on HTTP 80 and HTTPS 443, or remove `ssl_redirect`");
+            cx.error(
+                "conflicting-fields",
+                field("ssl_redirect"),
+                "ssl_redirect needs both an HTTP and an HTTPS listener",
+                "listen on HTTP 80 and HTTPS 443, or remove `ssl_redirect`",
+            );
         }
     }
 }
@@ -644,8 +733,16 @@ impl KindSpec for Issuer {
     };
 
     fn references(&self, refs: &mut References) {
-        refs.one(field("dns01").key("zone"), &[Kind::Route53Zone], &self.dns01.zone);
-        refs.one(field("dns01").key("service_account"), &[Kind::IamServiceAccount], &self.dns01.service_account);
+        refs.one(
+            field("dns01").key("zone"),
+            &[Kind::Route53Zone],
+            &self.dns01.zone,
+        );
+        refs.one(
+            field("dns01").key("service_account"),
+            &[Kind::IamServiceAccount],
+            &self.dns01.service_account,
+        );
     }
 }
 
@@ -680,12 +777,25 @@ impl KindSpec for Certificate {
 
     fn check(&self, cx: &mut LocalChecks) {
         if self.dns_names.is_empty() {
-            cx.error("bad-value", field("dns_names"), "a certificate needs at least one DNS name", "list the hosts it serves, e.g. [\"*.example.com\", example.com]");
+            cx.error(
+                "bad-value",
+                field("dns_names"),
+                "a certificate needs at least one DNS name",
+                "list the hosts it serves, e.g. [\"*.example.com\", example.com]",
+            );
         }
-        let seconds = |d: &Option<Duration>| d.as_ref().and_then(|d| crate::values::duration_seconds(d.as_str()));
+        let seconds = |d: &Option<Duration>| {
+            d.as_ref()
+                .and_then(|d| crate::values::duration_seconds(d.as_str()))
+        };
         if let (Some(total), Some(renew)) = (seconds(&self.duration), seconds(&self.renew_before)) {
             if renew >= total {
-                cx.error("bad-value", field("renew_before"), "renew_before must be shorter than duration", "renew some time before expiry, e.g. duration 2160h, renew_before 360h");
+                cx.error(
+                    "bad-value",
+                    field("renew_before"),
+                    "renew_before must be shorter than duration",
+                    "renew some time before expiry, e.g. duration 2160h, renew_before 360h",
+                );
             }
         }
     }
@@ -733,19 +843,41 @@ impl KindSpec for Manifest {
 
     fn check(&self, cx: &mut LocalChecks) {
         if self.objects.is_empty() {
-            cx.error("bad-value", field("objects"), "the manifest has no objects", "list at least one Kubernetes object");
+            cx.error(
+                "bad-value",
+                field("objects"),
+                "the manifest has no objects",
+                "list at least one Kubernetes object",
+            );
         }
         for (i, object) in self.objects.iter().enumerate() {
             let at = field("objects").index(i);
             for key in ["apiVersion", "kind"] {
                 if !object.get(key).is_some_and(serde_json::Value::is_string) {
-                    cx.error("missing-field", at.clone(), format!("object {i} has no `{key}`"), "every object needs apiVersion, kind and metadata.name");
+                    cx.error(
+                        "missing-field",
+                        at.clone(),
+                        format!("object {i} has no `{key}`"),
+                        "every object needs apiVersion, kind and metadata.name",
+                    );
                 }
             }
-            let name = object.pointer("/metadata/name").and_then(serde_json::Value::as_str);
+            let name = object
+                .pointer("/metadata/name")
+                .and_then(serde_json::Value::as_str);
             match name {
-                None => cx.error("missing-field", at.clone(), format!("object {i} has no `metadata.name`"), "every object needs apiVersion, kind and metadata.name"),
-                Some(name) if !crate::values::is_k8s_name(name) => cx.error("bad-k8s-name", at.key("metadata").key("name"), format!("`{name}` is not a valid Kubernetes name"), "use lowercase letters, digits, '-' and '.'"),
+                None => cx.error(
+                    "missing-field",
+                    at.clone(),
+                    format!("object {i} has no `metadata.name`"),
+                    "every object needs apiVersion, kind and metadata.name",
+                ),
+                Some(name) if !crate::values::is_k8s_name(name) => cx.error(
+                    "bad-k8s-name",
+                    at.key("metadata").key("name"),
+                    format!("`{name}` is not a valid Kubernetes name"),
+                    "use lowercase letters, digits, '-' and '.'",
+                ),
                 Some(_) => {}
             }
         }

@@ -3,7 +3,9 @@
 use super::{field, Kind, KindSpec, Layer, References, Schema};
 use crate::path::FieldPath;
 use crate::validate::LocalChecks;
-use crate::values::{Cidr, Duration, IstioHost, Labels, NamespaceName, Percent, Port, Re2Regex, Url};
+use crate::values::{
+    Cidr, Duration, IstioHost, Labels, NamespaceName, Percent, Port, Re2Regex, Url,
+};
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
@@ -32,7 +34,8 @@ impl<'de> Deserialize<'de> for GatewaySelector {
                 Ok(GatewaySelector::Workload(v.to_string()))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                Labels::deserialize(de::value::MapAccessDeserializer::new(map)).map(GatewaySelector::Labels)
+                Labels::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(GatewaySelector::Labels)
             }
         }
         deserializer.deserialize_any(SelectorVisitor)
@@ -112,33 +115,77 @@ impl KindSpec for Gateway {
         }
         for (i, server) in self.servers.iter().enumerate() {
             let credential = server.tls.as_ref().and_then(|t| t.credential.as_deref());
-            refs.maybe(field("servers").index(i).key("tls").key("credential"), &[Kind::Certificate], credential);
+            refs.maybe(
+                field("servers").index(i).key("tls").key("credential"),
+                &[Kind::Certificate],
+                credential,
+            );
         }
     }
 
     fn check(&self, cx: &mut LocalChecks) {
         if self.servers.is_empty() {
-            cx.error("bad-value", field("servers"), "a Gateway needs at least one server", "add a server with a port and hosts");
+            cx.error(
+                "bad-value",
+                field("servers"),
+                "a Gateway needs at least one server",
+                "add a server with a port and hosts",
+            );
         }
         for (i, server) in self.servers.iter().enumerate() {
             let at = field("servers").index(i);
-            if self.servers[..i].iter().any(|s| s.port.name == server.port.name) {
-                cx.error("duplicate-port", at.key("port").key("name"), format!("server port name `{}` is used twice", server.port.name), "give every server port a distinct name");
+            if self.servers[..i]
+                .iter()
+                .any(|s| s.port.name == server.port.name)
+            {
+                cx.error(
+                    "duplicate-port",
+                    at.key("port").key("name"),
+                    format!("server port name `{}` is used twice", server.port.name),
+                    "give every server port a distinct name",
+                );
             }
             if server.hosts.is_empty() {
-                cx.error("bad-value", at.key("hosts"), "a server needs at least one host", "list the hosts it serves, or \"*\"");
+                cx.error(
+                    "bad-value",
+                    at.key("hosts"),
+                    "a server needs at least one host",
+                    "list the hosts it serves, or \"*\"",
+                );
             }
             let tls = server.tls.as_ref();
-            let terminates = matches!(server.port.protocol, ServerProtocol::HTTPS | ServerProtocol::TLS);
+            let terminates = matches!(
+                server.port.protocol,
+                ServerProtocol::HTTPS | ServerProtocol::TLS
+            );
             if terminates && tls.and_then(|t| t.mode).is_none() {
-                cx.error("missing-field", at.key("tls"), format!("a {:?} server needs `tls.mode`", server.port.protocol), "set `tls: { mode: SIMPLE, credential: <certificate> }`");
+                cx.error(
+                    "missing-field",
+                    at.key("tls"),
+                    format!("a {:?} server needs `tls.mode`", server.port.protocol),
+                    "set `tls: { mode: SIMPLE, credential: <certificate> }`",
+                );
             }
             if let Some(tls) = tls {
                 if tls.https_redirect && terminates {
-                    cx.error("conflicting-fields", at.key("tls").key("https_redirect"), "https_redirect belongs on a plain HTTP server", "move `https_redirect: true` to the port 80 server");
+                    cx.error(
+                        "conflicting-fields",
+                        at.key("tls").key("https_redirect"),
+                        "https_redirect belongs on a plain HTTP server",
+                        "move `https_redirect: true` to the port 80 server",
+                    );
                 }
-                if matches!(tls.mode, Some(ServerTlsMode::Simple | ServerTlsMode::Mutual)) && tls.credential.is_none() {
-                    cx.error("missing-field", at.key("tls"), "SIMPLE and MUTUAL TLS need a credential", "add `credential: <certificate name>`");
+                if matches!(
+                    tls.mode,
+                    Some(ServerTlsMode::Simple | ServerTlsMode::Mutual)
+                ) && tls.credential.is_none()
+                {
+                    cx.error(
+                        "missing-field",
+                        at.key("tls"),
+                        "SIMPLE and MUTUAL TLS need a credential",
+                        "add `credential: <certificate name>`",
+                    );
                 }
             }
         }
@@ -158,9 +205,16 @@ pub struct StringMatch {
 }
 
 fn check_string_match(cx: &mut LocalChecks, at: FieldPath, m: &StringMatch) {
-    let set = usize::from(m.exact.is_some()) + usize::from(m.prefix.is_some()) + usize::from(m.regex.is_some());
+    let set = usize::from(m.exact.is_some())
+        + usize::from(m.prefix.is_some())
+        + usize::from(m.regex.is_some());
     if set != 1 {
-        cx.error("bad-match", at, "a match takes exactly one of exact, prefix or regex", "keep one of them; use separate match entries to OR several");
+        cx.error(
+            "bad-match",
+            at,
+            "a match takes exactly one of exact, prefix or regex",
+            "keep one of them; use separate match entries to OR several",
+        );
     }
 }
 
@@ -310,16 +364,30 @@ impl KindSpec for VirtualService {
 
     fn check(&self, cx: &mut LocalChecks) {
         if self.hosts.is_empty() {
-            cx.error("bad-value", field("hosts"), "a VirtualService needs at least one host", "list the hosts it routes");
+            cx.error(
+                "bad-value",
+                field("hosts"),
+                "a VirtualService needs at least one host",
+                "list the hosts it routes",
+            );
         }
         if self.http.is_empty() {
-            cx.error("bad-value", field("http"), "a VirtualService needs at least one http route", "add a route");
+            cx.error(
+                "bad-value",
+                field("http"),
+                "a VirtualService needs at least one http route",
+                "add a route",
+            );
         }
         for (i, route) in self.http.iter().enumerate() {
             let at = field("http").index(i);
             for (j, m) in route.matches.iter().enumerate() {
                 let mat = at.key("match").index(j);
-                for (name, sm) in [("uri", &m.uri), ("method", &m.method), ("authority", &m.authority)] {
+                for (name, sm) in [
+                    ("uri", &m.uri),
+                    ("method", &m.method),
+                    ("authority", &m.authority),
+                ] {
                     if let Some(sm) = sm {
                         check_string_match(cx, mat.key(name), sm);
                     }
@@ -329,32 +397,71 @@ impl KindSpec for VirtualService {
                 }
             }
             match (route.route.is_empty(), route.redirect.is_some()) {
-                (true, false) => cx.error("missing-field", at.clone(), "a route needs `route` destinations or a `redirect`", "add `route: [{destination: {host: ...}}]`"),
-                (false, true) => cx.error("conflicting-fields", at.key("redirect"), "a route cannot both redirect and route", "keep `route` or `redirect`"),
+                (true, false) => cx.error(
+                    "missing-field",
+                    at.clone(),
+                    "a route needs `route` destinations or a `redirect`",
+                    "add `route: [{destination: {host: ...}}]`",
+                ),
+                (false, true) => cx.error(
+                    "conflicting-fields",
+                    at.key("redirect"),
+                    "a route cannot both redirect and route",
+                    "keep `route` or `redirect`",
+                ),
                 _ => {}
             }
             let weighted = route.route.iter().filter(|d| d.weight.is_some()).count();
             if route.route.len() > 1 || weighted > 0 {
-                let total: u64 = route.route.iter().map(|d| u64::from(d.weight.unwrap_or(0))).sum();
+                let total: u64 = route
+                    .route
+                    .iter()
+                    .map(|d| u64::from(d.weight.unwrap_or(0)))
+                    .sum();
                 if weighted != route.route.len() || total != 100 {
-                    let detail = route.route.iter().map(|d| d.weight.map_or("-".to_string(), |w| w.to_string())).collect::<Vec<_>>().join(" + ");
-                    cx.error("bad-weights", at.key("route"), format!("route weights must sum to 100, got {detail} = {total}"), "give every destination a weight, and make them add up to 100");
+                    let detail = route
+                        .route
+                        .iter()
+                        .map(|d| d.weight.map_or("-".to_string(), |w| w.to_string()))
+                        .collect::<Vec<_>>()
+                        .join(" + ");
+                    cx.error(
+                        "bad-weights",
+                        at.key("route"),
+                        format!("route weights must sum to 100, got {detail} = {total}"),
+                        "give every destination a weight, and make them add up to 100",
+                    );
                 }
             }
             if let Some(abort) = route.fault.as_ref().and_then(|f| f.abort.as_ref()) {
                 if !(200..=599).contains(&abort.http_status) {
-                    cx.error("bad-value", at.key("fault").key("abort").key("http_status"), format!("{} is not an HTTP error status", abort.http_status), "use a status from 200 to 599, e.g. 503");
+                    cx.error(
+                        "bad-value",
+                        at.key("fault").key("abort").key("http_status"),
+                        format!("{} is not an HTTP error status", abort.http_status),
+                        "use a status from 200 to 599, e.g. 503",
+                    );
                 }
             }
             if let Some(redirect) = &route.redirect {
                 if let Some(code) = redirect.redirect_code {
                     if !(300..=399).contains(&code) {
-                        cx.error("bad-value", at.key("redirect").key("redirect_code"), format!("{code} is not a redirect status"), "use 301, 302, 307 or 308");
+                        cx.error(
+                            "bad-value",
+                            at.key("redirect").key("redirect_code"),
+                            format!("{code} is not a redirect status"),
+                            "use 301, 302, 307 or 308",
+                        );
                     }
                 }
             }
             if route.mirror_percentage.is_some() && route.mirror.is_none() {
-                cx.error("conflicting-fields", at.key("mirror_percentage"), "mirror_percentage without a mirror", "add `mirror: {host: ...}`, or remove mirror_percentage");
+                cx.error(
+                    "conflicting-fields",
+                    at.key("mirror_percentage"),
+                    "mirror_percentage without a mirror",
+                    "add `mirror: {host: ...}`, or remove mirror_percentage",
+                );
             }
         }
     }
@@ -481,7 +588,12 @@ impl KindSpec for DestinationRule {
     fn check(&self, cx: &mut LocalChecks) {
         for (i, subset) in self.subsets.iter().enumerate() {
             if self.subsets[..i].iter().any(|s| s.name == subset.name) {
-                cx.error("duplicate-subset", field("subsets").index(i).key("name"), format!("subset `{}` is defined twice", subset.name), "give every subset a distinct name");
+                cx.error(
+                    "duplicate-subset",
+                    field("subsets").index(i).key("name"),
+                    format!("subset `{}` is defined twice", subset.name),
+                    "give every subset a distinct name",
+                );
             }
         }
     }
@@ -552,7 +664,12 @@ impl KindSpec for RequestAuthentication {
 
     fn check(&self, cx: &mut LocalChecks) {
         if self.jwt_rules.is_empty() {
-            cx.error("bad-value", field("jwt_rules"), "no JWT rule given", "add a rule with `issuer` and `jwks_uri`");
+            cx.error(
+                "bad-value",
+                field("jwt_rules"),
+                "no JWT rule given",
+                "add a rule with `issuer` and `jwks_uri`",
+            );
         }
     }
 }
@@ -650,7 +767,12 @@ impl KindSpec for AuthorizationPolicy {
         for (i, rule) in self.rules.iter().enumerate() {
             for (j, condition) in rule.when.iter().enumerate() {
                 if condition.values.is_empty() && condition.not_values.is_empty() {
-                    cx.error("bad-value", field("rules").index(i).key("when").index(j), format!("condition `{}` has no values", condition.key), "add `values` or `not_values`");
+                    cx.error(
+                        "bad-value",
+                        field("rules").index(i).key("when").index(j),
+                        format!("condition `{}` has no values", condition.key),
+                        "add `values` or `not_values`",
+                    );
                 }
             }
         }

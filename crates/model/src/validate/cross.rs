@@ -3,7 +3,9 @@
 
 use crate::diagnostic::Diagnostic;
 use crate::kinds::aws::{AcmCertificate, IamServiceAccount, WellKnownPolicy};
-use crate::kinds::cluster::{Alb, Certificate, IngressGateway, ServiceType, TargetType, STATUS_PORT_NAME};
+use crate::kinds::cluster::{
+    Alb, Certificate, IngressGateway, ServiceType, TargetType, STATUS_PORT_NAME,
+};
 use crate::kinds::mesh::{Gateway, GatewaySelector, ServerProtocol, VirtualService, MESH_GATEWAY};
 use crate::kinds::{Kind, Spec};
 use crate::path::FieldPath;
@@ -22,7 +24,11 @@ struct Index<'a> {
 
 impl<'a> Index<'a> {
     fn new(stack: &'a Stack) -> Self {
-        let by_address = stack.resources.iter().map(|r| (r.address.clone(), r)).collect();
+        let by_address = stack
+            .resources
+            .iter()
+            .map(|r| (r.address.clone(), r))
+            .collect();
         Index { stack, by_address }
     }
 
@@ -31,10 +37,11 @@ impl<'a> Index<'a> {
     }
 
     fn gateway_workload(&self, name: &str) -> Option<(&'a Resource, &'a IngressGateway)> {
-        self.get(Kind::IngressGateway, name).and_then(|r| match &r.spec {
-            Spec::IngressGateway(g) => Some((r, g)),
-            _ => None,
-        })
+        self.get(Kind::IngressGateway, name)
+            .and_then(|r| match &r.spec {
+                Spec::IngressGateway(g) => Some((r, g)),
+                _ => None,
+            })
     }
 
     fn ingress_gateways(&self) -> impl Iterator<Item = (&'a Resource, &'a IngressGateway)> {
@@ -45,31 +52,36 @@ impl<'a> Index<'a> {
     }
 
     fn certificate(&self, name: &str) -> Option<&'a Certificate> {
-        self.get(Kind::Certificate, name).and_then(|r| match &r.spec {
-            Spec::Certificate(c) => Some(c),
-            _ => None,
-        })
+        self.get(Kind::Certificate, name)
+            .and_then(|r| match &r.spec {
+                Spec::Certificate(c) => Some(c),
+                _ => None,
+            })
     }
 
     fn acm(&self, name: &str) -> Option<&'a AcmCertificate> {
-        self.get(Kind::AcmCertificate, name).and_then(|r| match &r.spec {
-            Spec::AcmCertificate(c) => Some(c),
-            _ => None,
-        })
+        self.get(Kind::AcmCertificate, name)
+            .and_then(|r| match &r.spec {
+                Spec::AcmCertificate(c) => Some(c),
+                _ => None,
+            })
     }
 
     fn irsa(&self, name: &str) -> Option<&'a IamServiceAccount> {
-        self.get(Kind::IamServiceAccount, name).and_then(|r| match &r.spec {
-            Spec::IamServiceAccount(s) => Some(s),
-            _ => None,
-        })
+        self.get(Kind::IamServiceAccount, name)
+            .and_then(|r| match &r.spec {
+                Spec::IamServiceAccount(s) => Some(s),
+                _ => None,
+            })
     }
 
+    /// A zone's domain, when known now (not still holding an unresolved `${...}`).
     fn zone_domain(&self, name: &str) -> Option<&'a str> {
-        self.get(Kind::Route53Zone, name).and_then(|r| match &r.spec {
-            Spec::Route53Zone(z) => Some(z.domain.as_str()),
-            _ => None,
-        })
+        self.get(Kind::Route53Zone, name)
+            .and_then(|r| match &r.spec {
+                Spec::Route53Zone(z) if !is_deferred(z.domain.as_str()) => Some(z.domain.as_str()),
+                _ => None,
+            })
     }
 
     fn zone_domains(&self) -> Vec<&'a str> {
@@ -77,7 +89,7 @@ impl<'a> Index<'a> {
             .resources
             .iter()
             .filter_map(|r| match &r.spec {
-                Spec::Route53Zone(z) => Some(z.domain.as_str()),
+                Spec::Route53Zone(z) if !is_deferred(z.domain.as_str()) => Some(z.domain.as_str()),
                 _ => None,
             })
             .collect()
@@ -97,13 +109,19 @@ impl<'a> Index<'a> {
                 None => return Vec::new(),
             },
         };
-        self.ingress_gateways().filter(|(_, g)| labels.is_subset_of(&g.labels)).collect()
+        self.ingress_gateways()
+            .filter(|(_, g)| labels.is_subset_of(&g.labels))
+            .collect()
     }
 }
 
 pub fn check(stack: &Stack, recovered: &HashSet<usize>, diags: &mut Vec<Diagnostic>) {
     let index = Index::new(stack);
-    for r in stack.resources.iter().filter(|r| !recovered.contains(&r.index)) {
+    for r in stack
+        .resources
+        .iter()
+        .filter(|r| !recovered.contains(&r.index))
+    {
         let at = r.path();
         match &r.spec {
             Spec::Alb(alb) => check_alb(&index, &at, alb, diags),
@@ -115,7 +133,11 @@ pub fn check(stack: &Stack, recovered: &HashSet<usize>, diags: &mut Vec<Diagnost
                     let names = std::iter::once(&cert.domain).chain(&cert.sans).enumerate();
                     for (i, name) in names {
                         if !is_deferred(name.as_str()) && !domain_within(name.as_str(), zone) {
-                            let field = if i == 0 { at.key("domain") } else { at.key("sans").index(i - 1) };
+                            let field = if i == 0 {
+                                at.key("domain")
+                            } else {
+                                at.key("sans").index(i - 1)
+                            };
                             diags.push(
                                 Diagnostic::error("outside-zone", format!("`{name}` is not in the validation zone `{zone}`"))
                                     .at(field)
@@ -127,7 +149,9 @@ pub fn check(stack: &Stack, recovered: &HashSet<usize>, diags: &mut Vec<Diagnost
             }
             Spec::DnsRecord(record) => {
                 if let Some(zone) = index.zone_domain(&record.zone) {
-                    if !is_deferred(record.record.as_str()) && !domain_within(record.record.as_str(), zone) {
+                    if !is_deferred(record.record.as_str())
+                        && !domain_within(record.record.as_str(), zone)
+                    {
                         diags.push(
                             Diagnostic::error("outside-zone", format!("record `{}` is not in zone `{zone}`", record.record))
                                 .at(at.key("record"))
@@ -138,12 +162,24 @@ pub fn check(stack: &Stack, recovered: &HashSet<usize>, diags: &mut Vec<Diagnost
             }
             Spec::LbController(lbc) => {
                 if let Some(sa) = index.irsa(&lbc.service_account) {
-                    check_irsa_use(sa, WellKnownPolicy::AwsLoadBalancerController, "kube-system", &at.key("service_account"), diags);
+                    check_irsa_use(
+                        sa,
+                        WellKnownPolicy::AwsLoadBalancerController,
+                        "kube-system",
+                        &at.key("service_account"),
+                        diags,
+                    );
                 }
             }
             Spec::CertManager(cm) => {
                 if let Some(sa) = cm.service_account.as_deref().and_then(|n| index.irsa(n)) {
-                    check_irsa_use(sa, WellKnownPolicy::CertManagerRoute53, cm.namespace.as_str(), &at.key("service_account"), diags);
+                    check_irsa_use(
+                        sa,
+                        WellKnownPolicy::CertManagerRoute53,
+                        cm.namespace.as_str(),
+                        &at.key("service_account"),
+                        diags,
+                    );
                 }
             }
             Spec::Issuer(issuer) => {
@@ -155,11 +191,19 @@ pub fn check(stack: &Stack, recovered: &HashSet<usize>, diags: &mut Vec<Diagnost
                             _ => None,
                         })
                         .unwrap_or("cert-manager");
-                    check_irsa_use(sa, WellKnownPolicy::CertManagerRoute53, namespace, &at.key("dns01").key("service_account"), diags);
+                    check_irsa_use(
+                        sa,
+                        WellKnownPolicy::CertManagerRoute53,
+                        namespace,
+                        &at.key("dns01").key("service_account"),
+                        diags,
+                    );
                 }
             }
             Spec::IamServiceAccount(sa) => {
-                let oidc_off = index.get(Kind::EksCluster, &sa.cluster).is_some_and(|c| matches!(&c.spec, Spec::EksCluster(c) if !c.oidc));
+                let oidc_off = index
+                    .get(Kind::EksCluster, &sa.cluster)
+                    .is_some_and(|c| matches!(&c.spec, Spec::EksCluster(c) if !c.oidc));
                 if oidc_off {
                     diags.push(
                         Diagnostic::error("oidc-disabled", format!("IRSA needs the cluster's OIDC provider, but eks_cluster.{} has `oidc: false`", sa.cluster))
@@ -175,16 +219,27 @@ pub fn check(stack: &Stack, recovered: &HashSet<usize>, diags: &mut Vec<Diagnost
     check_unique_gateway_labels(&index, diags);
 }
 
-fn check_irsa_use(sa: &IamServiceAccount, policy: WellKnownPolicy, namespace: &str, at: &FieldPath, diags: &mut Vec<Diagnostic>) {
+fn check_irsa_use(
+    sa: &IamServiceAccount,
+    policy: WellKnownPolicy,
+    namespace: &str,
+    at: &FieldPath,
+    diags: &mut Vec<Diagnostic>,
+) {
     let policy_name = match policy {
         WellKnownPolicy::AwsLoadBalancerController => "aws_load_balancer_controller",
         WellKnownPolicy::CertManagerRoute53 => "cert_manager_route53",
     };
     if sa.well_known_policy.is_some_and(|p| p != policy) {
         diags.push(
-            Diagnostic::error("irsa-policy-mismatch", format!("this role carries another well-known policy than `{policy_name}`"))
-                .at(at.clone())
-                .help(format!("use an iam_service_account with `well_known_policy: {policy_name}`")),
+            Diagnostic::error(
+                "irsa-policy-mismatch",
+                format!("this role carries another well-known policy than `{policy_name}`"),
+            )
+            .at(at.clone())
+            .help(format!(
+                "use an iam_service_account with `well_known_policy: {policy_name}`"
+            )),
         );
     }
     if sa.namespace.as_str() != namespace {
@@ -197,7 +252,9 @@ fn check_irsa_use(sa: &IamServiceAccount, policy: WellKnownPolicy, namespace: &s
 }
 
 fn check_alb(index: &Index<'_>, at: &FieldPath, alb: &Alb, diags: &mut Vec<Diagnostic>) {
-    let Some((gw_resource, gw)) = index.gateway_workload(&alb.gateway) else { return };
+    let Some((gw_resource, gw)) = index.gateway_workload(&alb.gateway) else {
+        return;
+    };
     let gw_name = &gw_resource.address.name;
     let service_type = gw.service_type();
     if alb.target_type == TargetType::Instance && service_type == ServiceType::ClusterIP {
@@ -212,20 +269,36 @@ fn check_alb(index: &Index<'_>, at: &FieldPath, alb: &Alb, diags: &mut Vec<Diagn
     if let Some(service) = &alb.backend.service {
         if service.as_str() != gw_name {
             diags.push(
-                Diagnostic::error("backend-mismatch", format!("backend service `{service}` is not the gateway's Service `{gw_name}`"))
-                    .at(at.key("backend").key("service"))
-                    .help("remove `backend.service`: meshctl uses the gateway's Service name"),
+                Diagnostic::error(
+                    "backend-mismatch",
+                    format!("backend service `{service}` is not the gateway's Service `{gw_name}`"),
+                )
+                .at(at.key("backend").key("service"))
+                .help("remove `backend.service`: meshctl uses the gateway's Service name"),
             );
         }
     }
     let backend_port = alb.backend.effective_port();
     if !gw.service.ports.iter().any(|p| p.port.0 == backend_port) {
-        let ports = gw.service.ports.iter().map(|p| format!("{} ({})", p.port.0, p.name)).collect::<Vec<_>>().join(", ");
+        let ports = gw
+            .service
+            .ports
+            .iter()
+            .map(|p| format!("{} ({})", p.port.0, p.name))
+            .collect::<Vec<_>>()
+            .join(", ");
         diags.push(
-            Diagnostic::error("backend-mismatch", format!("backend port {backend_port} is not a port of ingress_gateway.{gw_name}"))
-                .at(if alb.backend.port.is_some() { at.key("backend").key("port") } else { at.key("backend") })
-                .label(gw_resource.path().key("service"), "the gateway Service")
-                .help(format!("use one of the gateway's ports: {ports}")),
+            Diagnostic::error(
+                "backend-mismatch",
+                format!("backend port {backend_port} is not a port of ingress_gateway.{gw_name}"),
+            )
+            .at(if alb.backend.port.is_some() {
+                at.key("backend").key("port")
+            } else {
+                at.key("backend")
+            })
+            .label(gw_resource.path().key("service"), "the gateway Service")
+            .help(format!("use one of the gateway's ports: {ports}")),
         );
     }
     // Health check: the status port, as the balancer reaches it (seeds 000, 001, 004).
@@ -238,7 +311,9 @@ fn check_alb(index: &Index<'_>, at: &FieldPath, alb: &Alb, diags: &mut Vec<Diagn
         );
         return;
     };
-    let Some(port) = alb.health_check.port else { return };
+    let Some(port) = alb.health_check.port else {
+        return;
+    };
     let status_path = gw_resource.path().key("service").key("ports");
     match (alb.target_type, status.node_port) {
         (TargetType::Instance, Some(node_port)) if node_port.0 != port.0 => diags.push(
@@ -268,7 +343,9 @@ fn check_alb(index: &Index<'_>, at: &FieldPath, alb: &Alb, diags: &mut Vec<Diagn
 
 /// Seed 004 wrote the ALB health-check port into the gateway Service annotations by hand.
 fn check_gateway_annotations(at: &FieldPath, g: &IngressGateway, diags: &mut Vec<Diagnostic>) {
-    let Some(value) = g.service.annotations.get(ALB_HEALTHCHECK_PORT_ANNOTATION) else { return };
+    let Some(value) = g.service.annotations.get(ALB_HEALTHCHECK_PORT_ANNOTATION) else {
+        return;
+    };
     let node_port = g.status_port().and_then(|p| p.node_port);
     let ok = value == "traffic-port" || node_port.is_some_and(|n| n.0.to_string() == value);
     if !ok {
@@ -284,34 +361,63 @@ fn check_gateway_annotations(at: &FieldPath, g: &IngressGateway, diags: &mut Vec
     }
 }
 
-fn check_gateway(index: &Index<'_>, at: &FieldPath, gateway: &Gateway, diags: &mut Vec<Diagnostic>) {
+fn check_gateway(
+    index: &Index<'_>,
+    at: &FieldPath,
+    gateway: &Gateway,
+    diags: &mut Vec<Diagnostic>,
+) {
     let matching = index.selector_matches(gateway);
     let selector_path = at.key("selector");
     match (&gateway.selector, matching.len()) {
         (GatewaySelector::Labels(labels), 0) => {
-            let known = index.ingress_gateways().map(|(r, g)| format!("{} {:?}", r.address.name, g.labels.0)).collect::<Vec<_>>().join("; ");
+            let known = index
+                .ingress_gateways()
+                .map(|(r, g)| format!("{} {:?}", r.address.name, g.labels.0))
+                .collect::<Vec<_>>()
+                .join("; ");
             diags.push(
-                Diagnostic::error("selector-matches-none", format!("selector {:?} matches no ingress_gateway", labels.0))
-                    .at(selector_path.clone())
-                    .help(if known.is_empty() { "declare an ingress_gateway with these labels".to_string() } else { format!("ingress gateways and their labels: {known}") }),
+                Diagnostic::error(
+                    "selector-matches-none",
+                    format!("selector {:?} matches no ingress_gateway", labels.0),
+                )
+                .at(selector_path.clone())
+                .help(if known.is_empty() {
+                    "declare an ingress_gateway with these labels".to_string()
+                } else {
+                    format!("ingress gateways and their labels: {known}")
+                }),
             );
         }
         (_, n) if n > 1 => {
-            let names = matching.iter().map(|(r, _)| r.address.name.as_str()).collect::<Vec<_>>().join(", ");
+            let names = matching
+                .iter()
+                .map(|(r, _)| r.address.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
             let mut d = Diagnostic::error("selector-ambiguous", format!("selector matches {n} ingress gateways ({names}); the Gateway would configure all of them"))
                 .at(selector_path.clone())
                 .help("give each ingress_gateway distinct labels (seed 004: istio: ingressgateway-alb / ingressgateway-ext-alb) and select one");
             for (r, _) in &matching {
-                d = d.label(r.path().key("labels"), format!("labels of ingress_gateway.{}", r.address.name));
+                d = d.label(
+                    r.path().key("labels"),
+                    format!("labels of ingress_gateway.{}", r.address.name),
+                );
             }
             diags.push(d);
         }
         _ => {}
     }
-    let Some((workload, gw)) = index.gateway_target(gateway) else { return };
+    let Some((workload, gw)) = index.gateway_target(gateway) else {
+        return;
+    };
     for (i, server) in gateway.servers.iter().enumerate() {
-        let Some(name) = server.tls.as_ref().and_then(|t| t.credential.as_deref()) else { continue };
-        let Some(cert) = index.certificate(name) else { continue };
+        let Some(name) = server.tls.as_ref().and_then(|t| t.credential.as_deref()) else {
+            continue;
+        };
+        let Some(cert) = index.certificate(name) else {
+            continue;
+        };
         if cert.namespace.as_str() != gw.namespace.as_str() {
             diags.push(
                 Diagnostic::error("credential-namespace", format!("certificate.{name} writes its Secret to `{}`, but the gateway workload ingress_gateway.{} runs in `{}`", cert.namespace, workload.address.name, gw.namespace))
@@ -323,7 +429,12 @@ fn check_gateway(index: &Index<'_>, at: &FieldPath, gateway: &Gateway, diags: &m
     }
 }
 
-fn check_virtual_service(index: &Index<'_>, at: &FieldPath, vs: &VirtualService, diags: &mut Vec<Diagnostic>) {
+fn check_virtual_service(
+    index: &Index<'_>,
+    at: &FieldPath,
+    vs: &VirtualService,
+    diags: &mut Vec<Diagnostic>,
+) {
     let gateways: Vec<(&str, &Gateway)> = vs
         .gateways
         .iter()
@@ -358,8 +469,18 @@ fn check_virtual_service(index: &Index<'_>, at: &FieldPath, vs: &VirtualService,
 
 /// A host must be served by the Gateway, and covered by every certificate on its way in: the
 /// Gateway's TLS credential and the ACM certificate of an ALB in front of the gateway workload.
-fn check_host_on_gateway(index: &Index<'_>, host_path: &FieldPath, host: &str, gw_name: &str, gateway: &Gateway, diags: &mut Vec<Diagnostic>) {
-    let gateway_path = index.get(Kind::Gateway, gw_name).map(|r| r.path()).unwrap_or_default();
+fn check_host_on_gateway(
+    index: &Index<'_>,
+    host_path: &FieldPath,
+    host: &str,
+    gw_name: &str,
+    gateway: &Gateway,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let gateway_path = index
+        .get(Kind::Gateway, gw_name)
+        .map(|r| r.path())
+        .unwrap_or_default();
     let served = gateway.servers.iter().any(|s| {
         s.hosts.iter().any(|h| {
             let h = h.as_str().rsplit('/').next().unwrap_or(h.as_str());
@@ -368,19 +489,33 @@ fn check_host_on_gateway(index: &Index<'_>, host_path: &FieldPath, host: &str, g
     });
     if !served {
         diags.push(
-            Diagnostic::error("host-not-on-gateway", format!("host `{host}` is not among the hosts of gateway.{gw_name}"))
-                .at(host_path.clone())
-                .label(gateway_path.key("servers"), "the gateway's servers")
-                .help("add the host (or a wildcard covering it) to the gateway's server hosts"),
+            Diagnostic::error(
+                "host-not-on-gateway",
+                format!("host `{host}` is not among the hosts of gateway.{gw_name}"),
+            )
+            .at(host_path.clone())
+            .label(gateway_path.key("servers"), "the gateway's servers")
+            .help("add the host (or a wildcard covering it) to the gateway's server hosts"),
         );
     }
     for (i, server) in gateway.servers.iter().enumerate() {
-        if !matches!(server.port.protocol, ServerProtocol::HTTPS | ServerProtocol::TLS) {
+        if !matches!(
+            server.port.protocol,
+            ServerProtocol::HTTPS | ServerProtocol::TLS
+        ) {
             continue;
         }
-        let Some(name) = server.tls.as_ref().and_then(|t| t.credential.as_deref()) else { continue };
-        let Some(cert) = index.certificate(name) else { continue };
-        if !cert.dns_names.iter().any(|n| domain_covers(n.as_str(), host)) {
+        let Some(name) = server.tls.as_ref().and_then(|t| t.credential.as_deref()) else {
+            continue;
+        };
+        let Some(cert) = index.certificate(name) else {
+            continue;
+        };
+        if !cert
+            .dns_names
+            .iter()
+            .any(|n| domain_covers(n.as_str(), host))
+        {
             diags.push(
                 Diagnostic::error("host-not-covered", format!("host `{host}` is not covered by certificate.{name} served by gateway.{gw_name}"))
                     .at(host_path.clone())
@@ -389,15 +524,23 @@ fn check_host_on_gateway(index: &Index<'_>, host_path: &FieldPath, host: &str, g
             );
         }
     }
-    let Some((workload, _)) = index.gateway_target(gateway) else { return };
+    let Some((workload, _)) = index.gateway_target(gateway) else {
+        return;
+    };
     for r in index.stack.of_kind(Kind::Alb) {
         let Spec::Alb(alb) = &r.spec else { continue };
         if alb.gateway != workload.address.name {
             continue;
         }
-        let Some(acm_name) = &alb.certificate else { continue };
-        let Some(acm) = index.acm(acm_name) else { continue };
-        let covered = std::iter::once(&acm.domain).chain(&acm.sans).any(|n| domain_covers(n.as_str(), host));
+        let Some(acm_name) = &alb.certificate else {
+            continue;
+        };
+        let Some(acm) = index.acm(acm_name) else {
+            continue;
+        };
+        let covered = std::iter::once(&acm.domain)
+            .chain(&acm.sans)
+            .any(|n| domain_covers(n.as_str(), host));
         if !covered {
             diags.push(
                 Diagnostic::error("host-not-covered", format!("host `{host}` is not covered by acm_certificate.{acm_name} on alb.{}", r.address.name))
@@ -410,7 +553,12 @@ fn check_host_on_gateway(index: &Index<'_>, host_path: &FieldPath, host: &str, g
 }
 
 /// Route destinations naming a subset need a destination_rule for that host defining it.
-fn check_subsets(index: &Index<'_>, at: &FieldPath, vs: &VirtualService, diags: &mut Vec<Diagnostic>) {
+fn check_subsets(
+    index: &Index<'_>,
+    at: &FieldPath,
+    vs: &VirtualService,
+    diags: &mut Vec<Diagnostic>,
+) {
     let rules: Vec<_> = index
         .stack
         .resources
@@ -421,16 +569,42 @@ fn check_subsets(index: &Index<'_>, at: &FieldPath, vs: &VirtualService, diags: 
         })
         .collect();
     for (i, route) in vs.http.iter().enumerate() {
-        let destinations = route.route.iter().enumerate().map(|(j, d)| (at.key("http").index(i).key("route").index(j).key("destination"), &d.destination));
-        let mirror = route.mirror.iter().map(|m| (at.key("http").index(i).key("mirror"), m));
+        let destinations = route.route.iter().enumerate().map(|(j, d)| {
+            (
+                at.key("http")
+                    .index(i)
+                    .key("route")
+                    .index(j)
+                    .key("destination"),
+                &d.destination,
+            )
+        });
+        let mirror = route
+            .mirror
+            .iter()
+            .map(|m| (at.key("http").index(i).key("mirror"), m));
         for (path, destination) in destinations.chain(mirror) {
-            let Some(subset) = &destination.subset else { continue };
-            let defined = rules.iter().any(|dr| same_service(&dr.host, &destination.host) && dr.subsets.iter().any(|s| &s.name == subset));
+            let Some(subset) = &destination.subset else {
+                continue;
+            };
+            let defined = rules.iter().any(|dr| {
+                same_service(&dr.host, &destination.host)
+                    && dr.subsets.iter().any(|s| &s.name == subset)
+            });
             if !defined {
                 diags.push(
-                    Diagnostic::error("unknown-subset", format!("subset `{subset}` of host `{}` is defined by no destination_rule", destination.host))
-                        .at(path.key("subset"))
-                        .help(format!("declare a destination_rule for host `{}` with a subset named `{subset}`", destination.host)),
+                    Diagnostic::error(
+                        "unknown-subset",
+                        format!(
+                            "subset `{subset}` of host `{}` is defined by no destination_rule",
+                            destination.host
+                        ),
+                    )
+                    .at(path.key("subset"))
+                    .help(format!(
+                        "declare a destination_rule for host `{}` with a subset named `{subset}`",
+                        destination.host
+                    )),
                 );
             }
         }
@@ -447,14 +621,24 @@ fn check_unique_node_ports(index: &Index<'_>, diags: &mut Vec<Diagnostic>) {
     let mut seen: HashMap<u16, FieldPath> = HashMap::new();
     for (r, g) in index.ingress_gateways() {
         for (i, port) in g.service.ports.iter().enumerate() {
-            let Some(node_port) = port.node_port else { continue };
-            let path = r.path().key("service").key("ports").index(i).key("node_port");
+            let Some(node_port) = port.node_port else {
+                continue;
+            };
+            let path = r
+                .path()
+                .key("service")
+                .key("ports")
+                .index(i)
+                .key("node_port");
             if let Some(first) = seen.get(&node_port.0) {
                 diags.push(
-                    Diagnostic::error("duplicate-node-port", format!("nodePort {} is pinned twice", node_port.0))
-                        .at(path)
-                        .label(first.clone(), "first pinned here")
-                        .help("a nodePort is open on every node for one Service: pin a different port"),
+                    Diagnostic::error(
+                        "duplicate-node-port",
+                        format!("nodePort {} is pinned twice", node_port.0),
+                    )
+                    .at(path)
+                    .label(first.clone(), "first pinned here")
+                    .help("a nodePort is open on every node for one Service: pin a different port"),
                 );
             } else {
                 seen.insert(node_port.0, path);

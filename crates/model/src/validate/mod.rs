@@ -23,16 +23,29 @@ impl LocalChecks {
         }
     }
 
-    pub fn error(&mut self, code: &str, at: FieldPath, message: impl Into<String>, help: impl Into<String>) {
-        self.diagnostics
-            .push(Diagnostic::error(code, message).at(self.base.join(&at)).help(help));
+    pub fn error(
+        &mut self,
+        code: &str,
+        at: FieldPath,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
+        self.diagnostics.push(
+            Diagnostic::error(code, message)
+                .at(self.base.join(&at))
+                .help(help),
+        );
     }
 }
 
 /// Runs every kind's own checks, except on resources read only by setting bad values aside
 /// (their defaults would repeat the problem already reported).
 pub fn local(stack: &Stack, recovered: &HashSet<usize>, diags: &mut Vec<Diagnostic>) {
-    for resource in stack.resources.iter().filter(|r| !recovered.contains(&r.index)) {
+    for resource in stack
+        .resources
+        .iter()
+        .filter(|r| !recovered.contains(&r.index))
+    {
         let mut cx = LocalChecks::new(resource.path());
         resource.spec.check(&mut cx);
         diags.extend(cx.diagnostics);

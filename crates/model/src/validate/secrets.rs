@@ -32,11 +32,14 @@ fn is_credential_key(key: &str) -> bool {
 
 /// An AWS access key ID: AKIA (long-term) or ASIA (temporary) and 16 upper-case letters/digits.
 fn looks_like_access_key_id(text: &str) -> bool {
-    text.split(|c: char| !c.is_ascii_alphanumeric()).any(|word| {
-        word.len() == 20
-            && (word.starts_with("AKIA") || word.starts_with("ASIA"))
-            && word.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-    })
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .any(|word| {
+            word.len() == 20
+                && (word.starts_with("AKIA") || word.starts_with("ASIA"))
+                && word
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        })
 }
 
 pub fn refuse_static_keys(root: &mut Node, diags: &mut Vec<Diagnostic>) {
@@ -50,11 +53,14 @@ fn walk(node: &mut Node, path: &FieldPath, diags: &mut Vec<Diagnostic>) {
                 let child = path.key(&entry.key);
                 if is_credential_key(&entry.key) {
                     diags.push(
-                        Diagnostic::error("static-aws-key", format!("static AWS credentials (`{}`) in a stack", entry.key))
-                            .at(child)
-                            .with_span(entry.key_span)
-                            .help(HELP)
-                            .concealed(Conceal::AfterSpan),
+                        Diagnostic::error(
+                            "static-aws-key",
+                            format!("static AWS credentials (`{}`) in a stack", entry.key),
+                        )
+                        .at(child)
+                        .with_span(entry.key_span)
+                        .help(HELP)
+                        .concealed(Conceal::AfterSpan),
                     );
                     entry.value.kind = NodeKind::Removed;
                 } else {
