@@ -26,6 +26,15 @@ pub struct StackArgs {
 }
 
 impl StackArgs {
+    /// A stack file given without var overrides.
+    pub fn for_file(path: &std::path::Path) -> Self {
+        StackArgs {
+            file: path.to_path_buf(),
+            vars: Vec::new(),
+            var_files: Vec::new(),
+        }
+    }
+
     pub fn source(&self) -> Result<SourceFile> {
         let text = std::fs::read_to_string(&self.file)
             .with_context(|| format!("cannot read stack file {}", self.file.display()))?;
@@ -87,4 +96,18 @@ pub fn use_color(stream_is_terminal: bool) -> bool {
 
 pub fn stderr_color() -> bool {
     use_color(std::io::stderr().is_terminal())
+}
+
+/// The digest of a stack as the planner computes it, for checking a saved plan against it.
+pub fn stack_digest(path: &std::path::Path) -> Result<String> {
+    let source = StackArgs::for_file(path).source()?;
+    let loaded = meshctl_model::load(&source, &VarOverrides::default());
+    let stack = loaded.stack.ok_or_else(|| {
+        anyhow::anyhow!(
+            "{} has errors; run `meshctl validate -f {}`",
+            path.display(),
+            path.display()
+        )
+    })?;
+    Ok(meshctl_plan::stack_digest(&stack))
 }

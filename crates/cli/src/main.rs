@@ -2,6 +2,7 @@
 
 mod commands;
 mod input;
+mod state_access;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -18,8 +19,16 @@ struct Cli {
 enum Command {
     /// Check a stack file and report every problem with its location.
     Validate(commands::validate::Args),
+    /// Show what apply would change: field diffs, unknowns and risks.
+    Plan(commands::plan::Args),
+    /// Render a saved plan, refusing one that no longer matches its state.
+    Show(commands::show::Args),
     /// Print the dependency graph of a stack (Graphviz dot or Mermaid).
     Graph(commands::graph::Args),
+    /// Inspect and edit recorded state.
+    State(commands::state::Args),
+    /// Break a state lock left by a meshctl that is no longer running.
+    ForceUnlock(commands::state::ForceUnlockArgs),
     /// Print a shell completion script.
     Completions(commands::completions::Args),
 }
@@ -28,7 +37,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate(args) => commands::validate::run(&args),
+        Command::Plan(args) => commands::plan::run(&args),
+        Command::Show(args) => commands::show::run(&args),
         Command::Graph(args) => commands::graph::run(&args),
+        Command::State(args) => commands::state::run(&args),
+        Command::ForceUnlock(args) => commands::state::force_unlock(&args),
         Command::Completions(args) => commands::completions::run::<Cli>(&args),
     };
     match result {

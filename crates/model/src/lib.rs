@@ -9,6 +9,7 @@ pub mod interpolate;
 pub mod kinds;
 pub mod load;
 pub mod path;
+pub mod record;
 pub mod span;
 pub mod stack;
 pub mod validate;
@@ -17,7 +18,7 @@ pub mod yaml;
 
 pub use diagnostic::{Diagnostic, Severity};
 pub use kinds::{Kind, Spec};
-pub use load::{load, Loaded, VarOverrides};
+pub use load::{load, read_header, Loaded, VarOverrides};
 pub use path::FieldPath;
 pub use span::{SourceFile, Span};
 pub use stack::{Address, Resource, Stack};

@@ -993,3 +993,29 @@ fn locate_all(document: &Node, diags: &mut [Diagnostic]) {
         }
     }
 }
+
+/// Reads only the header (stack name, region, kube, backend): enough for state commands, which
+/// must work even while a resource in the stack has errors.
+pub fn read_header(source: &SourceFile) -> Result<Header, Vec<Diagnostic>> {
+    let mut diags = Vec::new();
+    let root = yaml::parse(&source.text).map_err(|d| vec![d])?;
+    let skip: Vec<&str> = root
+        .entries()
+        .iter()
+        .map(|e| e.key.as_str())
+        .filter(|k| !["stack", "region", "kube", "backend"].contains(k))
+        .collect();
+    let header = read_with_recovery(&root, &FieldPath::root(), &skip, &mut diags, |de| {
+        Header::deserialize(de)
+    });
+    match header {
+        Some(h) if diags.is_empty() => Ok(h),
+        _ => {
+            for d in &mut diags {
+                d.file = Some(source.name.clone());
+            }
+            locate_all(&root, &mut diags);
+            Err(diags)
+        }
+    }
+}

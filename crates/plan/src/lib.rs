@@ -1,4 +1,127 @@
-//! The planner: diffs desired resources against prior state and live reads into a `Plan`.
-//!
-//! Pure: no IO, no async runtime. Filled in by the planner issue; today it only names its place
-//! in the dependency graph (model → graph → plan).
+//! The planner: diffs the stack's desired resources against prior state (and live reads, once
+//! providers refresh) into a `Plan` — per resource an action, field diffs, unknowns and risks —
+//! and renders it as text, JSON or Markdown. Pure: no IO, no async runtime.
+
+mod diff;
+mod file;
+mod planner;
+pub mod render;
+mod risks;
+
+pub use diff::{flatten, FieldChange};
+pub use file::{check_current, decode, encode, PlanFileError};
+pub use planner::{plan, stack_digest, PlanInput, PlanOptions};
+
+use meshctl_model::record::OwnedObject;
+use meshctl_model::{Address, Kind};
+use serde::{Deserialize, Serialize};
+
+/// Version of the plan document (`--format json` and plan files); bumped on incompatible change.
+pub const PLAN_FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    NoOp,
+    Create,
+    Update,
+    Replace,
+    Delete,
+    /// Look up something the stack uses but does not manage (an existing zone or VPC).
+    Read,
+}
+
+impl Action {
+    pub fn verb(self) -> &'static str {
+        match self {
+            Action::NoOp => "unchanged",
+            Action::Create => "create",
+            Action::Update => "update in place",
+            Action::Replace => "replace",
+            Action::Delete => "delete",
+            Action::Read => "read",
+        }
+    }
+}
+
+/// What the plan does to one resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceChange {
+    pub address: Address,
+    pub kind: Kind,
+    pub action: Action,
+    /// Why this action: "cidr forces replacement", "tainted by a failed apply", ...
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+    /// For replace: the new object is created before the old one is deleted.
+    #[serde(default)]
+    pub create_before_destroy: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldChange>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub risks: Vec<String>,
+    /// The full desired fields apply will send (absent for delete). Strings may still hold
+    /// `${kind.name.output}` that apply resolves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired: Option<serde_json::Value>,
+    /// Objects the prior record owns (what delete and replace remove).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prior_objects: Vec<OwnedObject>,
+    /// Resources this one must follow (for delete: that must follow it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<Address>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub replace: usize,
+    pub delete: usize,
+    pub read: usize,
+    pub unchanged: usize,
+}
+
+/// A reviewed, replayable description of one apply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    pub stack: String,
+    /// The state the plan was made against: `apply PLANFILE` refuses any other.
+    pub lineage: String,
+    pub serial: u64,
+    /// SHA-256 of the resolved desired resources.
+    pub stack_digest: String,
+    #[serde(default)]
+    pub destroy: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<Address>,
+    /// In apply order; unchanged resources included.
+    pub changes: Vec<ResourceChange>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for c in &self.changes {
+            match c.action {
+                Action::NoOp => s.unchanged += 1,
+                Action::Create => s.create += 1,
+                Action::Update => s.update += 1,
+                Action::Replace => s.replace += 1,
+                Action::Delete => s.delete += 1,
+                Action::Read => s.read += 1,
+            }
+        }
+        s
+    }
+
+    /// True when applying would change anything (reads alone change nothing).
+    pub fn has_changes(&self) -> bool {
+        self.changes
+            .iter()
+            .any(|c| !matches!(c.action, Action::NoOp | Action::Read))
+    }
+}

@@ -1,4 +1,132 @@
-//! The `Provider` trait that the AWS and Kubernetes backends implement, and their error classes.
-//!
-//! Kind schemas (outputs, force-new fields) are declared next to the kinds in `meshctl-model` so
-//! that the pure planner can read them; this crate adds what only a provider needs.
+//! The `Provider` trait that the AWS and Kubernetes backends implement, and the error classes the
+//! engine's retry rules read. Kind schemas (outputs, force-new, sensitive, create-before-destroy)
+//! are declared next to the kinds in `meshctl-model`, so the pure planner can read them;
+//! `schema` re-exports them here for providers.
+
+use async_trait::async_trait;
+use meshctl_model::record::OwnedObject;
+use meshctl_model::{Address, Kind};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub use meshctl_model::kinds::Schema;
+
+/// The schema of a kind, as providers and the engine read it.
+pub fn schema(kind: Kind) -> &'static Schema {
+    kind.schema()
+}
+
+/// How the engine should treat a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Throttling, 5xx, "operation in progress" conflicts: retry with backoff.
+    Retryable,
+    /// Bad input, missing permission, quota: stop and roll back.
+    Permanent,
+    /// The object does not exist (a read finds it gone; a delete is already done).
+    NotFound,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{operation} {address}: {message}")]
+pub struct ProviderError {
+    pub class: ErrorClass,
+    pub address: Address,
+    /// `create`, `read`, ...
+    pub operation: &'static str,
+    pub message: String,
+    /// The provider's own hint of when to retry (a Retry-After header).
+    pub retry_after: Option<Duration>,
+}
+
+impl ProviderError {
+    pub fn new(
+        class: ErrorClass,
+        address: &Address,
+        operation: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        ProviderError {
+            class,
+            address: address.clone(),
+            operation,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        self.class == ErrorClass::Retryable
+    }
+}
+
+/// What a provider reports after creating, updating or reading a resource.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Applied {
+    /// Every object the resource now owns (all of them, not only new ones).
+    pub objects: Vec<OwnedObject>,
+    /// The kind's outputs, e.g. `arn`, `dns_name`.
+    pub outputs: BTreeMap<String, Value>,
+    /// The managed fields as read back, for drift detection.
+    pub live: Value,
+}
+
+/// One resource as a provider call sees it: desired fields with every `${...}` already resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request<'a> {
+    pub address: &'a Address,
+    pub desired: &'a Value,
+    /// Outputs of the resources this one references, by address, for typed references
+    /// (`alias: alb.public` needs the ALB's DNS name and hosted zone).
+    pub inputs: &'a BTreeMap<Address, BTreeMap<String, Value>>,
+}
+
+/// Reports progress of long waits (certificate issuance, load balancer provisioning).
+pub trait Progress: Send + Sync {
+    fn update(&self, address: &Address, message: &str);
+}
+
+/// A backend for a set of kinds. Calls are idempotent where the cloud allows: the engine may
+/// retry any call that failed with a retryable error.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// The kinds this provider handles.
+    fn kinds(&self) -> &'static [Kind];
+
+    /// Reads the live state of a recorded resource; `Ok(None)` when it no longer exists.
+    async fn read(
+        &self,
+        request: &Request<'_>,
+        objects: &[OwnedObject],
+    ) -> Result<Option<Applied>, ProviderError>;
+
+    /// Creates the resource. `record` is called with each object as soon as it exists, so the
+    /// engine can make it durable before the next step (a crash never orphans it).
+    async fn create(
+        &self,
+        request: &Request<'_>,
+        record: &(dyn Fn(OwnedObject) + Send + Sync),
+        progress: &dyn Progress,
+    ) -> Result<Applied, ProviderError>;
+
+    /// Changes a resource in place from `prior` (the fields last applied) to the request.
+    async fn update(
+        &self,
+        request: &Request<'_>,
+        prior: &Value,
+        objects: &[OwnedObject],
+        progress: &dyn Progress,
+    ) -> Result<Applied, ProviderError>;
+
+    /// Deletes every object the resource owns, waiting until they are gone.
+    async fn delete(
+        &self,
+        address: &Address,
+        objects: &[OwnedObject],
+        progress: &dyn Progress,
+    ) -> Result<(), ProviderError>;
+
+    /// Adopts an existing object by its id (`meshctl state import`).
+    async fn import(&self, address: &Address, id: &str) -> Result<(Value, Applied), ProviderError>;
+}

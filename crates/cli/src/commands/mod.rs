@@ -2,4 +2,7 @@
 
 pub mod completions;
 pub mod graph;
+pub mod plan;
+pub mod show;
+pub mod state;
 pub mod validate;

@@ -1,0 +1,136 @@
+//! `meshctl plan`: what apply would change, for review (text, JSON, Markdown) or to save.
+
+use crate::input::{stderr_color, use_color, StackArgs};
+use crate::state_access::StateArgs;
+use anyhow::{Context, Result};
+use clap::ValueEnum;
+use meshctl_model::diagnostic::render_text;
+use meshctl_model::Address;
+use meshctl_plan::{render, PlanInput, PlanOptions};
+use meshctl_state::StateStore;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    stack: StackArgs,
+    #[command(flatten)]
+    state: StateArgs,
+    /// Read the live world before planning. Live reads arrive with the AWS and Kubernetes
+    /// providers; until then the plan compares against recorded state.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    refresh: bool,
+    /// Plan only this resource and what it depends on (repeatable), e.g. --target alb.public.
+    #[arg(long = "target", value_name = "KIND.NAME", value_parser = parse_address)]
+    targets: Vec<Address>,
+    /// Plan deleting everything in state.
+    #[arg(long)]
+    destroy: bool,
+    /// Save the plan for `meshctl apply PLANFILE`.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// Exit 0 with no changes, 2 with changes, 1 on error.
+    #[arg(long)]
+    detailed_exitcode: bool,
+}
+
+pub fn parse_address(text: &str) -> Result<Address, String> {
+    Address::parse(text).ok_or_else(|| format!("`{text}` is not kind.name, e.g. alb.public"))
+}
+
+pub fn run(args: &Args) -> Result<ExitCode> {
+    let source = args.stack.source()?;
+    let vars = match args.stack.overrides() {
+        Ok(vars) => vars,
+        Err(problem) => {
+            eprint!(
+                "{}",
+                render_text(&[problem.diagnostic], &problem.file, stderr_color())
+            );
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let (checked, diagnostics) = meshctl_graph::validate(&source, &vars);
+    eprint!("{}", render_text(&diagnostics, &source, stderr_color()));
+    let Some((stack, graph)) = checked else {
+        return Ok(ExitCode::from(1));
+    };
+
+    let state = args
+        .state
+        .open(stack.name(), stack.header.backend.as_ref(), "plan")?;
+    let meta = state.store.meta()?;
+    let prior = state.store.records()?;
+    let interrupted: Vec<(Address, String)> = state
+        .store
+        .journal()?
+        .into_iter()
+        .map(|j| (j.address, format!("{:?}", j.operation).to_lowercase()))
+        .collect();
+    if args.refresh && !prior.is_empty() {
+        eprintln!("note: live state was not read (no provider is built in yet); the plan compares the stack with recorded state");
+    }
+    let options = PlanOptions {
+        targets: args.targets.clone(),
+        destroy: args.destroy,
+    };
+    let input = PlanInput {
+        stack: &stack,
+        graph: &graph,
+        prior: &prior,
+        interrupted: &interrupted,
+        live: None,
+        lineage: &meta.lineage,
+        serial: meta.serial,
+        options: &options,
+    };
+    let plan = match meshctl_plan::plan(&input) {
+        Ok(plan) => plan,
+        Err(errors) => {
+            eprint!("{}", render_text(&errors, &source, stderr_color()));
+            return Ok(ExitCode::from(1));
+        }
+    };
+    match args.format {
+        Format::Text => print!(
+            "{}",
+            render::text(&plan, use_color(std::io::stdout().is_terminal()))
+        ),
+        Format::Json => println!("{}", render::json(&plan)),
+        Format::Markdown => print!("{}", render::markdown(&plan)),
+    }
+    if let Some(out) = &args.out {
+        write_atomically(out, &meshctl_plan::encode(&plan))
+            .with_context(|| format!("cannot write plan file {}", out.display()))?;
+        eprintln!(
+            "Saved the plan to {} (state serial {}).",
+            out.display(),
+            plan.serial
+        );
+    }
+    Ok(ExitCode::from(
+        if args.detailed_exitcode && plan.has_changes() {
+            2
+        } else {
+            0
+        },
+    ))
+}
+
+/// Writes through a temporary file and a rename, so a crash never leaves half a plan.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}

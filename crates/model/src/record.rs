@@ -1,0 +1,48 @@
+//! What state remembers of one resource: the fields last applied, what was last read, its outputs
+//! and every cloud or cluster object it owns. Pure data, shared by the planner and state stores.
+
+use crate::stack::Address;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Applied and read back.
+    Ok,
+    /// A create started and did not finish: objects may exist that the record lists so far.
+    Creating,
+    /// A delete started and did not finish.
+    Deleting,
+    /// A failed apply or rollback left it in an unknown shape: the next apply replaces it.
+    Tainted,
+}
+
+/// One real object a resource owns (an ACM certificate, its validation record, an IAM role…).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct OwnedObject {
+    /// What it is, e.g. `acm:certificate`, `route53:record`, `k8s:networking.k8s.io/v1/Ingress`.
+    pub kind: String,
+    /// How to find it again: an ARN, an id, or `namespace/name`.
+    pub id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeRecord {
+    pub address: Address,
+    pub status: Status,
+    /// The resource's fields as last applied.
+    pub desired: serde_json::Value,
+    /// The managed fields as last read from the live world.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outputs: BTreeMap<String, serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<OwnedObject>,
+    /// What it depended on when applied: orders its deletion once it leaves the stack.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dependencies: Vec<Address>,
+    #[serde(default)]
+    pub prevent_destroy: bool,
+}

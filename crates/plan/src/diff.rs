@@ -1,0 +1,171 @@
+//! Field-level diffs: desired and prior values flattened to leaf paths, compared, with unified
+//! text diffs (via `similar`) for long and multi-line strings such as embedded YAML.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Strings longer than this, or spanning lines, get a unified diff instead of old → new.
+const LONG_STRING: usize = 72;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldChange {
+    /// Path below the resource, e.g. `servers[1].tls.credential`.
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new: Option<Value>,
+    /// The new value is known only during apply (it holds another resource's output).
+    #[serde(default)]
+    pub unknown: bool,
+    #[serde(default)]
+    pub forces_replacement: bool,
+    /// Values are hidden: the field is sensitive.
+    #[serde(default)]
+    pub sensitive: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_diff: Option<String>,
+}
+
+/// Leaf values by path. Empty objects and arrays are leaves, so `{}` → `{a: 1}` shows as a change.
+pub fn flatten(value: &Value) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    walk(value, String::new(), &mut out);
+    out
+}
+
+fn walk(value: &Value, path: String, out: &mut BTreeMap<String, Value>) {
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            for (k, v) in map {
+                let child = if path.is_empty() {
+                    k.clone()
+                } else if k
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                {
+                    format!("{path}.{k}")
+                } else {
+                    format!("{path}[{k:?}]")
+                };
+                walk(v, child, out);
+            }
+        }
+        Value::Array(items) if !items.is_empty() => {
+            for (i, v) in items.iter().enumerate() {
+                walk(v, format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {
+            out.insert(path, value.clone());
+        }
+    }
+}
+
+/// True when a value still holds `${...}` to be resolved during apply.
+pub fn is_unknown(value: &Value) -> bool {
+    matches!(value, Value::String(s) if s.contains("${"))
+}
+
+/// The first path segment (`servers` of `servers[1].tls`): what force-new and sensitive name.
+pub fn top_field(path: &str) -> &str {
+    let end = path.find(['.', '[']).unwrap_or(path.len());
+    &path[..end]
+}
+
+/// Changes from `old` to `new`, marking force-new, sensitive and unknown fields.
+pub fn diff(
+    old: Option<&Value>,
+    new: Option<&Value>,
+    force_new: &[&str],
+    sensitive: &[&str],
+) -> Vec<FieldChange> {
+    let old = old.map(flatten).unwrap_or_default();
+    let new = new.map(flatten).unwrap_or_default();
+    let mut paths: Vec<&String> = old.keys().chain(new.keys()).collect();
+    paths.sort();
+    paths.dedup();
+    let mut changes = Vec::new();
+    for path in paths {
+        let (o, n) = (old.get(path), new.get(path));
+        if o == n {
+            continue;
+        }
+        let top = top_field(path);
+        let is_sensitive = sensitive.contains(&top);
+        let text_diff = match (o, n) {
+            (Some(Value::String(a)), Some(Value::String(b)))
+                if !is_sensitive
+                    && (a.len() > LONG_STRING
+                        || b.len() > LONG_STRING
+                        || a.contains('\n')
+                        || b.contains('\n')) =>
+            {
+                Some(unified(a, b))
+            }
+            _ => None,
+        };
+        changes.push(FieldChange {
+            path: path.clone(),
+            old: o.cloned(),
+            new: n.cloned(),
+            unknown: n.is_some_and(is_unknown),
+            forces_replacement: o.is_some() && force_new.contains(&top),
+            sensitive: is_sensitive,
+            text_diff,
+        });
+    }
+    changes
+}
+
+fn unified(old: &str, new: &str) -> String {
+    // Long single lines diff better word by word, so split them into one word per line first.
+    let (a, b) = if old.contains('\n') || new.contains('\n') {
+        (old.to_string(), new.to_string())
+    } else {
+        (
+            old.split(' ').collect::<Vec<_>>().join("\n"),
+            new.split(' ').collect::<Vec<_>>().join("\n"),
+        )
+    };
+    let a = if a.ends_with('\n') { a } else { a + "\n" };
+    let b = if b.ends_with('\n') { b } else { b + "\n" };
+    similar::TextDiff::from_lines(&a, &b)
+        .unified_diff()
+        .context_radius(2)
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn flattens_to_leaf_paths() {
+        let flat = flatten(&json!({"a": {"b": [1, {"c": 2}]}, "e": {}, "x.y": 1}));
+        let keys: Vec<&str> = flat.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["a.b[0]", "a.b[1].c", "e", "x.y"]);
+    }
+
+    #[test]
+    fn marks_force_new_unknown_and_sensitive() {
+        let old = json!({"cidr": "10.0.0.0/16", "tags": {"a": "1"}, "token": "s1"});
+        let new = json!({"cidr": "10.1.0.0/16", "tags": {"a": "${vpc.x.vpc_id}"}, "token": "s2"});
+        let changes = diff(Some(&old), Some(&new), &["cidr"], &["token"]);
+        assert_eq!(changes.len(), 3);
+        assert!(changes[0].forces_replacement && changes[0].path == "cidr");
+        assert!(changes[1].unknown && !changes[1].forces_replacement);
+        assert!(changes[2].sensitive);
+    }
+
+    #[test]
+    fn long_and_multiline_strings_get_unified_diffs() {
+        let old = json!({"values": "a: 1\nb: 2\nc: 3\n"});
+        let new = json!({"values": "a: 1\nb: 5\nc: 3\n"});
+        let changes = diff(Some(&old), Some(&new), &[], &[]);
+        let text = changes[0].text_diff.as_deref().unwrap();
+        assert!(text.contains("-b: 2") && text.contains("+b: 5"), "{text}");
+    }
+}

@@ -1,0 +1,474 @@
+//! Deciding each resource's action: create, update, replace, delete, read or nothing, with the
+//! fields that drive it, values only known during apply, and `prevent_destroy` enforcement.
+
+use crate::diff::diff;
+use crate::risks::risks;
+use crate::{Action, Plan, ResourceChange, PLAN_FORMAT_VERSION};
+use meshctl_graph::StackGraph;
+use meshctl_model::record::{NodeRecord, Status};
+use meshctl_model::{Address, Diagnostic, Kind, Spec, Stack};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// Limit the plan to these resources and what they depend on.
+    pub targets: Vec<Address>,
+    /// Plan the deletion of everything in state.
+    pub destroy: bool,
+}
+
+pub struct PlanInput<'a> {
+    pub stack: &'a Stack,
+    pub graph: &'a StackGraph,
+    pub prior: &'a [NodeRecord],
+    /// Operations a killed run left open (address, operation), from the state journal.
+    pub interrupted: &'a [(Address, String)],
+    /// Refreshed live fields, when providers read them: `None` means the object is gone.
+    pub live: Option<&'a BTreeMap<Address, Option<Value>>>,
+    pub lineage: &'a str,
+    pub serial: u64,
+    pub options: &'a PlanOptions,
+}
+
+/// Plans the change from prior state to the stack. Errors are diagnostics (a `prevent_destroy`
+/// violation, an unknown target, a forbidden version jump).
+pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<Diagnostic>> {
+    let stack = input.stack;
+    let prior: HashMap<&Address, &NodeRecord> =
+        input.prior.iter().map(|r| (&r.address, r)).collect();
+    let mut errors = Vec::new();
+    let targets = target_closure(input, &mut errors);
+
+    let desired_all = desired_values(stack);
+    let digest = digest(&desired_all);
+
+    let mut changes: Vec<ResourceChange> = Vec::new();
+    // Actions decided so far, to know whether a producer's outputs are still the recorded ones.
+    let mut decided: HashMap<Address, Action> = HashMap::new();
+    if !input.options.destroy {
+        for index in input.graph.creation_order() {
+            let resource = &stack.resources[index];
+            if targets
+                .as_ref()
+                .is_some_and(|t| !t.contains(&resource.address))
+            {
+                continue;
+            }
+            let mut desired = desired_all[index].clone();
+            resolve_known_outputs(&mut desired, &decided, &prior);
+            let record = prior.get(&resource.address).copied();
+            let live = input.live.and_then(|l| l.get(&resource.address));
+            let change = plan_resource(resource, desired, record, live, &mut errors);
+            decided.insert(resource.address.clone(), change.action);
+            changes.push(change);
+        }
+    }
+
+    // Records the stack no longer has (or all of them, for destroy): delete, dependents first.
+    let in_stack: HashSet<&Address> = if input.options.destroy {
+        HashSet::new()
+    } else {
+        stack.resources.iter().map(|r| &r.address).collect()
+    };
+    let mut doomed: Vec<&NodeRecord> = input
+        .prior
+        .iter()
+        .filter(|r| !in_stack.contains(&r.address))
+        .collect();
+    if let Some(targets) = &targets {
+        doomed.retain(|r| targets.contains(&r.address));
+    }
+    for record in delete_order(&doomed) {
+        if record.prevent_destroy {
+            let at = stack
+                .get(&record.address)
+                .map(|r| r.path().key("prevent_destroy"));
+            let mut d = Diagnostic::error("prevent-destroy", format!("{} has prevent_destroy set, and this plan would delete it", record.address))
+                .help("keep the resource in the stack, or first apply it with `prevent_destroy: false` if deleting it is really intended");
+            if let Some(at) = at {
+                d = d.at(at);
+            }
+            errors.push(d);
+        }
+        let mut change = ResourceChange {
+            address: record.address.clone(),
+            kind: record.address.kind,
+            action: Action::Delete,
+            reasons: vec![if input.options.destroy {
+                "destroy".to_string()
+            } else {
+                "no longer in the stack".to_string()
+            }],
+            create_before_destroy: false,
+            fields: Vec::new(),
+            risks: Vec::new(),
+            desired: None,
+            prior_objects: record.objects.clone(),
+            depends_on: record.dependencies.clone(),
+        };
+        if is_read_only(&record.desired, record.address.kind) {
+            // Resources that were only looked up leave state without touching the world.
+            change
+                .reasons
+                .push("looked up, not managed: only forgotten".to_string());
+        }
+        change.risks = risks(&change, None);
+        changes.push(change);
+    }
+
+    let warnings = input
+        .interrupted
+        .iter()
+        .map(|(address, operation)| format!("a previous run was interrupted during `{operation}` of {address}; its record is kept and this plan repairs it"))
+        .collect();
+    if !errors.is_empty() {
+        locate(stack, &mut errors);
+        return Err(errors);
+    }
+    Ok(Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        stack: stack.name().to_string(),
+        lineage: input.lineage.to_string(),
+        serial: input.serial,
+        stack_digest: digest,
+        destroy: input.options.destroy,
+        targets: input.options.targets.clone(),
+        changes,
+        warnings,
+    })
+}
+
+fn plan_resource(
+    resource: &meshctl_model::Resource,
+    desired: Value,
+    record: Option<&NodeRecord>,
+    live: Option<&Option<Value>>,
+    errors: &mut Vec<Diagnostic>,
+) -> ResourceChange {
+    let kind = resource.address.kind;
+    let schema = kind.schema();
+    let read_only = is_read_only(&desired, kind);
+    let mut reasons = Vec::new();
+    let (action, fields) = match record {
+        None => {
+            let action = if read_only {
+                Action::Read
+            } else {
+                Action::Create
+            };
+            (action, diff(None, Some(&desired), &[], schema.sensitive))
+        }
+        Some(record) => {
+            let mut fields = diff(
+                Some(&record.desired),
+                Some(&desired),
+                schema.force_new,
+                schema.sensitive,
+            );
+            let gone = matches!(live, Some(None));
+            if let Some(Some(live)) = live {
+                // Drift: the world moved away from what was applied; apply puts it back.
+                for mut drift in diff(Some(live), Some(&record.desired), &[], schema.sensitive) {
+                    if drift.old.is_none() || fields.iter().any(|f| f.path == drift.path) {
+                        continue;
+                    }
+                    drift.new = desired
+                        .pointer(&pointer(&drift.path))
+                        .cloned()
+                        .or(drift.new);
+                    reasons.push(format!("{} changed outside meshctl", drift.path));
+                    fields.push(drift);
+                }
+            }
+            let action = match record.status {
+                Status::Tainted => {
+                    reasons.push("tainted by a failed apply".to_string());
+                    Action::Replace
+                }
+                Status::Creating | Status::Deleting => {
+                    reasons.push(format!(
+                        "a previous run stopped while {}",
+                        if record.status == Status::Creating {
+                            "creating it"
+                        } else {
+                            "deleting it"
+                        }
+                    ));
+                    Action::Replace
+                }
+                Status::Ok if gone => {
+                    reasons.push("deleted outside meshctl".to_string());
+                    Action::Create
+                }
+                Status::Ok if fields.is_empty() => Action::NoOp,
+                Status::Ok if read_only => Action::Read,
+                Status::Ok => {
+                    let forcing: BTreeSet<&str> = fields
+                        .iter()
+                        .filter(|f| f.forces_replacement)
+                        .map(|f| crate::diff::top_field(&f.path))
+                        .collect();
+                    if forcing.is_empty() {
+                        Action::Update
+                    } else {
+                        reasons.push(format!(
+                            "{} forces replacement",
+                            forcing.into_iter().collect::<Vec<_>>().join(", ")
+                        ));
+                        Action::Replace
+                    }
+                }
+            };
+            (action, fields)
+        }
+    };
+    if action == Action::Replace && resource.prevent_destroy {
+        errors.push(
+            Diagnostic::error("prevent-destroy", format!("{} has prevent_destroy set, and this plan would replace it ({})", resource.address, reasons.join("; ")))
+                .at(resource.path().key("prevent_destroy"))
+                .help("revert the change that forces replacement, or remove `prevent_destroy` if replacing it is really intended"),
+        );
+    }
+    if let (Spec::EksCluster(cluster), Some(record)) = (&resource.spec, record) {
+        check_version_step(resource, cluster.version.as_str(), &record.desired, errors);
+    }
+    let mut change = ResourceChange {
+        address: resource.address.clone(),
+        kind,
+        action,
+        reasons,
+        create_before_destroy: action == Action::Replace && schema.create_before_destroy,
+        fields: if action == Action::NoOp {
+            Vec::new()
+        } else {
+            fields
+        },
+        risks: Vec::new(),
+        desired: Some(desired),
+        prior_objects: record.map(|r| r.objects.clone()).unwrap_or_default(),
+        depends_on: resource
+            .dependencies
+            .iter()
+            .map(|d| d.target.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect(),
+    };
+    change.risks = risks(&change, record);
+    change
+}
+
+/// EKS upgrades the control plane one minor version at a time and never downgrades.
+fn check_version_step(
+    resource: &meshctl_model::Resource,
+    desired: &str,
+    prior: &Value,
+    errors: &mut Vec<Diagnostic>,
+) {
+    let minor = |v: &str| v.split_once('.').and_then(|(_, m)| m.parse::<u32>().ok());
+    let Some(old) = prior.get("version").and_then(Value::as_str) else {
+        return;
+    };
+    let (Some(from), Some(to)) = (minor(old), minor(desired)) else {
+        return;
+    };
+    let at = resource.path().key("version");
+    if to < from {
+        errors.push(
+            Diagnostic::error(
+                "version-downgrade",
+                format!(
+                    "{} runs Kubernetes {old}; EKS cannot downgrade to {desired}",
+                    resource.address
+                ),
+            )
+            .at(at)
+            .help(format!("keep `version: \"{old}\"`")),
+        );
+    } else if to > from + 1 {
+        errors.push(Diagnostic::error("version-skip", format!("{} runs Kubernetes {old}; EKS upgrades one minor version at a time, not to {desired}", resource.address)).at(at).help(format!("apply `version: \"1.{}\"` first, then the next minor", from + 1)));
+    }
+}
+
+/// `existing` zones and VPCs are looked up, never created or deleted.
+fn is_read_only(desired: &Value, kind: Kind) -> bool {
+    match kind {
+        Kind::Route53Zone => desired
+            .get("existing")
+            .and_then(Value::as_bool)
+            .unwrap_or(true),
+        Kind::Vpc => desired.get("existing").is_some_and(|e| !e.is_null()),
+        _ => false,
+    }
+}
+
+/// Replaces `${kind.name.output}` whose producer keeps its recorded outputs (unchanged, read, or
+/// updated in place) by the recorded value; the rest stay unknown until apply.
+fn resolve_known_outputs(
+    value: &mut Value,
+    decided: &HashMap<Address, Action>,
+    prior: &HashMap<&Address, &NodeRecord>,
+) {
+    match value {
+        Value::Object(map) => map
+            .values_mut()
+            .for_each(|v| resolve_known_outputs(v, decided, prior)),
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|v| resolve_known_outputs(v, decided, prior)),
+        Value::String(text) if text.contains("${") => {
+            let Ok(found) = meshctl_model::interpolate::scan(text) else {
+                return;
+            };
+            let mut out = String::new();
+            let mut last = 0;
+            let mut whole = None;
+            for item in &found {
+                out.push_str(&text[last..item.start]);
+                last = item.end;
+                let known = match &item.expr {
+                    meshctl_model::interpolate::Expr::Output(o) => {
+                        let address = Address::new(o.kind, o.name.clone());
+                        let keeps = matches!(
+                            decided.get(&address),
+                            Some(Action::NoOp | Action::Read | Action::Update)
+                        );
+                        keeps
+                            .then(|| prior.get(&address).and_then(|r| r.outputs.get(&o.output)))
+                            .flatten()
+                    }
+                    _ => None,
+                };
+                match known {
+                    Some(v) if found.len() == 1 && item.start == 0 && item.end == text.len() => {
+                        whole = Some(v.clone())
+                    }
+                    Some(Value::String(s)) => out.push_str(s),
+                    Some(v) => out.push_str(&v.to_string()),
+                    None => out.push_str(&text[item.start..item.end]),
+                }
+            }
+            out.push_str(&text[last..]);
+            *value = whole.unwrap_or(Value::String(out));
+        }
+        _ => {}
+    }
+}
+
+/// `--target`: the named resources and everything they depend on; `None` plans everything.
+fn target_closure(input: &PlanInput<'_>, errors: &mut Vec<Diagnostic>) -> Option<HashSet<Address>> {
+    if input.options.targets.is_empty() {
+        return None;
+    }
+    let stack = input.stack;
+    let mut closure = HashSet::new();
+    let mut pending: Vec<Address> = Vec::new();
+    for target in &input.options.targets {
+        let known = stack.get(target).is_some() || input.prior.iter().any(|r| &r.address == target);
+        if !known {
+            errors.push(
+                Diagnostic::error(
+                    "unknown-target",
+                    format!("--target {target} is neither in the stack nor in state"),
+                )
+                .help("name a resource as kind.name, e.g. --target alb.public"),
+            );
+            continue;
+        }
+        pending.push(target.clone());
+    }
+    while let Some(address) = pending.pop() {
+        if !closure.insert(address.clone()) {
+            continue;
+        }
+        if let Some(r) = stack.get(&address) {
+            pending.extend(r.dependencies.iter().map(|d| d.target.clone()));
+        }
+    }
+    Some(closure)
+}
+
+/// Orders deletions so that a record is deleted before the records it depended on.
+fn delete_order<'a>(doomed: &[&'a NodeRecord]) -> Vec<&'a NodeRecord> {
+    let set: HashSet<&Address> = doomed.iter().map(|r| &r.address).collect();
+    let mut dependents: HashMap<&Address, usize> = HashMap::new();
+    for r in doomed {
+        for d in r.dependencies.iter().filter(|d| set.contains(d)) {
+            *dependents.entry(d).or_default() += 1;
+        }
+    }
+    // Kahn's algorithm from the records nothing else depends on; ties by address for stability.
+    let mut ready: BTreeSet<&Address> = doomed
+        .iter()
+        .map(|r| &r.address)
+        .filter(|a| !dependents.contains_key(a))
+        .collect();
+    let by_address: HashMap<&Address, &NodeRecord> =
+        doomed.iter().map(|r| (&r.address, *r)).collect();
+    let mut order = Vec::new();
+    while let Some(address) = ready.pop_first() {
+        let record = by_address[address];
+        order.push(record);
+        for d in record.dependencies.iter().filter(|d| set.contains(d)) {
+            if let Some(count) = dependents.get_mut(d) {
+                *count -= 1;
+                if *count == 0 {
+                    ready.insert(d);
+                }
+            }
+        }
+    }
+    // A cycle among records (state edited by hand) still deletes everything, in address order.
+    for r in doomed {
+        if !order.iter().any(|o| o.address == r.address) {
+            order.push(r);
+        }
+    }
+    order
+}
+
+fn desired_values(stack: &Stack) -> Vec<Value> {
+    stack
+        .resources
+        .iter()
+        .map(|r| serde_json::to_value(&r.spec).unwrap_or(Value::Null))
+        .collect()
+}
+
+/// SHA-256 of the stack's resolved resources: what a plan file was made from.
+pub fn stack_digest(stack: &Stack) -> String {
+    digest(&desired_values(stack))
+}
+
+fn digest(desired: &[Value]) -> String {
+    let mut hasher = Sha256::new();
+    for value in desired {
+        hasher.update(serde_json::to_vec(value).unwrap_or_default());
+        hasher.update(b"\n");
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn pointer(path: &str) -> String {
+    let mut out = String::new();
+    for part in path.split(['.', '[']) {
+        out.push('/');
+        out.push_str(part.trim_end_matches(']').trim_matches('"'));
+    }
+    out
+}
+
+fn locate(stack: &Stack, errors: &mut [Diagnostic]) {
+    for d in errors {
+        d.file = Some(stack.source.name.clone());
+        if let Some(path) = &d.path {
+            d.span = Some(stack.document.locate(path));
+        }
+    }
+}

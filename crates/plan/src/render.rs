@@ -1,0 +1,224 @@
+//! Plan renderers: text for terminals and logs (summary first), JSON (versioned, see
+//! docs/plan-json.md) for tools, Markdown for pull-request comments.
+
+use crate::diff::FieldChange;
+use crate::{Action, Plan, ResourceChange};
+use serde_json::Value;
+use std::fmt::Write as _;
+
+const UNKNOWN: &str = "(known after apply)";
+const SENSITIVE: &str = "(sensitive)";
+
+/// The one-line summary every rendering starts with.
+pub fn summary_line(plan: &Plan) -> String {
+    let s = plan.summary();
+    if !plan.has_changes() {
+        return format!(
+            "No changes. {} resources are up to date{}.",
+            s.unchanged,
+            if s.read > 0 {
+                format!(", {} read", s.read)
+            } else {
+                String::new()
+            }
+        );
+    }
+    let mut parts = vec![
+        format!("{} to create", s.create),
+        format!("{} to update", s.update),
+        format!("{} to replace", s.replace),
+        format!("{} to delete", s.delete),
+    ];
+    if s.read > 0 {
+        parts.push(format!("{} to read", s.read));
+    }
+    parts.push(format!("{} unchanged", s.unchanged));
+    format!("Plan: {}.", parts.join(", "))
+}
+
+fn symbol(change: &ResourceChange) -> &'static str {
+    match change.action {
+        Action::NoOp => " ",
+        Action::Create => "+",
+        Action::Update => "~",
+        Action::Replace if change.create_before_destroy => "+/-",
+        Action::Replace => "-/+",
+        Action::Delete => "-",
+        Action::Read => "<=",
+    }
+}
+
+fn tint(action: Action) -> &'static str {
+    match action {
+        Action::Create => "32",
+        Action::Update => "33",
+        Action::Replace | Action::Delete => "31",
+        Action::Read => "36",
+        Action::NoOp => "0",
+    }
+}
+
+fn show(value: Option<&Value>, sensitive: bool) -> String {
+    match value {
+        _ if sensitive => SENSITIVE.to_string(),
+        None => "(none)".to_string(),
+        Some(Value::String(s)) if s.contains("${") => UNKNOWN.to_string(),
+        Some(v) => v.to_string(),
+    }
+}
+
+fn field_line(f: &FieldChange, action: Action) -> String {
+    let new = if f.unknown && !f.sensitive {
+        UNKNOWN.to_string()
+    } else {
+        show(f.new.as_ref(), f.sensitive)
+    };
+    let mut line = match (action, &f.old, &f.new) {
+        (Action::Create | Action::Read, _, _) => format!("{} = {new}", f.path),
+        (_, None, Some(_)) => format!("{}: (none) → {new}", f.path),
+        (_, Some(_), None) => format!("{}: {} → (none)", f.path, show(f.old.as_ref(), f.sensitive)),
+        _ => format!("{}: {} → {new}", f.path, show(f.old.as_ref(), f.sensitive)),
+    };
+    if f.forces_replacement {
+        line.push_str("   # forces replacement");
+    }
+    line
+}
+
+/// Human-readable plan: summary line, warnings, then each change with its fields and risks.
+pub fn text(plan: &Plan, color: bool) -> String {
+    let paint = |code: &str, s: &str| {
+        if color && code != "0" {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    };
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", paint("1", &summary_line(plan)));
+    for w in &plan.warnings {
+        let _ = writeln!(out, "{} {w}", paint("33", "warning:"));
+    }
+    for change in plan.changes.iter().filter(|c| c.action != Action::NoOp) {
+        out.push('\n');
+        let mut header = format!(
+            "{} {} ({})",
+            symbol(change),
+            change.address,
+            change.action.verb()
+        );
+        if !change.reasons.is_empty() {
+            header.push_str(&format!(": {}", change.reasons.join("; ")));
+        }
+        let _ = writeln!(out, "{}", paint(tint(change.action), &header));
+        for f in &change.fields {
+            let _ = writeln!(out, "    {}", field_line(f, change.action));
+            if let Some(diff) = &f.text_diff {
+                for line in diff
+                    .lines()
+                    .filter(|l| !l.starts_with("---") && !l.starts_with("+++"))
+                {
+                    let code = if line.starts_with('+') {
+                        "32"
+                    } else if line.starts_with('-') {
+                        "31"
+                    } else {
+                        "0"
+                    };
+                    let _ = writeln!(out, "        {}", paint(code, line));
+                }
+            }
+        }
+        if change.action == Action::Delete {
+            for o in &change.prior_objects {
+                let _ = writeln!(out, "    owns {} {}", o.kind, o.id);
+            }
+        }
+        for r in &change.risks {
+            let _ = writeln!(out, "    {} {r}", paint("1;33", "! risk:"));
+        }
+    }
+    out
+}
+
+/// The versioned JSON document: the plan itself plus its summary.
+pub fn json(plan: &Plan) -> String {
+    let mut value = serde_json::to_value(plan).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut value {
+        map.insert(
+            "summary".to_string(),
+            serde_json::to_value(plan.summary()).unwrap_or(Value::Null),
+        );
+        map.insert("has_changes".to_string(), Value::Bool(plan.has_changes()));
+    }
+    serde_json::to_string_pretty(&value).unwrap_or_default()
+}
+
+/// A pull-request comment: summary, a table of changes, risks, and diffs in a fold.
+pub fn markdown(plan: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "### meshctl plan: `{}`\n\n**{}**\n",
+        plan.stack,
+        summary_line(plan)
+    );
+    for w in &plan.warnings {
+        let _ = writeln!(out, "> ⚠️ {w}\n");
+    }
+    let changed: Vec<&ResourceChange> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp)
+        .collect();
+    if changed.is_empty() {
+        return out;
+    }
+    out.push_str("| | resource | action | why |\n|---|---|---|---|\n");
+    for c in &changed {
+        let _ = writeln!(
+            out,
+            "| `{}` | `{}` | {} | {} |",
+            symbol(c),
+            c.address,
+            c.action.verb(),
+            c.reasons.join("; ").replace('|', "\\|")
+        );
+    }
+    let risky: Vec<(&ResourceChange, &String)> = changed
+        .iter()
+        .flat_map(|c| c.risks.iter().map(move |r| (*c, r)))
+        .collect();
+    if !risky.is_empty() {
+        out.push_str("\n**Risks**\n\n");
+        for (c, r) in risky {
+            let _ = writeln!(out, "- `{}`: {r}", c.address);
+        }
+    }
+    out.push_str("\n<details><summary>Field changes</summary>\n\n```diff\n");
+    for c in &changed {
+        let _ = writeln!(
+            out,
+            "{} {} ({})",
+            symbol(c).chars().next().unwrap_or(' '),
+            c.address,
+            c.action.verb()
+        );
+        for f in &c.fields {
+            let _ = writeln!(
+                out,
+                "{}     {}",
+                if c.action == Action::Delete {
+                    '-'
+                } else if f.old.is_none() {
+                    '+'
+                } else {
+                    '!'
+                },
+                field_line(f, c.action)
+            );
+        }
+    }
+    out.push_str("```\n\n</details>\n");
+    out
+}

@@ -1,0 +1,110 @@
+//! An in-memory `StateStore` for tests of the planner and engine.
+
+use crate::{
+    now_rfc3339, Change, HistoryEntry, JournalEntry, Meta, StateError, StateStore, FORMAT_VERSION,
+};
+use meshctl_model::record::NodeRecord;
+use meshctl_model::Address;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    meta: Meta,
+    records: BTreeMap<String, NodeRecord>,
+    journal: BTreeMap<u64, JournalEntry>,
+    history: Vec<HistoryEntry>,
+    next_id: u64,
+}
+
+impl MemoryStore {
+    pub fn new(stack: &str) -> Self {
+        MemoryStore {
+            inner: Mutex::new(Inner {
+                meta: Meta {
+                    format_version: FORMAT_VERSION,
+                    lineage: uuid::Uuid::new_v4().to_string(),
+                    serial: 0,
+                    stack: stack.to_string(),
+                },
+                records: BTreeMap::new(),
+                journal: BTreeMap::new(),
+                history: Vec::new(),
+                next_id: 1,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave a half-applied change (changes are applied
+        // after all checks), so a poisoned mutex still holds consistent data.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl StateStore for MemoryStore {
+    fn meta(&self) -> Result<Meta, StateError> {
+        Ok(self.lock().meta.clone())
+    }
+
+    fn records(&self) -> Result<Vec<NodeRecord>, StateError> {
+        Ok(self.lock().records.values().cloned().collect())
+    }
+
+    fn record(&self, address: &Address) -> Result<Option<NodeRecord>, StateError> {
+        Ok(self.lock().records.get(&address.to_string()).cloned())
+    }
+
+    fn commit(&self, change: Change) -> Result<(), StateError> {
+        let mut inner = self.lock();
+        for r in change.put {
+            inner.records.insert(r.address.to_string(), r);
+        }
+        for a in change.remove {
+            inner.records.remove(&a.to_string());
+        }
+        for j in change.open {
+            inner.journal.insert(j.id, j);
+        }
+        for id in change.close {
+            inner.journal.remove(&id);
+        }
+        Ok(())
+    }
+
+    fn journal(&self) -> Result<Vec<JournalEntry>, StateError> {
+        Ok(self.lock().journal.values().cloned().collect())
+    }
+
+    fn next_journal_id(&self) -> Result<u64, StateError> {
+        let mut inner = self.lock();
+        inner.next_id += 1;
+        Ok(inner.next_id)
+    }
+
+    fn finish(&self, operation: &str, changed: &[Address]) -> Result<u64, StateError> {
+        let mut inner = self.lock();
+        inner.meta.serial += 1;
+        let changed = changed
+            .iter()
+            .map(|a| (a.clone(), inner.records.get(&a.to_string()).cloned()))
+            .collect();
+        let entry = HistoryEntry {
+            serial: inner.meta.serial,
+            at: now_rfc3339(),
+            operation: operation.to_string(),
+            changed,
+        };
+        inner.history.push(entry);
+        Ok(inner.meta.serial)
+    }
+
+    fn history(&self) -> Result<Vec<HistoryEntry>, StateError> {
+        Ok(self.lock().history.clone())
+    }
+}
