@@ -6,7 +6,9 @@ use crate::kinds::aws::{AcmCertificate, IamServiceAccount, WellKnownPolicy};
 use crate::kinds::cluster::{
     Alb, Certificate, IngressGateway, ServiceType, TargetType, STATUS_PORT_NAME,
 };
-use crate::kinds::mesh::{Gateway, GatewaySelector, ServerProtocol, VirtualService, MESH_GATEWAY};
+use crate::kinds::mesh::{
+    DestinationRule, Gateway, GatewaySelector, ServerProtocol, VirtualService, MESH_GATEWAY,
+};
 use crate::kinds::{Kind, Spec};
 use crate::path::FieldPath;
 use crate::stack::{Address, Resource, Stack};
@@ -20,6 +22,8 @@ const ALB_HEALTHCHECK_PORT_ANNOTATION: &str = "alb.ingress.kubernetes.io/healthc
 struct Index<'a> {
     stack: &'a Stack,
     by_address: HashMap<Address, &'a Resource>,
+    /// Destination rules by short host name.
+    rules_by_host: HashMap<&'a str, Vec<&'a DestinationRule>>,
 }
 
 impl<'a> Index<'a> {
@@ -29,7 +33,20 @@ impl<'a> Index<'a> {
             .iter()
             .map(|r| (r.address.clone(), r))
             .collect();
-        Index { stack, by_address }
+        let mut rules_by_host: HashMap<&str, Vec<&DestinationRule>> = HashMap::new();
+        for r in &stack.resources {
+            if let Spec::DestinationRule(dr) = &r.spec {
+                rules_by_host
+                    .entry(short_host(&dr.host))
+                    .or_default()
+                    .push(dr);
+            }
+        }
+        Index {
+            stack,
+            by_address,
+            rules_by_host,
+        }
     }
 
     fn get(&self, kind: Kind, name: &str) -> Option<&'a Resource> {
@@ -559,38 +576,27 @@ fn check_subsets(
     vs: &VirtualService,
     diags: &mut Vec<Diagnostic>,
 ) {
-    let rules: Vec<_> = index
-        .stack
-        .resources
-        .iter()
-        .filter_map(|r| match &r.spec {
-            Spec::DestinationRule(dr) => Some(dr),
-            _ => None,
-        })
-        .collect();
     for (i, route) in vs.http.iter().enumerate() {
+        let route_path = at.key("http").index(i);
         let destinations = route.route.iter().enumerate().map(|(j, d)| {
             (
-                at.key("http")
-                    .index(i)
-                    .key("route")
-                    .index(j)
-                    .key("destination"),
+                route_path.key("route").index(j).key("destination"),
                 &d.destination,
             )
         });
-        let mirror = route
-            .mirror
-            .iter()
-            .map(|m| (at.key("http").index(i).key("mirror"), m));
+        let mirror = route.mirror.iter().map(|m| (route_path.key("mirror"), m));
         for (path, destination) in destinations.chain(mirror) {
             let Some(subset) = &destination.subset else {
                 continue;
             };
-            let defined = rules.iter().any(|dr| {
-                same_service(&dr.host, &destination.host)
-                    && dr.subsets.iter().any(|s| &s.name == subset)
-            });
+            let defined = index
+                .rules_by_host
+                .get(short_host(&destination.host))
+                .is_some_and(|rules| {
+                    rules
+                        .iter()
+                        .any(|dr| dr.subsets.iter().any(|s| &s.name == subset))
+                });
             if !defined {
                 diags.push(
                     Diagnostic::error(
@@ -611,10 +617,10 @@ fn check_subsets(
     }
 }
 
-/// Short service names and their cluster-local forms name the same service.
-fn same_service(a: &str, b: &str) -> bool {
-    let short = |h: &str| h.split('.').next().unwrap_or(h).to_string();
-    a == b || short(a) == short(b)
+/// Short service names and their cluster-local forms (`reviews.default.svc.cluster.local`) name
+/// the same service.
+fn short_host(host: &str) -> &str {
+    host.split('.').next().unwrap_or(host)
 }
 
 fn check_unique_node_ports(index: &Index<'_>, diags: &mut Vec<Diagnostic>) {

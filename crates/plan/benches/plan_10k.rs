@@ -1,0 +1,140 @@
+//! Benchmark: plan a generated 10,000-resource stack without refresh — parse, validate, build the
+//! graph and plan — from empty state (all creates) and against a state holding all of it (no
+//! changes). Targets (issue 3): at most 1 s and 300 MB peak on a 2-core machine. The peak heap of
+//! one full plan is measured by a counting allocator and printed before the timings.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use meshctl_model::record::{NodeRecord, Status};
+use meshctl_model::{SourceFile, VarOverrides};
+use meshctl_plan::{plan, PlanInput, PlanOptions};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+        PEAK.fetch_max(now, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// 4 shared resources plus 5 per unit (namespace, destination rule, virtual service with a
+/// canary split, DNS record, manifest): 2,000 units make 10,004 resources.
+fn generated_stack(units: usize) -> String {
+    let mut s = [
+        "stack: big",
+        "region: us-east-1",
+        "kube: { from_cluster: main }",
+        "resources:",
+        "  - { kind: vpc, name: main, cidr: 10.0.0.0/16, azs: 3 }",
+        "  - { kind: eks_cluster, name: main, version: \"1.29\", vpc: main }",
+        "  - { kind: nodegroup, name: workers, cluster: main, instance_types: [m5.large], scaling: { min: 3, desired: 3, max: 30 } }",
+        "  - { kind: route53_zone, name: public, domain: example.com }",
+        "",
+    ]
+    .join("\n");
+    for i in 0..units {
+        let unit = [
+            format!("  - {{ kind: namespace, name: app-{i}, labels: {{ istio-injection: enabled }} }}"),
+            format!("  - kind: destination_rule"),
+            format!("    name: svc-{i}"),
+            format!("    namespace: app-{i}"),
+            format!("    host: svc-{i}"),
+            format!("    subsets:"),
+            format!("      - {{ name: v1, labels: {{ version: v1 }} }}"),
+            format!("      - {{ name: v2, labels: {{ version: v2 }} }}"),
+            format!("  - kind: virtual_service"),
+            format!("    name: svc-{i}"),
+            format!("    namespace: app-{i}"),
+            format!("    hosts: [svc-{i}]"),
+            format!("    gateways: [mesh]"),
+            format!("    http:"),
+            format!("      - match: [{{ uri: {{ prefix: /api }} }}]"),
+            format!("        timeout: 5s"),
+            format!("        route:"),
+            format!("          - {{ destination: {{ host: svc-{i}, subset: v1 }}, weight: 90 }}"),
+            format!("          - {{ destination: {{ host: svc-{i}, subset: v2 }}, weight: 10 }}"),
+            format!("  - {{ kind: dns_record, name: svc-{i}, zone: public, record: svc-{i}.example.com, type: CNAME, values: [lb.example.net], ttl: 300 }}"),
+            format!("  - kind: manifest"),
+            format!("    name: svc-{i}"),
+            format!("    objects:"),
+            format!("      - {{ apiVersion: v1, kind: ConfigMap, metadata: {{ name: svc-{i}, namespace: app-{i} }}, data: {{ greeting: hello }} }}"),
+        ];
+        for line in unit {
+            let _ = writeln!(s, "{line}");
+        }
+    }
+    s
+}
+
+fn plan_once(source: &SourceFile, prior: &[NodeRecord]) -> meshctl_plan::Plan {
+    let (checked, diagnostics) = meshctl_graph::validate(source, &VarOverrides::default());
+    let (stack, graph) =
+        checked.unwrap_or_else(|| panic!("generated stack is invalid: {:?}", diagnostics.first()));
+    let options = PlanOptions::default();
+    let input = PlanInput {
+        stack: &stack,
+        graph: &graph,
+        prior,
+        interrupted: &[],
+        live: None,
+        lineage: "bench",
+        serial: 1,
+        options: &options,
+    };
+    plan(&input).expect("plans")
+}
+
+fn bench(c: &mut Criterion) {
+    let source = SourceFile::new("big.yaml", generated_stack(2000));
+    let first = plan_once(&source, &[]);
+    assert_eq!(first.changes.len(), 10_004);
+    // State holding exactly what the first plan would create: the second plan has no changes.
+    let prior: Vec<NodeRecord> = first
+        .changes
+        .iter()
+        .map(|c| NodeRecord {
+            address: c.address.clone(),
+            status: Status::Ok,
+            desired: c.desired.clone().unwrap_or_default(),
+            live: None,
+            outputs: Default::default(),
+            objects: vec![],
+            dependencies: c.depends_on.clone(),
+            prevent_destroy: false,
+        })
+        .collect();
+    assert!(!plan_once(&source, &prior).has_changes());
+
+    let base = CURRENT.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    drop(plan_once(&source, &prior));
+    let peak = PEAK.load(Ordering::Relaxed) - base;
+    eprintln!(
+        "peak heap of one 10,000-resource plan (against full state): {:.1} MB",
+        peak as f64 / 1e6
+    );
+
+    let mut group = c.benchmark_group("plan_10k");
+    group.sample_size(10);
+    group.bench_function("empty_state", |b| b.iter(|| plan_once(&source, &[])));
+    group.bench_function("full_state_no_changes", |b| {
+        b.iter(|| plan_once(&source, &prior))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
