@@ -8,7 +8,6 @@ use meshctl_model::record::{NodeRecord, Status};
 use meshctl_model::{SourceFile, VarOverrides};
 use meshctl_plan::{plan, PlanInput, PlanOptions};
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 struct Counting;
@@ -32,49 +31,47 @@ static ALLOCATOR: Counting = Counting;
 
 /// 4 shared resources plus 5 per unit (namespace, destination rule, virtual service with a
 /// canary split, DNS record, manifest): 2,000 units make 10,004 resources.
+const HEADER: &str = r#"stack: big
+region: us-east-1
+kube: { from_cluster: main }
+resources:
+  - { kind: vpc, name: main, cidr: 10.0.0.0/16, azs: 3 }
+  - { kind: eks_cluster, name: main, version: "1.29", vpc: main }
+  - { kind: nodegroup, name: workers, cluster: main, instance_types: [m5.large], scaling: { min: 3, desired: 3, max: 30 } }
+  - { kind: route53_zone, name: public, domain: example.com }
+"#;
+
+/// One unit of five resources; `#` is replaced by the unit number.
+const UNIT: &str = r#"  - { kind: namespace, name: app-#, labels: { istio-injection: enabled } }
+  - kind: destination_rule
+    name: svc-#
+    namespace: app-#
+    host: svc-#
+    subsets:
+      - { name: v1, labels: { version: v1 } }
+      - { name: v2, labels: { version: v2 } }
+  - kind: virtual_service
+    name: svc-#
+    namespace: app-#
+    hosts: [svc-#]
+    gateways: [mesh]
+    http:
+      - match: [{ uri: { prefix: /api } }]
+        timeout: 5s
+        route:
+          - { destination: { host: svc-#, subset: v1 }, weight: 90 }
+          - { destination: { host: svc-#, subset: v2 }, weight: 10 }
+  - { kind: dns_record, name: svc-#, zone: public, record: svc-#.example.com, type: CNAME, values: [lb.example.net], ttl: 300 }
+  - kind: manifest
+    name: svc-#
+    objects:
+      - { apiVersion: v1, kind: ConfigMap, metadata: { name: svc-#, namespace: app-# }, data: { greeting: hello } }
+"#;
+
 fn generated_stack(units: usize) -> String {
-    let mut s = [
-        "stack: big",
-        "region: us-east-1",
-        "kube: { from_cluster: main }",
-        "resources:",
-        "  - { kind: vpc, name: main, cidr: 10.0.0.0/16, azs: 3 }",
-        "  - { kind: eks_cluster, name: main, version: \"1.29\", vpc: main }",
-        "  - { kind: nodegroup, name: workers, cluster: main, instance_types: [m5.large], scaling: { min: 3, desired: 3, max: 30 } }",
-        "  - { kind: route53_zone, name: public, domain: example.com }",
-        "",
-    ]
-    .join("\n");
+    let mut s = HEADER.to_string();
     for i in 0..units {
-        let unit = [
-            format!("  - {{ kind: namespace, name: app-{i}, labels: {{ istio-injection: enabled }} }}"),
-            format!("  - kind: destination_rule"),
-            format!("    name: svc-{i}"),
-            format!("    namespace: app-{i}"),
-            format!("    host: svc-{i}"),
-            format!("    subsets:"),
-            format!("      - {{ name: v1, labels: {{ version: v1 }} }}"),
-            format!("      - {{ name: v2, labels: {{ version: v2 }} }}"),
-            format!("  - kind: virtual_service"),
-            format!("    name: svc-{i}"),
-            format!("    namespace: app-{i}"),
-            format!("    hosts: [svc-{i}]"),
-            format!("    gateways: [mesh]"),
-            format!("    http:"),
-            format!("      - match: [{{ uri: {{ prefix: /api }} }}]"),
-            format!("        timeout: 5s"),
-            format!("        route:"),
-            format!("          - {{ destination: {{ host: svc-{i}, subset: v1 }}, weight: 90 }}"),
-            format!("          - {{ destination: {{ host: svc-{i}, subset: v2 }}, weight: 10 }}"),
-            format!("  - {{ kind: dns_record, name: svc-{i}, zone: public, record: svc-{i}.example.com, type: CNAME, values: [lb.example.net], ttl: 300 }}"),
-            format!("  - kind: manifest"),
-            format!("    name: svc-{i}"),
-            format!("    objects:"),
-            format!("      - {{ apiVersion: v1, kind: ConfigMap, metadata: {{ name: svc-{i}, namespace: app-{i} }}, data: {{ greeting: hello }} }}"),
-        ];
-        for line in unit {
-            let _ = writeln!(s, "{line}");
-        }
+        s.push_str(&UNIT.replace('#', &i.to_string()));
     }
     s
 }
