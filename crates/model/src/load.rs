@@ -130,7 +130,7 @@ fn load_inner(
         Header::deserialize(de)
     });
     if let Some(header) = &header {
-        check_header(header, &root, diags);
+        check_header(header, diags);
     }
 
     let vars = collect_vars(&root, overrides, diags);
@@ -220,7 +220,7 @@ fn read_recovering<T>(
     (None, true)
 }
 
-fn check_header(header: &Header, root: &Node, diags: &mut Vec<Diagnostic>) {
+fn check_header(header: &Header, diags: &mut Vec<Diagnostic>) {
     if !is_resource_name(&header.stack) {
         diags.push(
             Diagnostic::error(
@@ -278,7 +278,6 @@ fn check_header(header: &Header, root: &Node, diags: &mut Vec<Diagnostic>) {
             );
         }
     }
-    let _ = root;
 }
 
 /// Var values: the stack's `vars`, then var files and `--var` in the order given.

@@ -36,6 +36,16 @@ pub enum Operation {
     Delete,
 }
 
+impl std::fmt::Display for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Operation::Create => "create",
+            Operation::Update => "update",
+            Operation::Delete => "delete",
+        })
+    }
+}
+
 /// An operation in flight: written before the provider call that creates anything, closed when
 /// its result is recorded. What a crash leaves here, the next plan reports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

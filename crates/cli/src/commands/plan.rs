@@ -76,7 +76,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         .store
         .journal()?
         .into_iter()
-        .map(|j| (j.address, format!("{:?}", j.operation).to_lowercase()))
+        .map(|j| (j.address, j.operation.to_string()))
         .collect();
     if args.refresh && !prior.is_empty() {
         eprintln!("note: live state was not read (no provider is built in yet); the plan compares the stack with recorded state");

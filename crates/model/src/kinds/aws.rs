@@ -1,6 +1,7 @@
 //! AWS kinds: network, cluster, IAM wiring, certificates and DNS.
 
 use super::{field, Kind, KindSpec, Layer, References, Schema};
+use crate::path::FieldPath;
 use crate::validate::LocalChecks;
 use crate::values::{
     Arn, Cidr, DomainName, DomainPattern, Duration, KubeVersion, Labels, NamespaceName,
@@ -148,8 +149,6 @@ impl KindSpec for Vpc {
         }
     }
 }
-
-use crate::path::FieldPath;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
