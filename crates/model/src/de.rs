@@ -571,6 +571,30 @@ impl<'a> de::Deserializer<'a> for &NodeDeserializer<'a> {
             NodeKind::Scalar(text, _) => visitor
                 .visit_enum(text.as_str().into_deserializer())
                 .map_err(|e: DeError| self.fail(e)),
+            // `{variant: value}`, e.g. `backend: { local: state/prod }`.
+            NodeKind::Map(entries)
+                if entries.iter().filter(|e| !e.value.is_removed()).count() == 1 =>
+            {
+                let entry = entries
+                    .iter()
+                    .find(|e| !e.value.is_removed())
+                    .ok_or_else(|| {
+                        self.fail(DeError::new("internal", "empty enum mapping".into(), None))
+                    })?;
+                let child = self.child(
+                    &entry.value,
+                    self.path.key(&entry.key),
+                    Some(entry.key_span),
+                );
+                visitor
+                    .visit_enum(EnumAccess {
+                        key: &entry.key,
+                        key_span: entry.key_span,
+                        path: self.path.clone(),
+                        value: child,
+                    })
+                    .map_err(|e| self.fail(e))
+            }
             _ => Err(self.fail(DeError::new(
                 "type-mismatch",
                 format!(
@@ -589,6 +613,66 @@ impl<'a> de::Deserializer<'a> for &NodeDeserializer<'a> {
 
     fn deserialize_ignored_any<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, DeError> {
         visitor.visit_unit()
+    }
+}
+
+/// An externally tagged enum written as a one-entry mapping.
+struct EnumAccess<'a> {
+    key: &'a str,
+    key_span: Span,
+    /// The enum's own path: an unknown tag is a problem of the whole value.
+    path: FieldPath,
+    value: NodeDeserializer<'a>,
+}
+
+impl<'a> de::EnumAccess<'a> for EnumAccess<'a> {
+    type Error = DeError;
+    type Variant = NodeDeserializer<'a>;
+
+    fn variant_seed<V: DeserializeSeed<'a>>(
+        self,
+        seed: V,
+    ) -> Result<(V::Value, Self::Variant), DeError> {
+        let key: de::value::StrDeserializer<'_, DeError> = self.key.into_deserializer();
+        let variant = seed
+            .deserialize(key)
+            .map_err(|e| e.locate(&self.path, self.key_span))?;
+        Ok((variant, self.value))
+    }
+}
+
+impl<'a> de::VariantAccess<'a> for NodeDeserializer<'a> {
+    type Error = DeError;
+
+    fn unit_variant(self) -> Result<(), DeError> {
+        match self.node.kind {
+            NodeKind::Null => Ok(()),
+            _ => Err(self.fail(DeError::new(
+                "type-mismatch",
+                format!(
+                    "`{}` takes no value",
+                    self.path.last_key().unwrap_or("this")
+                ),
+                Some("write the value alone, without a mapping".to_string()),
+            ))),
+        }
+    }
+
+    fn newtype_variant_seed<T: DeserializeSeed<'a>>(self, seed: T) -> Result<T::Value, DeError> {
+        seed.deserialize(&self)
+            .map_err(|e| e.locate(&self.path, self.span()))
+    }
+
+    fn tuple_variant<V: Visitor<'a>>(self, _len: usize, visitor: V) -> Result<V::Value, DeError> {
+        de::Deserializer::deserialize_seq(&self, visitor)
+    }
+
+    fn struct_variant<V: Visitor<'a>>(
+        self,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
+        de::Deserializer::deserialize_struct(&self, "", fields, visitor)
     }
 }
 

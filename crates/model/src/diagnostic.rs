@@ -110,14 +110,14 @@ impl Diagnostic {
     }
 
     /// Sort key: file order, then code, so output is stable whatever order checks ran in.
-    fn sort_key(&self) -> (u32, u32, String, String) {
+    fn sort_key(&self) -> (u32, u32, String, String, String) {
         let (line, col) = self.span.map(|s| (s.line, s.col)).unwrap_or((0, 0));
         let path = self
             .path
             .as_ref()
             .map(ToString::to_string)
             .unwrap_or_default();
-        (line, col, self.code.clone(), path)
+        (line, col, self.code.clone(), path, self.message.clone())
     }
 }
 
@@ -125,7 +125,9 @@ impl Diagnostic {
 /// the loader recovers from earlier errors).
 pub fn sort_and_dedup(diagnostics: &mut Vec<Diagnostic>) {
     diagnostics.sort_by_key(Diagnostic::sort_key);
-    diagnostics.dedup_by(|a, b| a.code == b.code && a.path == b.path && a.span == b.span);
+    diagnostics.dedup_by(|a, b| {
+        a.code == b.code && a.path == b.path && a.span == b.span && a.message == b.message
+    });
 }
 
 /// Renders diagnostics as a compiler would: header, location, the source line with a caret

@@ -126,15 +126,24 @@ fn load_inner(
 
     validate::secrets::refuse_static_keys(&mut root, diags);
 
+    // Vars apply everywhere but in `vars` itself, the header included (`region: ${var.region}`).
+    let vars = collect_vars(&root, overrides, diags);
+    if let NodeKind::Map(entries) = &mut root.kind {
+        for entry in entries.iter_mut().filter(|e| e.key != "vars") {
+            let path = FieldPath::root().key(&entry.key);
+            substitute_vars(&mut entry.value, &path, &vars, diags);
+        }
+    }
+    // Values that arrived through vars (--var, var files) are checked for keys too.
+    validate::secrets::refuse_static_keys(&mut root, diags);
+
     let header = read_with_recovery(&root, &FieldPath::root(), HEADER_SKIPPED, diags, |de| {
         Header::deserialize(de)
     });
     if let Some(header) = &header {
         check_header(header, diags);
     }
-
-    let vars = collect_vars(&root, overrides, diags);
-    let Some(resources_node) = root.find_mut(&FieldPath::root().key("resources")) else {
+    if root.get("resources").is_none() {
         diags.push(
             Diagnostic::error("missing-field", "missing required field `resources`")
                 .at(FieldPath::root())
@@ -142,9 +151,7 @@ fn load_inner(
                 .help("add `resources:` with the list of resources of this stack"),
         );
         return None;
-    };
-    let resources_path = FieldPath::root().key("resources");
-    substitute_vars(resources_node, &resources_path, &vars, diags);
+    }
 
     let read = read_resources(&root, diags);
     let mut stack = Stack {
@@ -355,8 +362,12 @@ fn substitute_vars(
                     diags.push(
                         Diagnostic::error("bad-interpolation", "`${` is never closed")
                             .at(path.clone())
-                            .with_span(node.span.shifted(char_offset(text, at) + quoted, 2))
-                            .help("close it with `}`, e.g. ${var.domain}; write $${ for a literal `${`"),
+                            .with_span(node.span.shifted(
+                                at + quoted as usize,
+                                char_offset(text, at) + quoted,
+                                2,
+                            ))
+                            .help("close it with `}`, e.g. ${var.domain}"),
                     );
                     return;
                 }
@@ -368,6 +379,7 @@ fn substitute_vars(
                 out.push_str(&text[last..item.start]);
                 last = item.end;
                 let at = node.span.shifted(
+                    item.start + quoted as usize,
                     char_offset(text, item.start) + quoted,
                     u32::try_from(text[item.start..item.end].chars().count()).unwrap_or(1),
                 );
@@ -474,7 +486,9 @@ fn read_resources(root: &Node, diags: &mut Vec<Diagnostic>) -> ReadResources {
     for (index, item) in items.iter().enumerate() {
         match read_resource(item, index, diags) {
             Ok((resource, recovered)) => {
-                if recovered {
+                // A value set aside before reading (a static key) makes the resource incomplete
+                // too: its checks would only repeat that problem.
+                if recovered || item.has_removed() {
                     read.recovered.insert(index);
                 }
                 read.resources.push(resource);
@@ -865,6 +879,18 @@ fn link(stack: &mut Stack, broken: &HashSet<Address>, diags: &mut Vec<Diagnostic
                 .help("add `kube: { from_cluster: <eks_cluster name> }` (or `kubeconfig:`) at the top of the stack"),
         );
     }
+    let mut controllers: HashMap<Kind, Vec<Address>> = HashMap::new();
+    for r in &stack.resources {
+        if matches!(
+            r.address.kind,
+            Kind::CertManager | Kind::LbController | Kind::Istio
+        ) {
+            controllers
+                .entry(r.address.kind)
+                .or_default()
+                .push(r.address.clone());
+        }
+    }
     for (i, r) in stack.resources.iter().enumerate() {
         if r.address.kind.schema().layer != crate::kinds::Layer::Cluster {
             continue;
@@ -884,6 +910,15 @@ fn link(stack: &mut Stack, broken: &HashSet<Address>, diags: &mut Vec<Diagnostic
                     target: ng.clone(),
                     path: at.clone(),
                     kind: EdgeKind::Cluster,
+                });
+            }
+        }
+        if let Some(controller) = r.controller() {
+            for target in controllers.get(&controller).into_iter().flatten() {
+                all_edges[i].push(Dependency {
+                    target: target.clone(),
+                    path: r.path().key("kind"),
+                    kind: EdgeKind::Controller,
                 });
             }
         }
@@ -964,8 +999,11 @@ fn collect_output_refs(
                         u32::try_from(text[item.start..item.end].chars().count()).unwrap_or(1);
                     out.push((
                         path.clone(),
-                        node.span
-                            .shifted(char_offset(text, item.start) + quoted, len),
+                        node.span.shifted(
+                            item.start + quoted as usize,
+                            char_offset(text, item.start) + quoted,
+                            len,
+                        ),
                         o,
                     ));
                 }

@@ -25,10 +25,11 @@ impl Span {
         }
     }
 
-    /// The same start, moved `chars` characters to the right on its line, `len` long.
-    pub fn shifted(self, chars: u32, len: u32) -> Self {
+    /// A place inside this span's text on its first line: `bytes`/`chars` from its start, `len`
+    /// characters long.
+    pub fn shifted(self, bytes: usize, chars: u32, len: u32) -> Self {
         Span {
-            offset: self.offset,
+            offset: self.offset + bytes,
             line: self.line,
             col: self.col + chars,
             len,

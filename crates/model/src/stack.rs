@@ -83,6 +83,9 @@ pub enum EdgeKind {
     Cluster,
     /// A Kubernetes object in a namespace the stack declares.
     Namespace,
+    /// A custom resource needs the add-on whose CRDs and controller serve it (a Certificate needs
+    /// cert-manager, an ALB Ingress the Load Balancer Controller, a VirtualService Istio).
+    Controller,
 }
 
 /// "This resource needs `target` first", with the field that says so.
@@ -109,6 +112,25 @@ pub struct Resource {
 }
 
 impl Resource {
+    /// The add-on kind whose CRDs and controller this resource's objects need, if any.
+    pub fn controller(&self) -> Option<Kind> {
+        use Kind::*;
+        match self.address.kind {
+            Issuer | Certificate => Some(CertManager),
+            Alb => Some(LbController),
+            IngressGateway if matches!(&self.spec, Spec::IngressGateway(g) if g.nlb.is_some()) => {
+                Some(LbController)
+            }
+            Gateway
+            | VirtualService
+            | DestinationRule
+            | PeerAuthentication
+            | RequestAuthentication
+            | AuthorizationPolicy => Some(Istio),
+            _ => None,
+        }
+    }
+
     pub fn path(&self) -> FieldPath {
         FieldPath::resource(self.index)
     }

@@ -70,6 +70,11 @@ checked_string!(
     check_domain_pattern
 );
 checked_string!(
+    /// A DNS record name: like `DomainPattern`, and labels may also hold `_` (`_dmarc`, DKIM keys).
+    RecordName,
+    check_record_name
+);
+checked_string!(
     /// A host as Istio takes it: `*`, a DNS name or wildcard, optionally `namespace/` in front.
     IstioHost,
     check_istio_host
@@ -320,6 +325,13 @@ fn check_domain_pattern(text: &str) -> Check {
         ),
         _ => check_domain(text),
     }
+}
+
+fn check_record_name(text: &str) -> Check {
+    // Route53 takes underscores anywhere in a label; checked as the same name with them dropped.
+    let plain = text.replace('_', "a");
+    check_domain_pattern(&plain)
+        .map_err(|(c, _, h)| (c, format!("`{text}` is not a valid DNS record name"), h))
 }
 
 fn check_istio_host(text: &str) -> Check {

@@ -53,6 +53,16 @@ impl Node {
         matches!(self.kind, NodeKind::Removed)
     }
 
+    /// True when some value at or below this node was set aside after being reported.
+    pub fn has_removed(&self) -> bool {
+        match &self.kind {
+            NodeKind::Removed => true,
+            NodeKind::Map(entries) => entries.iter().any(|e| e.value.has_removed()),
+            NodeKind::Seq(items) => items.iter().any(Node::has_removed),
+            _ => false,
+        }
+    }
+
     /// A short name of what the node holds, for "expected X, found Y" messages.
     pub fn describe(&self) -> &'static str {
         match &self.kind {
@@ -175,6 +185,33 @@ pub fn parse(text: &str) -> Result<Node, Diagnostic> {
     Ok(builder
         .root
         .unwrap_or_else(|| Node::new(NodeKind::Null, Span::new(0, 1, 1, 1))))
+}
+
+/// Applies YAML merge keys (`<<: *base` or `<<: [*a, *b]`): the merged mappings' entries are
+/// added unless the mapping sets the key itself; earlier merged mappings win over later ones.
+fn merge_keys(entries: Vec<Entry>) -> Vec<Entry> {
+    if !entries.iter().any(|e| e.key == "<<") {
+        return entries;
+    }
+    let (merges, mut own): (Vec<Entry>, Vec<Entry>) =
+        entries.into_iter().partition(|e| e.key == "<<");
+    for merge in merges {
+        let sources = match merge.value.kind {
+            NodeKind::Map(_) => vec![merge.value],
+            NodeKind::Seq(items) => items,
+            _ => Vec::new(),
+        };
+        for source in sources {
+            if let NodeKind::Map(merged) = source.kind {
+                for entry in merged {
+                    if !own.iter().any(|e| e.key == entry.key) {
+                        own.push(entry);
+                    }
+                }
+            }
+        }
+    }
+    own
 }
 
 /// Collects parser events into a `Node` tree, resolving anchors and flagging duplicate keys.
@@ -363,7 +400,7 @@ impl MarkedEventReceiver for TreeBuilder<'_> {
             }
             Event::MappingEnd => {
                 if let Some(Open::Map(entries, _, span, anchor)) = self.stack.pop() {
-                    self.push_value(Node::new(NodeKind::Map(entries), span), anchor);
+                    self.push_value(Node::new(NodeKind::Map(merge_keys(entries)), span), anchor);
                 }
             }
             Event::Alias(id) => {
@@ -401,6 +438,15 @@ mod tests {
         assert_eq!(dup.span.unwrap().line, 3);
         let bad = parse("a: [1, 2\nb: 3\n").unwrap_err();
         assert_eq!(bad.code, "yaml-syntax");
+    }
+
+    #[test]
+    fn merge_keys_fill_in_what_the_mapping_does_not_set() {
+        let root = parse("base: &b {a: 1, b: 2}\nx:\n  <<: *b\n  b: 3\n").unwrap();
+        let x = root.get("x").unwrap();
+        assert_eq!(x.get("a").unwrap().as_str(), Some("1"));
+        assert_eq!(x.get("b").unwrap().as_str(), Some("3"));
+        assert!(x.get("<<").is_none());
     }
 
     #[test]

@@ -111,7 +111,7 @@ pub fn diff(
             old: o.cloned(),
             new: n.cloned(),
             unknown: n.is_some_and(is_unknown),
-            forces_replacement: o.is_some() && force_new.contains(&top),
+            forces_replacement: force_new.contains(&top),
             sensitive: is_sensitive,
             text_diff,
         });

@@ -4,7 +4,7 @@ use super::{field, Kind, KindSpec, Layer, References, Schema};
 use crate::path::FieldPath;
 use crate::validate::LocalChecks;
 use crate::values::{
-    Arn, Cidr, DomainName, DomainPattern, Duration, KubeVersion, Labels, NamespaceName,
+    Arn, Cidr, DomainName, DomainPattern, Duration, KubeVersion, Labels, NamespaceName, RecordName,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -488,7 +488,7 @@ pub enum RecordType {
 #[serde(deny_unknown_fields)]
 pub struct DnsRecord {
     pub zone: String,
-    pub record: DomainPattern,
+    pub record: RecordName,
     #[serde(default, rename = "type")]
     pub record_type: RecordType,
     /// A load balancer to alias: `alb.NAME` or `ingress_gateway.NAME` (an NLB gateway).

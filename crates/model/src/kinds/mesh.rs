@@ -434,12 +434,12 @@ impl KindSpec for VirtualService {
                 }
             }
             if let Some(abort) = route.fault.as_ref().and_then(|f| f.abort.as_ref()) {
-                if !(200..=599).contains(&abort.http_status) {
+                if !(400..=599).contains(&abort.http_status) {
                     cx.error(
                         "bad-value",
                         at.key("fault").key("abort").key("http_status"),
                         format!("{} is not an HTTP error status", abort.http_status),
-                        "use a status from 200 to 599, e.g. 503",
+                        "use an error status from 400 to 599, e.g. 503",
                     );
                 }
             }

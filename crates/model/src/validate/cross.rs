@@ -22,8 +22,8 @@ const ALB_HEALTHCHECK_PORT_ANNOTATION: &str = "alb.ingress.kubernetes.io/healthc
 struct Index<'a> {
     stack: &'a Stack,
     by_address: HashMap<Address, &'a Resource>,
-    /// Destination rules by short host name.
-    rules_by_host: HashMap<&'a str, Vec<&'a DestinationRule>>,
+    /// Destination rules by `service.namespace` of their host.
+    rules_by_host: HashMap<String, Vec<&'a DestinationRule>>,
 }
 
 impl<'a> Index<'a> {
@@ -33,11 +33,11 @@ impl<'a> Index<'a> {
             .iter()
             .map(|r| (r.address.clone(), r))
             .collect();
-        let mut rules_by_host: HashMap<&str, Vec<&DestinationRule>> = HashMap::new();
+        let mut rules_by_host: HashMap<String, Vec<&DestinationRule>> = HashMap::new();
         for r in &stack.resources {
             if let Spec::DestinationRule(dr) = &r.spec {
                 rules_by_host
-                    .entry(short_host(&dr.host))
+                    .entry(service_key(&dr.host, dr.namespace.as_str()))
                     .or_default()
                     .push(dr);
             }
@@ -591,7 +591,7 @@ fn check_subsets(
             };
             let defined = index
                 .rules_by_host
-                .get(short_host(&destination.host))
+                .get(&service_key(&destination.host, vs.namespace.as_str()))
                 .is_some_and(|rules| {
                     rules
                         .iter()
@@ -617,10 +617,14 @@ fn check_subsets(
     }
 }
 
-/// Short service names and their cluster-local forms (`reviews.default.svc.cluster.local`) name
-/// the same service.
-fn short_host(host: &str) -> &str {
-    host.split('.').next().unwrap_or(host)
+/// A service host as `name.namespace`: a short name (`reviews`) is in the namespace of the rule or
+/// route that names it, as Istio resolves it; `reviews.prod` and
+/// `reviews.prod.svc.cluster.local` name the same service.
+fn service_key(host: &str, namespace: &str) -> String {
+    let mut labels = host.split('.');
+    let name = labels.next().unwrap_or(host);
+    let ns = labels.next().unwrap_or(namespace);
+    format!("{name}.{ns}")
 }
 
 fn check_unique_node_ports(index: &Index<'_>, diags: &mut Vec<Diagnostic>) {
@@ -656,17 +660,32 @@ fn check_unique_node_ports(index: &Index<'_>, diags: &mut Vec<Diagnostic>) {
 /// Two gateway workloads with labels one of which contains the other cannot be told apart by a
 /// Gateway selector (seed 004 gives each its own `istio:` label).
 fn check_unique_gateway_labels(index: &Index<'_>, diags: &mut Vec<Diagnostic>) {
-    let gateways: Vec<_> = index.ingress_gateways().collect();
+    let gateways: Vec<_> = index
+        .ingress_gateways()
+        .filter(|(_, g)| !g.labels.is_empty())
+        .collect();
     for (i, (r, g)) in gateways.iter().enumerate() {
         for (other, og) in &gateways[..i] {
-            if !g.labels.is_empty() && og.labels.is_subset_of(&g.labels) {
-                diags.push(
-                    Diagnostic::error("duplicate-gateway-labels", format!("ingress_gateway.{} has all the labels of ingress_gateway.{}, so a Gateway cannot select only the latter", r.address.name, other.address.name))
-                        .at(r.path().key("labels"))
-                        .label(other.path().key("labels"), "the other gateway's labels")
-                        .help("give every ingress_gateway a distinct label value, e.g. istio: ingressgateway-alb"),
-                );
-            }
+            // Reported on the later gateway, whichever of the two holds the other's labels.
+            let (wider, narrower) = if og.labels.is_subset_of(&g.labels) {
+                (r, other)
+            } else if g.labels.is_subset_of(&og.labels) {
+                (other, r)
+            } else {
+                continue;
+            };
+            diags.push(
+                Diagnostic::error(
+                    "duplicate-gateway-labels",
+                    format!(
+                        "ingress_gateway.{} has all the labels of ingress_gateway.{}, so a Gateway cannot select only the latter",
+                        wider.address.name, narrower.address.name
+                    ),
+                )
+                .at(r.path().key("labels"))
+                .label(other.path().key("labels"), "the other gateway's labels")
+                .help("give every ingress_gateway a distinct label value, e.g. istio: ingressgateway-alb"),
+            );
         }
     }
 }

@@ -1,0 +1,93 @@
+//! Loader behaviour found in review: tagged enums in the header, vars everywhere, keys arriving
+//! through vars, controller edges, record names with underscores, label containment both ways.
+
+use meshctl_model::stack::{Backend, EdgeKind};
+use meshctl_model::{load, Address, Kind, SourceFile, VarOverrides};
+
+fn codes(text: &str, vars: &VarOverrides) -> Vec<(String, String)> {
+    let loaded = load(&SourceFile::new("t.yaml", text), vars);
+    loaded
+        .diagnostics
+        .iter()
+        .map(|d| {
+            (
+                d.code.clone(),
+                d.path.as_ref().map(ToString::to_string).unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn backend_is_a_one_key_mapping() {
+    let text = "stack: s\nregion: us-east-1\nbackend: { local: state/prod }\nresources: []\n";
+    let loaded = load(&SourceFile::new("t.yaml", text), &VarOverrides::default());
+    let stack = loaded.stack.expect("valid");
+    assert_eq!(
+        stack.header.backend,
+        Some(Backend::Local("state/prod".into()))
+    );
+    assert_eq!(stack.local_state_dir(), "state/prod");
+    let s3 = "stack: s\nregion: us-east-1\nbackend:\n  s3: { bucket: b, key: k, region: us-east-1 }\nresources: []\n";
+    assert!(codes(s3, &VarOverrides::default()).is_empty());
+    let bad = "stack: s\nregion: us-east-1\nbackend: { nfs: x }\nresources: []\n";
+    assert_eq!(
+        codes(bad, &VarOverrides::default()),
+        [("unknown-value".to_string(), "backend".to_string())]
+    );
+}
+
+#[test]
+fn vars_reach_the_header() {
+    let text = "stack: s\nregion: ${var.region}\nvars: { region: eu-west-1 }\nresources: []\n";
+    let loaded = load(&SourceFile::new("t.yaml", text), &VarOverrides::default());
+    assert_eq!(loaded.stack.expect("valid").header.region, "eu-west-1");
+}
+
+#[test]
+fn an_access_key_passed_as_a_var_is_refused_where_it_is_used() {
+    let text = "stack: s\nregion: us-east-1\nvars: { note: x }\nresources:\n  - kind: route53_zone\n    name: z\n    domain: example.com\n  - kind: dns_record\n    name: r\n    zone: z\n    record: t.example.com\n    type: TXT\n    values: [\"${var.note}\"]\n    ttl: 60\n";
+    let mut vars = VarOverrides::default();
+    vars.set("note", "AKIAZ72NSUCESVG47F6A");
+    assert_eq!(
+        codes(text, &vars),
+        [(
+            "static-aws-key".to_string(),
+            "resources[1].values[0]".to_string()
+        )]
+    );
+}
+
+#[test]
+fn record_names_may_hold_underscores() {
+    let text = "stack: s\nregion: us-east-1\nresources:\n  - { kind: route53_zone, name: z, domain: example.com }\n  - { kind: dns_record, name: dmarc, zone: z, record: _dmarc.example.com, type: TXT, values: [\"v=DMARC1\"], ttl: 300 }\n";
+    assert!(codes(text, &VarOverrides::default()).is_empty());
+}
+
+#[test]
+fn custom_resources_follow_the_add_on_that_serves_them() {
+    let text = "stack: s\nregion: us-east-1\nkube: { kubeconfig: kc.yaml }\nresources:\n  - { kind: cert_manager, name: cm, chart_version: 1.14.4 }\n  - kind: issuer\n    name: le\n    acme: { email: ops@example.com }\n    dns01: { zone: z, service_account: sa }\n  - { kind: route53_zone, name: z, domain: example.com }\n  - { kind: vpc, name: v, cidr: 10.0.0.0/16 }\n  - { kind: eks_cluster, name: c, version: \"1.29\", vpc: v }\n  - { kind: iam_service_account, name: sa, cluster: c, namespace: cert-manager, service_account: cert-manager, well_known_policy: cert_manager_route53 }\n";
+    let loaded = load(&SourceFile::new("t.yaml", text), &VarOverrides::default());
+    assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
+    let stack = loaded.stack.unwrap();
+    let issuer = stack.get(&Address::new(Kind::Issuer, "le")).unwrap();
+    assert!(issuer.dependencies.iter().any(
+        |d| d.target == Address::new(Kind::CertManager, "cm") && d.kind == EdgeKind::Controller
+    ));
+}
+
+#[test]
+fn gateway_labels_contained_either_way_are_reported() {
+    let base = "stack: s\nregion: us-east-1\nkube: { kubeconfig: kc.yaml }\nresources:\n  - { kind: istio, name: mesh, version: 1.20.0 }\n";
+    let wide_first = format!("{base}  - {{ kind: ingress_gateway, name: a, istio: mesh, labels: {{ istio: gw, tier: edge }} }}\n  - {{ kind: ingress_gateway, name: b, istio: mesh, labels: {{ istio: gw }} }}\n");
+    let narrow_first = format!("{base}  - {{ kind: ingress_gateway, name: a, istio: mesh, labels: {{ istio: gw }} }}\n  - {{ kind: ingress_gateway, name: b, istio: mesh, labels: {{ istio: gw, tier: edge }} }}\n");
+    for text in [wide_first, narrow_first] {
+        assert_eq!(
+            codes(&text, &VarOverrides::default()),
+            [(
+                "duplicate-gateway-labels".to_string(),
+                "resources[2].labels".to_string()
+            )]
+        );
+    }
+}
