@@ -77,9 +77,7 @@ impl DeError {
         }
         let help = data.help.unwrap_or_else(|| {
             match data.code.as_str() {
-                "type-mismatch" => {
-                    "write a value of the expected type here (quote it to make it a string)"
-                }
+                "type-mismatch" => "write a value of the expected type here",
                 "invalid-value" => "use a value in the expected range",
                 _ => "see docs/stack-language.md for what this field takes",
             }
@@ -305,6 +303,13 @@ impl<'a> NodeDeserializer<'a> {
 
     fn report_unknown(&self, entry: &Entry, fields: &[&str]) {
         let path = self.path.key(&entry.key);
+        // Keys read elsewhere (a resource's `kind`, the stack's `resources`) are valid here too.
+        let known: Vec<&str> = fields
+            .iter()
+            .chain(self.skip_keys.iter())
+            .copied()
+            .collect();
+        let fields = known.as_slice();
         let help = match closest(&entry.key, fields.iter().copied()) {
             Some(close) => format!("did you mean `{close}`?"),
             None if fields.is_empty() => "this mapping takes no fields".to_string(),

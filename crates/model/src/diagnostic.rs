@@ -207,7 +207,7 @@ fn snippet(
     } = *shown;
     let Some(span) = span else {
         let _ = write!(out, "  {} {file}", paint("1;34", "-->"));
-        if let Some(path) = path {
+        if let Some(path) = path.filter(|p| !p.is_empty()) {
             let _ = write!(out, " ({path})");
         }
         if let Some(note) = note {
@@ -225,7 +225,7 @@ fn snippet(
         span.line,
         span.col
     );
-    if let Some(path) = path {
+    if let Some(path) = path.filter(|p| !p.is_empty()) {
         let _ = write!(out, " ({path})");
     }
     out.push('\n');

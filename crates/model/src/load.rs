@@ -453,12 +453,37 @@ fn char_offset(text: &str, byte: usize) -> u32 {
     u32::try_from(text[..byte.min(text.len())].chars().count()).unwrap_or(0)
 }
 
-/// Resources as read: the good ones, the addresses of those that failed to read (references to
-/// them are not reported again), and the positions of those read only after setting values aside.
+/// Why a resource entry produced no resource.
+enum Unreadable {
+    /// Kind and name are known; the fields had errors.
+    Broken(Address),
+    /// The kind is unknown or missing; only the name is known.
+    UnknownKind(String),
+    Unnamed,
+}
+
+/// Resources that failed to read, already reported: references to them are not reported again.
+/// Holds `kind.name` addresses, and bare names of entries whose kind is unknown (a reference of
+/// any kind to that name may mean them).
+#[derive(Default)]
+pub(crate) struct Broken(HashSet<String>);
+
+impl Broken {
+    fn insert(&mut self, key: String) {
+        self.0.insert(key);
+    }
+
+    fn contains(&self, address: &Address) -> bool {
+        self.0.contains(&address.to_string()) || self.0.contains(&address.name)
+    }
+}
+
+/// Resources as read: the good ones, those that failed to read, and the positions of those read
+/// only after setting values aside.
 #[derive(Default)]
 struct ReadResources {
     resources: Vec<Resource>,
-    broken: HashSet<Address>,
+    broken: Broken,
     recovered: HashSet<usize>,
 }
 
@@ -493,10 +518,9 @@ fn read_resources(root: &Node, diags: &mut Vec<Diagnostic>) -> ReadResources {
                 }
                 read.resources.push(resource);
             }
-            Err(Some(address)) => {
-                read.broken.insert(address);
-            }
-            Err(None) => {}
+            Err(Unreadable::Broken(address)) => read.broken.insert(address.to_string()),
+            Err(Unreadable::UnknownKind(name)) => read.broken.insert(name),
+            Err(Unreadable::Unnamed) => {}
         }
     }
     read
@@ -507,7 +531,7 @@ fn read_resource(
     item: &Node,
     index: usize,
     diags: &mut Vec<Diagnostic>,
-) -> Result<(Resource, bool), Option<Address>> {
+) -> Result<(Resource, bool), Unreadable> {
     let path = FieldPath::resource(index);
     if !matches!(item.kind, NodeKind::Map(_)) {
         diags.push(
@@ -519,7 +543,7 @@ fn read_resource(
             .with_span(item.span)
             .help("start the entry with `- kind: KIND` and `name: NAME`"),
         );
-        return Err(None);
+        return Err(Unreadable::Unnamed);
     }
     let kind = match item.get("kind") {
         None => {
@@ -579,14 +603,16 @@ fn read_resource(
         use serde::de::Deserializer as _;
         de.deserialize_map(EnvelopeVisitor)
     });
-    let (Some(kind), Some(name)) = (kind, name) else {
-        return Err(None);
+    let (kind, name) = match (kind, name) {
+        (Some(kind), Some(name)) => (kind, name),
+        (None, Some(name)) => return Err(Unreadable::UnknownKind(name)),
+        _ => return Err(Unreadable::Unnamed),
     };
     let (spec, recovered) = read_recovering(item, &path, ENVELOPE_KEYS, diags, |de| {
         Spec::deserialize(kind, de)
     });
     let Some(spec) = spec else {
-        return Err(Some(Address::new(kind, name)));
+        return Err(Unreadable::Broken(Address::new(kind, name)));
     };
     let (depends_on, prevent_destroy) = envelope.unwrap_or_default();
     Ok((
@@ -629,7 +655,7 @@ impl<'de> serde::de::Visitor<'de> for EnvelopeVisitor {
 
 /// Resolves every reference, interpolation and depends_on to an edge, reporting the ones that
 /// name nothing or the wrong kind, and duplicate addresses.
-fn link(stack: &mut Stack, broken: &HashSet<Address>, diags: &mut Vec<Diagnostic>) {
+fn link(stack: &mut Stack, broken: &Broken, diags: &mut Vec<Diagnostic>) {
     let mut by_address: HashMap<Address, usize> = HashMap::new();
     let mut by_name: HashMap<&str, Vec<Kind>> = HashMap::new();
     for (i, r) in stack.resources.iter().enumerate() {
@@ -738,6 +764,10 @@ fn link(stack: &mut Stack, broken: &HashSet<Address>, diags: &mut Vec<Diagnostic
                     } else {
                         let candidates = names_of(kind);
                         let help = match closest(plain, candidates.iter().copied()) {
+                            // A field taking several kinds is written `kind.name`; suggest that form.
+                            Some(close) if reference.kinds.len() > 1 => {
+                                format!("did you mean `{kind}.{close}`?")
+                            }
                             Some(close) => format!("did you mean `{close}`?"),
                             None => format!(
                                 "declare {} named `{plain}`; declared: {}",

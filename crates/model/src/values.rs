@@ -137,15 +137,15 @@ pub struct Port(pub u16);
 
 impl<'de> Deserialize<'de> for Port {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let n = u16::deserialize(deserializer)?;
-        if n == 0 {
-            return Err(invalid(
+        let n = u64::deserialize(deserializer)?;
+        match u16::try_from(n) {
+            Ok(port) if port > 0 => Ok(Port(port)),
+            _ => Err(invalid(
                 "bad-port",
-                "port 0 is not a usable port",
+                format!("port {n} is not a usable port"),
                 "use a port from 1 to 65535",
-            ));
+            )),
         }
-        Ok(Port(n))
     }
 }
 
@@ -159,15 +159,15 @@ pub struct NodePort(pub u16);
 
 impl<'de> Deserialize<'de> for NodePort {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let n = u16::deserialize(deserializer)?;
-        if !NODE_PORT_RANGE.contains(&n) {
-            return Err(invalid(
+        let n = u64::deserialize(deserializer)?;
+        match u16::try_from(n) {
+            Ok(port) if NODE_PORT_RANGE.contains(&port) => Ok(NodePort(port)),
+            _ => Err(invalid(
                 "bad-node-port",
                 format!("nodePort {n} is outside the cluster's nodePort range"),
                 "pin a nodePort from 30000 to 32767, or leave it out to let Kubernetes allocate one",
-            ));
+            )),
         }
-        Ok(NodePort(n))
     }
 }
 
@@ -195,20 +195,35 @@ impl<'de> Deserialize<'de> for Percent {
 #[serde(transparent)]
 pub struct Labels(pub BTreeMap<String, String>);
 
+/// A label or annotation key, checked as it is read so a bad one is located exactly.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct LabelKey(String);
+
+impl<'de> Deserialize<'de> for LabelKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let key = String::deserialize(deserializer)?;
+        check_label_key(&key).map_err(|(code, message, help)| invalid(code, message, help))?;
+        Ok(LabelKey(key))
+    }
+}
+
+struct LabelValue(String);
+
+impl<'de> Deserialize<'de> for LabelValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = String::deserialize(deserializer)?;
+        if !is_deferred(&value) {
+            check_label_value(&value)
+                .map_err(|(code, message, help)| invalid(code, message, help))?;
+        }
+        Ok(LabelValue(value))
+    }
+}
+
 impl<'de> Deserialize<'de> for Labels {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let map = BTreeMap::<String, String>::deserialize(deserializer)?;
-        for (key, value) in &map {
-            if let Err((code, message, help)) = check_label_key(key) {
-                return Err(invalid(code, message, help));
-            }
-            if !is_deferred(value) {
-                if let Err((code, message, help)) = check_label_value(key, value) {
-                    return Err(invalid(code, message, help));
-                }
-            }
-        }
-        Ok(Labels(map))
+        let map = BTreeMap::<LabelKey, LabelValue>::deserialize(deserializer)?;
+        Ok(Labels(map.into_iter().map(|(k, v)| (k.0, v.0)).collect()))
     }
 }
 
@@ -230,13 +245,10 @@ pub struct Annotations(pub BTreeMap<String, String>);
 
 impl<'de> Deserialize<'de> for Annotations {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let map = BTreeMap::<String, String>::deserialize(deserializer)?;
-        for key in map.keys() {
-            if let Err((code, message, help)) = check_label_key(key) {
-                return Err(invalid(code, message, help));
-            }
-        }
-        Ok(Annotations(map))
+        let map = BTreeMap::<LabelKey, String>::deserialize(deserializer)?;
+        Ok(Annotations(
+            map.into_iter().map(|(k, v)| (k.0, v)).collect(),
+        ))
     }
 }
 
@@ -335,6 +347,13 @@ fn check_record_name(text: &str) -> Check {
 }
 
 fn check_istio_host(text: &str) -> Check {
+    if text.contains("://") {
+        return fail(
+            "bad-host",
+            format!("`{text}` is a URL; hosts are DNS names"),
+            "write the host name alone, e.g. www.example.com",
+        );
+    }
     let host = match text.split_once('/') {
         Some((ns, host)) if ns == "*" || ns == "." || check_label(ns) => host,
         Some(_) => {
@@ -390,7 +409,7 @@ fn check_label_key(key: &str) -> Check {
     Ok(())
 }
 
-fn check_label_value(key: &str, value: &str) -> Check {
+fn check_label_value(value: &str) -> Check {
     let ok = value.is_empty()
         || (value.len() <= 63
             && value
@@ -399,7 +418,7 @@ fn check_label_value(key: &str, value: &str) -> Check {
             && value.as_bytes()[0].is_ascii_alphanumeric()
             && value.as_bytes()[value.len() - 1].is_ascii_alphanumeric());
     if !ok {
-        return fail("bad-label", format!("`{value}` is not a valid value for label `{key}`"), "label values are at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit");
+        return fail("bad-label", format!("`{value}` is not a valid label value"), "label values are at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit");
     }
     Ok(())
 }

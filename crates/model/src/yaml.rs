@@ -172,9 +172,29 @@ impl Node {
 pub fn parse(text: &str) -> Result<Node, Diagnostic> {
     let mut builder = TreeBuilder::new(text);
     let mut parser = Parser::new_from_str(text);
-    if let Err(error) = parser.load(&mut builder, false) {
+    if let Err(error) = parser.load(&mut builder, true) {
         let marker = error.marker();
-        let span = builder.span_at(marker, 1);
+        let mut span = builder.span_at(marker, 1);
+        // The scanner reports a tab at the start of the value it was reading; point at the tab.
+        if error.info().contains("tab") {
+            if let Some(at) = text[span.offset.min(text.len())..]
+                .find('\t')
+                .map(|i| i + span.offset)
+            {
+                let line = text[..at].matches('\n').count() + 1;
+                let col = text[..at]
+                    .rsplit('\n')
+                    .next()
+                    .map_or(0, |l| l.chars().count())
+                    + 1;
+                span = Span::new(
+                    at,
+                    u32::try_from(line).unwrap_or(u32::MAX),
+                    u32::try_from(col).unwrap_or(u32::MAX),
+                    1,
+                );
+            }
+        }
         return Err(Diagnostic::error("yaml-syntax", format!("YAML syntax error: {}", error.info()))
             .with_span(span)
             .help("fix the YAML syntax at this place; indentation and unclosed quotes or brackets are the usual causes"));
@@ -400,6 +420,13 @@ impl MarkedEventReceiver for TreeBuilder<'_> {
             }
             Event::MappingEnd => {
                 if let Some(Open::Map(entries, _, span, anchor)) = self.stack.pop() {
+                    // yaml-rust2 marks a block mapping at its first `:`; its first key is where a
+                    // reader sees the mapping start.
+                    let flow = self.text[span.offset.min(self.text.len())..].starts_with('{');
+                    let span = match entries.first() {
+                        Some(first) if !flow => first.key_span,
+                        _ => span,
+                    };
                     self.push_value(Node::new(NodeKind::Map(merge_keys(entries)), span), anchor);
                 }
             }

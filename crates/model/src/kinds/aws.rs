@@ -9,12 +9,41 @@ use crate::values::{
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Azs {
     /// The first N availability zones of the region.
     Count(u8),
     Names(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for Azs {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AzsVisitor;
+        impl<'de> serde::de::Visitor<'de> for AzsVisitor {
+            type Value = Azs;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number of zones or a list of zone names")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Azs, E> {
+                u8::try_from(n).map(Azs::Count).map_err(|_| {
+                    crate::de::invalid(
+                        "bad-value",
+                        format!("{n} availability zones is more than a region has"),
+                        "use 2 or 3",
+                    )
+                })
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Azs, A::Error> {
+                let mut names = Vec::new();
+                while let Some(name) = seq.next_element::<String>()? {
+                    names.push(name);
+                }
+                Ok(Azs::Names(names))
+            }
+        }
+        deserializer.deserialize_any(AzsVisitor)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -331,7 +331,18 @@ fn check_alb(index: &Index<'_>, at: &FieldPath, alb: &Alb, diags: &mut Vec<Diagn
     let Some(port) = alb.health_check.port else {
         return;
     };
-    let status_path = gw_resource.path().key("service").key("ports");
+    let status_index = gw
+        .service
+        .ports
+        .iter()
+        .position(|p| p.name == STATUS_PORT_NAME)
+        .unwrap_or(0);
+    let status_path = gw_resource
+        .path()
+        .key("service")
+        .key("ports")
+        .index(status_index)
+        .key("node_port");
     match (alb.target_type, status.node_port) {
         (TargetType::Instance, Some(node_port)) if node_port.0 != port.0 => diags.push(
             Diagnostic::error("health-check-port", format!("health check port {} is not the status-port nodePort {} of ingress_gateway.{gw_name}", port.0, node_port.0))

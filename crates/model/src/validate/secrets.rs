@@ -49,6 +49,28 @@ pub fn refuse_static_keys(root: &mut Node, diags: &mut Vec<Diagnostic>) {
 fn walk(node: &mut Node, path: &FieldPath, diags: &mut Vec<Diagnostic>) {
     match &mut node.kind {
         NodeKind::Map(entries) => {
+            // Environment variables: `{name: AWS_SECRET_ACCESS_KEY, value: ...}`.
+            let env_secret = entries
+                .iter()
+                .any(|e| e.key == "name" && e.value.as_str().is_some_and(is_credential_key));
+            if env_secret {
+                if let Some(value) = entries
+                    .iter_mut()
+                    .find(|e| e.key == "value" && !e.value.is_removed())
+                {
+                    diags.push(
+                        Diagnostic::error(
+                            "static-aws-key",
+                            "static AWS credentials in an environment variable",
+                        )
+                        .at(path.key("value"))
+                        .with_span(value.value.span)
+                        .help(HELP)
+                        .concealed(Conceal::FromSpan),
+                    );
+                    value.value.kind = NodeKind::Removed;
+                }
+            }
             for entry in entries {
                 let child = path.key(&entry.key);
                 if is_credential_key(&entry.key) {
