@@ -8,9 +8,10 @@ mod planner;
 pub mod render;
 mod risks;
 
+pub use diff::is_unknown;
 pub use diff::{flatten, FieldChange};
 pub use file::{check_current, decode, encode, PlanFileError};
-pub use planner::{plan, stack_digest, PlanInput, PlanOptions};
+pub use planner::{plan, resolve_outputs, stack_digest, PlanInput, PlanOptions};
 
 use meshctl_model::record::OwnedObject;
 use meshctl_model::{Address, Kind};
@@ -70,6 +71,9 @@ pub struct ResourceChange {
     /// Resources this one must follow (for delete: that must follow it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<Address>,
+    /// Recorded with the resource, so a later plan refuses to delete it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prevent_destroy: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

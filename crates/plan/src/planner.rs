@@ -107,6 +107,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<Diagnostic>> {
             desired: None,
             prior_objects: record.objects.clone(),
             depends_on: record.dependencies.clone(),
+            prevent_destroy: record.prevent_destroy,
         };
         if is_read_only(&record.desired, record.address.kind) {
             // Resources that were only looked up leave state without touching the world.
@@ -116,6 +117,32 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<Diagnostic>> {
         }
         change.risks = risks(&change, None);
         changes.push(change);
+    }
+
+    // An interrupted create of a resource no longer in the stack and never recorded: its objects
+    // may exist (found by the provider through their address), so it is deleted.
+    for (address, operation) in input.interrupted {
+        let recorded = prior.contains_key(address);
+        let planned = changes.iter().any(|c| &c.address == address);
+        if operation == "create"
+            && !recorded
+            && !planned
+            && targets.as_ref().is_none_or(|t| t.contains(address))
+        {
+            changes.push(ResourceChange {
+                address: address.clone(),
+                kind: address.kind,
+                action: Action::Delete,
+                reasons: vec!["left behind by an interrupted create".to_string()],
+                create_before_destroy: false,
+                fields: Vec::new(),
+                risks: Vec::new(),
+                desired: None,
+                prior_objects: Vec::new(),
+                depends_on: Vec::new(),
+                prevent_destroy: false,
+            });
+        }
     }
 
     let warnings = input
@@ -255,6 +282,7 @@ fn plan_resource(
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect(),
+        prevent_destroy: resource.prevent_destroy,
     };
     change.risks = risks(&change, record);
     change
@@ -311,13 +339,29 @@ fn resolve_known_outputs(
     decided: &HashMap<Address, Action>,
     prior: &HashMap<&Address, &NodeRecord>,
 ) {
+    resolve_outputs(value, &|address, output| {
+        let keeps = matches!(
+            decided.get(address),
+            Some(Action::NoOp | Action::Read | Action::Update)
+        );
+        keeps
+            .then(|| {
+                prior
+                    .get(address)
+                    .and_then(|r| r.outputs.get(output))
+                    .cloned()
+            })
+            .flatten()
+    });
+}
+
+/// Replaces every `${kind.name.output}` that `lookup` knows: a string that is exactly one reference
+/// takes the output's value with its type; inside text, the value's text is spliced in. Unknown
+/// references stay as written. The executor resolves with the outputs of finished resources.
+pub fn resolve_outputs(value: &mut Value, lookup: &dyn Fn(&Address, &str) -> Option<Value>) {
     match value {
-        Value::Object(map) => map
-            .values_mut()
-            .for_each(|v| resolve_known_outputs(v, decided, prior)),
-        Value::Array(items) => items
-            .iter_mut()
-            .for_each(|v| resolve_known_outputs(v, decided, prior)),
+        Value::Object(map) => map.values_mut().for_each(|v| resolve_outputs(v, lookup)),
+        Value::Array(items) => items.iter_mut().for_each(|v| resolve_outputs(v, lookup)),
         Value::String(text) if text.contains("${") => {
             let Ok(found) = meshctl_model::interpolate::scan(text) else {
                 return;
@@ -330,22 +374,15 @@ fn resolve_known_outputs(
                 last = item.end;
                 let known = match &item.expr {
                     meshctl_model::interpolate::Expr::Output(o) => {
-                        let address = Address::new(o.kind, o.name.clone());
-                        let keeps = matches!(
-                            decided.get(&address),
-                            Some(Action::NoOp | Action::Read | Action::Update)
-                        );
-                        keeps
-                            .then(|| prior.get(&address).and_then(|r| r.outputs.get(&o.output)))
-                            .flatten()
+                        lookup(&Address::new(o.kind, o.name.clone()), &o.output)
                     }
                     _ => None,
                 };
                 match known {
                     Some(v) if found.len() == 1 && item.start == 0 && item.end == text.len() => {
-                        whole = Some(v.clone())
+                        whole = Some(v)
                     }
-                    Some(Value::String(s)) => out.push_str(s),
+                    Some(Value::String(s)) => out.push_str(&s),
                     Some(v) => out.push_str(&v.to_string()),
                     None => out.push_str(&text[item.start..item.end]),
                 }

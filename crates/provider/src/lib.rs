@@ -119,7 +119,9 @@ pub trait Provider: Send + Sync {
         progress: &dyn Progress,
     ) -> Result<Applied, ProviderError>;
 
-    /// Deletes every object the resource owns, waiting until they are gone.
+    /// Deletes every object the resource owns, waiting until they are gone: those listed, and
+    /// any object the provider finds tagged with (or named after) this address — what a create
+    /// killed before recording it left behind. Objects already gone are not an error.
     async fn delete(
         &self,
         address: &Address,

@@ -172,6 +172,7 @@ pub trait StateStore: Send + Sync {
     }
 }
 
-pub(crate) fn now_rfc3339() -> String {
+/// The current time in RFC 3339, as state and journal entries record it.
+pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }

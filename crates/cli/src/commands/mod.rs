@@ -1,5 +1,6 @@
 //! One module per `meshctl` command; each parses its arguments and calls the library crates.
 
+pub mod apply;
 pub mod completions;
 pub mod graph;
 pub mod plan;

@@ -1,7 +1,7 @@
 //! `meshctl plan`: what apply would change, for review (text, JSON, Markdown) or to save.
 
 use crate::input::{stderr_color, use_color, StackArgs};
-use crate::state_access::StateArgs;
+use crate::state_access::{OpenState, StateArgs};
 use anyhow::{Context, Result};
 use clap::ValueEnum;
 use meshctl_model::diagnostic::render_text;
@@ -50,58 +50,14 @@ pub fn parse_address(text: &str) -> Result<Address, String> {
 }
 
 pub fn run(args: &Args) -> Result<ExitCode> {
-    let source = args.stack.source()?;
-    let vars = match args.stack.overrides() {
-        Ok(vars) => vars,
-        Err(problem) => {
-            eprint!(
-                "{}",
-                render_text(&[problem.diagnostic], &problem.file, stderr_color())
-            );
-            return Ok(ExitCode::from(1));
-        }
-    };
-    let (checked, diagnostics) = meshctl_graph::validate(&source, &vars);
-    eprint!("{}", render_text(&diagnostics, &source, stderr_color()));
-    let Some((stack, graph)) = checked else {
-        return Ok(ExitCode::from(1));
-    };
-
-    let state = args
-        .state
-        .open(stack.name(), stack.header.backend.as_ref(), "plan")?;
-    let meta = state.store.meta()?;
-    let prior = state.store.records()?;
-    let interrupted: Vec<(Address, String)> = state
-        .store
-        .journal()?
-        .into_iter()
-        .map(|j| (j.address, j.operation.to_string()))
-        .collect();
-    if args.refresh && !prior.is_empty() {
-        eprintln!("note: live state was not read (no provider is built in yet); the plan compares the stack with recorded state");
-    }
     let options = PlanOptions {
         targets: args.targets.clone(),
         destroy: args.destroy,
     };
-    let input = PlanInput {
-        stack: &stack,
-        graph: &graph,
-        prior: &prior,
-        interrupted: &interrupted,
-        live: None,
-        lineage: &meta.lineage,
-        serial: meta.serial,
-        options: &options,
+    let Some(planned) = make_plan(&args.stack, &args.state, &options, args.refresh, "plan")? else {
+        return Ok(ExitCode::from(1));
     };
-    let plan = match meshctl_plan::plan(&input) {
-        Ok(plan) => plan,
-        Err(errors) => {
-            eprint!("{}", render_text(&errors, &source, stderr_color()));
-            return Ok(ExitCode::from(1));
-        }
-    };
+    let plan = planned.plan;
     match args.format {
         Format::Text => print!(
             "{}",
@@ -126,6 +82,69 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             0
         },
     ))
+}
+
+/// A plan and the locked state it was made against.
+pub struct Planned {
+    pub plan: meshctl_plan::Plan,
+    pub state: OpenState,
+}
+
+/// Loads and checks the stack, opens and locks its state, and plans. `None` when problems were
+/// reported (to stderr) and the command should exit 1.
+pub fn make_plan(
+    stack: &StackArgs,
+    state_args: &StateArgs,
+    options: &PlanOptions,
+    refresh: bool,
+    operation: &str,
+) -> Result<Option<Planned>> {
+    let source = stack.source()?;
+    let vars = match stack.overrides() {
+        Ok(vars) => vars,
+        Err(problem) => {
+            eprint!(
+                "{}",
+                render_text(&[problem.diagnostic], &problem.file, stderr_color())
+            );
+            return Ok(None);
+        }
+    };
+    let (checked, diagnostics) = meshctl_graph::validate(&source, &vars);
+    eprint!("{}", render_text(&diagnostics, &source, stderr_color()));
+    let Some((stack, graph)) = checked else {
+        return Ok(None);
+    };
+
+    let state = state_args.open(stack.name(), stack.header.backend.as_ref(), operation)?;
+    let meta = state.store.meta()?;
+    let prior = state.store.records()?;
+    let interrupted: Vec<(Address, String)> = state
+        .store
+        .journal()?
+        .into_iter()
+        .map(|j| (j.address, j.operation.to_string()))
+        .collect();
+    if refresh && !prior.is_empty() {
+        eprintln!("note: live state was not read (no provider is built in yet); the plan compares the stack with recorded state");
+    }
+    let input = PlanInput {
+        stack: &stack,
+        graph: &graph,
+        prior: &prior,
+        interrupted: &interrupted,
+        live: None,
+        lineage: &meta.lineage,
+        serial: meta.serial,
+        options,
+    };
+    match meshctl_plan::plan(&input) {
+        Ok(plan) => Ok(Some(Planned { plan, state })),
+        Err(errors) => {
+            eprint!("{}", render_text(&errors, &source, stderr_color()));
+            Ok(None)
+        }
+    }
 }
 
 /// Writes through a temporary file and a rename, so a crash never leaves half a plan.

@@ -1,0 +1,233 @@
+//! `meshctl apply` and `meshctl destroy`: show the plan, get approval, run the executor, report.
+
+use crate::commands::plan::{make_plan, parse_address, Planned};
+use crate::input::{use_color, StackArgs};
+use crate::progress::{JsonLines, PlainLines, Spinners};
+use crate::state_access::StateArgs;
+use anyhow::{bail, Context, Result};
+use clap::ValueEnum;
+use meshctl_engine::{ApplyOptions, Cancel, EventSink, Outcome, Providers};
+use meshctl_model::Address;
+use meshctl_plan::{render, PlanOptions};
+use meshctl_state::StateStore;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Events {
+    /// Spinners on a terminal, lines otherwise.
+    Human,
+    /// One JSON object per line on stdout.
+    Json,
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// A plan saved with `meshctl plan --out FILE`: applied exactly, if still current.
+    plan: Option<PathBuf>,
+    #[arg(short = 'f', long = "file", value_name = "STACK")]
+    file: Option<PathBuf>,
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    vars: Vec<String>,
+    #[arg(long = "var-file", value_name = "FILE")]
+    var_files: Vec<PathBuf>,
+    #[command(flatten)]
+    state: StateArgs,
+    #[command(flatten)]
+    run: RunArgs,
+    #[arg(long = "target", value_name = "KIND.NAME", value_parser = parse_address)]
+    targets: Vec<Address>,
+}
+
+#[derive(clap::Args)]
+pub struct DestroyArgs {
+    #[command(flatten)]
+    stack: StackArgs,
+    #[command(flatten)]
+    state: StateArgs,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Apply without asking (CI). Without it, meshctl asks on a terminal and refuses otherwise.
+    #[arg(long)]
+    auto_approve: bool,
+    /// Resources worked on at once (0: no limit).
+    #[arg(long, default_value_t = 10)]
+    parallelism: usize,
+    /// Keep what was done when a step fails, instead of undoing it.
+    #[arg(long)]
+    no_rollback: bool,
+    #[arg(long, value_enum, default_value = "human")]
+    events: Events,
+}
+
+pub fn apply(args: &Args, providers: &Providers) -> Result<ExitCode> {
+    let planned = match &args.plan {
+        Some(file) => from_plan_file(file, args)?,
+        None => {
+            let Some(file) = &args.file else {
+                bail!("give a stack (-f STACK) or a saved plan (meshctl apply PLANFILE)")
+            };
+            let stack = StackArgs {
+                file: file.clone(),
+                vars: args.vars.clone(),
+                var_files: args.var_files.clone(),
+            };
+            let options = PlanOptions {
+                targets: args.targets.clone(),
+                destroy: false,
+            };
+            make_plan(&stack, &args.state, &options, true, "apply")?
+        }
+    };
+    let Some(planned) = planned else {
+        return Ok(ExitCode::from(1));
+    };
+    execute(planned, &args.run, providers, "apply", args.plan.is_some())
+}
+
+pub fn destroy(args: &DestroyArgs, providers: &Providers) -> Result<ExitCode> {
+    let options = PlanOptions {
+        targets: Vec::new(),
+        destroy: true,
+    };
+    let Some(planned) = make_plan(&args.stack, &args.state, &options, true, "destroy")? else {
+        return Ok(ExitCode::from(1));
+    };
+    execute(planned, &args.run, providers, "destroy", false)
+}
+
+/// Reads a saved plan and opens its state; refuses it when stale, foreign or from another stack.
+fn from_plan_file(file: &PathBuf, args: &Args) -> Result<Option<Planned>> {
+    let bytes =
+        std::fs::read(file).with_context(|| format!("cannot read plan file {}", file.display()))?;
+    let plan =
+        meshctl_plan::decode(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let (digest, backend) = match &args.file {
+        Some(path) => {
+            let source = StackArgs::for_file(path).source()?;
+            let header = meshctl_model::read_header(&source).map_err(|_| {
+                anyhow::anyhow!(
+                    "{} has errors; run `meshctl validate -f {}`",
+                    path.display(),
+                    path.display()
+                )
+            })?;
+            (Some(crate::input::stack_digest(path)?), header.backend)
+        }
+        None => (None, None),
+    };
+    let state = args.state.open(&plan.stack, backend.as_ref(), "apply")?;
+    let meta = state.store.meta()?;
+    if let Err(e) = meshctl_plan::check_current(
+        &plan,
+        &meta.stack,
+        &meta.lineage,
+        meta.serial,
+        digest.as_deref(),
+    ) {
+        eprintln!("error: {}: {e}", file.display());
+        return Ok(None);
+    }
+    Ok(Some(Planned { plan, state }))
+}
+
+fn execute(
+    planned: Planned,
+    run: &RunArgs,
+    providers: &Providers,
+    operation: &str,
+    saved_plan: bool,
+) -> Result<ExitCode> {
+    let Planned { plan, state } = planned;
+    let json = matches!(run.events, Events::Json);
+    let rendered = render::text(&plan, use_color(std::io::stdout().is_terminal()));
+    if json {
+        eprint!("{rendered}");
+    } else {
+        print!("{rendered}");
+    }
+    if !plan.has_changes() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let missing = providers.missing(&plan);
+    if !missing.is_empty() {
+        let kinds: Vec<&str> = missing.iter().map(|k| k.as_str()).collect();
+        bail!(
+            "this build of meshctl has no provider for: {}; nothing was changed",
+            kinds.join(", ")
+        );
+    }
+    // A saved plan was reviewed when it was made; applying it is the approval.
+    if !run.auto_approve && !saved_plan && !confirm(operation)? {
+        eprintln!("{operation} cancelled; nothing was changed.");
+        return Ok(ExitCode::from(1));
+    }
+    let events: Arc<dyn EventSink> = if json {
+        Arc::new(JsonLines)
+    } else if std::io::stderr().is_terminal() {
+        Arc::new(Spinners::new())
+    } else {
+        Arc::new(PlainLines)
+    };
+    let options = ApplyOptions {
+        parallelism: run.parallelism,
+        rollback: !run.no_rollback,
+        operation: operation.to_string(),
+        ..ApplyOptions::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let store: Arc<dyn StateStore> = Arc::new(state.store);
+    let cancel = Cancel::new();
+    let outcome = runtime.block_on(async {
+        let on_interrupt = cancel.clone();
+        tokio::spawn(async move {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                if on_interrupt.stopping() {
+                    eprintln!("\nSecond interrupt: aborting running steps; state keeps what they recorded.");
+                } else {
+                    eprintln!("\nInterrupted: finishing running steps (Ctrl-C again to abort them).");
+                }
+                on_interrupt.interrupt();
+            }
+        });
+        meshctl_engine::apply(&plan, store, providers, &options, events, cancel.clone()).await
+    })?;
+    eprintln!("{}", describe(&outcome, operation));
+    Ok(ExitCode::from(outcome.exit_code()))
+}
+
+fn confirm(operation: &str) -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        bail!("refusing to {operation} without approval: there is no terminal to ask on. Review the plan and pass --auto-approve (as a CI pipeline does), or apply a saved plan file");
+    }
+    eprint!("\nDo you want to {operation} these changes? Only 'yes' is accepted: ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(answer.trim() == "yes")
+}
+
+fn describe(outcome: &Outcome, operation: &str) -> String {
+    match outcome {
+        Outcome::Applied { serial } => format!("{operation} complete (state serial {serial})."),
+        Outcome::RolledBack { failure, serial } => format!("{operation} failed: {failure}\nEverything this run did was undone (state serial {serial}). Fix the cause and apply again."),
+        Outcome::Failed { failure, serial } => format!("{operation} failed: {failure}\nCompleted steps were kept (--no-rollback; state serial {serial}). `meshctl plan` shows what is left."),
+        Outcome::RollbackIncomplete { failure, tainted, serial } => {
+            let list: Vec<String> = tainted.iter().map(|(a, e)| format!("  {a}: {e}")).collect();
+            format!(
+                "{operation} failed: {failure}\nUndoing it failed for these resources, now marked tainted (state serial {serial}):\n{}\nCheck them by hand; the next apply replaces tainted resources.",
+                list.join("\n")
+            )
+        }
+        Outcome::Interrupted { serial } => format!("{operation} interrupted; finished steps are recorded (state serial {serial}). `meshctl plan` shows what is left."),
+    }
+}

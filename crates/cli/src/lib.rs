@@ -1,0 +1,66 @@
+//! The `meshctl` command line: parses arguments and hands each command to its module. A library so
+//! that the binary (with the providers this build has) and test harnesses (with a fake cloud)
+//! run the very same commands.
+
+mod commands;
+mod input;
+mod progress;
+mod state_access;
+
+pub use meshctl_engine::Providers;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Plan and apply an EKS + Istio + ALB/NLB + ACM + Route53 topology from one stack file.
+#[derive(Parser)]
+#[command(name = "meshctl", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a stack file and report every problem with its location.
+    Validate(commands::validate::Args),
+    /// Show what apply would change: field diffs, unknowns and risks.
+    Plan(commands::plan::Args),
+    /// Make the stack real: plan, approve, apply in dependency order, roll back on failure.
+    Apply(commands::apply::Args),
+    /// Delete everything the stack's state records, dependents first.
+    Destroy(commands::apply::DestroyArgs),
+    /// Render a saved plan, refusing one that no longer matches its state.
+    Show(commands::show::Args),
+    /// Print the dependency graph of a stack (Graphviz dot or Mermaid).
+    Graph(commands::graph::Args),
+    /// Inspect and edit recorded state.
+    State(commands::state::Args),
+    /// Break a state lock left by a meshctl that is no longer running.
+    ForceUnlock(commands::state::ForceUnlockArgs),
+    /// Print a shell completion script.
+    Completions(commands::completions::Args),
+}
+
+/// Runs meshctl with these providers on the process's arguments.
+pub fn run(providers: Providers) -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate(args) => commands::validate::run(&args),
+        Command::Plan(args) => commands::plan::run(&args),
+        Command::Apply(args) => commands::apply::apply(&args, &providers),
+        Command::Destroy(args) => commands::apply::destroy(&args, &providers),
+        Command::Show(args) => commands::show::run(&args),
+        Command::Graph(args) => commands::graph::run(&args),
+        Command::State(args) => commands::state::run(&args),
+        Command::ForceUnlock(args) => commands::state::force_unlock(&args),
+        Command::Completions(args) => commands::completions::run::<Cli>(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}

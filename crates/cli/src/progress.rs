@@ -1,0 +1,118 @@
+//! Showing an apply as it happens: JSON lines for pipelines (`--events json`), spinners on a
+//! terminal (indicatif), plain lines otherwise.
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use meshctl_engine::{Event, EventSink};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// One JSON object per line on stdout, flushed per event.
+pub struct JsonLines;
+
+impl EventSink for JsonLines {
+    fn emit(&self, event: Event) {
+        if let Ok(line) = serde_json::to_string(&event) {
+            println!("{line}");
+        }
+    }
+}
+
+/// Human-readable lines on stderr.
+pub struct PlainLines;
+
+impl EventSink for PlainLines {
+    fn emit(&self, event: Event) {
+        if let Some(line) = describe(&event) {
+            eprintln!("{line}");
+        }
+    }
+}
+
+/// A spinner per running resource; finished ones leave a line.
+pub struct Spinners {
+    bars: MultiProgress,
+    running: Mutex<HashMap<String, ProgressBar>>,
+}
+
+impl Spinners {
+    pub fn new() -> Self {
+        Spinners {
+            bars: MultiProgress::new(),
+            running: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl EventSink for Spinners {
+    fn emit(&self, event: Event) {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        match &event {
+            Event::Started { address, action } => {
+                let bar = self.bars.add(ProgressBar::new_spinner());
+                bar.set_style(
+                    ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                bar.set_message(format!("{address}: {action}"));
+                bar.enable_steady_tick(Duration::from_millis(120));
+                running.insert(address.to_string(), bar);
+            }
+            Event::Progress { address, message }
+            | Event::Retrying {
+                address,
+                error: message,
+                ..
+            } => {
+                if let Some(bar) = running.get(&address.to_string()) {
+                    bar.set_message(format!("{address}: {message}"));
+                }
+            }
+            Event::Finished { address, .. } | Event::Failed { address, .. } => {
+                if let Some(bar) = running.remove(&address.to_string()) {
+                    bar.finish_and_clear();
+                }
+                if let Some(line) = describe(&event) {
+                    let _ = self.bars.println(line);
+                }
+            }
+            _ => {
+                if let Some(line) = describe(&event) {
+                    let _ = self.bars.println(line);
+                }
+            }
+        }
+    }
+}
+
+fn describe(event: &Event) -> Option<String> {
+    Some(match event {
+        Event::Started { address, action } => format!("{address}: {action}…"),
+        Event::Progress { address, message } => format!("{address}: {message}"),
+        Event::Retrying {
+            address,
+            attempt,
+            wait_ms,
+            error,
+        } => format!(
+            "{address}: retrying in {:.1}s (attempt {}): {error}",
+            *wait_ms as f64 / 1000.0,
+            attempt + 1
+        ),
+        Event::Finished {
+            address,
+            action,
+            elapsed_ms,
+        } => format!(
+            "✓ {address}: {action} done in {:.1}s",
+            *elapsed_ms as f64 / 1000.0
+        ),
+        Event::Failed { address, error } => format!("✗ {address}: {error}"),
+        Event::RollbackStarted { steps } => format!("Rolling back {steps} step(s) of this run…"),
+        Event::RolledBack { address } => format!("↺ {address}: rolled back"),
+        Event::RollbackFailed { address, error } => {
+            format!("✗ {address}: rollback failed: {error}")
+        }
+        Event::Stopping { reason } => format!("Stopping: {reason}"),
+    })
+}

@@ -1,0 +1,962 @@
+//! The apply walk: schedules each step when its dependencies are done, runs it through its
+//! provider with retries, timeouts and rate limits, records every step in state, and undoes this
+//! run's completed steps in reverse order after a permanent failure.
+
+use crate::events::{Event, EventSink};
+use crate::limits::{service_of, Limiter};
+use crate::{ApplyOptions, Cancel, EngineError, Outcome, Providers};
+use meshctl_model::record::{NodeRecord, OwnedObject, Status};
+use meshctl_model::Address;
+use meshctl_plan::{Action, Plan, ResourceChange};
+use meshctl_provider::{Applied, ErrorClass, Progress, Provider, ProviderError, Request};
+use meshctl_state::{Change, JournalEntry, Operation, StateError, StateStore};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::task::JoinSet;
+
+type Outputs = BTreeMap<String, Value>;
+
+/// Journal entry ids and the objects they recorded, of one address.
+type Leftovers = (Vec<u64>, Vec<OwnedObject>);
+
+/// Everything a running step needs; shared by all steps of one walk.
+struct Walk {
+    steps: Vec<ResourceChange>,
+    state: Arc<dyn StateStore>,
+    providers: Providers,
+    options: ApplyOptions,
+    events: Arc<dyn EventSink>,
+    limiters: HashMap<&'static str, Limiter>,
+    /// The records as they were before this run: what rollback restores.
+    prior: HashMap<Address, NodeRecord>,
+    /// Outputs of every resource known so far: prior ones, then those of finished steps.
+    outputs: Mutex<HashMap<Address, Outputs>>,
+    /// Open journal entries of earlier runs that were killed: their ids and the objects they
+    /// recorded, by address. The step of that address cleans up before it creates anything.
+    leftovers: Mutex<HashMap<Address, Leftovers>>,
+}
+
+/// How to undo one completed step.
+#[derive(Debug, Clone)]
+enum Undo {
+    /// Created: delete these objects and forget the record.
+    Created(Vec<OwnedObject>),
+    /// Updated, read or replaced: bring back the prior record (recreating or reverting the world).
+    Restore {
+        prior: NodeRecord,
+        current: Vec<OwnedObject>,
+        recreate: bool,
+    },
+    /// Deleted: recreate from the prior record.
+    Recreate(NodeRecord),
+    /// Read something not recorded before: forget it.
+    Forget,
+}
+
+struct Done {
+    step: usize,
+    undo: Undo,
+}
+
+struct StepFailure {
+    step: usize,
+    message: String,
+    /// Objects a failed create left behind, to clean up with the rollback.
+    partial: Vec<OwnedObject>,
+}
+
+/// Applies `plan`. The caller has checked that the plan is current and holds the state lock.
+pub async fn apply(
+    plan: &Plan,
+    state: Arc<dyn StateStore>,
+    providers: &Providers,
+    options: &ApplyOptions,
+    events: Arc<dyn EventSink>,
+    cancel: Cancel,
+) -> Result<Outcome, EngineError> {
+    let steps: Vec<ResourceChange> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp)
+        .cloned()
+        .collect();
+    for step in &steps {
+        if providers.get(step.kind).is_none() {
+            return Err(EngineError::NoProvider(step.kind));
+        }
+    }
+    let prior: HashMap<Address, NodeRecord> = state
+        .records()?
+        .into_iter()
+        .map(|r| (r.address.clone(), r))
+        .collect();
+    let outputs = prior
+        .iter()
+        .map(|(a, r)| (a.clone(), r.outputs.clone()))
+        .collect();
+    let mut leftovers: HashMap<Address, Leftovers> = HashMap::new();
+    for entry in state.journal()? {
+        let slot = leftovers.entry(entry.address.clone()).or_default();
+        slot.0.push(entry.id);
+        slot.1.extend(entry.objects);
+    }
+    let walk = Arc::new(Walk {
+        limiters: options.rate_limits.limiters(),
+        steps,
+        state: state.clone(),
+        providers: providers.clone(),
+        options: options.clone(),
+        events: events.clone(),
+        prior,
+        outputs: Mutex::new(outputs),
+        leftovers: Mutex::new(leftovers),
+    });
+    if walk.steps.is_empty() {
+        let serial = state.meta()?.serial;
+        return Ok(Outcome::Applied { serial });
+    }
+
+    let (mut waiting_on, dependents) = order(&walk.steps);
+    let mut ready: VecDeque<usize> = (0..walk.steps.len())
+        .filter(|i| waiting_on[*i] == 0)
+        .collect();
+    let mut running: JoinSet<Result<Done, StepFailure>> = JoinSet::new();
+    let mut in_flight: HashMap<tokio::task::Id, usize> = HashMap::new();
+    let mut completed: Vec<Done> = Vec::new();
+    let mut failure: Option<StepFailure> = None;
+    let mut aborted = false;
+    let limit = if options.parallelism == 0 {
+        usize::MAX
+    } else {
+        options.parallelism
+    };
+    loop {
+        if cancel.aborting() && !aborted {
+            aborted = true;
+            running.abort_all();
+        }
+        let stopping = failure.is_some() || cancel.stopping();
+        while !stopping && running.len() < limit {
+            let Some(step) = ready.pop_front() else { break };
+            let change = &walk.steps[step];
+            events.emit(Event::Started {
+                address: change.address.clone(),
+                action: change.action.verb().to_string(),
+            });
+            let handle = running.spawn(run_step(walk.clone(), step));
+            in_flight.insert(handle.id(), step);
+        }
+        if running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            joined = running.join_next_with_id() => {
+                let result = match joined {
+                    Some(Ok((id, result))) => {
+                        in_flight.remove(&id);
+                        result
+                    }
+                    Some(Err(error)) => {
+                        let step = in_flight.remove(&error.id()).unwrap_or(0);
+                        if error.is_cancelled() {
+                            // Aborted by a second Ctrl-C: state keeps what the step recorded.
+                            continue;
+                        }
+                        Err(StepFailure { step, message: format!("the step panicked: {error}"), partial: Vec::new() })
+                    }
+                    None => continue,
+                };
+                match result {
+                    Ok(done) => {
+                        for &next in &dependents[done.step] {
+                            waiting_on[next] -= 1;
+                            if waiting_on[next] == 0 {
+                                ready.push_back(next);
+                            }
+                        }
+                        completed.push(done);
+                    }
+                    Err(failed) => {
+                        events.emit(Event::Failed { address: walk.steps[failed.step].address.clone(), error: failed.message.clone() });
+                        if failure.is_none() {
+                            events.emit(Event::Stopping { reason: format!("{} failed", walk.steps[failed.step].address) });
+                            failure = Some(failed);
+                        } else {
+                            // A second failure among the steps already running: clean up what it left too.
+                            completed.push(Done { step: failed.step, undo: Undo::Created(failed.partial) });
+                        }
+                    }
+                }
+            }
+            _ = cancel.changed() => {
+                if !cancel.aborting() {
+                    events.emit(Event::Stopping { reason: "interrupted: finishing running steps".to_string() });
+                }
+            }
+        }
+    }
+
+    let changed: Vec<Address> = walk.steps.iter().map(|s| s.address.clone()).collect();
+    let Some(failed) = failure else {
+        let serial = state.finish(&options.operation, &changed)?;
+        return Ok(if cancel.stopping() {
+            Outcome::Interrupted { serial }
+        } else {
+            Outcome::Applied { serial }
+        });
+    };
+    let failure_text = format!("{}: {}", walk.steps[failed.step].address, failed.message);
+    if !options.rollback {
+        let serial = state.finish(&options.operation, &changed)?;
+        return Ok(Outcome::Failed {
+            failure: failure_text,
+            serial,
+        });
+    }
+    // Undo the failed step's leftovers first, then completed steps, newest first.
+    let failed_step = &walk.steps[failed.step];
+    let failed_undo = match walk.prior.get(&failed_step.address) {
+        // A failed replace may already have deleted the old object: bring it back by creating.
+        Some(prior) => Undo::Restore {
+            prior: prior.clone(),
+            current: failed.partial,
+            recreate: failed_step.action == Action::Replace,
+        },
+        None => Undo::Created(failed.partial),
+    };
+    completed.push(Done {
+        step: failed.step,
+        undo: failed_undo,
+    });
+    events.emit(Event::RollbackStarted {
+        steps: completed.len(),
+    });
+    let mut tainted = Vec::new();
+    for done in completed.into_iter().rev() {
+        let address = walk.steps[done.step].address.clone();
+        match undo(&walk, done.step, done.undo).await {
+            Ok(()) => events.emit(Event::RolledBack { address }),
+            Err(error) => {
+                events.emit(Event::RollbackFailed {
+                    address: address.clone(),
+                    error: error.clone(),
+                });
+                tainted.push((address, error));
+            }
+        }
+    }
+    let serial = state.finish(&format!("{} (rolled back)", options.operation), &changed)?;
+    Ok(if tainted.is_empty() {
+        Outcome::RolledBack {
+            failure: failure_text,
+            serial,
+        }
+    } else {
+        Outcome::RollbackIncomplete {
+            failure: failure_text,
+            tainted,
+            serial,
+        }
+    })
+}
+
+/// For each step, how many steps it waits for, and which steps wait for it. Creates, updates and
+/// reads follow the steps of what they depend on; deletions of resources that left the stack
+/// follow every other step (something may still use them until it is updated) and the deletions
+/// of what depended on them.
+fn order(steps: &[ResourceChange]) -> (Vec<usize>, Vec<Vec<usize>>) {
+    let index: HashMap<&Address, usize> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (&s.address, i))
+        .collect();
+    let mut waits: Vec<HashSet<usize>> = vec![HashSet::new(); steps.len()];
+    let keeps: Vec<usize> = (0..steps.len())
+        .filter(|i| steps[*i].action != Action::Delete)
+        .collect();
+    for (i, step) in steps.iter().enumerate() {
+        if step.action == Action::Delete {
+            waits[i].extend(keeps.iter().copied());
+        } else {
+            for dep in &step.depends_on {
+                if let Some(&j) = index.get(dep) {
+                    if steps[j].action != Action::Delete {
+                        waits[i].insert(j);
+                    }
+                }
+            }
+        }
+    }
+    // A deletion waits for the deletions of what depended on it.
+    for (i, step) in steps.iter().enumerate() {
+        if step.action != Action::Delete {
+            continue;
+        }
+        for dep in &step.depends_on {
+            if let Some(&j) = index.get(dep) {
+                if steps[j].action == Action::Delete {
+                    waits[j].insert(i);
+                }
+            }
+        }
+    }
+    let mut dependents = vec![Vec::new(); steps.len()];
+    for (i, w) in waits.iter().enumerate() {
+        for &j in w {
+            dependents[j].push(i);
+        }
+    }
+    (waits.iter().map(HashSet::len).collect(), dependents)
+}
+
+struct EventProgress(Arc<dyn EventSink>);
+
+impl Progress for EventProgress {
+    fn update(&self, address: &Address, message: &str) {
+        self.0.emit(Event::Progress {
+            address: address.clone(),
+            message: message.to_string(),
+        });
+    }
+}
+
+async fn run_step(walk: Arc<Walk>, step: usize) -> Result<Done, StepFailure> {
+    let started = Instant::now();
+    let change = walk.steps[step].clone();
+    let fail = |message: String, partial: Vec<OwnedObject>| StepFailure {
+        step,
+        message,
+        partial,
+    };
+    let desired = change.desired.clone().map(|d| walk.resolve(d));
+    if let Some(d) = &desired {
+        if meshctl_plan::is_unknown(d) || contains_unknown(d) {
+            return Err(fail(
+                "a value it needs from another resource is still unknown".to_string(),
+                Vec::new(),
+            ));
+        }
+    }
+    let prior = walk.prior.get(&change.address).cloned();
+    let result = match change.action {
+        Action::Create => walk
+            .create(&change, desired.as_ref())
+            .await
+            .map(Undo::Created),
+        Action::Update | Action::Read => {
+            walk.update_or_read(&change, desired.as_ref(), prior.as_ref())
+                .await
+        }
+        Action::Delete => walk.delete(&change, prior.as_ref()).await,
+        Action::Replace => {
+            walk.replace(&change, desired.as_ref(), prior.as_ref())
+                .await
+        }
+        Action::NoOp => Ok(Undo::Forget),
+    };
+    match result {
+        Ok(undo) => {
+            walk.events.emit(Event::Finished {
+                address: change.address.clone(),
+                action: change.action.verb().to_string(),
+                elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            });
+            Ok(Done { step, undo })
+        }
+        Err((message, partial)) => Err(fail(message, partial)),
+    }
+}
+
+fn contains_unknown(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains("${"),
+        Value::Array(items) => items.iter().any(contains_unknown),
+        Value::Object(map) => map.values().any(contains_unknown),
+        _ => false,
+    }
+}
+
+/// An error of one step: the message, and objects a failed create left behind.
+type StepError = (String, Vec<OwnedObject>);
+
+impl Walk {
+    fn resolve(&self, mut desired: Value) -> Value {
+        let outputs = self.outputs.lock().unwrap_or_else(|p| p.into_inner());
+        meshctl_plan::resolve_outputs(&mut desired, &|address, output| {
+            outputs.get(address).and_then(|o| o.get(output)).cloned()
+        });
+        desired
+    }
+
+    fn provider(&self, change: &ResourceChange) -> Result<&Arc<dyn Provider>, StepError> {
+        self.providers
+            .get(change.kind)
+            .ok_or_else(|| (format!("no provider for {}", change.kind), Vec::new()))
+    }
+
+    /// Outputs of what the step depends on, for typed references (`alias: alb.public`).
+    fn inputs(&self, change: &ResourceChange) -> BTreeMap<Address, Outputs> {
+        let outputs = self.outputs.lock().unwrap_or_else(|p| p.into_inner());
+        change
+            .depends_on
+            .iter()
+            .filter_map(|a| outputs.get(a).map(|o| (a.clone(), o.clone())))
+            .collect()
+    }
+
+    fn commit(&self, change: Change) -> Result<(), StepError> {
+        self.state
+            .commit(change)
+            .map_err(|e| (format!("cannot record the step in state: {e}"), Vec::new()))
+    }
+
+    fn open_journal(
+        &self,
+        address: &Address,
+        operation: Operation,
+    ) -> Result<JournalEntry, StepError> {
+        let id = self
+            .state
+            .next_journal_id()
+            .map_err(|e| (format!("cannot write the journal: {e}"), Vec::new()))?;
+        let entry = JournalEntry {
+            id,
+            address: address.clone(),
+            operation,
+            started: meshctl_state::now_rfc3339(),
+            objects: Vec::new(),
+        };
+        self.commit(Change {
+            open: vec![entry.clone()],
+            ..Change::default()
+        })?;
+        Ok(entry)
+    }
+
+    fn record(
+        &self,
+        change: &ResourceChange,
+        desired: &Value,
+        applied: &Applied,
+        status: Status,
+    ) -> NodeRecord {
+        NodeRecord {
+            address: change.address.clone(),
+            status,
+            desired: desired.clone(),
+            live: Some(applied.live.clone()),
+            outputs: applied.outputs.clone(),
+            objects: applied.objects.clone(),
+            dependencies: change.depends_on.clone(),
+            prevent_destroy: change.prevent_destroy,
+        }
+    }
+
+    fn publish_outputs(&self, address: &Address, outputs: &Outputs) {
+        self.outputs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(address.clone(), outputs.clone());
+    }
+
+    /// Runs one provider call with the kind's timeout, the service's rate limit, and retries with
+    /// backoff for retryable errors.
+    async fn call<T, F, Fut>(
+        &self,
+        change: &ResourceChange,
+        mut attempt_call: F,
+    ) -> Result<T, ProviderError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
+        let timeout = self.options.timeouts.of(change.kind);
+        let limiter = service_of(change.kind).and_then(|s| self.limiters.get(s));
+        let mut attempt = 0;
+        loop {
+            if let Some(limiter) = limiter {
+                limiter.wait().await;
+            }
+            let error = match tokio::time::timeout(timeout, attempt_call()).await {
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(error)) => error,
+                Err(_) => ProviderError::new(
+                    ErrorClass::Permanent,
+                    &change.address,
+                    "apply",
+                    format!("timed out after {}s", timeout.as_secs()),
+                ),
+            };
+            attempt += 1;
+            if !error.is_retryable() || attempt >= self.options.retry.max_attempts {
+                return Err(error);
+            }
+            let wait = error
+                .retry_after
+                .unwrap_or_else(|| self.options.retry.backoff(attempt));
+            self.events.emit(Event::Retrying {
+                address: change.address.clone(),
+                attempt,
+                wait_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                error: error.message.clone(),
+            });
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Creates the resource: the intent is in the journal first, each object is recorded as soon
+    /// as the provider reports it, and the record is complete before the step counts as done.
+    async fn create(
+        &self,
+        change: &ResourceChange,
+        desired: Option<&Value>,
+    ) -> Result<Vec<OwnedObject>, StepError> {
+        let provider = self.provider(change)?;
+        self.clean_leftovers(provider, change).await?;
+        let desired = desired.cloned().unwrap_or(Value::Null);
+        let entry = self.open_journal(&change.address, Operation::Create)?;
+        let made: Mutex<Vec<OwnedObject>> = Mutex::new(Vec::new());
+        let state_error: Mutex<Option<StateError>> = Mutex::new(None);
+        let record_object = |object: OwnedObject| {
+            let mut made = made.lock().unwrap_or_else(|p| p.into_inner());
+            made.push(object);
+            let record = NodeRecord {
+                address: change.address.clone(),
+                status: Status::Creating,
+                desired: desired.clone(),
+                live: None,
+                outputs: BTreeMap::new(),
+                objects: made.clone(),
+                dependencies: change.depends_on.clone(),
+                prevent_destroy: change.prevent_destroy,
+            };
+            let journal = JournalEntry {
+                objects: made.clone(),
+                ..entry.clone()
+            };
+            if let Err(e) = self.state.commit(Change {
+                put: vec![record],
+                open: vec![journal],
+                ..Change::default()
+            }) {
+                state_error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert(e);
+            }
+        };
+        let inputs = self.inputs(change);
+        let request = Request {
+            address: &change.address,
+            desired: &desired,
+            inputs: &inputs,
+        };
+        let progress = EventProgress(self.events.clone());
+        let result = self
+            .call(change, || {
+                provider.create(&request, &record_object, &progress)
+            })
+            .await;
+        let made = made.into_inner().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = state_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            return Err((
+                format!("cannot record a created object in state: {e}"),
+                made,
+            ));
+        }
+        let applied = match result {
+            Ok(applied) => applied,
+            Err(error) => {
+                // The record (status creating) keeps what exists; the journal entry is closed
+                // because this run knows the outcome.
+                let _ = self.commit(Change {
+                    close: vec![entry.id],
+                    ..Change::default()
+                });
+                return Err((error.message, made));
+            }
+        };
+        let record = self.record(change, &desired, &applied, Status::Ok);
+        self.commit(Change {
+            put: vec![record],
+            close: vec![entry.id],
+            ..Change::default()
+        })
+        .map_err(|(m, _)| (m, applied.objects.clone()))?;
+        self.publish_outputs(&change.address, &applied.outputs);
+        Ok(applied.objects)
+    }
+
+    async fn update_or_read(
+        &self,
+        change: &ResourceChange,
+        desired: Option<&Value>,
+        prior: Option<&NodeRecord>,
+    ) -> Result<Undo, StepError> {
+        let provider = self.provider(change)?;
+        let desired = desired.cloned().unwrap_or(Value::Null);
+        let inputs = self.inputs(change);
+        let request = Request {
+            address: &change.address,
+            desired: &desired,
+            inputs: &inputs,
+        };
+        let progress = EventProgress(self.events.clone());
+        let objects = prior.map(|p| p.objects.clone()).unwrap_or_default();
+        let applied = if change.action == Action::Read {
+            self.call(change, || provider.read(&request, &objects))
+                .await
+                .map_err(|e| (e.message, Vec::new()))?
+                .ok_or_else(|| (format!("{} was not found", change.address), Vec::new()))?
+        } else {
+            let entry = self.open_journal(&change.address, Operation::Update)?;
+            let prior_desired = prior.map(|p| p.desired.clone()).unwrap_or(Value::Null);
+            let result = self
+                .call(change, || {
+                    provider.update(&request, &prior_desired, &objects, &progress)
+                })
+                .await;
+            let _ = self.commit(Change {
+                close: vec![entry.id],
+                ..Change::default()
+            });
+            result.map_err(|e| (e.message, Vec::new()))?
+        };
+        let record = self.record(change, &desired, &applied, Status::Ok);
+        self.commit(Change {
+            put: vec![record],
+            ..Change::default()
+        })?;
+        self.publish_outputs(&change.address, &applied.outputs);
+        Ok(match prior {
+            Some(prior) => Undo::Restore {
+                prior: prior.clone(),
+                current: applied.objects,
+                recreate: false,
+            },
+            None => Undo::Forget,
+        })
+    }
+
+    /// Deletes every object the record owns; the record says `deleting` until they are gone.
+    async fn delete(
+        &self,
+        change: &ResourceChange,
+        prior: Option<&NodeRecord>,
+    ) -> Result<Undo, StepError> {
+        let provider = self.provider(change)?;
+        let Some(prior) = prior else {
+            // Never recorded: only what an interrupted create left behind.
+            self.clean_leftovers(provider, change).await?;
+            return Ok(Undo::Forget);
+        };
+        if is_read_only(prior) {
+            // Looked up, never owned: only forgotten.
+            self.commit(Change {
+                remove: vec![change.address.clone()],
+                ..Change::default()
+            })?;
+            return Ok(Undo::Restore {
+                prior: prior.clone(),
+                current: Vec::new(),
+                recreate: false,
+            });
+        }
+        self.delete_objects(provider, change, prior, &prior.objects)
+            .await?;
+        self.commit(Change {
+            remove: vec![change.address.clone()],
+            ..Change::default()
+        })?;
+        Ok(Undo::Recreate(prior.clone()))
+    }
+
+    /// Deletes what a killed earlier run may have created for this address (providers find
+    /// unrecorded objects by the address they are tagged with), then closes its journal entries.
+    async fn clean_leftovers(
+        &self,
+        provider: &Arc<dyn Provider>,
+        change: &ResourceChange,
+    ) -> Result<(), StepError> {
+        let found = self
+            .leftovers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&change.address);
+        let Some((ids, objects)) = found else {
+            return Ok(());
+        };
+        self.events.emit(Event::Progress {
+            address: change.address.clone(),
+            message: "cleaning up after an interrupted run".to_string(),
+        });
+        let progress = EventProgress(self.events.clone());
+        self.call(change, || {
+            provider.delete(&change.address, &objects, &progress)
+        })
+        .await
+        .map_err(|e| {
+            (
+                format!("cannot clean up after an interrupted run: {}", e.message),
+                Vec::new(),
+            )
+        })?;
+        self.commit(Change {
+            close: ids,
+            ..Change::default()
+        })
+    }
+
+    async fn delete_objects(
+        &self,
+        provider: &Arc<dyn Provider>,
+        change: &ResourceChange,
+        record: &NodeRecord,
+        objects: &[OwnedObject],
+    ) -> Result<(), StepError> {
+        // Objects of a killed earlier run are deleted with the recorded ones.
+        let leftover = self
+            .leftovers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&change.address);
+        let objects: Vec<OwnedObject> = match &leftover {
+            Some((_, extra)) => objects.iter().chain(extra).cloned().collect(),
+            None => objects.to_vec(),
+        };
+        let objects = objects.as_slice();
+        let entry = self.open_journal(&change.address, Operation::Delete)?;
+        let deleting = NodeRecord {
+            status: Status::Deleting,
+            ..record.clone()
+        };
+        self.commit(Change {
+            put: vec![deleting],
+            ..Change::default()
+        })?;
+        let progress = EventProgress(self.events.clone());
+        let result = self
+            .call(change, || {
+                provider.delete(&change.address, objects, &progress)
+            })
+            .await;
+        let mut close = vec![entry.id];
+        if result.is_ok() {
+            close.extend(leftover.map(|(ids, _)| ids).unwrap_or_default());
+        }
+        let _ = self.commit(Change {
+            close,
+            ..Change::default()
+        });
+        result.map_err(|e| (e.message, Vec::new()))
+    }
+
+    /// Replaces: delete then create, or create then delete for kinds that must never be absent
+    /// (an ACM certificate a listener uses).
+    async fn replace(
+        &self,
+        change: &ResourceChange,
+        desired: Option<&Value>,
+        prior: Option<&NodeRecord>,
+    ) -> Result<Undo, StepError> {
+        let provider = self.provider(change)?;
+        let Some(prior) = prior else {
+            return self.create(change, desired).await.map(Undo::Created);
+        };
+        if change.create_before_destroy {
+            let created = self.create(change, desired).await?;
+            let current = self
+                .state
+                .record(&change.address)
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| prior.clone());
+            self.delete_objects(provider, change, &current, &prior.objects)
+                .await
+                .map_err(|(m, _)| (m, created.clone()))?;
+            // The record written by create holds the new objects only.
+            self.commit(Change {
+                put: vec![current],
+                ..Change::default()
+            })?;
+            return Ok(Undo::Restore {
+                prior: prior.clone(),
+                current: created,
+                recreate: true,
+            });
+        }
+        self.delete_objects(provider, change, prior, &prior.objects)
+            .await?;
+        self.commit(Change {
+            remove: vec![change.address.clone()],
+            ..Change::default()
+        })?;
+        let created = self.create(change, desired).await.map_err(|(m, partial)| {
+            (format!("{m} (the old object was already deleted)"), partial)
+        })?;
+        Ok(Undo::Restore {
+            prior: prior.clone(),
+            current: created,
+            recreate: true,
+        })
+    }
+}
+
+fn is_read_only(record: &NodeRecord) -> bool {
+    record.objects.is_empty() && record.status == Status::Ok
+}
+
+/// Undoes one step; on failure the record is left tainted and the error returned.
+async fn undo(walk: &Walk, step: usize, undo: Undo) -> Result<(), String> {
+    let change = &walk.steps[step];
+    let Some(provider) = walk.providers.get(change.kind) else {
+        return Err("no provider".to_string());
+    };
+    let progress = EventProgress(walk.events.clone());
+    let result: Result<(), String> = async {
+        match undo {
+            Undo::Forget => walk
+                .state
+                .commit(Change {
+                    remove: vec![change.address.clone()],
+                    ..Change::default()
+                })
+                .map_err(|e| e.to_string()),
+            Undo::Created(objects) => {
+                if !objects.is_empty() {
+                    walk.call(change, || {
+                        provider.delete(&change.address, &objects, &progress)
+                    })
+                    .await
+                    .map_err(|e| e.message)?;
+                }
+                walk.state
+                    .commit(Change {
+                        remove: vec![change.address.clone()],
+                        ..Change::default()
+                    })
+                    .map_err(|e| e.to_string())
+            }
+            Undo::Restore {
+                prior,
+                current,
+                recreate,
+            } => {
+                let restored = if recreate {
+                    if !current.is_empty() {
+                        walk.call(change, || {
+                            provider.delete(&change.address, &current, &progress)
+                        })
+                        .await
+                        .map_err(|e| e.message)?;
+                    }
+                    recreate_record(walk, change, provider, &prior).await?
+                } else if prior.objects.is_empty() {
+                    prior.clone()
+                } else {
+                    let inputs = walk.inputs(change);
+                    let request = Request {
+                        address: &change.address,
+                        desired: &prior.desired,
+                        inputs: &inputs,
+                    };
+                    let current_desired = change.desired.clone().unwrap_or(Value::Null);
+                    let applied = walk
+                        .call(change, || {
+                            provider.update(&request, &current_desired, &prior.objects, &progress)
+                        })
+                        .await
+                        .map_err(|e| e.message)?;
+                    NodeRecord {
+                        outputs: applied.outputs,
+                        live: Some(applied.live),
+                        ..prior.clone()
+                    }
+                };
+                walk.state
+                    .commit(Change {
+                        put: vec![restored],
+                        ..Change::default()
+                    })
+                    .map_err(|e| e.to_string())
+            }
+            Undo::Recreate(prior) => {
+                let restored = recreate_record(walk, change, provider, &prior).await?;
+                walk.state
+                    .commit(Change {
+                        put: vec![restored],
+                        ..Change::default()
+                    })
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+    .await;
+    if let Err(error) = &result {
+        let current = walk.state.record(&change.address).ok().flatten();
+        let tainted = match current {
+            Some(record) => NodeRecord {
+                status: Status::Tainted,
+                ..record
+            },
+            None => match walk.prior.get(&change.address) {
+                Some(prior) => NodeRecord {
+                    status: Status::Tainted,
+                    ..prior.clone()
+                },
+                None => return Err(error.clone()),
+            },
+        };
+        let _ = walk.state.commit(Change {
+            put: vec![tainted],
+            ..Change::default()
+        });
+    }
+    result
+}
+
+/// Creates the resource again from its prior record (rollback of a delete or replace).
+async fn recreate_record(
+    walk: &Walk,
+    change: &ResourceChange,
+    provider: &Arc<dyn Provider>,
+    prior: &NodeRecord,
+) -> Result<NodeRecord, String> {
+    let inputs = walk.inputs(change);
+    let request = Request {
+        address: &change.address,
+        desired: &prior.desired,
+        inputs: &inputs,
+    };
+    let made: Mutex<Vec<OwnedObject>> = Mutex::new(Vec::new());
+    let record_object = |object: OwnedObject| {
+        let mut made = made.lock().unwrap_or_else(|p| p.into_inner());
+        made.push(object);
+        let partial = NodeRecord {
+            status: Status::Creating,
+            objects: made.clone(),
+            ..prior.clone()
+        };
+        let _ = walk.state.commit(Change {
+            put: vec![partial],
+            ..Change::default()
+        });
+    };
+    let progress = EventProgress(walk.events.clone());
+    let applied = walk
+        .call(change, || {
+            provider.create(&request, &record_object, &progress)
+        })
+        .await
+        .map_err(|e| e.message)?;
+    Ok(NodeRecord {
+        status: Status::Ok,
+        objects: applied.objects,
+        outputs: applied.outputs,
+        live: Some(applied.live),
+        ..prior.clone()
+    })
+}
