@@ -626,8 +626,17 @@ impl Walk {
             result.map_err(|e| (e.message, Vec::new()))?
         };
         let record = self.record(change, &desired, &applied, Status::Ok);
+        // An update a killed run left open is superseded by this one.
+        let superseded = self
+            .leftovers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&change.address)
+            .map(|(ids, _)| ids)
+            .unwrap_or_default();
         self.commit(Change {
             put: vec![record],
+            close: superseded,
             ..Change::default()
         })?;
         self.publish_outputs(&change.address, &applied.outputs);

@@ -60,7 +60,18 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<Diagnostic>> {
             resolve_known_outputs(&mut desired, &decided, &prior);
             let record = prior.get(&resource.address).copied();
             let live = input.live.and_then(|l| l.get(&resource.address));
-            let change = plan_resource(resource, desired, record, live, &mut errors);
+            let interrupted_update = input
+                .interrupted
+                .iter()
+                .any(|(a, op)| a == &resource.address && op == "update");
+            let change = plan_resource(
+                resource,
+                desired,
+                record,
+                live,
+                interrupted_update,
+                &mut errors,
+            );
             decided.insert(resource.address.clone(), change.action);
             changes.push(change);
         }
@@ -172,6 +183,7 @@ fn plan_resource(
     desired: Value,
     record: Option<&NodeRecord>,
     live: Option<&Option<Value>>,
+    interrupted_update: bool,
     errors: &mut Vec<Diagnostic>,
 ) -> ResourceChange {
     let kind = resource.address.kind;
@@ -228,6 +240,11 @@ fn plan_resource(
                 Status::Ok if gone => {
                     reasons.push("deleted outside meshctl".to_string());
                     Action::Create
+                }
+                Status::Ok if fields.is_empty() && interrupted_update => {
+                    reasons
+                        .push("a previous update was interrupted; applying it again".to_string());
+                    Action::Update
                 }
                 Status::Ok if fields.is_empty() => Action::NoOp,
                 Status::Ok if read_only => Action::Read,

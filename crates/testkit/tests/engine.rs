@@ -1,0 +1,430 @@
+//! The executor against the in-memory cloud: dependency order, overlap of independent branches,
+//! convergence under throttling, rollback to the exact prior world, tainting when rollback fails.
+
+use meshctl_engine::{
+    ApplyOptions, Cancel, NoEvents, Outcome, Providers, RateLimits, RetryPolicy, Timeouts,
+};
+use meshctl_model::record::Status;
+use meshctl_model::{Address, Kind, SourceFile, VarOverrides};
+use meshctl_plan::{Plan, PlanInput, PlanOptions};
+use meshctl_state::{MemoryStore, StateStore};
+use meshctl_testkit::{FakeCloud, FakeProvider, Op};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A zone, a chain of records and namespaces: `ns-i` (cluster kind) and `rec-i` depending on the
+/// zone; `rec-i` also interpolates the namespace's output, so it waits for it.
+fn stack(units: usize, ttl: u32) -> String {
+    let mut s = String::from("stack: t\nregion: us-east-1\nkube: { kubeconfig: kubeconfig.yaml }\nresources:\n  - { kind: route53_zone, name: public, domain: example.com, existing: false }\n");
+    for i in 0..units {
+        s.push_str(&format!(
+            "  - {{ kind: namespace, name: ns-{i} }}\n  - {{ kind: dns_record, name: rec-{i}, zone: public, record: r{i}.example.com, type: TXT, values: [\"${{namespace.ns-{i}.name}}\"], ttl: {ttl} }}\n"
+        ));
+    }
+    s
+}
+
+fn plan(text: &str, state: &dyn StateStore) -> Plan {
+    let (checked, diagnostics) =
+        meshctl_graph::validate(&SourceFile::new("t.yaml", text), &VarOverrides::default());
+    let (stack, graph) = checked.unwrap_or_else(|| panic!("invalid test stack: {diagnostics:?}"));
+    let meta = state.meta().unwrap();
+    let prior = state.records().unwrap();
+    let options = PlanOptions::default();
+    let input = PlanInput {
+        stack: &stack,
+        graph: &graph,
+        prior: &prior,
+        interrupted: &[],
+        live: None,
+        lineage: &meta.lineage,
+        serial: meta.serial,
+        options: &options,
+    };
+    meshctl_plan::plan(&input).unwrap()
+}
+
+fn options(parallelism: usize) -> ApplyOptions {
+    ApplyOptions {
+        parallelism,
+        retry: RetryPolicy {
+            max_attempts: 30,
+            base: Duration::from_millis(2),
+            cap: Duration::from_millis(20),
+        },
+        timeouts: Timeouts::uniform(Duration::from_secs(30)),
+        rate_limits: RateLimits::none(),
+        ..ApplyOptions::default()
+    }
+}
+
+async fn run(
+    cloud: &Arc<FakeCloud>,
+    state: &Arc<MemoryStore>,
+    text: &str,
+    options: &ApplyOptions,
+) -> Outcome {
+    let mut providers = Providers::new();
+    providers.register(Arc::new(FakeProvider::new(cloud.clone())));
+    let plan = plan(text, state.as_ref());
+    meshctl_engine::apply(
+        &plan,
+        state.clone(),
+        &providers,
+        options,
+        Arc::new(NoEvents),
+        Cancel::new(),
+    )
+    .await
+    .unwrap()
+}
+
+/// The world without ids: kind, owner and fields of every object, sorted.
+fn world(cloud: &FakeCloud) -> Vec<(String, String, String)> {
+    let mut objects: Vec<_> = cloud
+        .objects()
+        .into_iter()
+        .map(|o| (o.kind, o.address, o.fields.to_string()))
+        .collect();
+    objects.sort();
+    objects
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_step_starts_after_what_it_depends_on_finished() {
+    let cloud = FakeCloud::new();
+    cloud.set_latency(Duration::from_millis(5));
+    let state = Arc::new(MemoryStore::new("t"));
+    let text = stack(6, 300);
+    assert_eq!(
+        run(&cloud, &state, &text, &options(10)).await,
+        Outcome::Applied { serial: 1 }
+    );
+    let calls = cloud.calls();
+    let ended = |address: &Address| {
+        calls
+            .iter()
+            .find(|c| &c.address == address && c.op == Op::Create)
+            .map(|c| c.ended)
+            .unwrap()
+    };
+    let zone = Address::new(Kind::Route53Zone, "public");
+    for i in 0..6 {
+        let record = Address::new(Kind::DnsRecord, format!("rec-{i}"));
+        let started = calls.iter().find(|c| c.address == record).unwrap().started;
+        assert!(
+            started >= ended(&zone),
+            "rec-{i} started before the zone was created"
+        );
+        assert!(
+            started >= ended(&Address::new(Kind::Namespace, format!("ns-{i}"))),
+            "rec-{i} started before its namespace"
+        );
+    }
+    // Interpolated outputs arrived resolved.
+    let record = state
+        .record(&Address::new(Kind::DnsRecord, "rec-0"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        record.desired["values"][0],
+        state
+            .record(&Address::new(Kind::Namespace, "ns-0"))
+            .unwrap()
+            .unwrap()
+            .outputs["name"]
+    );
+    assert_eq!(record.status, Status::Ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn independent_branches_run_at_the_same_time() {
+    let cloud = FakeCloud::new();
+    cloud.set_latency(Duration::from_millis(150));
+    let state = Arc::new(MemoryStore::new("t"));
+    assert!(matches!(
+        run(&cloud, &state, &stack(4, 300), &options(10)).await,
+        Outcome::Applied { .. }
+    ));
+    let namespaces: Vec<_> = cloud
+        .calls()
+        .into_iter()
+        .filter(|c| c.address.kind == Kind::Namespace)
+        .collect();
+    let overlapping = namespaces.iter().any(|a| {
+        namespaces
+            .iter()
+            .any(|b| a.address != b.address && a.started < b.ended && b.started < a.ended)
+    });
+    assert!(
+        overlapping,
+        "no two independent namespaces were created at the same time: {namespaces:?}"
+    );
+    // With parallelism 1 nothing overlaps.
+    let serial_cloud = FakeCloud::new();
+    serial_cloud.set_latency(Duration::from_millis(20));
+    let serial_state = Arc::new(MemoryStore::new("t"));
+    assert!(matches!(
+        run(&serial_cloud, &serial_state, &stack(3, 300), &options(1)).await,
+        Outcome::Applied { .. }
+    ));
+    let calls = serial_cloud.calls();
+    for a in &calls {
+        for b in &calls {
+            assert!(
+                a.address == b.address || a.ended <= b.started || b.ended <= a.started,
+                "{a:?} overlaps {b:?} at parallelism 1"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_percent_throttling_still_converges() {
+    let cloud = FakeCloud::new();
+    cloud.throttle(0.2);
+    let state = Arc::new(MemoryStore::new("t"));
+    let text = stack(15, 300);
+    assert!(matches!(
+        run(&cloud, &state, &text, &options(10)).await,
+        Outcome::Applied { .. }
+    ));
+    let records = state.records().unwrap();
+    assert_eq!(records.len(), 31);
+    assert!(records.iter().all(|r| r.status == Status::Ok));
+    // Every object the cloud holds is in state, and the other way round.
+    let mut recorded: Vec<String> = records
+        .iter()
+        .flat_map(|r| r.objects.iter().map(|o| o.id.clone()))
+        .collect();
+    let mut held: Vec<String> = cloud.objects().into_iter().map(|o| o.id).collect();
+    recorded.sort();
+    held.sort();
+    assert_eq!(recorded, held);
+    assert!(
+        cloud.calls().iter().any(|c| !c.ok),
+        "the throttle never fired"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_failure_rolls_the_world_back_to_before_the_apply() {
+    let cloud = FakeCloud::new();
+    let state = Arc::new(MemoryStore::new("t"));
+    assert!(matches!(
+        run(&cloud, &state, &stack(5, 300), &options(10)).await,
+        Outcome::Applied { .. }
+    ));
+    let before_world = world(&cloud);
+    let before_records: Vec<(String, serde_json::Value)> = state
+        .records()
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.address.to_string(), r.desired))
+        .collect();
+    // Next: change every TTL (updates), drop unit 4 (deletes), add units 5-7 (creates); one of
+    // the new namespaces cannot be created.
+    let mut next = stack(8, 60);
+    next = next
+        .replace("  - { kind: namespace, name: ns-4 }\n", "")
+        .replace(
+            &next
+                .lines()
+                .find(|l| l.contains("rec-4"))
+                .unwrap()
+                .to_string(),
+            "",
+        );
+    next = next
+        .lines()
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n";
+    cloud.fail_permanently(&Address::new(Kind::Namespace, "ns-7"), Op::Create);
+    let outcome = run(&cloud, &state, &next, &options(10)).await;
+    assert!(
+        matches!(&outcome, Outcome::RolledBack { failure, .. } if failure.contains("namespace.ns-7")),
+        "{outcome:?}"
+    );
+    assert_eq!(outcome.exit_code(), 3);
+    assert_eq!(
+        world(&cloud),
+        before_world,
+        "the cloud is not as it was before the apply"
+    );
+    let after_records: Vec<(String, serde_json::Value)> = state
+        .records()
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.address.to_string(), r.desired))
+        .collect();
+    assert_eq!(after_records, before_records);
+    assert!(state
+        .records()
+        .unwrap()
+        .iter()
+        .all(|r| r.status == Status::Ok));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_rollback_leaves_the_resource_tainted_with_its_own_exit_code() {
+    let cloud = FakeCloud::new();
+    let state = Arc::new(MemoryStore::new("t"));
+    // The zone is created, then a record fails; deleting the zone during rollback fails too.
+    cloud.fail_permanently(&Address::new(Kind::DnsRecord, "rec-0"), Op::Create);
+    cloud.fail_permanently(&Address::new(Kind::Route53Zone, "public"), Op::Delete);
+    let outcome = run(&cloud, &state, &stack(1, 300), &options(10)).await;
+    let Outcome::RollbackIncomplete { tainted, .. } = &outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(outcome.exit_code(), 4);
+    assert_eq!(
+        tainted
+            .iter()
+            .map(|(a, _)| a.to_string())
+            .collect::<Vec<_>>(),
+        ["route53_zone.public"]
+    );
+    let zone = state
+        .record(&Address::new(Kind::Route53Zone, "public"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(zone.status, Status::Tainted);
+    assert!(
+        !zone.objects.is_empty(),
+        "the tainted record still lists the objects it owns"
+    );
+    // The next plan replaces it.
+    let next = plan(&stack(1, 300), state.as_ref());
+    let change = next
+        .changes
+        .iter()
+        .find(|c| c.address == zone.address)
+        .unwrap();
+    assert_eq!(change.action, meshctl_plan::Action::Replace);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_of_a_create_that_failed_half_way_are_removed_by_rollback() {
+    let cloud = FakeCloud::new();
+    let state = Arc::new(MemoryStore::new("t"));
+    // An ACM certificate owns two objects; its create fails after making the first.
+    let text = "stack: t\nregion: us-east-1\nresources:\n  - { kind: route53_zone, name: public, domain: example.com, existing: false }\n  - { kind: acm_certificate, name: web, domain: \"*.example.com\", validation_zone: public }\n";
+    let certificate = Address::new(Kind::AcmCertificate, "web");
+    cloud.fail_permanently_after_objects(&certificate, 1);
+    let outcome = run(&cloud, &state, text, &options(10)).await;
+    assert!(matches!(outcome, Outcome::RolledBack { .. }), "{outcome:?}");
+    assert!(
+        cloud.objects().is_empty(),
+        "left behind: {:?}",
+        cloud.objects()
+    );
+    assert!(state.records().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_rollback_completed_steps_are_kept_and_the_next_plan_finishes_the_job() {
+    let cloud = FakeCloud::new();
+    let state = Arc::new(MemoryStore::new("t"));
+    let failing = Address::new(Kind::DnsRecord, "rec-1");
+    cloud.fail_permanently(&failing, Op::Create);
+    let keep = ApplyOptions {
+        rollback: false,
+        ..options(10)
+    };
+    let outcome = run(&cloud, &state, &stack(3, 300), &keep).await;
+    assert!(matches!(outcome, Outcome::Failed { .. }), "{outcome:?}");
+    assert_eq!(outcome.exit_code(), 3);
+    assert!(
+        state
+            .record(&Address::new(Kind::DnsRecord, "rec-0"))
+            .unwrap()
+            .is_some(),
+        "completed work was undone"
+    );
+    // The next plan creates only what is missing.
+    let next = plan(&stack(3, 300), state.as_ref());
+    let creates: Vec<String> = next
+        .changes
+        .iter()
+        .filter(|c| c.action == meshctl_plan::Action::Create)
+        .map(|c| c.address.to_string())
+        .collect();
+    let recorded: Vec<String> = state
+        .records()
+        .unwrap()
+        .iter()
+        .map(|r| r.address.to_string())
+        .collect();
+    let missing: Vec<String> = next
+        .changes
+        .iter()
+        .map(|c| c.address.to_string())
+        .filter(|a| !recorded.contains(a))
+        .collect();
+    assert!(creates.contains(&"dns_record.rec-1".to_string()));
+    assert_eq!(
+        creates, missing,
+        "the next plan creates exactly what state lacks"
+    );
+    assert!(next
+        .changes
+        .iter()
+        .filter(|c| recorded.contains(&c.address.to_string()))
+        .all(|c| c.action == meshctl_plan::Action::NoOp));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupt_lets_running_steps_finish_and_starts_nothing_else() {
+    let cloud = FakeCloud::new();
+    cloud.set_latency(Duration::from_millis(200));
+    let state = Arc::new(MemoryStore::new("t"));
+    let mut providers = Providers::new();
+    providers.register(Arc::new(FakeProvider::new(cloud.clone())));
+    let plan = plan(&stack(3, 300), state.as_ref());
+    let cancel = Cancel::new();
+    let interrupt = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        interrupt.interrupt();
+    });
+    let outcome = meshctl_engine::apply(
+        &plan,
+        state.clone(),
+        &providers,
+        &options(10),
+        Arc::new(NoEvents),
+        cancel,
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(outcome, Outcome::Interrupted { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(outcome.exit_code(), 5);
+    // The first wave (zone and namespaces) was running and finished; no record was started.
+    let calls = cloud.calls();
+    assert!(
+        calls.iter().all(|c| c.address.kind != Kind::DnsRecord),
+        "a step started after the interrupt"
+    );
+    assert!(calls.iter().all(|c| c.ok));
+    let recorded: Vec<String> = state
+        .records()
+        .unwrap()
+        .iter()
+        .map(|r| r.address.to_string())
+        .collect();
+    assert_eq!(
+        recorded.len(),
+        calls.len(),
+        "every finished step is recorded: {recorded:?}"
+    );
+    assert!(state
+        .records()
+        .unwrap()
+        .iter()
+        .all(|r| r.status == Status::Ok));
+}
