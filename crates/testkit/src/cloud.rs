@@ -56,6 +56,7 @@ type OpKey = u8;
 struct Latency {
     default: Duration,
     by_kind: HashMap<(String, OpKey), Duration>,
+    by_address: HashMap<String, Duration>,
 }
 
 fn key(op: Op) -> OpKey {
@@ -122,6 +123,13 @@ impl FakeCloud {
             .insert((kind.to_string(), key(op)), latency);
     }
 
+    /// Every call for `address` takes this long (benchmarks give each resource its own).
+    pub fn set_address_latency(&self, address: &Address, latency: Duration) {
+        Self::lock(&self.latency)
+            .by_address
+            .insert(address.to_string(), latency);
+    }
+
     /// Each call fails with a retryable throttling error with this probability.
     pub fn throttle(&self, rate: f64) {
         Self::lock(&self.faults).throttle_rate = rate;
@@ -151,6 +159,9 @@ impl FakeCloud {
 
     pub(crate) fn latency(&self, address: &Address, op: Op) -> Duration {
         let latency = Self::lock(&self.latency);
+        if let Some(own) = latency.by_address.get(&address.to_string()) {
+            return *own;
+        }
         latency
             .by_kind
             .get(&(address.kind.to_string(), key(op)))

@@ -50,7 +50,9 @@ impl FakeProvider {
         } else {
             1
         };
-        tokio::time::sleep(latency / objects).await;
+        if !latency.is_zero() {
+            tokio::time::sleep(latency / objects).await;
+        }
         match self.cloud.fault(address, op) {
             Some(permanent) => {
                 self.cloud.log(Call {
@@ -162,7 +164,7 @@ impl Provider for FakeProvider {
                 );
                 return self.end(address, Op::Create, started, Err(error));
             }
-            if i > 0 {
+            if i > 0 && !latency.is_zero() {
                 tokio::time::sleep(latency).await;
             }
             let fields = if i == 0 {
