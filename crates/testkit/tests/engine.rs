@@ -428,3 +428,60 @@ async fn an_interrupt_lets_running_steps_finish_and_starts_nothing_else() {
         .iter()
         .all(|r| r.status == Status::Ok));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route53_calls_are_spaced_by_the_service_rate_limit() {
+    let cloud = FakeCloud::new();
+    let state = Arc::new(MemoryStore::new("t"));
+    let limited = ApplyOptions {
+        rate_limits: RateLimits::none().with("route53", 20.0),
+        ..options(10)
+    };
+    assert!(matches!(
+        run(&cloud, &state, &stack(8, 300), &limited).await,
+        Outcome::Applied { .. }
+    ));
+    let mut starts: Vec<std::time::Instant> = cloud
+        .calls()
+        .into_iter()
+        .filter(|c| matches!(c.address.kind, Kind::DnsRecord | Kind::Route53Zone))
+        .map(|c| c.started)
+        .collect();
+    starts.sort();
+    assert_eq!(starts.len(), 9);
+    for pair in starts.windows(2) {
+        // 20 per second: 50 ms apart, less a little timer slack.
+        assert!(
+            pair[1] - pair[0] >= Duration::from_millis(45),
+            "route53 calls {:?} apart",
+            pair[1] - pair[0]
+        );
+    }
+    // Namespaces are not Route53: they are not held back.
+    let namespaces = cloud
+        .calls()
+        .into_iter()
+        .filter(|c| c.address.kind == Kind::Namespace)
+        .count();
+    assert_eq!(namespaces, 8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_outlives_its_timeout_fails_the_step() {
+    let cloud = FakeCloud::new();
+    cloud.set_kind_latency(Kind::DnsRecord, Op::Create, Duration::from_millis(400));
+    let state = Arc::new(MemoryStore::new("t"));
+    let impatient = ApplyOptions {
+        timeouts: Timeouts {
+            default: Duration::from_secs(30),
+            by_kind: [(Kind::DnsRecord, Duration::from_millis(50))].into(),
+        },
+        ..options(10)
+    };
+    let outcome = run(&cloud, &state, &stack(1, 300), &impatient).await;
+    assert!(
+        matches!(&outcome, Outcome::RolledBack { failure, .. } if failure.contains("timed out")),
+        "{outcome:?}"
+    );
+    assert!(cloud.objects().is_empty());
+}
