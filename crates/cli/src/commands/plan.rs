@@ -126,7 +126,7 @@ pub fn make_plan(
         .map(|j| (j.address, j.operation.to_string()))
         .collect();
     if refresh && !prior.is_empty() {
-        eprintln!("note: live state was not read (no provider is built in yet); the plan compares the stack with recorded state");
+        eprintln!("note: the plan compares the stack with recorded state; reading the live world first (refresh) comes with the AWS and Kubernetes providers");
     }
     let input = PlanInput {
         stack: &stack,
