@@ -485,3 +485,47 @@ async fn a_call_that_outlives_its_timeout_fails_the_step() {
     );
     assert!(cloud.objects().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_interrupt_aborts_running_steps_and_state_keeps_what_they_recorded() {
+    let cloud = FakeCloud::new();
+    cloud.set_latency(Duration::from_secs(5));
+    let state = Arc::new(MemoryStore::new("t"));
+    let mut providers = Providers::new();
+    providers.register(Arc::new(FakeProvider::new(cloud.clone())));
+    let plan = plan(&stack(2, 300), state.as_ref());
+    let cancel = Cancel::new();
+    let interrupt = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        interrupt.interrupt();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        interrupt.interrupt();
+    });
+    let started = std::time::Instant::now();
+    let outcome = meshctl_engine::apply(
+        &plan,
+        state.clone(),
+        &providers,
+        &options(10),
+        Arc::new(NoEvents),
+        cancel,
+    )
+    .await
+    .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "running steps were not aborted"
+    );
+    assert!(
+        matches!(outcome, Outcome::Interrupted { .. }),
+        "{outcome:?}"
+    );
+    // The aborted creates left their intent in the journal, so the next run knows to clean up.
+    let journal = state.journal().unwrap();
+    assert!(!journal.is_empty(), "aborted steps left no journal entry");
+    assert!(cloud
+        .objects()
+        .iter()
+        .all(|o| journal.iter().any(|j| j.address.to_string() == o.address)));
+}
