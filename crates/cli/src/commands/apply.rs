@@ -1,6 +1,6 @@
 //! `meshctl apply` and `meshctl destroy`: show the plan, get approval, run the executor, report.
 
-use crate::commands::plan::{make_plan, parse_address, Planned};
+use crate::commands::plan::{make_plan, open_saved_plan, parse_address, Planned};
 use crate::input::{use_color, StackArgs};
 use crate::progress::{JsonLines, PlainLines, Spinners};
 use crate::state_access::StateArgs;
@@ -68,7 +68,7 @@ pub struct RunArgs {
 
 pub fn apply(args: &Args, providers: &Providers) -> Result<ExitCode> {
     let planned = match &args.plan {
-        Some(file) => from_plan_file(file, args)?,
+        Some(file) => open_saved_plan(file, args.file.as_deref(), &args.state, "apply")?,
         None => {
             let Some(file) = &args.file else {
                 bail!("give a stack (-f STACK) or a saved plan (meshctl apply PLANFILE)")
@@ -100,41 +100,6 @@ pub fn destroy(args: &DestroyArgs, providers: &Providers) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     };
     execute(planned, &args.run, providers, "destroy", false)
-}
-
-/// Reads a saved plan and opens its state; refuses it when stale, foreign or from another stack.
-fn from_plan_file(file: &PathBuf, args: &Args) -> Result<Option<Planned>> {
-    let bytes =
-        std::fs::read(file).with_context(|| format!("cannot read plan file {}", file.display()))?;
-    let plan =
-        meshctl_plan::decode(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    let (digest, backend) = match &args.file {
-        Some(path) => {
-            let source = StackArgs::for_file(path).source()?;
-            let header = meshctl_model::read_header(&source).map_err(|_| {
-                anyhow::anyhow!(
-                    "{} has errors; run `meshctl validate -f {}`",
-                    path.display(),
-                    path.display()
-                )
-            })?;
-            (Some(crate::input::stack_digest(path)?), header.backend)
-        }
-        None => (None, None),
-    };
-    let state = args.state.open(&plan.stack, backend.as_ref(), "apply")?;
-    let meta = state.store.meta()?;
-    if let Err(e) = meshctl_plan::check_current(
-        &plan,
-        &meta.stack,
-        &meta.lineage,
-        meta.serial,
-        digest.as_deref(),
-    ) {
-        eprintln!("error: {}: {e}", file.display());
-        return Ok(None);
-    }
-    Ok(Some(Planned { plan, state }))
 }
 
 fn execute(

@@ -58,14 +58,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     };
     let plan = planned.plan;
-    match args.format {
-        Format::Text => print!(
-            "{}",
-            render::text(&plan, use_color(std::io::stdout().is_terminal()))
-        ),
-        Format::Json => println!("{}", render::json(&plan)),
-        Format::Markdown => print!("{}", render::markdown(&plan)),
-    }
+    print_plan(&plan, args.format);
     if let Some(out) = &args.out {
         write_atomically(out, &meshctl_plan::encode(&plan))
             .with_context(|| format!("cannot write plan file {}", out.display()))?;
@@ -82,6 +75,59 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             0
         },
     ))
+}
+
+/// Prints a plan to stdout in the chosen format.
+pub fn print_plan(plan: &meshctl_plan::Plan, format: Format) {
+    match format {
+        Format::Text => print!(
+            "{}",
+            render::text(plan, use_color(std::io::stdout().is_terminal()))
+        ),
+        Format::Json => println!("{}", render::json(plan)),
+        Format::Markdown => print!("{}", render::markdown(plan)),
+    }
+}
+
+/// Reads a saved plan and opens (locks) the state it was made for; `None` (reported on stderr)
+/// when the plan is stale, foreign, or made from another version of `stack`.
+pub fn open_saved_plan(
+    file: &std::path::Path,
+    stack: Option<&std::path::Path>,
+    state_args: &StateArgs,
+    operation: &str,
+) -> Result<Option<Planned>> {
+    let bytes =
+        std::fs::read(file).with_context(|| format!("cannot read plan file {}", file.display()))?;
+    let plan =
+        meshctl_plan::decode(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let (digest, backend) = match stack {
+        Some(path) => {
+            let source = StackArgs::for_file(path).source()?;
+            let header = meshctl_model::read_header(&source).map_err(|_| {
+                anyhow::anyhow!(
+                    "{} has errors; run `meshctl validate -f {}`",
+                    path.display(),
+                    path.display()
+                )
+            })?;
+            (Some(crate::input::stack_digest(path)?), header.backend)
+        }
+        None => (None, None),
+    };
+    let state = state_args.open(&plan.stack, backend.as_ref(), operation)?;
+    let meta = state.store.meta()?;
+    if let Err(e) = meshctl_plan::check_current(
+        &plan,
+        &meta.stack,
+        &meta.lineage,
+        meta.serial,
+        digest.as_deref(),
+    ) {
+        eprintln!("error: {}: {e}", file.display());
+        return Ok(None);
+    }
+    Ok(Some(Planned { plan, state }))
 }
 
 /// A plan and the locked state it was made against.
