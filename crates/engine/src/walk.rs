@@ -662,7 +662,7 @@ impl Walk {
             self.clean_leftovers(provider, change).await?;
             return Ok(Undo::Forget);
         };
-        if is_read_only(prior) {
+        if meshctl_plan::is_read_only(&prior.desired, prior.address.kind) {
             // Looked up, never owned: only forgotten.
             self.commit(Change {
                 remove: vec![change.address.clone()],
@@ -812,10 +812,6 @@ impl Walk {
             recreate: true,
         })
     }
-}
-
-fn is_read_only(record: &NodeRecord) -> bool {
-    record.objects.is_empty() && record.status == Status::Ok
 }
 
 /// Undoes one step; on failure the record is left tainted and the error returned.

@@ -11,7 +11,7 @@ mod risks;
 pub use diff::is_unknown;
 pub use diff::{flatten, FieldChange};
 pub use file::{check_current, decode, encode, PlanFileError};
-pub use planner::{plan, resolve_outputs, stack_digest, PlanInput, PlanOptions};
+pub use planner::{is_read_only, plan, resolve_outputs, stack_digest, PlanInput, PlanOptions};
 
 use meshctl_model::record::OwnedObject;
 use meshctl_model::{Address, Kind};

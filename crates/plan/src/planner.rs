@@ -338,7 +338,7 @@ fn check_version_step(
 }
 
 /// `existing` zones and VPCs are looked up, never created or deleted.
-fn is_read_only(desired: &Value, kind: Kind) -> bool {
+pub fn is_read_only(desired: &Value, kind: Kind) -> bool {
     match kind {
         Kind::Route53Zone => desired
             .get("existing")

@@ -529,3 +529,65 @@ async fn a_second_interrupt_aborts_running_steps_and_state_keeps_what_they_recor
         .iter()
         .all(|o| journal.iter().any(|j| j.address.to_string() == o.address)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destroying_a_looked_up_zone_only_forgets_it() {
+    let cloud = FakeCloud::new();
+    let state = Arc::new(MemoryStore::new("t"));
+    let text = "stack: t\nregion: us-east-1\nresources:\n  - { kind: route53_zone, name: public, domain: example.com }\n  - { kind: dns_record, name: www, zone: public, record: www.example.com, type: CNAME, values: [origin.example.net], ttl: 60 }\n";
+    assert!(matches!(
+        run(&cloud, &state, text, &options(10)).await,
+        Outcome::Applied { .. }
+    ));
+    let zone = Address::new(Kind::Route53Zone, "public");
+    assert!(
+        cloud
+            .calls()
+            .iter()
+            .any(|c| c.address == zone && c.op == Op::Read),
+        "the existing zone was not looked up"
+    );
+    // Destroy: everything in state goes, but the zone is never deleted in the cloud.
+    let mut providers = Providers::new();
+    providers.register(Arc::new(FakeProvider::new(cloud.clone())));
+    let (checked, _) =
+        meshctl_graph::validate(&SourceFile::new("t.yaml", text), &VarOverrides::default());
+    let (stack, graph) = checked.unwrap();
+    let meta = state.meta().unwrap();
+    let prior = state.records().unwrap();
+    let destroy = PlanOptions {
+        destroy: true,
+        ..PlanOptions::default()
+    };
+    let input = PlanInput {
+        stack: &stack,
+        graph: &graph,
+        prior: &prior,
+        interrupted: &[],
+        live: None,
+        lineage: &meta.lineage,
+        serial: meta.serial,
+        options: &destroy,
+    };
+    let plan = meshctl_plan::plan(&input).unwrap();
+    let outcome = meshctl_engine::apply(
+        &plan,
+        state.clone(),
+        &providers,
+        &options(10),
+        Arc::new(NoEvents),
+        Cancel::new(),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(outcome, Outcome::Applied { .. }), "{outcome:?}");
+    assert!(state.records().unwrap().is_empty());
+    assert!(cloud.objects().is_empty());
+    assert!(
+        !cloud
+            .calls()
+            .iter()
+            .any(|c| c.address == zone && c.op == Op::Delete),
+        "a looked-up zone was deleted"
+    );
+}
