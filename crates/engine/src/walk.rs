@@ -185,8 +185,8 @@ pub async fn apply(
                             events.emit(Event::Stopping { reason: format!("{} failed", walk.steps[failed.step].address) });
                             failure = Some(failed);
                         } else {
-                            // A second failure among the steps already running: clean up what it left too.
-                            completed.push(Done { step: failed.step, undo: Undo::Created(failed.partial) });
+                            // Another step that was already running failed too: undo it as well.
+                            completed.push(undo_failed(&walk, failed));
                         }
                     }
                 }
@@ -217,37 +217,8 @@ pub async fn apply(
         });
     }
     // Undo the failed step's leftovers first, then completed steps, newest first.
-    let failed_step = &walk.steps[failed.step];
-    let failed_undo = match walk.prior.get(&failed_step.address) {
-        // A failed replace may already have deleted the old object: bring it back by creating.
-        Some(prior) => Undo::Restore {
-            prior: prior.clone(),
-            current: failed.partial,
-            recreate: failed_step.action == Action::Replace,
-        },
-        None => Undo::Created(failed.partial),
-    };
-    completed.push(Done {
-        step: failed.step,
-        undo: failed_undo,
-    });
-    events.emit(Event::RollbackStarted {
-        steps: completed.len(),
-    });
-    let mut tainted = Vec::new();
-    for done in completed.into_iter().rev() {
-        let address = walk.steps[done.step].address.clone();
-        match undo(&walk, done.step, done.undo).await {
-            Ok(()) => events.emit(Event::RolledBack { address }),
-            Err(error) => {
-                events.emit(Event::RollbackFailed {
-                    address: address.clone(),
-                    error: error.clone(),
-                });
-                tainted.push((address, error));
-            }
-        }
-    }
+    completed.push(undo_failed(&walk, failed));
+    let tainted = roll_back(&walk, completed).await;
     let serial = state.finish(&format!("{} (rolled back)", options.operation), &changed)?;
     Ok(if tainted.is_empty() {
         Outcome::RolledBack {
@@ -261,6 +232,46 @@ pub async fn apply(
             serial,
         }
     })
+}
+
+/// How to undo a failed step: what it left behind, and the prior record if it had one. A failed
+/// replace may already have deleted the old object, so that one is brought back by creating.
+fn undo_failed(walk: &Walk, failed: StepFailure) -> Done {
+    let step = &walk.steps[failed.step];
+    let undo = match walk.prior.get(&step.address) {
+        Some(prior) => Undo::Restore {
+            prior: prior.clone(),
+            current: failed.partial,
+            recreate: step.action == Action::Replace,
+        },
+        None => Undo::Created(failed.partial),
+    };
+    Done {
+        step: failed.step,
+        undo,
+    }
+}
+
+/// Undoes completed steps, newest first; returns those whose undoing failed (now tainted).
+async fn roll_back(walk: &Walk, completed: Vec<Done>) -> Vec<(Address, String)> {
+    walk.events.emit(Event::RollbackStarted {
+        steps: completed.len(),
+    });
+    let mut tainted = Vec::new();
+    for done in completed.into_iter().rev() {
+        let address = walk.steps[done.step].address.clone();
+        match undo(walk, done.step, done.undo).await {
+            Ok(()) => walk.events.emit(Event::RolledBack { address }),
+            Err(error) => {
+                walk.events.emit(Event::RollbackFailed {
+                    address: address.clone(),
+                    error: error.clone(),
+                });
+                tainted.push((address, error));
+            }
+        }
+    }
+    tainted
 }
 
 /// For each step, how many steps it waits for, and which steps wait for it. Creates, updates and

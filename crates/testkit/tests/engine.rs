@@ -591,3 +591,41 @@ async fn destroying_a_looked_up_zone_only_forgets_it() {
         "a looked-up zone was deleted"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_updates_failing_together_both_keep_their_records() {
+    let cloud = FakeCloud::new();
+    let state = Arc::new(MemoryStore::new("t"));
+    assert!(matches!(
+        run(&cloud, &state, &stack(3, 300), &options(10)).await,
+        Outcome::Applied { .. }
+    ));
+    let before: Vec<(String, serde_json::Value)> = state
+        .records()
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.address.to_string(), r.desired))
+        .collect();
+    // Both updates run at the same time and both fail.
+    cloud.set_latency(Duration::from_millis(50));
+    cloud.fail_permanently(&Address::new(Kind::DnsRecord, "rec-0"), Op::Update);
+    cloud.fail_permanently(&Address::new(Kind::DnsRecord, "rec-1"), Op::Update);
+    let outcome = run(&cloud, &state, &stack(3, 60), &options(10)).await;
+    assert!(
+        matches!(
+            outcome,
+            Outcome::RolledBack { .. } | Outcome::RollbackIncomplete { .. }
+        ),
+        "{outcome:?}"
+    );
+    let after: Vec<(String, serde_json::Value)> = state
+        .records()
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.address.to_string(), r.desired))
+        .collect();
+    assert_eq!(
+        after, before,
+        "a record was lost or changed by the rollback"
+    );
+}
