@@ -47,7 +47,7 @@ pub fn run(providers: Providers) -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate(args) => commands::validate::run(&args),
-        Command::Plan(args) => commands::plan::run(&args),
+        Command::Plan(args) => commands::plan::run(&args, &providers),
         Command::Apply(args) => commands::apply::apply(&args, &providers),
         Command::Destroy(args) => commands::apply::destroy(&args, &providers),
         Command::Show(args) => commands::show::run(&args),

@@ -5,12 +5,15 @@
 //! exists. On the first permanent failure it stops scheduling, lets running work finish and, unless
 //! told not to, undoes this run's completed steps in reverse order.
 
+mod call;
 mod events;
 mod limits;
+mod refresh;
 mod walk;
 
 pub use events::{Event, EventSink, NoEvents};
 pub use limits::{RateLimits, RetryPolicy, Timeouts};
+pub use refresh::refresh;
 pub use walk::apply;
 
 use meshctl_model::{Address, Kind};
@@ -154,4 +157,8 @@ pub enum EngineError {
     NoProvider(Kind),
     #[error(transparent)]
     State(#[from] meshctl_state::StateError),
+    #[error("reading the live world: {0}")]
+    Provider(meshctl_provider::ProviderError),
+    #[error("a background task failed: {0}")]
+    Task(String),
 }

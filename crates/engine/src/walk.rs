@@ -3,12 +3,12 @@
 //! run's completed steps in reverse order after a permanent failure.
 
 use crate::events::{Event, EventSink};
-use crate::limits::{service_of, Limiter};
+use crate::limits::Limiter;
 use crate::{ApplyOptions, Cancel, EngineError, Outcome, Providers};
 use meshctl_model::record::{NodeRecord, OwnedObject, Status};
 use meshctl_model::Address;
 use meshctl_plan::{Action, Plan, ResourceChange};
-use meshctl_provider::{Applied, ErrorClass, Progress, Provider, ProviderError, Request};
+use meshctl_provider::{Applied, Progress, Provider, ProviderError, Request};
 use meshctl_state::{Change, JournalEntry, Operation, StateError, StateStore};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -473,49 +473,24 @@ impl Walk {
             .insert(address.clone(), outputs.clone());
     }
 
-    /// Runs one provider call with the kind's timeout, the service's rate limit, and retries with
-    /// backoff for retryable errors.
+    /// One provider call for this step, with the shared timeout, rate-limit and retry rules.
     async fn call<T, F, Fut>(
         &self,
         change: &ResourceChange,
-        mut attempt_call: F,
+        attempt_call: F,
     ) -> Result<T, ProviderError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, ProviderError>>,
     {
-        let timeout = self.options.timeouts.of(change.kind);
-        let limiter = service_of(change.kind).and_then(|s| self.limiters.get(s));
-        let mut attempt = 0;
-        loop {
-            if let Some(limiter) = limiter {
-                limiter.wait().await;
-            }
-            let error = match tokio::time::timeout(timeout, attempt_call()).await {
-                Ok(Ok(value)) => return Ok(value),
-                Ok(Err(error)) => error,
-                Err(_) => ProviderError::new(
-                    ErrorClass::Permanent,
-                    &change.address,
-                    "apply",
-                    format!("timed out after {}s", timeout.as_secs()),
-                ),
-            };
-            attempt += 1;
-            if !error.is_retryable() || attempt >= self.options.retry.max_attempts {
-                return Err(error);
-            }
-            let wait = error
-                .retry_after
-                .unwrap_or_else(|| self.options.retry.backoff(attempt));
-            self.events.emit(Event::Retrying {
-                address: change.address.clone(),
-                attempt,
-                wait_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-                error: error.message.clone(),
-            });
-            tokio::time::sleep(wait).await;
-        }
+        crate::call::call(
+            &self.options,
+            &self.limiters,
+            self.events.as_ref(),
+            &change.address,
+            attempt_call,
+        )
+        .await
     }
 
     /// Creates the resource: the intent is in the journal first, each object is recorded as soon

@@ -149,6 +149,18 @@ impl FakeCloud {
             .insert(address.to_string(), objects);
     }
 
+    /// Changes an object's fields as someone outside meshctl would (drift tests).
+    pub fn change_out_of_band(&self, id: &str, fields: serde_json::Value) -> std::io::Result<bool> {
+        self.set_fields(id, fields)
+    }
+
+    /// Deletes one object as someone outside meshctl would.
+    pub fn delete_out_of_band(&self, id: &str) -> std::io::Result<()> {
+        let mut stored = Self::lock(&self.stored);
+        stored.objects.remove(id);
+        self.save(&stored)
+    }
+
     pub fn calls(&self) -> Vec<Call> {
         Self::lock(&self.calls).clone()
     }

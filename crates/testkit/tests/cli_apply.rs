@@ -210,3 +210,92 @@ fn a_saved_plan_applies_without_asking_and_a_stale_one_is_refused() {
         text(&stale.stderr)
     );
 }
+
+#[test]
+fn plan_reads_the_live_world_and_apply_puts_it_back() {
+    let dir = setup();
+    assert!(run(
+        dir.path(),
+        &["apply", "-f", "stack.yaml", "--auto-approve"],
+        ""
+    )
+    .status
+    .success());
+    // Someone changes a record's TTL and deletes a namespace behind meshctl's back.
+    {
+        let cloud = FakeCloud::persistent(&dir.path().join("cloud.json")).unwrap();
+        let record = cloud
+            .objects()
+            .into_iter()
+            .find(|o| o.address == "dns_record.rec-0")
+            .unwrap();
+        let mut fields = record.fields.clone();
+        fields["ttl"] = serde_json::json!(60);
+        assert!(cloud.change_out_of_band(&record.id, fields).unwrap());
+        let namespace = cloud
+            .objects()
+            .into_iter()
+            .find(|o| o.address == "namespace.ns-1")
+            .unwrap();
+        cloud.delete_out_of_band(&namespace.id).unwrap();
+    }
+    let plan = run(
+        dir.path(),
+        &["plan", "-f", "stack.yaml", "--detailed-exitcode"],
+        "",
+    );
+    assert_eq!(plan.status.code(), Some(2), "{}", text(&plan.stderr));
+    let out = text(&plan.stdout);
+    assert!(
+        out.contains("+ namespace.ns-1 (create): deleted outside meshctl"),
+        "{out}"
+    );
+    assert!(
+        out.contains("~ dns_record.rec-0 (update in place): ttl changed outside meshctl"),
+        "{out}"
+    );
+    assert!(out.contains("ttl: 60 → 300"), "{out}");
+    // Without refresh, meshctl trusts its records and sees nothing.
+    let offline = run(
+        dir.path(),
+        &[
+            "plan",
+            "-f",
+            "stack.yaml",
+            "--detailed-exitcode",
+            "--refresh=false",
+        ],
+        "",
+    );
+    assert_eq!(offline.status.code(), Some(0));
+
+    assert!(run(
+        dir.path(),
+        &["apply", "-f", "stack.yaml", "--auto-approve"],
+        ""
+    )
+    .status
+    .success());
+    let cloud = FakeCloud::persistent(&dir.path().join("cloud.json")).unwrap();
+    let record = cloud
+        .objects()
+        .into_iter()
+        .find(|o| o.address == "dns_record.rec-0")
+        .unwrap();
+    assert_eq!(record.fields["ttl"], 300);
+    assert_eq!(
+        cloud
+            .objects()
+            .iter()
+            .filter(|o| o.address == "namespace.ns-1")
+            .count(),
+        1
+    );
+    assert_eq!(cloud_ids(dir.path()), state_ids(dir.path()));
+    let settled = run(
+        dir.path(),
+        &["plan", "-f", "stack.yaml", "--detailed-exitcode"],
+        "",
+    );
+    assert_eq!(settled.status.code(), Some(0), "{}", text(&settled.stdout));
+}

@@ -82,7 +82,7 @@ pub fn apply(args: &Args, providers: &Providers) -> Result<ExitCode> {
                 targets: args.targets.clone(),
                 destroy: false,
             };
-            make_plan(&stack, &args.state, &options, true, "apply")?
+            make_plan(&stack, &args.state, &options, true, providers, "apply")?
         }
     };
     let Some(planned) = planned else {
@@ -96,7 +96,15 @@ pub fn destroy(args: &DestroyArgs, providers: &Providers) -> Result<ExitCode> {
         targets: Vec::new(),
         destroy: true,
     };
-    let Some(planned) = make_plan(&args.stack, &args.state, &options, true, "destroy")? else {
+    let Some(planned) = make_plan(
+        &args.stack,
+        &args.state,
+        &options,
+        true,
+        providers,
+        "destroy",
+    )?
+    else {
         return Ok(ExitCode::from(1));
     };
     execute(planned, &args.run, providers, "destroy", false)

@@ -4,6 +4,7 @@ use crate::input::{stderr_color, use_color, StackArgs};
 use crate::state_access::{OpenState, StateArgs};
 use anyhow::{Context, Result};
 use clap::ValueEnum;
+use meshctl_engine::Providers;
 use meshctl_model::diagnostic::render_text;
 use meshctl_model::Address;
 use meshctl_plan::{render, PlanInput, PlanOptions};
@@ -25,8 +26,8 @@ pub struct Args {
     stack: StackArgs,
     #[command(flatten)]
     state: StateArgs,
-    /// Read the live world before planning. Live reads arrive with the AWS and Kubernetes
-    /// providers; until then the plan compares against recorded state.
+    /// Read the live world before planning: changes made outside meshctl show as updates, deleted
+    /// objects as creates. Kinds this build has no provider for keep their recorded state.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     refresh: bool,
     /// Plan only this resource and what it depends on (repeatable), e.g. --target alb.public.
@@ -49,12 +50,20 @@ pub fn parse_address(text: &str) -> Result<Address, String> {
     Address::parse(text).ok_or_else(|| format!("`{text}` is not kind.name, e.g. alb.public"))
 }
 
-pub fn run(args: &Args) -> Result<ExitCode> {
+pub fn run(args: &Args, providers: &Providers) -> Result<ExitCode> {
     let options = PlanOptions {
         targets: args.targets.clone(),
         destroy: args.destroy,
     };
-    let Some(planned) = make_plan(&args.stack, &args.state, &options, args.refresh, "plan")? else {
+    let Some(planned) = make_plan(
+        &args.stack,
+        &args.state,
+        &options,
+        args.refresh,
+        providers,
+        "plan",
+    )?
+    else {
         return Ok(ExitCode::from(1));
     };
     let plan = planned.plan;
@@ -130,6 +139,36 @@ pub fn open_saved_plan(
     Ok(Some(Planned { plan, state }))
 }
 
+/// Reads the live world for every recorded resource a provider of this build handles.
+fn read_live(
+    prior: &[meshctl_model::record::NodeRecord],
+    providers: &Providers,
+) -> Result<Option<std::collections::BTreeMap<Address, Option<serde_json::Value>>>> {
+    if prior.is_empty() {
+        return Ok(None);
+    }
+    let unread = prior
+        .iter()
+        .filter(|r| providers.get(r.address.kind).is_none())
+        .count();
+    if unread > 0 {
+        eprintln!("note: {unread} recorded resource(s) were not read from the live world: this build has no provider for their kinds; the plan uses their recorded state");
+    }
+    if unread == prior.len() {
+        return Ok(None);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let live = runtime.block_on(meshctl_engine::refresh(
+        prior,
+        providers,
+        &meshctl_engine::ApplyOptions::default(),
+    ))?;
+    Ok(Some(live))
+}
+
 /// A plan and the locked state it was made against.
 pub struct Planned {
     pub plan: meshctl_plan::Plan,
@@ -143,6 +182,7 @@ pub fn make_plan(
     state_args: &StateArgs,
     options: &PlanOptions,
     refresh: bool,
+    providers: &Providers,
     operation: &str,
 ) -> Result<Option<Planned>> {
     let source = stack.source()?;
@@ -171,15 +211,17 @@ pub fn make_plan(
         .into_iter()
         .map(|j| (j.address, j.operation.to_string()))
         .collect();
-    if refresh && !prior.is_empty() {
-        eprintln!("note: the plan compares the stack with recorded state; reading the live world first (refresh) comes with the AWS and Kubernetes providers");
-    }
+    let live = if refresh {
+        read_live(&prior, providers)?
+    } else {
+        None
+    };
     let input = PlanInput {
         stack: &stack,
         graph: &graph,
         prior: &prior,
         interrupted: &interrupted,
-        live: None,
+        live: live.as_ref(),
         lineage: &meta.lineage,
         serial: meta.serial,
         options,

@@ -1,0 +1,55 @@
+//! One provider call as the executor makes it: the service's rate limit, the kind's timeout, and
+//! retries with jittered exponential backoff for retryable errors (throttling, 5xx, in progress).
+
+use crate::events::{Event, EventSink};
+use crate::limits::{service_of, Limiter};
+use crate::ApplyOptions;
+use meshctl_model::Address;
+use meshctl_provider::{ErrorClass, ProviderError};
+use std::collections::HashMap;
+use std::future::Future;
+
+pub(crate) async fn call<T, F, Fut>(
+    options: &ApplyOptions,
+    limiters: &HashMap<&'static str, Limiter>,
+    events: &dyn EventSink,
+    address: &Address,
+    mut attempt_call: F,
+) -> Result<T, ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ProviderError>>,
+{
+    let timeout = options.timeouts.of(address.kind);
+    let limiter = service_of(address.kind).and_then(|s| limiters.get(s));
+    let mut attempt = 0;
+    loop {
+        if let Some(limiter) = limiter {
+            limiter.wait().await;
+        }
+        let error = match tokio::time::timeout(timeout, attempt_call()).await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(error)) => error,
+            Err(_) => ProviderError::new(
+                ErrorClass::Permanent,
+                address,
+                "call",
+                format!("timed out after {}s", timeout.as_secs()),
+            ),
+        };
+        attempt += 1;
+        if !error.is_retryable() || attempt >= options.retry.max_attempts {
+            return Err(error);
+        }
+        let wait = error
+            .retry_after
+            .unwrap_or_else(|| options.retry.backoff(attempt));
+        events.emit(Event::Retrying {
+            address: address.clone(),
+            attempt,
+            wait_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+            error: error.message.clone(),
+        });
+        tokio::time::sleep(wait).await;
+    }
+}
