@@ -328,7 +328,30 @@ fn collect_vars(
         ),
     }
     for (name, value) in &overrides.values {
-        let span = vars.get(name).map(|n: &Node| n.span).unwrap_or(value.span);
+        let span = match vars.get(name) {
+            Some(declared) => declared.span,
+            None => {
+                // Usually a typo on the command line: the value would otherwise go unused silently.
+                let declared: Vec<&str> = vars.keys().map(String::as_str).collect();
+                let help = match closest(name, declared.iter().copied()) {
+                    Some(close) => format!("did you mean `{close}`?"),
+                    None => format!(
+                        "declare it under `vars:` to use it; declared: {}",
+                        list_or_none(&declared)
+                    ),
+                };
+                diags.push(
+                    Diagnostic::warning(
+                        "undeclared-var",
+                        format!("var `{name}` is given a value but the stack does not declare it"),
+                    )
+                    .at(path.clone())
+                    .with_span(root.get("vars").map_or(root.span, |v| v.span))
+                    .help(help),
+                );
+                value.span
+            }
+        };
         vars.insert(name.clone(), Node::new(value.kind.clone(), span));
     }
     vars

@@ -91,3 +91,23 @@ fn gateway_labels_contained_either_way_are_reported() {
         );
     }
 }
+
+#[test]
+fn a_value_for_an_undeclared_var_is_a_warning_with_a_suggestion() {
+    let text = "stack: s\nregion: us-east-1\nvars: { domain: example.com }\nresources: []\n";
+    let mut vars = VarOverrides::default();
+    vars.set("domian", "example.org");
+    let loaded = load(&SourceFile::new("t.yaml", text), &vars);
+    assert!(
+        loaded.stack.is_some(),
+        "a warning does not reject the stack"
+    );
+    let [warning] = loaded.diagnostics.as_slice() else {
+        panic!("{:?}", loaded.diagnostics)
+    };
+    assert_eq!(
+        (warning.code.as_str(), warning.is_error()),
+        ("undeclared-var", false)
+    );
+    assert_eq!(warning.help.as_deref(), Some("did you mean `domain`?"));
+}
