@@ -501,7 +501,15 @@ impl Walk {
         desired: Option<&Value>,
     ) -> Result<Vec<OwnedObject>, StepError> {
         let provider = self.provider(change)?;
-        self.clean_leftovers(provider, change).await?;
+        // Objects still recorded for this address (the old ones of a create-before-destroy) stay.
+        let in_use = self
+            .state
+            .record(&change.address)
+            .ok()
+            .flatten()
+            .map(|r| r.objects)
+            .unwrap_or_default();
+        self.clean_leftovers(provider, change, &in_use).await?;
         let desired = desired.cloned().unwrap_or(Value::Null);
         let entry = self.open_journal(&change.address, Operation::Create)?;
         let made: Mutex<Vec<OwnedObject>> = Mutex::new(Vec::new());
@@ -645,7 +653,7 @@ impl Walk {
         let provider = self.provider(change)?;
         let Some(prior) = prior else {
             // Never recorded: only what an interrupted create left behind.
-            self.clean_leftovers(provider, change).await?;
+            self.clean_leftovers(provider, change, &[]).await?;
             return Ok(Undo::Forget);
         };
         if meshctl_plan::is_read_only(&prior.desired, prior.address.kind) {
@@ -660,7 +668,7 @@ impl Walk {
                 recreate: false,
             });
         }
-        self.delete_objects(provider, change, prior, &prior.objects)
+        self.delete_objects(provider, change, prior, &prior.objects, &[])
             .await?;
         self.commit(Change {
             remove: vec![change.address.clone()],
@@ -675,6 +683,7 @@ impl Walk {
         &self,
         provider: &Arc<dyn Provider>,
         change: &ResourceChange,
+        keep: &[OwnedObject],
     ) -> Result<(), StepError> {
         let found = self
             .leftovers
@@ -689,40 +698,40 @@ impl Walk {
             message: "cleaning up after an interrupted run".to_string(),
         });
         let progress = EventProgress(self.events.clone());
-        self.call(change, || {
-            provider.delete(&change.address, &objects, &progress)
-        })
-        .await
-        .map_err(|e| {
+        let recorded: Vec<OwnedObject> =
+            objects.into_iter().filter(|o| !keep.contains(o)).collect();
+        let failed = |e: ProviderError| {
             (
                 format!("cannot clean up after an interrupted run: {}", e.message),
                 Vec::new(),
             )
-        })?;
+        };
+        if !recorded.is_empty() {
+            self.call(change, || {
+                provider.delete(&change.address, &recorded, &progress)
+            })
+            .await
+            .map_err(failed)?;
+        }
+        self.call(change, || provider.sweep(&change.address, keep, &progress))
+            .await
+            .map_err(failed)?;
         self.commit(Change {
             close: ids,
             ..Change::default()
         })
     }
 
+    /// Deletes `objects` of the record (status `deleting` meanwhile), then what a killed earlier
+    /// run left under this address, except `keep` (the new objects of a create-before-destroy).
     async fn delete_objects(
         &self,
         provider: &Arc<dyn Provider>,
         change: &ResourceChange,
         record: &NodeRecord,
         objects: &[OwnedObject],
+        keep: &[OwnedObject],
     ) -> Result<(), StepError> {
-        // Objects of a killed earlier run are deleted with the recorded ones.
-        let leftover = self
-            .leftovers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&change.address);
-        let objects: Vec<OwnedObject> = match &leftover {
-            Some((_, extra)) => objects.iter().chain(extra).cloned().collect(),
-            None => objects.to_vec(),
-        };
-        let objects = objects.as_slice();
         let entry = self.open_journal(&change.address, Operation::Delete)?;
         let deleting = NodeRecord {
             status: Status::Deleting,
@@ -738,15 +747,12 @@ impl Walk {
                 provider.delete(&change.address, objects, &progress)
             })
             .await;
-        let mut close = vec![entry.id];
-        if result.is_ok() {
-            close.extend(leftover.map(|(ids, _)| ids).unwrap_or_default());
-        }
         let _ = self.commit(Change {
-            close,
+            close: vec![entry.id],
             ..Change::default()
         });
-        result.map_err(|e| (e.message, Vec::new()))
+        result.map_err(|e| (e.message, Vec::new()))?;
+        self.clean_leftovers(provider, change, keep).await
     }
 
     /// Replaces: delete then create, or create then delete for kinds that must never be absent
@@ -769,7 +775,7 @@ impl Walk {
                 .ok()
                 .flatten()
                 .unwrap_or_else(|| prior.clone());
-            self.delete_objects(provider, change, &current, &prior.objects)
+            self.delete_objects(provider, change, &current, &prior.objects, &created)
                 .await
                 .map_err(|(m, _)| (m, created.clone()))?;
             // The record written by create holds the new objects only.
@@ -783,7 +789,7 @@ impl Walk {
                 recreate: true,
             });
         }
-        self.delete_objects(provider, change, prior, &prior.objects)
+        self.delete_objects(provider, change, prior, &prior.objects, &[])
             .await?;
         self.commit(Change {
             remove: vec![change.address.clone()],

@@ -119,15 +119,27 @@ pub trait Provider: Send + Sync {
         progress: &dyn Progress,
     ) -> Result<Applied, ProviderError>;
 
-    /// Deletes every object the resource owns, waiting until they are gone: those listed, and
-    /// any object the provider finds tagged with (or named after) this address — what a create
-    /// killed before recording it left behind. Objects already gone are not an error.
+    /// Deletes the listed objects, waiting until they are gone. Objects already gone are not an
+    /// error.
     async fn delete(
         &self,
         address: &Address,
         objects: &[OwnedObject],
         progress: &dyn Progress,
     ) -> Result<(), ProviderError>;
+
+    /// Deletes objects the provider finds tagged with (or named after) this address that are not
+    /// in `keep`: what a create killed before recording them left behind. The executor calls it
+    /// only when the journal shows such an interrupted run. Providers whose objects cannot be
+    /// found that way keep the default, which does nothing.
+    async fn sweep(
+        &self,
+        _address: &Address,
+        _keep: &[OwnedObject],
+        _progress: &dyn Progress,
+    ) -> Result<(), ProviderError> {
+        Ok(())
+    }
 
     /// Adopts an existing object by its id (`meshctl state import`).
     async fn import(&self, address: &Address, id: &str) -> Result<(Value, Applied), ProviderError>;

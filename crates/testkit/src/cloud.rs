@@ -238,13 +238,20 @@ impl FakeCloud {
         Ok(true)
     }
 
-    /// Removes the listed objects and every object tagged with `address`.
-    pub(crate) fn remove(&self, address: &Address, ids: &[String]) -> std::io::Result<()> {
+    /// Removes the listed objects.
+    pub(crate) fn remove(&self, ids: &[String]) -> std::io::Result<()> {
+        let mut stored = Self::lock(&self.stored);
+        stored.objects.retain(|id, _| !ids.contains(id));
+        self.save(&stored)
+    }
+
+    /// Removes every object tagged with `address` except those in `keep`.
+    pub(crate) fn remove_tagged(&self, address: &Address, keep: &[String]) -> std::io::Result<()> {
         let mut stored = Self::lock(&self.stored);
         let tag = address.to_string();
         stored
             .objects
-            .retain(|id, o| !ids.contains(id) && o.address != tag);
+            .retain(|id, o| o.address != tag || keep.contains(id));
         self.save(&stored)
     }
 

@@ -242,9 +242,21 @@ impl Provider for FakeProvider {
         let ids: Vec<String> = objects.iter().map(|o| o.id.clone()).collect();
         let result = self
             .cloud
-            .remove(address, &ids)
+            .remove(&ids)
             .map_err(|e| io_error(address, Op::Delete, e));
         self.end(address, Op::Delete, started, result)
+    }
+
+    async fn sweep(
+        &self,
+        address: &Address,
+        keep: &[OwnedObject],
+        _progress: &dyn Progress,
+    ) -> Result<(), ProviderError> {
+        let keep: Vec<String> = keep.iter().map(|o| o.id.clone()).collect();
+        self.cloud
+            .remove_tagged(address, &keep)
+            .map_err(|e| io_error(address, Op::Delete, e))
     }
 
     async fn import(

@@ -629,3 +629,68 @@ async fn two_updates_failing_together_both_keep_their_records() {
         "a record was lost or changed by the rollback"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_before_destroy_keeps_the_new_objects() {
+    let cloud = FakeCloud::new();
+    let state = Arc::new(MemoryStore::new("t"));
+    let cert = |sans: &str| {
+        format!("stack: t\nregion: us-east-1\nresources:\n  - {{ kind: route53_zone, name: public, domain: example.com, existing: false }}\n  - {{ kind: acm_certificate, name: web, domain: \"*.example.com\", sans: [{sans}], validation_zone: public }}\n")
+    };
+    assert!(matches!(
+        run(&cloud, &state, &cert("example.com"), &options(10)).await,
+        Outcome::Applied { .. }
+    ));
+    let address = Address::new(Kind::AcmCertificate, "web");
+    let old: Vec<String> = cloud
+        .objects_of(&address)
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
+    assert_eq!(old.len(), 2);
+    // A new SAN replaces the certificate, the new one first.
+    assert!(matches!(
+        run(
+            &cloud,
+            &state,
+            &cert("example.com, api.example.com"),
+            &options(10)
+        )
+        .await,
+        Outcome::Applied { .. }
+    ));
+    let now: Vec<String> = cloud
+        .objects_of(&address)
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
+    let recorded: Vec<String> = state
+        .record(&address)
+        .unwrap()
+        .unwrap()
+        .objects
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
+    assert_eq!(
+        now.len(),
+        2,
+        "the new certificate's objects are gone: {now:?}"
+    );
+    assert!(
+        now.iter().all(|id| !old.contains(id)),
+        "an old object survived"
+    );
+    assert_eq!(now, recorded);
+    let creates: Vec<_> = cloud
+        .calls()
+        .into_iter()
+        .filter(|c| c.address == address && matches!(c.op, Op::Create | Op::Delete))
+        .map(|c| c.op)
+        .collect();
+    assert_eq!(
+        creates[creates.len() - 2..],
+        [Op::Create, Op::Delete],
+        "created before destroyed"
+    );
+}
