@@ -210,7 +210,11 @@ fn plan_resource(
             if let Some(Some(live)) = live {
                 // Drift: the world moved away from what was applied; apply puts it back.
                 for mut drift in diff(Some(live), Some(&record.desired), &[], schema.sensitive) {
-                    if drift.old.is_none() || fields.iter().any(|f| f.path == drift.path) {
+                    // Only fields the stack manages: a value the live world has and the record
+                    // lacks (a server default), or lacks and the record has (not read back), is
+                    // not drift.
+                    let managed = drift.old.is_some() && drift.new.is_some();
+                    if !managed || fields.iter().any(|f| f.path == drift.path) {
                         continue;
                     }
                     drift.new = desired
