@@ -111,3 +111,20 @@ fn a_value_for_an_undeclared_var_is_a_warning_with_a_suggestion() {
     );
     assert_eq!(warning.help.as_deref(), Some("did you mean `domain`?"));
 }
+
+#[test]
+fn short_mesh_names_beside_a_gateway_need_no_zone() {
+    let base = "stack: s\nregion: us-east-1\nkube: { kubeconfig: kc.yaml }\nresources:\n  - { kind: istio, name: mesh, version: 1.20.0 }\n  - { kind: ingress_gateway, name: gw, istio: mesh, labels: { istio: ingressgateway } }\n  - { kind: route53_zone, name: z, domain: example.com }\n  - kind: gateway\n    name: web\n    selector: gw\n    servers: [{ port: { number: 80, name: http, protocol: HTTP }, hosts: [\"*\"] }]\n";
+    let with = |gateways: &str| {
+        format!("{base}  - {{ kind: virtual_service, name: reviews, hosts: [reviews, reviews.example.com], gateways: [{gateways}], http: [{{ route: [{{ destination: {{ host: reviews }} }}] }}] }}\n")
+    };
+    assert!(codes(&with("web, mesh"), &VarOverrides::default()).is_empty());
+    // Bound to the gateway only, a short name is still reported.
+    assert_eq!(
+        codes(&with("web"), &VarOverrides::default()),
+        [(
+            "host-outside-zones".to_string(),
+            "resources[4].hosts[0]".to_string()
+        )]
+    );
+}

@@ -474,9 +474,12 @@ fn check_virtual_service(
         .collect();
     if !gateways.is_empty() {
         let zones = index.zone_domains();
+        // Bound to sidecars too, a VirtualService may list short in-mesh names (`reviews`):
+        // those are not public names and need no zone or certificate.
+        let also_mesh = vs.gateways.iter().any(|g| g == MESH_GATEWAY);
         for (i, host) in vs.hosts.iter().enumerate() {
             let host = host.as_str().rsplit('/').next().unwrap_or(host.as_str());
-            if host == "*" || is_deferred(host) {
+            if host == "*" || is_deferred(host) || (also_mesh && !host.contains('.')) {
                 continue;
             }
             let host_path = at.key("hosts").index(i);
