@@ -5,6 +5,7 @@
 mod commands;
 mod input;
 mod progress;
+mod signals;
 mod state_access;
 
 pub use meshctl_engine::Providers;
@@ -45,6 +46,7 @@ enum Command {
 /// Runs meshctl with these providers on the process's arguments.
 pub fn run(providers: Providers) -> ExitCode {
     let cli = Cli::parse();
+    signals::install();
     let result = match cli.command {
         Command::Validate(args) => commands::validate::run(&args),
         Command::Plan(args) => commands::plan::run(&args, &providers),

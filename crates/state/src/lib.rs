@@ -5,7 +5,7 @@ mod lock;
 mod memory;
 mod sled_store;
 
-pub use lock::{force_unlock, LockInfo, StateLock};
+pub use lock::{force_unlock, release_held_locks, LockInfo, StateLock};
 pub use memory::MemoryStore;
 pub use sled_store::SledStore;
 

@@ -9,6 +9,26 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const LOCK_FILE: &str = "meshctl.lock";
+
+/// Locks this process holds (file, id): what a signal handler releases before exiting.
+static HELD: std::sync::Mutex<Vec<(PathBuf, String)>> = std::sync::Mutex::new(Vec::new());
+
+fn held() -> std::sync::MutexGuard<'static, Vec<(PathBuf, String)>> {
+    HELD.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Releases every lock this process holds. For a signal handler about to end the process, where
+/// destructors do not run; a lock is removed only while it is still this process's.
+pub fn release_held_locks() -> usize {
+    let mut released = 0;
+    for (file, id) in held().drain(..) {
+        if read_lock(&file).is_some_and(|lock| lock.id == id) && std::fs::remove_file(&file).is_ok()
+        {
+            released += 1;
+        }
+    }
+    released
+}
 const POLL: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +109,7 @@ impl StateLock {
                             path: file.display().to_string(),
                             source,
                         })?;
+                    held().push((file.clone(), info.id.clone()));
                     return Ok(StateLock { file, info });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -116,6 +137,7 @@ impl StateLock {
 
 impl Drop for StateLock {
     fn drop(&mut self) {
+        held().retain(|(_, id)| id != &self.info.id);
         // Remove the file only if it is still ours (force-unlock may have broken it meanwhile).
         if read_lock(&self.file).is_some_and(|held| held.id == self.info.id) {
             let _ = std::fs::remove_file(&self.file);

@@ -299,3 +299,56 @@ fn plan_reads_the_live_world_and_apply_puts_it_back() {
     );
     assert_eq!(settled.status.code(), Some(0), "{}", text(&settled.stdout));
 }
+
+#[test]
+fn an_interrupt_while_planning_releases_the_state_lock() {
+    let dir = setup();
+    assert!(run(
+        dir.path(),
+        &["apply", "-f", "stack.yaml", "--auto-approve"],
+        ""
+    )
+    .status
+    .success());
+    // A slow refresh keeps the plan busy while it holds the lock.
+    let child = Command::new(env!("CARGO_BIN_EXE_meshctl-testbed"))
+        .args(["plan", "-f", "stack.yaml"])
+        .current_dir(dir.path())
+        .env("MESHCTL_FAKE_CLOUD", dir.path().join("cloud.json"))
+        .env("MESHCTL_FAKE_LATENCY_MS", "10000")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lock = dir.path().join("state/t/meshctl.lock");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !lock.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the plan never took the lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("the state lock was released"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!lock.exists(), "the lock outlived the interrupted plan");
+    assert!(run(
+        dir.path(),
+        &["plan", "-f", "stack.yaml", "--refresh=false"],
+        ""
+    )
+    .status
+    .success());
+}

@@ -160,20 +160,23 @@ fn execute(
         .context("cannot start the async runtime")?;
     let store: Arc<dyn StateStore> = Arc::new(state.store);
     let cancel = Cancel::new();
+    let applying = crate::signals::Applying::begin();
     let outcome = runtime.block_on(async {
         let on_interrupt = cancel.clone();
         tokio::spawn(async move {
-            while tokio::signal::ctrl_c().await.is_ok() {
+            loop {
+                crate::signals::next_signal().await;
                 if on_interrupt.stopping() {
                     eprintln!("\nSecond interrupt: aborting running steps; state keeps what they recorded.");
                 } else {
-                    eprintln!("\nInterrupted: finishing running steps (Ctrl-C again to abort them).");
+                    eprintln!("\nInterrupted: finishing running steps (interrupt again to abort them).");
                 }
                 on_interrupt.interrupt();
             }
         });
         meshctl_engine::apply(&plan, store, providers, &options, events, cancel.clone()).await
     })?;
+    drop(applying);
     eprintln!("{}", describe(&outcome, operation));
     Ok(ExitCode::from(outcome.exit_code()))
 }
