@@ -176,6 +176,21 @@ pub fn check(stack: &Stack, recovered: &HashSet<usize>, diags: &mut Vec<Diagnost
                         );
                     }
                 }
+                // An alias needs a load balancer: a gateway gets one only as a LoadBalancer Service.
+                let aliased = record
+                    .alias
+                    .as_deref()
+                    .and_then(Address::parse)
+                    .filter(|a| a.kind == Kind::IngressGateway);
+                if let Some((_, gw)) = aliased.and_then(|a| index.gateway_workload(&a.name)) {
+                    if gw.service_type() != ServiceType::LoadBalancer {
+                        diags.push(
+                            Diagnostic::error("alias-without-balancer", format!("{} has a {:?} Service, which gets no load balancer to alias", record.alias.as_deref().unwrap_or_default(), gw.service_type()))
+                                .at(at.key("alias"))
+                                .help("alias the `alb` in front of this gateway (alias: alb.NAME), or give the gateway `nlb:` settings"),
+                        );
+                    }
+                }
             }
             Spec::LbController(lbc) => {
                 if let Some(sa) = index.irsa(&lbc.service_account) {
@@ -555,9 +570,29 @@ fn check_host_on_gateway(
             );
         }
     }
-    let Some((workload, _)) = index.gateway_target(gateway) else {
+    let Some((workload, workload_spec)) = index.gateway_target(gateway) else {
         return;
     };
+    // An NLB terminating TLS in front of the workload serves its ACM certificate.
+    if let Some(nlb) = workload_spec
+        .nlb
+        .as_ref()
+        .filter(|n| !n.tls_ports.is_empty())
+    {
+        if let Some(acm) = nlb.certificate.as_deref().and_then(|name| index.acm(name)) {
+            let covered = std::iter::once(&acm.domain)
+                .chain(&acm.sans)
+                .any(|n| domain_covers(n.as_str(), host));
+            if !covered {
+                diags.push(
+                    Diagnostic::error("host-not-covered", format!("host `{host}` is not covered by acm_certificate.{} on the NLB of ingress_gateway.{}", nlb.certificate.as_deref().unwrap_or_default(), workload.address.name))
+                        .at(host_path.clone())
+                        .label(workload.path().key("nlb").key("certificate"), "the NLB's certificate")
+                        .help(format!("add `{host}` (or a wildcard covering it) to that certificate's domain or sans")),
+                );
+            }
+        }
+    }
     for r in index.stack.of_kind(Kind::Alb) {
         let Spec::Alb(alb) = &r.spec else { continue };
         if alb.gateway != workload.address.name {
