@@ -658,23 +658,35 @@ impl Walk {
         };
         if meshctl_plan::is_read_only(&prior.desired, prior.address.kind) {
             // Looked up, never owned: only forgotten.
-            self.commit(Change {
-                remove: vec![change.address.clone()],
-                ..Change::default()
-            })?;
+            self.forget(&change.address)?;
             return Ok(Undo::Restore {
                 prior: prior.clone(),
                 current: Vec::new(),
                 recreate: false,
             });
         }
+        self.delete_and_forget(provider, change, prior).await?;
+        Ok(Undo::Recreate(prior.clone()))
+    }
+
+    /// Removes a resource's record (its objects are gone, or were never owned).
+    fn forget(&self, address: &Address) -> Result<(), StepError> {
+        self.commit(Change {
+            remove: vec![address.clone()],
+            ..Change::default()
+        })
+    }
+
+    /// Deletes every object of the prior record, then the record.
+    async fn delete_and_forget(
+        &self,
+        provider: &Arc<dyn Provider>,
+        change: &ResourceChange,
+        prior: &NodeRecord,
+    ) -> Result<(), StepError> {
         self.delete_objects(provider, change, prior, &prior.objects, &[])
             .await?;
-        self.commit(Change {
-            remove: vec![change.address.clone()],
-            ..Change::default()
-        })?;
-        Ok(Undo::Recreate(prior.clone()))
+        self.forget(&change.address)
     }
 
     /// Deletes what a killed earlier run may have created for this address (providers find
@@ -789,12 +801,7 @@ impl Walk {
                 recreate: true,
             });
         }
-        self.delete_objects(provider, change, prior, &prior.objects, &[])
-            .await?;
-        self.commit(Change {
-            remove: vec![change.address.clone()],
-            ..Change::default()
-        })?;
+        self.delete_and_forget(provider, change, prior).await?;
         let created = self.create(change, desired).await.map_err(|(m, partial)| {
             (format!("{m} (the old object was already deleted)"), partial)
         })?;

@@ -58,14 +58,20 @@ fn options(parallelism: usize) -> ApplyOptions {
     }
 }
 
+/// The fake cloud as the only provider.
+fn providers(cloud: &Arc<FakeCloud>) -> Providers {
+    let mut providers = Providers::new();
+    providers.register(Arc::new(FakeProvider::new(cloud.clone())));
+    providers
+}
+
 async fn run(
     cloud: &Arc<FakeCloud>,
     state: &Arc<MemoryStore>,
     text: &str,
     options: &ApplyOptions,
 ) -> Outcome {
-    let mut providers = Providers::new();
-    providers.register(Arc::new(FakeProvider::new(cloud.clone())));
+    let providers = providers(cloud);
     let plan = plan(text, state.as_ref());
     meshctl_engine::apply(
         &plan,
@@ -380,8 +386,7 @@ async fn an_interrupt_lets_running_steps_finish_and_starts_nothing_else() {
     let cloud = FakeCloud::new();
     cloud.set_latency(Duration::from_millis(200));
     let state = Arc::new(MemoryStore::new("t"));
-    let mut providers = Providers::new();
-    providers.register(Arc::new(FakeProvider::new(cloud.clone())));
+    let providers = providers(&cloud);
     let plan = plan(&stack(3, 300), state.as_ref());
     let cancel = Cancel::new();
     let interrupt = cancel.clone();
@@ -491,8 +496,7 @@ async fn a_second_interrupt_aborts_running_steps_and_state_keeps_what_they_recor
     let cloud = FakeCloud::new();
     cloud.set_latency(Duration::from_secs(5));
     let state = Arc::new(MemoryStore::new("t"));
-    let mut providers = Providers::new();
-    providers.register(Arc::new(FakeProvider::new(cloud.clone())));
+    let providers = providers(&cloud);
     let plan = plan(&stack(2, 300), state.as_ref());
     let cancel = Cancel::new();
     let interrupt = cancel.clone();
@@ -548,8 +552,7 @@ async fn destroying_a_looked_up_zone_only_forgets_it() {
         "the existing zone was not looked up"
     );
     // Destroy: everything in state goes, but the zone is never deleted in the cloud.
-    let mut providers = Providers::new();
-    providers.register(Arc::new(FakeProvider::new(cloud.clone())));
+    let providers = providers(&cloud);
     let (checked, _) =
         meshctl_graph::validate(&SourceFile::new("t.yaml", text), &VarOverrides::default());
     let (stack, graph) = checked.unwrap();
