@@ -9,6 +9,10 @@ mod signals;
 mod state_access;
 
 pub use meshctl_engine::Providers;
+pub use meshctl_provider::StackSettings;
+
+/// Builds this build's providers for a stack, once its name and region are known.
+pub type ProviderFactory = dyn Fn(&StackSettings) -> Providers;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -43,15 +47,15 @@ enum Command {
     Completions(commands::completions::Args),
 }
 
-/// Runs meshctl with these providers on the process's arguments.
-pub fn run(providers: Providers) -> ExitCode {
+/// Runs meshctl on the process's arguments, with the providers `providers` builds.
+pub fn run(providers: &ProviderFactory) -> ExitCode {
     let cli = Cli::parse();
     signals::install();
     let result = match cli.command {
         Command::Validate(args) => commands::validate::run(&args),
-        Command::Plan(args) => commands::plan::run(&args, &providers),
-        Command::Apply(args) => commands::apply::apply(&args, &providers),
-        Command::Destroy(args) => commands::apply::destroy(&args, &providers),
+        Command::Plan(args) => commands::plan::run(&args, providers),
+        Command::Apply(args) => commands::apply::apply(&args, providers),
+        Command::Destroy(args) => commands::apply::destroy(&args, providers),
         Command::Show(args) => commands::show::run(&args),
         Command::Graph(args) => commands::graph::run(&args),
         Command::State(args) => commands::state::run(&args),

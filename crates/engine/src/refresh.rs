@@ -19,6 +19,12 @@ pub async fn refresh(
     options: &ApplyOptions,
 ) -> Result<BTreeMap<Address, Option<Value>>, EngineError> {
     let limiters = Arc::new(options.rate_limits.limiters());
+    // A read sees the recorded outputs of what the resource depended on, as its apply did (a
+    // record aliasing a balancer compares the live target with that balancer's DNS name).
+    let outputs: BTreeMap<Address, BTreeMap<String, Value>> = records
+        .iter()
+        .map(|r| (r.address.clone(), r.outputs.clone()))
+        .collect();
     let limit = if options.parallelism == 0 {
         usize::MAX
     } else {
@@ -38,8 +44,12 @@ pub async fn refresh(
                 continue;
             };
             let (options, limiters) = (options.clone(), limiters.clone());
+            let inputs: BTreeMap<Address, BTreeMap<String, Value>> = record
+                .dependencies
+                .iter()
+                .filter_map(|a| outputs.get(a).map(|o| (a.clone(), o.clone())))
+                .collect();
             running.spawn(async move {
-                let inputs = BTreeMap::new();
                 let request = Request {
                     address: &record.address,
                     desired: &record.desired,

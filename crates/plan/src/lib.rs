@@ -91,6 +91,9 @@ pub struct Summary {
 pub struct Plan {
     pub format_version: u32,
     pub stack: String,
+    /// The stack's region, so that applying a saved plan talks to the region it was made for.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub region: String,
     /// The state the plan was made against: `apply PLANFILE` refuses any other.
     pub lineage: String,
     pub serial: u64,

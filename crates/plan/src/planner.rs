@@ -168,6 +168,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<Diagnostic>> {
     Ok(Plan {
         format_version: PLAN_FORMAT_VERSION,
         stack: stack.name().to_string(),
+        region: stack.header.region.clone(),
         lineage: input.lineage.to_string(),
         serial: input.serial,
         stack_digest: digest,

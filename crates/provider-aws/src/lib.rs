@@ -1,2 +1,253 @@
 //! The AWS provider. Every aws-sdk-* call in meshctl lives in this crate and nowhere else.
-//! Filled in by the AWS provider issue.
+//!
+//! Credentials, endpoint and retries come from the standard aws-config chain (`AWS_PROFILE`,
+//! `AWS_ENDPOINT_URL`, SSO, credential_process...); only the region comes from the stack, because
+//! a stack names the region it lives in. Clients are built on first use, so commands that never
+//! touch AWS never load credentials.
+//!
+//! Every object a resource creates is tagged `meshctl:stack` and `meshctl:address` (where AWS can
+//! tag it) and recorded through the engine's callback as soon as it exists; objects whose ids AWS
+//! assigns are found again by those tags when a killed run left them unrecorded (`sweep`).
+
+mod acm;
+mod eks;
+mod errors;
+mod iam;
+mod kinds;
+mod route53;
+mod vpc;
+
+use async_trait::async_trait;
+use meshctl_model::record::OwnedObject;
+use meshctl_model::{Address, Kind};
+use meshctl_provider::{Applied, ErrorClass, Progress, Provider, ProviderError, Request};
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+pub(crate) use errors::{sdk_error, Result};
+
+/// Tag keys meshctl puts on every object it creates.
+pub(crate) const TAG_STACK: &str = "meshctl:stack";
+pub(crate) const TAG_ADDRESS: &str = "meshctl:address";
+
+/// The engine's callback that makes an object durable before the next call.
+pub(crate) type Record<'a> = &'a (dyn Fn(OwnedObject) + Send + Sync);
+
+/// What the provider needs from the stack: its name (tags and default names `<stack>-<name>`
+/// carry it) and its region.
+pub use meshctl_provider::StackSettings as AwsSettings;
+
+/// One client per AWS service meshctl calls.
+pub(crate) struct Clients {
+    pub ec2: aws_sdk_ec2::Client,
+    pub eks: aws_sdk_eks::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub route53: aws_sdk_route53::Client,
+    pub acm: aws_sdk_acm::Client,
+}
+
+/// What every kind's functions get: the clients and the resource being worked on.
+pub(crate) struct Cx<'a> {
+    pub aws: &'a Clients,
+    pub settings: &'a AwsSettings,
+    pub address: &'a Address,
+}
+
+impl Cx<'_> {
+    /// An error about this resource.
+    pub fn error(
+        &self,
+        class: ErrorClass,
+        operation: &'static str,
+        message: impl Into<String>,
+    ) -> ProviderError {
+        ProviderError::new(class, self.address, operation, message)
+    }
+
+    /// Turns an SDK error of `call` into this resource's error, for `map_err`.
+    pub fn sdk<E>(
+        &self,
+        operation: &'static str,
+        call: &'static str,
+    ) -> impl FnOnce(aws_sdk_ec2::error::SdkError<E>) -> ProviderError + '_
+    where
+        E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        move |error| sdk_error(self.address, operation, call, error)
+    }
+
+    /// The tags every object of this resource carries.
+    pub fn tags(&self) -> Vec<(String, String)> {
+        vec![
+            (TAG_STACK.to_string(), self.settings.stack.clone()),
+            (TAG_ADDRESS.to_string(), self.address.to_string()),
+        ]
+    }
+
+    /// A name unique to this stack and resource, for objects AWS names by the caller
+    /// (`<stack>-<name>[-suffix]`), cut to `max` characters.
+    pub fn name(&self, suffix: &str, max: usize) -> String {
+        let mut name = format!("{}-{}", self.settings.stack, self.address.name);
+        if !suffix.is_empty() {
+            name.push('-');
+            name.push_str(suffix);
+        }
+        name.truncate(max);
+        name
+    }
+
+    /// Reads the request's desired fields as the kind's typed spec.
+    pub fn spec<T: serde::de::DeserializeOwned>(
+        &self,
+        desired: &Value,
+        operation: &'static str,
+    ) -> Result<T> {
+        serde_json::from_value(desired.clone()).map_err(|e| {
+            self.error(
+                ErrorClass::Permanent,
+                operation,
+                format!(
+                    "the desired fields do not match the {} schema: {e}",
+                    self.address.kind
+                ),
+            )
+        })
+    }
+
+    /// The output `name` of the resource this one references by `field` (e.g. the cluster's
+    /// `oidc_provider_arn`), from the request's inputs.
+    pub fn input(
+        &self,
+        request: &Request<'_>,
+        kind: Kind,
+        name: &str,
+        output: &str,
+        operation: &'static str,
+    ) -> Result<Value> {
+        request
+            .inputs
+            .get(&Address::new(kind, name))
+            .and_then(|outputs| outputs.get(output))
+            .cloned()
+            .ok_or_else(|| {
+                self.error(
+                    ErrorClass::Permanent,
+                    operation,
+                    format!("{kind}.{name} has no `{output}` output yet; apply it first"),
+                )
+            })
+    }
+}
+
+/// The AWS provider for the AWS kinds of DESIGN.md §4.
+pub struct AwsProvider {
+    settings: AwsSettings,
+    clients: OnceCell<Clients>,
+}
+
+impl AwsProvider {
+    pub fn new(settings: AwsSettings) -> Self {
+        AwsProvider {
+            settings,
+            clients: OnceCell::new(),
+        }
+    }
+
+    async fn clients(&self) -> &Clients {
+        self.clients
+            .get_or_init(|| async {
+                let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .region(aws_config::Region::new(self.settings.region.clone()))
+                    .load()
+                    .await;
+                Clients {
+                    ec2: aws_sdk_ec2::Client::new(&config),
+                    eks: aws_sdk_eks::Client::new(&config),
+                    iam: aws_sdk_iam::Client::new(&config),
+                    route53: aws_sdk_route53::Client::new(&config),
+                    acm: aws_sdk_acm::Client::new(&config),
+                }
+            })
+            .await
+    }
+
+    async fn cx<'a>(&'a self, address: &'a Address) -> Cx<'a> {
+        Cx {
+            aws: self.clients().await,
+            settings: &self.settings,
+            address,
+        }
+    }
+}
+
+const KINDS: &[Kind] = &[
+    Kind::Vpc,
+    Kind::EksCluster,
+    Kind::Nodegroup,
+    Kind::IamServiceAccount,
+    Kind::Route53Zone,
+    Kind::AcmCertificate,
+    Kind::DnsRecord,
+];
+
+#[async_trait]
+impl Provider for AwsProvider {
+    fn kinds(&self) -> &'static [Kind] {
+        KINDS
+    }
+
+    async fn read(
+        &self,
+        request: &Request<'_>,
+        objects: &[OwnedObject],
+    ) -> Result<Option<Applied>> {
+        let cx = self.cx(request.address).await;
+        kinds::read(&cx, request, objects).await
+    }
+
+    async fn create(
+        &self,
+        request: &Request<'_>,
+        record: Record<'_>,
+        progress: &dyn Progress,
+    ) -> Result<Applied> {
+        let cx = self.cx(request.address).await;
+        kinds::create(&cx, request, record, progress).await
+    }
+
+    async fn update(
+        &self,
+        request: &Request<'_>,
+        prior: &Value,
+        objects: &[OwnedObject],
+        progress: &dyn Progress,
+    ) -> Result<Applied> {
+        let cx = self.cx(request.address).await;
+        kinds::update(&cx, request, prior, objects, progress).await
+    }
+
+    async fn delete(
+        &self,
+        address: &Address,
+        objects: &[OwnedObject],
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        let cx = self.cx(address).await;
+        kinds::delete(&cx, objects, progress).await
+    }
+
+    async fn sweep(
+        &self,
+        address: &Address,
+        keep: &[OwnedObject],
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        let cx = self.cx(address).await;
+        kinds::sweep(&cx, keep, progress).await
+    }
+
+    async fn import(&self, address: &Address, id: &str) -> Result<(Value, Applied)> {
+        let cx = self.cx(address).await;
+        kinds::import(&cx, id).await
+    }
+}

@@ -12,6 +12,14 @@ use std::time::Duration;
 
 pub use meshctl_model::kinds::Schema;
 
+/// What providers learn from the stack before any call: names and tags carry the stack's name,
+/// and the stack says which region it lives in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackSettings {
+    pub stack: String,
+    pub region: String,
+}
+
 /// The schema of a kind, as providers and the engine read it.
 pub fn schema(kind: Kind) -> &'static Schema {
     kind.schema()
@@ -54,6 +62,12 @@ impl ProviderError {
             message: message.into(),
             retry_after: None,
         }
+    }
+
+    /// Adds what the user can do about it.
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.message = format!("{}\n  help: {}", self.message, help.into());
+        self
     }
 
     pub fn is_retryable(&self) -> bool {

@@ -4,9 +4,10 @@ use crate::commands::plan::{make_plan, open_saved_plan, parse_address, Planned};
 use crate::input::{use_color, StackArgs};
 use crate::progress::{JsonLines, PlainLines, Spinners};
 use crate::state_access::StateArgs;
+use crate::ProviderFactory;
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
-use meshctl_engine::{ApplyOptions, Cancel, EventSink, Outcome, Providers};
+use meshctl_engine::{ApplyOptions, Cancel, EventSink, Outcome};
 use meshctl_model::Address;
 use meshctl_plan::{render, PlanOptions};
 use meshctl_state::StateStore;
@@ -66,9 +67,9 @@ pub struct RunArgs {
     events: Events,
 }
 
-pub fn apply(args: &Args, providers: &Providers) -> Result<ExitCode> {
+pub fn apply(args: &Args, providers: &ProviderFactory) -> Result<ExitCode> {
     let planned = match &args.plan {
-        Some(file) => open_saved_plan(file, args.file.as_deref(), &args.state, "apply")?,
+        Some(file) => open_saved_plan(file, args.file.as_deref(), &args.state, "apply", providers)?,
         None => {
             let Some(file) = &args.file else {
                 bail!("give a stack (-f STACK) or a saved plan (meshctl apply PLANFILE)")
@@ -88,10 +89,10 @@ pub fn apply(args: &Args, providers: &Providers) -> Result<ExitCode> {
     let Some(planned) = planned else {
         return Ok(ExitCode::from(1));
     };
-    execute(planned, &args.run, providers, "apply", args.plan.is_some())
+    execute(planned, &args.run, "apply", args.plan.is_some())
 }
 
-pub fn destroy(args: &DestroyArgs, providers: &Providers) -> Result<ExitCode> {
+pub fn destroy(args: &DestroyArgs, providers: &ProviderFactory) -> Result<ExitCode> {
     let options = PlanOptions {
         targets: Vec::new(),
         destroy: true,
@@ -107,17 +108,16 @@ pub fn destroy(args: &DestroyArgs, providers: &Providers) -> Result<ExitCode> {
     else {
         return Ok(ExitCode::from(1));
     };
-    execute(planned, &args.run, providers, "destroy", false)
+    execute(planned, &args.run, "destroy", false)
 }
 
-fn execute(
-    planned: Planned,
-    run: &RunArgs,
-    providers: &Providers,
-    operation: &str,
-    saved_plan: bool,
-) -> Result<ExitCode> {
-    let Planned { plan, state } = planned;
+fn execute(planned: Planned, run: &RunArgs, operation: &str, saved_plan: bool) -> Result<ExitCode> {
+    let Planned {
+        plan,
+        state,
+        providers,
+    } = planned;
+    let providers = &providers;
     let json = matches!(run.events, Events::Json);
     let rendered = render::text(&plan, use_color(std::io::stdout().is_terminal()));
     if json {

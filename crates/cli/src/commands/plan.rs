@@ -2,12 +2,14 @@
 
 use crate::input::{stderr_color, use_color, StackArgs};
 use crate::state_access::{OpenState, StateArgs};
+use crate::ProviderFactory;
 use anyhow::{Context, Result};
 use clap::ValueEnum;
 use meshctl_engine::Providers;
 use meshctl_model::diagnostic::render_text;
 use meshctl_model::Address;
 use meshctl_plan::{render, PlanInput, PlanOptions};
+use meshctl_provider::StackSettings;
 use meshctl_state::StateStore;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -50,7 +52,7 @@ pub fn parse_address(text: &str) -> Result<Address, String> {
     Address::parse(text).ok_or_else(|| format!("`{text}` is not kind.name, e.g. alb.public"))
 }
 
-pub fn run(args: &Args, providers: &Providers) -> Result<ExitCode> {
+pub fn run(args: &Args, providers: &ProviderFactory) -> Result<ExitCode> {
     let options = PlanOptions {
         targets: args.targets.clone(),
         destroy: args.destroy,
@@ -105,6 +107,7 @@ pub fn open_saved_plan(
     stack: Option<&std::path::Path>,
     state_args: &StateArgs,
     operation: &str,
+    make_providers: &ProviderFactory,
 ) -> Result<Option<Planned>> {
     let bytes =
         std::fs::read(file).with_context(|| format!("cannot read plan file {}", file.display()))?;
@@ -136,7 +139,15 @@ pub fn open_saved_plan(
         eprintln!("error: {}: {e}", file.display());
         return Ok(None);
     }
-    Ok(Some(Planned { plan, state }))
+    let providers = make_providers(&StackSettings {
+        stack: plan.stack.clone(),
+        region: plan.region.clone(),
+    });
+    Ok(Some(Planned {
+        plan,
+        state,
+        providers,
+    }))
 }
 
 /// Reads the live world for every recorded resource a provider of this build handles.
@@ -173,6 +184,8 @@ fn read_live(
 pub struct Planned {
     pub plan: meshctl_plan::Plan,
     pub state: OpenState,
+    /// The providers, configured for the plan's stack and region.
+    pub providers: Providers,
 }
 
 /// Loads and checks the stack, opens and locks its state, and plans. `None` when problems were
@@ -182,7 +195,7 @@ pub fn make_plan(
     state_args: &StateArgs,
     options: &PlanOptions,
     refresh: bool,
-    providers: &Providers,
+    make_providers: &ProviderFactory,
     operation: &str,
 ) -> Result<Option<Planned>> {
     let source = stack.source()?;
@@ -202,6 +215,10 @@ pub fn make_plan(
         return Ok(None);
     };
 
+    let providers = make_providers(&StackSettings {
+        stack: stack.name().to_string(),
+        region: stack.header.region.clone(),
+    });
     let state = state_args.open(stack.name(), stack.header.backend.as_ref(), operation)?;
     let meta = state.store.meta()?;
     let prior = state.store.records()?;
@@ -212,7 +229,7 @@ pub fn make_plan(
         .map(|j| (j.address, j.operation.to_string()))
         .collect();
     let live = if refresh {
-        read_live(&prior, providers)?
+        read_live(&prior, &providers)?
     } else {
         None
     };
@@ -227,7 +244,11 @@ pub fn make_plan(
         options,
     };
     match meshctl_plan::plan(&input) {
-        Ok(plan) => Ok(Some(Planned { plan, state })),
+        Ok(plan) => Ok(Some(Planned {
+            plan,
+            state,
+            providers,
+        })),
         Err(errors) => {
             eprint!("{}", render_text(&errors, &source, stderr_color()));
             Ok(None)

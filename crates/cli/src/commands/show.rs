@@ -21,7 +21,13 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> Result<ExitCode> {
-    let Some(planned) = open_saved_plan(&args.plan, args.stack.as_deref(), &args.state, "show")?
+    let Some(planned) = open_saved_plan(
+        &args.plan,
+        args.stack.as_deref(),
+        &args.state,
+        "show",
+        &|_| meshctl_engine::Providers::new(),
+    )?
     else {
         return Ok(ExitCode::from(1));
     };

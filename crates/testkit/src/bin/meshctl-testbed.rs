@@ -52,5 +52,5 @@ fn main() -> ExitCode {
     }
     let mut providers = meshctl::Providers::new();
     providers.register(Arc::new(FakeProvider::new(cloud)));
-    meshctl::run(providers)
+    meshctl::run(&move |_: &meshctl::StackSettings| providers.clone())
 }

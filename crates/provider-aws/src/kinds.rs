@@ -1,0 +1,149 @@
+//! Sends each provider call to the module of the resource's kind.
+
+use crate::{acm, eks, iam, route53, vpc, Cx, Record, Result};
+use meshctl_model::record::OwnedObject;
+use meshctl_model::Kind;
+use meshctl_provider::{Applied, ErrorClass, Progress, Request};
+use serde_json::Value;
+
+pub(crate) async fn create(
+    cx: &Cx<'_>,
+    request: &Request<'_>,
+    record: Record<'_>,
+    progress: &dyn Progress,
+) -> Result<Applied> {
+    match cx.address.kind {
+        Kind::Vpc => vpc::create(cx, request, record, progress).await,
+        Kind::EksCluster => eks::create_cluster(cx, request, record, progress).await,
+        Kind::Nodegroup => eks::create_nodegroup(cx, request, record, progress).await,
+        Kind::IamServiceAccount => iam::create(cx, request, record).await,
+        Kind::Route53Zone => route53::create_zone(cx, request, record).await,
+        Kind::AcmCertificate => acm::create(cx, request, record, progress).await,
+        Kind::DnsRecord => route53::create_record(cx, request, record).await,
+        other => Err(not_ours(cx, "create", other)),
+    }
+}
+
+pub(crate) async fn read(
+    cx: &Cx<'_>,
+    request: &Request<'_>,
+    objects: &[OwnedObject],
+) -> Result<Option<Applied>> {
+    match cx.address.kind {
+        Kind::Vpc => vpc::read(cx, request, objects).await,
+        Kind::EksCluster => eks::read_cluster(cx, request, objects).await,
+        Kind::Nodegroup => eks::read_nodegroup(cx, request, objects).await,
+        Kind::IamServiceAccount => iam::read(cx, request, objects).await,
+        Kind::Route53Zone => route53::read_zone(cx, request, objects).await,
+        Kind::AcmCertificate => acm::read(cx, request, objects).await,
+        Kind::DnsRecord => route53::read_record(cx, request, objects).await,
+        other => Err(not_ours(cx, "read", other)),
+    }
+}
+
+pub(crate) async fn update(
+    cx: &Cx<'_>,
+    request: &Request<'_>,
+    prior: &Value,
+    objects: &[OwnedObject],
+    progress: &dyn Progress,
+) -> Result<Applied> {
+    match cx.address.kind {
+        Kind::Vpc => vpc::update(cx, request, objects).await,
+        Kind::EksCluster => eks::update_cluster(cx, request, prior, objects, progress).await,
+        Kind::Nodegroup => eks::update_nodegroup(cx, request, prior, objects, progress).await,
+        Kind::IamServiceAccount => iam::update(cx, request, objects).await,
+        Kind::Route53Zone => route53::read_zone(cx, request, objects)
+            .await?
+            .ok_or_else(|| cx.error(ErrorClass::NotFound, "update", "the hosted zone is gone")),
+        Kind::AcmCertificate => acm::update(cx, request, objects).await,
+        Kind::DnsRecord => route53::update_record(cx, request, objects).await,
+        other => Err(not_ours(cx, "update", other)),
+    }
+}
+
+pub(crate) async fn delete(
+    cx: &Cx<'_>,
+    objects: &[OwnedObject],
+    progress: &dyn Progress,
+) -> Result<()> {
+    if cx.address.kind == Kind::AcmCertificate {
+        return acm::delete(cx, objects, progress).await;
+    }
+    // Objects are deleted newest first: what was created last depends on what came before.
+    for object in objects.iter().rev() {
+        progress.update(
+            cx.address,
+            &format!("deleting {} {}", object.kind, object.id),
+        );
+        let deleted = match object.kind.as_str() {
+            k if k.starts_with("ec2:") => vpc::delete_object(cx, object, progress).await,
+            k if k.starts_with("eks:") => eks::delete_object(cx, object, progress).await,
+            k if k.starts_with("iam:") => iam::delete_object(cx, object).await,
+            "route53:hosted-zone" => route53::delete_zone(cx, object).await,
+            "route53:record" => route53::delete_record_object(cx, object).await,
+            other => Err(cx.error(
+                ErrorClass::Permanent,
+                "delete",
+                format!(
+                    "unknown object kind `{other}` in state; was it written by a newer meshctl?"
+                ),
+            )),
+        };
+        match deleted {
+            Err(e) if e.class == ErrorClass::NotFound => {}
+            other => other?,
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn sweep(
+    cx: &Cx<'_>,
+    keep: &[OwnedObject],
+    progress: &dyn Progress,
+) -> Result<()> {
+    let found = match cx.address.kind {
+        Kind::Vpc => vpc::find_tagged(cx).await?,
+        Kind::EksCluster => eks::find_cluster_objects(cx).await?,
+        Kind::Nodegroup => eks::find_nodegroup_objects(cx).await?,
+        Kind::IamServiceAccount => iam::find_role_objects(cx, &iam::irsa_role_name(cx)).await?,
+        Kind::Route53Zone => route53::find_zone_objects(cx).await?,
+        Kind::AcmCertificate => acm::find_tagged(cx).await?,
+        // Records are named by the stack: recorded before they are written.
+        _ => Vec::new(),
+    };
+    let orphans: Vec<OwnedObject> = found.into_iter().filter(|o| !keep.contains(o)).collect();
+    if orphans.is_empty() {
+        return Ok(());
+    }
+    progress.update(
+        cx.address,
+        &format!(
+            "removing {} object(s) an interrupted run left behind",
+            orphans.len()
+        ),
+    );
+    delete(cx, &orphans, progress).await
+}
+
+pub(crate) async fn import(cx: &Cx<'_>, id: &str) -> Result<(Value, Applied)> {
+    match cx.address.kind {
+        Kind::Vpc => vpc::import(cx, id).await,
+        Kind::EksCluster => eks::import_cluster(cx, id).await,
+        Kind::Nodegroup => eks::import_nodegroup(cx, id).await,
+        Kind::IamServiceAccount => iam::import(cx, id).await,
+        Kind::Route53Zone => route53::import_zone(cx, id).await,
+        Kind::AcmCertificate => acm::import(cx, id).await,
+        Kind::DnsRecord => route53::import_record(cx, id).await,
+        other => Err(not_ours(cx, "import", other)),
+    }
+}
+
+fn not_ours(cx: &Cx<'_>, operation: &'static str, kind: Kind) -> meshctl_provider::ProviderError {
+    cx.error(
+        ErrorClass::Permanent,
+        operation,
+        format!("the AWS provider does not handle {kind}"),
+    )
+}

@@ -1,0 +1,302 @@
+//! A fault-injecting HTTP proxy in front of moto: adds latency and answers a chosen share of calls
+//! with AWS-shaped throttling or 5xx errors, per service, the way each service's protocol shapes
+//! them, so the SDK and meshctl classify them as the real ones. Rules can also fail matching calls
+//! permanently (AccessDenied) to drive rollbacks.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::moto::SandboxError;
+
+/// A permanent failure for calls of `service` whose body (or path) contains `contains`.
+#[derive(Debug, Clone)]
+pub struct FailRule {
+    pub service: String,
+    pub contains: String,
+}
+
+/// What the proxy does to calls. Rates are between 0 and 1; `"*"` applies to every service.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    pub latency: Duration,
+    pub throttle_rate: HashMap<String, f64>,
+    pub server_error_rate: HashMap<String, f64>,
+    pub fail: Vec<FailRule>,
+}
+
+/// What the proxy did, per service.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub forwarded: u64,
+    pub throttled: u64,
+    pub server_errors: u64,
+    pub failed: u64,
+}
+
+struct Shared {
+    upstream: String,
+    faults: Mutex<Faults>,
+    counts: Mutex<HashMap<String, Counts>>,
+    random: Mutex<fastrand::Rng>,
+}
+
+/// A running proxy; dropping it stops it.
+pub struct FaultProxy {
+    address: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy to `upstream` (e.g. moto's URL) on a free loopback port, on its own thread so
+    /// it serves whatever runtime the caller uses. `seed` makes the injected faults repeatable.
+    pub fn start(upstream: &str, seed: u64) -> Result<FaultProxy, SandboxError> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(SandboxError::NoPort)?;
+        listener.set_nonblocking(true)?;
+        let address = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            upstream: upstream.trim_end_matches('/').to_string(),
+            faults: Mutex::new(Faults::default()),
+            counts: Mutex::new(HashMap::new()),
+            random: Mutex::new(fastrand::Rng::with_seed(seed)),
+        });
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let serving = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("fault-proxy".into())
+            .spawn(move || runtime.block_on(serve(listener, serving, stopped)))?;
+        Ok(FaultProxy {
+            address,
+            shared,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Replaces the faults applied to the next calls.
+    pub fn set_faults(&self, faults: Faults) {
+        *lock(&self.shared.faults) = faults;
+    }
+
+    /// What happened so far, by service (`ec2`, `iam`, `route53`, ...).
+    pub fn counts(&self) -> HashMap<String, Counts> {
+        lock(&self.shared.counts).clone()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+async fn serve(
+    listener: std::net::TcpListener,
+    shared: Arc<Shared>,
+    mut stopped: tokio::sync::oneshot::Receiver<()>,
+) {
+    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+        return;
+    };
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    loop {
+        let stream = tokio::select! {
+            _ = &mut stopped => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => continue,
+            },
+        };
+        let (shared, client) = (shared.clone(), client.clone());
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                handle(request, shared.clone(), client.clone())
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+type ProxyClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+async fn handle(
+    request: Request<Incoming>,
+    shared: Arc<Shared>,
+    client: ProxyClient,
+) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+    let service = signing_service(&request).unwrap_or_else(|| "unknown".to_string());
+    let (parts, body) = request.into_parts();
+    let body = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => return Ok(plain(StatusCode::BAD_REQUEST, format!("bad body: {e}"))),
+    };
+    let faults = lock(&shared.faults).clone();
+    if !faults.latency.is_zero() {
+        tokio::time::sleep(faults.latency).await;
+    }
+    let rate = |table: &HashMap<String, f64>| {
+        table
+            .get(&service)
+            .or_else(|| table.get("*"))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let text = String::from_utf8_lossy(&body);
+    let path = parts.uri.path();
+    let failing = faults.fail.iter().any(|rule| {
+        (rule.service == service || rule.service == "*")
+            && (text.contains(&rule.contains) || path.contains(&rule.contains))
+    });
+    let (throttle, server_error) = {
+        let mut random = lock(&shared.random);
+        (
+            random.f64() < rate(&faults.throttle_rate),
+            random.f64() < rate(&faults.server_error_rate),
+        )
+    };
+    let outcome = if failing {
+        Some(Fault::AccessDenied)
+    } else if throttle {
+        Some(Fault::Throttling)
+    } else if server_error {
+        Some(Fault::ServerError)
+    } else {
+        None
+    };
+    {
+        let mut counts = lock(&shared.counts);
+        let entry = counts.entry(service.clone()).or_default();
+        match outcome {
+            Some(Fault::AccessDenied) => entry.failed += 1,
+            Some(Fault::Throttling) => entry.throttled += 1,
+            Some(Fault::ServerError) => entry.server_errors += 1,
+            None => entry.forwarded += 1,
+        }
+    }
+    if let Some(fault) = outcome {
+        return Ok(aws_error(&service, fault));
+    }
+    let uri = format!(
+        "{}{}",
+        shared.upstream,
+        parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+    );
+    let mut forward = Request::builder().method(parts.method).uri(uri);
+    for (name, value) in &parts.headers {
+        forward = forward.header(name, value);
+    }
+    let Ok(forward) = forward.body(Full::new(body)) else {
+        return Ok(plain(StatusCode::BAD_REQUEST, "bad request".into()));
+    };
+    match client.request(forward).await {
+        Ok(response) => {
+            let (parts, body) = response.into_parts();
+            match body.collect().await {
+                Ok(body) => Ok(Response::from_parts(parts, Full::new(body.to_bytes()))),
+                Err(e) => Ok(plain(StatusCode::BAD_GATEWAY, e.to_string())),
+            }
+        }
+        Err(e) => Ok(plain(StatusCode::BAD_GATEWAY, e.to_string())),
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    Throttling,
+    ServerError,
+    AccessDenied,
+}
+
+/// The service a SigV4-signed call is for: `Credential=KEY/DATE/REGION/SERVICE/aws4_request`.
+fn signing_service<B>(request: &Request<B>) -> Option<String> {
+    let authorization = request.headers().get("authorization")?.to_str().ok()?;
+    let credential = authorization.split("Credential=").nth(1)?;
+    let scope = credential.split(',').next()?;
+    scope.split('/').nth(3).map(str::to_string)
+}
+
+fn plain(status: StatusCode, message: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(message)));
+    *response.status_mut() = status;
+    response
+}
+
+/// The error as the service's own protocol shapes it (EC2 query, awsQuery, restXml, JSON).
+fn aws_error(service: &str, fault: Fault) -> Response<Full<Bytes>> {
+    let (status, code, message) = match (service, fault) {
+        ("ec2", Fault::Throttling) => (503, "RequestLimitExceeded", "Request limit exceeded."),
+        ("route53", Fault::Throttling) => (400, "Throttling", "Rate exceeded"),
+        ("eks", Fault::Throttling) => (429, "ThrottlingException", "Rate exceeded"),
+        ("acm", Fault::Throttling) => (400, "ThrottlingException", "Rate exceeded"),
+        (_, Fault::Throttling) => (400, "Throttling", "Rate exceeded"),
+        ("ec2", Fault::ServerError) => (503, "Unavailable", "The server is unavailable"),
+        (_, Fault::ServerError) => (500, "InternalFailure", "Internal failure (injected)"),
+        ("acm" | "eks", Fault::AccessDenied) => (
+            403,
+            "AccessDeniedException",
+            "not authorized (injected by the fault proxy)",
+        ),
+        (_, Fault::AccessDenied) => (
+            403,
+            "AccessDenied",
+            "not authorized (injected by the fault proxy)",
+        ),
+    };
+    let (content_type, body) = match service {
+        "ec2" => (
+            "text/xml",
+            format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>"),
+        ),
+        "acm" => (
+            "application/x-amz-json-1.1",
+            format!("{{\"__type\":\"{code}\",\"message\":\"{message}\"}}"),
+        ),
+        "eks" => ("application/json", format!("{{\"message\":\"{message}\"}}")),
+        _ => (
+            "text/xml",
+            format!("<?xml version=\"1.0\"?><ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>"),
+        ),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    let headers = response.headers_mut();
+    headers.insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static(content_type),
+    );
+    if let Ok(value) = hyper::header::HeaderValue::from_str(code) {
+        headers.insert("x-amzn-errortype", value);
+    }
+    response
+}
