@@ -46,6 +46,18 @@ pub(crate) struct Clients {
     pub acm: aws_sdk_acm::Client,
 }
 
+impl Clients {
+    fn new(config: &aws_config::SdkConfig) -> Self {
+        Clients {
+            ec2: aws_sdk_ec2::Client::new(config),
+            eks: aws_sdk_eks::Client::new(config),
+            iam: aws_sdk_iam::Client::new(config),
+            route53: aws_sdk_route53::Client::new(config),
+            acm: aws_sdk_acm::Client::new(config),
+        }
+    }
+}
+
 /// What every kind's functions get: the clients and the resource being worked on.
 pub(crate) struct Cx<'a> {
     pub aws: &'a Clients,
@@ -143,6 +155,9 @@ impl Cx<'_> {
 pub struct AwsProvider {
     settings: AwsSettings,
     clients: OnceCell<Clients>,
+    /// Objects a create that failed with a retryable error had made, by address: the engine
+    /// calls create again, which removes them first, so a retry never duplicates a VPC.
+    partial: std::sync::Mutex<std::collections::HashMap<Address, Vec<OwnedObject>>>,
 }
 
 impl AwsProvider {
@@ -150,6 +165,17 @@ impl AwsProvider {
         AwsProvider {
             settings,
             clients: OnceCell::new(),
+            partial: Default::default(),
+        }
+    }
+
+    /// A provider using this SDK configuration instead of the standard chain (for programs
+    /// that embed meshctl and already hold one).
+    pub fn with_config(settings: AwsSettings, config: &aws_config::SdkConfig) -> Self {
+        AwsProvider {
+            settings,
+            clients: OnceCell::new_with(Some(Clients::new(config))),
+            partial: Default::default(),
         }
     }
 
@@ -160,13 +186,7 @@ impl AwsProvider {
                     .region(aws_config::Region::new(self.settings.region.clone()))
                     .load()
                     .await;
-                Clients {
-                    ec2: aws_sdk_ec2::Client::new(&config),
-                    eks: aws_sdk_eks::Client::new(&config),
-                    iam: aws_sdk_iam::Client::new(&config),
-                    route53: aws_sdk_route53::Client::new(&config),
-                    acm: aws_sdk_acm::Client::new(&config),
-                }
+                Clients::new(&config)
             })
             .await
     }
@@ -212,7 +232,46 @@ impl Provider for AwsProvider {
         progress: &dyn Progress,
     ) -> Result<Applied> {
         let cx = self.cx(request.address).await;
-        kinds::create(&cx, request, record, progress).await
+        let earlier = self
+            .partial
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(request.address);
+        if let Some(objects) = earlier {
+            progress.update(
+                request.address,
+                &format!(
+                    "removing {} object(s) of the interrupted attempt",
+                    objects.len()
+                ),
+            );
+            if let Err(error) = kinds::delete(&cx, &objects, progress).await {
+                // Kept for the next attempt: they must not be forgotten half-deleted.
+                self.partial
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(request.address.clone(), objects);
+                return Err(error);
+            }
+        }
+        let made = std::sync::Mutex::new(Vec::new());
+        let record_and_remember = |object: OwnedObject| {
+            made.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(object.clone());
+            record(object);
+        };
+        let created = kinds::create(&cx, request, &record_and_remember, progress).await;
+        if let Err(error) = &created {
+            if error.is_retryable() {
+                let made = made.into_inner().unwrap_or_else(|p| p.into_inner());
+                self.partial
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(request.address.clone(), made);
+            }
+        }
+        created
     }
 
     async fn update(

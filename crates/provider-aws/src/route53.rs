@@ -584,7 +584,9 @@ fn same_set(live: &ResourceRecordSet, want: &ResourceRecordSet) -> bool {
             .map(|r| r.value().to_string())
             .collect()
     };
-    targets(live) == targets(want) && values(live) == values(want) && live.ttl() == want.ttl()
+    // Aliases have no TTL of their own (some APIs report 0).
+    let ttl = |s: &ResourceRecordSet| s.alias_target().map_or(s.ttl(), |_| None);
+    targets(live) == targets(want) && values(live) == values(want) && ttl(live) == ttl(want)
 }
 
 /// ELB DNS names come back lower-cased, with a trailing dot and sometimes `dualstack.`.

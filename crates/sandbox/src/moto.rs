@@ -52,6 +52,8 @@ impl Moto {
                 "MOTO_ACM_VALIDATION_WAIT",
                 ACM_VALIDATION_WAIT_SECONDS.to_string(),
             )
+            // AWS managed policies (AmazonEKSClusterPolicy...) exist in every real account.
+            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             .stdin(Stdio::null())
             .stdout(log_file.try_clone()?)
             .stderr(log_file)

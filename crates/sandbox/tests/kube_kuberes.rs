@@ -15,6 +15,9 @@ use meshctl_sandbox::kube::{ApiServer, ApiServerOptions, EventType, Gvr};
 use serde_json::json;
 
 async fn client_for(server: &ApiServer, token: Option<&str>) -> (Client, tempfile::TempDir) {
+    // The workspace builds rustls with both ring and aws-lc-rs (the AWS SDK's choice), so the
+    // process must name one before kube-rs builds its TLS config.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("kubeconfig");
     server.write_kubeconfig(&path, token).expect("kubeconfig");

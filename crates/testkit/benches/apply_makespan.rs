@@ -67,6 +67,7 @@ fn generate(seed: u64) -> Dag {
     let plan = Plan {
         format_version: 1,
         stack: "bench".into(),
+        region: "us-east-1".into(),
         lineage: "bench".into(),
         serial: 0,
         stack_digest: String::new(),

@@ -1,0 +1,247 @@
+//! The whole sandbox in one process: moto for AWS, the Kubernetes API server with the add-on
+//! controllers (AWS Load Balancer Controller, cert-manager), and a directory with the kubeconfig
+//! and the helm and istioctl stand-ins. Prints the environment to use as shell `export` lines,
+//! then `ready`, and runs until SIGINT, SIGTERM or (with `--exit-on-stdin-close`) the end of
+//! stdin, stopping moto on the way out.
+//!
+//! Usage: `meshctl-sandbox [--dir DIR] [--region REGION] [--cluster-name NAME]
+//! [--deletion-delay-ms MS] [--exit-on-stdin-close]`
+//!
+//! `eval "$(meshctl-sandbox --dir /tmp/sb | sed '/^ready$/q')"` is not how to use it (the process
+//! must keep running); start it in the background, wait for `ready`, then source the lines above.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use meshctl_sandbox::controllers::{self, ControllerOptions};
+use meshctl_sandbox::kube::{ApiServer, ApiServerOptions};
+use meshctl_sandbox::{aws_env, Moto};
+
+const USAGE: &str = "usage: meshctl-sandbox [--dir DIR] [--region REGION] [--cluster-name NAME] [--deletion-delay-ms MS] [--exit-on-stdin-close]";
+
+struct Args {
+    dir: Option<PathBuf>,
+    region: String,
+    cluster_name: String,
+    deletion_delay: Duration,
+    exit_on_stdin_close: bool,
+}
+
+fn parse_args() -> Result<Option<Args>, String> {
+    let mut parsed = Args {
+        dir: None,
+        region: "ap-northeast-2".to_string(),
+        cluster_name: "sandbox".to_string(),
+        deletion_delay: Duration::from_secs(1),
+        exit_on_stdin_close: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{name} needs a value\n{USAGE}"))
+        };
+        match flag.as_str() {
+            "--dir" => parsed.dir = Some(PathBuf::from(value("--dir")?)),
+            "--region" => parsed.region = value("--region")?,
+            "--cluster-name" => parsed.cluster_name = value("--cluster-name")?,
+            "--deletion-delay-ms" => {
+                let raw = value("--deletion-delay-ms")?;
+                let ms: u64 = raw.parse().map_err(|_| {
+                    format!("--deletion-delay-ms: {raw:?} is not a whole number of milliseconds")
+                })?;
+                parsed.deletion_delay = Duration::from_millis(ms);
+            }
+            "--exit-on-stdin-close" => parsed.exit_on_stdin_close = true,
+            "-h" | "--help" => return Ok(None),
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    Ok(Some(parsed))
+}
+
+/// Single-quotes a value for a POSIX shell when it needs it.
+fn shell_quote(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-:,=+@%".contains(c));
+    if plain {
+        value.to_string()
+    } else {
+        format!("'{}'", value.replace('\'', r"'\''"))
+    }
+}
+
+/// Links the helm and istioctl stand-ins (built next to this binary) into `bin`.
+fn link_standins(bin: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(bin).map_err(|e| format!("creating {}: {e}", bin.display()))?;
+    let exe = std::env::current_exe().map_err(|e| format!("finding this executable: {e}"))?;
+    let here = exe.parent().unwrap_or(Path::new("."));
+    for tool in ["helm", "istioctl"] {
+        let source = here.join(tool);
+        let link = bin.join(tool);
+        if !source.exists() {
+            return Err(format!(
+                "the {tool} stand-in is not at {}; build it with `cargo build -p meshctl-sandbox --bins`",
+                source.display()
+            ));
+        }
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&source, &link)
+            .map_err(|e| format!("linking {} to {}: {e}", link.display(), source.display()))?;
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(args));
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let started = Instant::now();
+    let (dir, temporary) = match &args.dir {
+        Some(dir) => (dir.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("meshctl-sandbox-{}", std::process::id())),
+            true,
+        ),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let bin = dir.join("bin");
+    link_standins(&bin)?;
+
+    // moto takes a couple of seconds to import; start the API server meanwhile.
+    let moto = tokio::task::spawn_blocking(Moto::start);
+    let server = ApiServer::start(ApiServerOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let moto = moto
+        .await
+        .map_err(|e| format!("starting moto: {e}"))?
+        .map_err(|e| e.to_string())?;
+    let kubeconfig = dir.join("kubeconfig");
+    server
+        .write_kubeconfig(&kubeconfig, None)
+        .map_err(|e| e.to_string())?;
+    let controllers = controllers::spawn(
+        server.store(),
+        ControllerOptions {
+            aws_endpoint: Some(moto.url()),
+            region: args.region.clone(),
+            cluster_name: args.cluster_name.clone(),
+            deletion_delay: args.deletion_delay,
+            ..ControllerOptions::default()
+        },
+    )
+    .await;
+
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut lines = vec![("KUBECONFIG".to_string(), kubeconfig.display().to_string())];
+    lines.extend(
+        aws_env(&moto.url(), &args.region)
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v)),
+    );
+    lines.push(("AWS_DEFAULT_REGION".to_string(), args.region.clone()));
+    lines.push((
+        "MESHCTL_STANDIN_LOG".to_string(),
+        dir.join("standin.log").display().to_string(),
+    ));
+    lines.push(("PATH".to_string(), path));
+    for (key, value) in lines {
+        println!("export {key}={}", shell_quote(&value));
+    }
+    eprintln!(
+        "sandbox up in {:.1} s: API server {}, moto {}",
+        started.elapsed().as_secs_f64(),
+        server.url(),
+        moto.url()
+    );
+    println!("ready");
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+
+    wait_for_stop(args.exit_on_stdin_close).await?;
+
+    for handle in &controllers {
+        handle.abort();
+    }
+    server.shutdown().await;
+    drop(moto);
+    if temporary {
+        let _ = std::fs::remove_dir_all(&dir);
+    } else {
+        let _ = std::fs::remove_file(&kubeconfig);
+    }
+    Ok(())
+}
+
+async fn wait_for_stop(exit_on_stdin_close: bool) -> Result<(), String> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())
+        .map_err(|e| format!("installing the SIGTERM handler: {e}"))?;
+    let mut int = signal(SignalKind::interrupt())
+        .map_err(|e| format!("installing the SIGINT handler: {e}"))?;
+    let stdin_closed = async {
+        if !exit_on_stdin_close {
+            return std::future::pending::<()>().await;
+        }
+        // A blocking read on a plain thread (the runtime would wait for a blocking task at
+        // shutdown): EOF or an error means whoever started us is gone.
+        let (closed, on_close) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let mut sink = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+            let _ = closed.send(());
+        });
+        let _ = on_close.await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+        _ = stdin_closed => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,546 @@
+//! The AWS half of seed 001's stack applied by the real `meshctl` binary against moto: through a
+//! proxy throttling 30% of calls it converges; a permanent fault rolls the world back to what it
+//! was; `kill -9` at any moment leaves no object that state does not know. Every check reads moto
+//! directly with the AWS SDK, not through meshctl.
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use meshctl_sandbox::{FailRule, FaultProxy, Faults, Moto};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+const REGION: &str = "ap-northeast-2";
+const STACK_FILE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../stacks/seed-001-https.yaml"
+);
+const DOMAIN: &str = "moamoa-news.com";
+
+/// The AWS resources of seed 001 (everything in the cluster comes with the Kubernetes provider).
+const TARGETS: &[&str] = &[
+    "nodegroup.workers",
+    "iam_service_account.aws-load-balancer-controller",
+    "iam_service_account.cert-manager",
+    "acm_certificate.wildcard",
+];
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn sdk_config(rt: &tokio::runtime::Runtime, endpoint: &str) -> SdkConfig {
+    rt.block_on(
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(endpoint)
+            .credentials_provider(aws_sdk_ec2::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .load(),
+    )
+}
+
+/// moto with the zone the stack looks up, as a registrar would have created it.
+fn moto_with_zone(rt: &tokio::runtime::Runtime) -> (Moto, SdkConfig) {
+    let moto = Moto::start().expect("moto_server must be installed: pip install 'moto[server]'");
+    let config = sdk_config(rt, &moto.url());
+    rt.block_on(async {
+        aws_sdk_route53::Client::new(&config)
+            .create_hosted_zone()
+            .name(DOMAIN)
+            .caller_reference("registrar")
+            .send()
+            .await
+            .unwrap();
+    });
+    (moto, config)
+}
+
+fn meshctl(endpoint: &str, state: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_meshctl"));
+    command
+        .args(args)
+        .args(["-f", STACK_FILE, "--state"])
+        .arg(state)
+        .env("NO_COLOR", "1")
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent");
+    command
+}
+
+fn run(endpoint: &str, state: &Path, args: &[&str]) -> Output {
+    let mut all: Vec<&str> = args.to_vec();
+    if matches!(args.first(), Some(&"apply") | Some(&"plan")) {
+        for target in TARGETS {
+            all.extend(["--target", target]);
+        }
+    }
+    if matches!(args.first(), Some(&"apply") | Some(&"destroy")) {
+        all.push("--auto-approve");
+    }
+    meshctl(endpoint, state, &all).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Everything in moto of every type the stack touches, by type, as sorted ids (plus the
+/// details that matter: record values, certificate status).
+fn world(
+    rt: &tokio::runtime::Runtime,
+    config: &SdkConfig,
+) -> BTreeMap<&'static str, BTreeSet<String>> {
+    rt.block_on(async {
+        let ec2 = aws_sdk_ec2::Client::new(config);
+        let eks = aws_sdk_eks::Client::new(config);
+        let iam = aws_sdk_iam::Client::new(config);
+        let route53 = aws_sdk_route53::Client::new(config);
+        let acm = aws_sdk_acm::Client::new(config);
+        let mut world: BTreeMap<&'static str, BTreeSet<String>> = BTreeMap::new();
+        let vpcs = ec2.describe_vpcs().send().await.unwrap();
+        world.insert(
+            "vpc",
+            vpcs.vpcs()
+                .iter()
+                .filter_map(|v| v.vpc_id().map(String::from))
+                .collect(),
+        );
+        let subnets = ec2.describe_subnets().send().await.unwrap();
+        world.insert(
+            "subnet",
+            subnets
+                .subnets()
+                .iter()
+                .filter_map(|s| s.subnet_id().map(String::from))
+                .collect(),
+        );
+        let igws = ec2.describe_internet_gateways().send().await.unwrap();
+        world.insert(
+            "internet_gateway",
+            igws.internet_gateways()
+                .iter()
+                .filter_map(|g| g.internet_gateway_id().map(String::from))
+                .collect(),
+        );
+        let nats = ec2.describe_nat_gateways().send().await.unwrap();
+        world.insert(
+            "nat_gateway",
+            nats.nat_gateways()
+                .iter()
+                .filter(|n| n.state().is_none_or(|s| s.as_str() != "deleted"))
+                .filter_map(|n| n.nat_gateway_id().map(String::from))
+                .collect(),
+        );
+        let addresses = ec2.describe_addresses().send().await.unwrap();
+        world.insert(
+            "elastic_ip",
+            addresses
+                .addresses()
+                .iter()
+                .filter_map(|a| a.allocation_id().map(String::from))
+                .collect(),
+        );
+        let tables = ec2.describe_route_tables().send().await.unwrap();
+        world.insert(
+            "route_table",
+            tables
+                .route_tables()
+                .iter()
+                // A VPC's main route table comes and goes with the VPC.
+                .filter(|t| !t.associations().iter().any(|a| a.main() == Some(true)))
+                .filter_map(|t| t.route_table_id().map(String::from))
+                .collect(),
+        );
+        let clusters = eks.list_clusters().send().await.unwrap();
+        let mut nodegroups = BTreeSet::new();
+        for cluster in clusters.clusters() {
+            let groups = eks
+                .list_nodegroups()
+                .cluster_name(cluster)
+                .send()
+                .await
+                .unwrap();
+            nodegroups.extend(groups.nodegroups().iter().map(|g| format!("{cluster}/{g}")));
+        }
+        world.insert("eks_cluster", clusters.clusters().iter().cloned().collect());
+        world.insert("nodegroup", nodegroups);
+        // moto lists AWS managed policies too; roles are what an account holds.
+        let roles = iam.list_roles().send().await.unwrap();
+        world.insert(
+            "iam_role",
+            roles
+                .roles()
+                .iter()
+                .map(|r| r.role_name().to_string())
+                .collect(),
+        );
+        let providers = iam.list_open_id_connect_providers().send().await.unwrap();
+        world.insert(
+            "oidc_provider",
+            providers
+                .open_id_connect_provider_list()
+                .iter()
+                .filter_map(|p| p.arn().map(String::from))
+                .collect(),
+        );
+        let certificates = acm.list_certificates().send().await.unwrap();
+        world.insert(
+            "acm_certificate",
+            certificates
+                .certificate_summary_list()
+                .iter()
+                .filter_map(|c| c.certificate_arn().map(String::from))
+                .collect(),
+        );
+        let zones = route53.list_hosted_zones().send().await.unwrap();
+        let mut records = BTreeSet::new();
+        for zone in zones.hosted_zones() {
+            let sets = route53
+                .list_resource_record_sets()
+                .hosted_zone_id(zone.id())
+                .send()
+                .await
+                .unwrap();
+            for set in sets.resource_record_sets() {
+                let values: Vec<&str> = set.resource_records().iter().map(|r| r.value()).collect();
+                records.insert(format!(
+                    "{} {} {}",
+                    set.name(),
+                    set.r#type().as_str(),
+                    values.join(",")
+                ));
+            }
+        }
+        world.insert(
+            "hosted_zone",
+            zones
+                .hosted_zones()
+                .iter()
+                .map(|z| z.name().to_string())
+                .collect(),
+        );
+        world.insert("record", records);
+        world
+    })
+}
+
+/// Objects minus those present before: what the run left.
+fn added(
+    before: &BTreeMap<&'static str, BTreeSet<String>>,
+    after: &BTreeMap<&'static str, BTreeSet<String>>,
+) -> BTreeMap<&'static str, Vec<String>> {
+    after
+        .iter()
+        .map(|(kind, ids)| {
+            (
+                *kind,
+                ids.difference(&before[kind]).cloned().collect::<Vec<_>>(),
+            )
+        })
+        .filter(|(_, ids)| !ids.is_empty())
+        .collect()
+}
+
+/// The ids of every object recorded in state, and the addresses with an open journal entry.
+fn recorded(state: &Path) -> (BTreeSet<String>, BTreeSet<String>) {
+    use meshctl_state::StateStore;
+    let store = meshctl_state::SledStore::open(state, "moamoa").unwrap();
+    let ids = store
+        .records()
+        .unwrap()
+        .into_iter()
+        .flat_map(|r| r.objects.into_iter().map(|o| o.id))
+        .collect();
+    let open = store
+        .journal()
+        .unwrap()
+        .into_iter()
+        .map(|j| j.address.to_string())
+        .collect();
+    (ids, open)
+}
+
+#[test]
+fn seed_001_aws_part_converges_with_30_percent_of_calls_throttled() {
+    let rt = runtime();
+    let (moto, config) = moto_with_zone(&rt);
+    let before = world(&rt, &config);
+    let proxy = FaultProxy::start(&moto.url(), 7).unwrap();
+    proxy.set_faults(Faults {
+        throttle_rate: HashMap::from([("*".to_string(), 0.3)]),
+        ..Faults::default()
+    });
+    let state = tempfile::tempdir().unwrap();
+
+    let applied = run(&proxy.url(), state.path(), &["apply"]);
+    assert!(
+        applied.status.success(),
+        "apply failed:\n{}{}",
+        text(&applied.stdout),
+        text(&applied.stderr)
+    );
+    let throttled: u64 = proxy.counts().values().map(|c| c.throttled).sum();
+    assert!(
+        throttled >= 10,
+        "the proxy throttled only {throttled} calls: {:?}",
+        proxy.counts()
+    );
+
+    // What exists, read straight from moto.
+    let after = world(&rt, &config);
+    let new = added(&before, &after);
+    assert_eq!(new["vpc"].len(), 1, "{new:#?}\n{}", text(&applied.stderr));
+    assert_eq!(new["subnet"].len(), 4, "2 AZs x public/private: {new:#?}");
+    assert_eq!(new["nat_gateway"].len(), 1, "nat: single: {new:#?}");
+    assert_eq!(new["eks_cluster"], ["moamoa-main"]);
+    assert_eq!(new["nodegroup"], ["moamoa-main/workers"]);
+    assert_eq!(new["oidc_provider"].len(), 1);
+    assert_eq!(new["acm_certificate"].len(), 1);
+    assert_eq!(
+        new["iam_role"],
+        [
+            "moamoa-aws-load-balancer-controller-irsa",
+            "moamoa-cert-manager-irsa",
+            "moamoa-main-cluster",
+            "moamoa-workers-node"
+        ]
+    );
+    rt.block_on(async {
+        let acm = aws_sdk_acm::Client::new(&config);
+        let arn = &new["acm_certificate"][0];
+        let detail = acm
+            .describe_certificate()
+            .certificate_arn(arn)
+            .send()
+            .await
+            .unwrap();
+        let detail = detail.certificate().unwrap();
+        assert_eq!(detail.status().unwrap().as_str(), "ISSUED");
+        // Its validation CNAME is in the zone.
+        let validation = detail.domain_validation_options()[0]
+            .resource_record()
+            .unwrap();
+        let wanted = format!("{} CNAME {}", validation.name(), validation.value());
+        assert!(
+            after["record"]
+                .iter()
+                .any(|r| r.trim_end_matches('.') == wanted.trim_end_matches('.') || r == &wanted),
+            "validation record {wanted} not in {:?}",
+            after["record"]
+        );
+        let eks = aws_sdk_eks::Client::new(&config);
+        let cluster = eks
+            .describe_cluster()
+            .name("moamoa-main")
+            .send()
+            .await
+            .unwrap();
+        let cluster = cluster.cluster().unwrap();
+        assert_eq!(cluster.version(), Some("1.29"));
+        let vpc = cluster.resources_vpc_config().unwrap();
+        assert!(vpc.endpoint_private_access() && vpc.endpoint_public_access());
+    });
+
+    // Converged: a second plan through the same faults finds nothing to do.
+    let planned = run(&proxy.url(), state.path(), &["plan"]);
+    assert!(planned.status.success(), "{}", text(&planned.stderr));
+    assert!(
+        text(&planned.stdout).contains("No changes."),
+        "{}",
+        text(&planned.stdout)
+    );
+
+    let destroyed = run(&proxy.url(), state.path(), &["destroy"]);
+    assert!(
+        destroyed.status.success(),
+        "destroy failed:\n{}{}",
+        text(&destroyed.stdout),
+        text(&destroyed.stderr)
+    );
+    assert_eq!(
+        added(&before, &world(&rt, &config)),
+        BTreeMap::new(),
+        "destroy left objects behind"
+    );
+}
+
+#[test]
+fn a_permanent_fault_on_one_node_rolls_moto_back_to_what_it_was() {
+    let rt = runtime();
+    let (moto, config) = moto_with_zone(&rt);
+    let before = world(&rt, &config);
+    let proxy = FaultProxy::start(&moto.url(), 11).unwrap();
+    // The nodegroup is created late, after the VPC, cluster, roles and certificate; only its
+    // CreateNodegroup request names `nodegroupName` in its body, so undoing it can succeed.
+    proxy.set_faults(Faults {
+        fail: vec![FailRule {
+            service: "eks".into(),
+            contains: "\"nodegroupName\"".into(),
+        }],
+        ..Faults::default()
+    });
+    let state = tempfile::tempdir().unwrap();
+    let applied = run(&proxy.url(), state.path(), &["apply"]);
+    let stderr = text(&applied.stderr);
+    assert_eq!(
+        applied.status.code(),
+        Some(3), // failed and rolled back
+        "{}{stderr}",
+        text(&applied.stdout)
+    );
+    assert!(stderr.contains("nodegroup.workers"), "{stderr}");
+    assert!(
+        stderr.contains("Everything this run did was undone"),
+        "{stderr}"
+    );
+    assert!(proxy.counts()["eks"].failed >= 1);
+    assert_eq!(world(&rt, &config), before, "rollback did not restore moto");
+}
+
+#[test]
+fn kill_9_during_apply_leaves_no_object_unknown_to_state() {
+    let rt = runtime();
+    for (trial, delay_ms) in [400u64, 900, 1500, 2300, 3200].into_iter().enumerate() {
+        let (moto, config) = moto_with_zone(&rt);
+        let before = world(&rt, &config);
+        let proxy = FaultProxy::start(&moto.url(), trial as u64).unwrap();
+        // Slow calls spread the apply over seconds, so each kill lands mid-way.
+        proxy.set_faults(Faults {
+            latency: Duration::from_millis(40),
+            ..Faults::default()
+        });
+        let state = tempfile::tempdir().unwrap();
+        let mut args: Vec<&str> = vec!["apply", "--auto-approve"];
+        for target in TARGETS {
+            args.extend(["--target", target]);
+        }
+        let mut child = meshctl(&proxy.url(), state.path(), &args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+
+        // Every object in moto is recorded in state, or carries the tag of a resource whose
+        // create the journal shows was interrupted (the next apply sweeps those).
+        let left = added(&before, &world(&rt, &config));
+        let (ids, open) = recorded(state.path());
+        let tagged = tagged_addresses(&rt, &config);
+        for (kind, objects) in &left {
+            for id in objects {
+                // Records are recorded as ZONE/name/TYPE before they are written.
+                let record_id = match id.split(' ').collect::<Vec<_>>()[..] {
+                    [name, record_type, ..] => {
+                        format!("/{}/{record_type}", name.trim_end_matches('.'))
+                    }
+                    _ => String::from("\0"),
+                };
+                let known = ids.contains(id)
+                    || ids.iter().any(|recorded| recorded.ends_with(&record_id))
+                    || tagged.get(id).is_some_and(|address| open.contains(address));
+                assert!(known, "trial {trial} (kill after {delay_ms} ms): {kind} {id} is unknown to state\nstate: {ids:?}\nopen: {open:?}");
+            }
+        }
+
+        // The state repairs: the lock of the dead run is broken, apply completes, destroy
+        // leaves nothing.
+        let blocked = run(&proxy.url(), state.path(), &["plan"]);
+        let stderr = text(&blocked.stderr);
+        if let Some(id) = stderr
+            .split("meshctl force-unlock ")
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| c.is_whitespace() || c == '`').next())
+        {
+            let unlocked = meshctl(&proxy.url(), state.path(), &["force-unlock", id])
+                .output()
+                .unwrap();
+            assert!(unlocked.status.success(), "{}", text(&unlocked.stderr));
+        }
+        let applied = run(&proxy.url(), state.path(), &["apply"]);
+        assert!(
+            applied.status.success(),
+            "trial {trial}: re-apply failed:\n{}{}",
+            text(&applied.stdout),
+            text(&applied.stderr)
+        );
+        let destroyed = run(&proxy.url(), state.path(), &["destroy"]);
+        assert!(
+            destroyed.status.success(),
+            "trial {trial}: destroy failed:\n{}",
+            text(&destroyed.stderr)
+        );
+        assert_eq!(
+            added(&before, &world(&rt, &config)),
+            BTreeMap::new(),
+            "trial {trial}: objects left after destroy"
+        );
+    }
+}
+
+/// The `meshctl:address` tag of every tagged EC2 object, certificate and OIDC provider, by id.
+fn tagged_addresses(rt: &tokio::runtime::Runtime, config: &SdkConfig) -> HashMap<String, String> {
+    rt.block_on(async {
+        let mut found = HashMap::new();
+        let ec2 = aws_sdk_ec2::Client::new(config);
+        let tags = ec2.describe_tags().send().await.unwrap();
+        for tag in tags.tags() {
+            if tag.key() == Some("meshctl:address") {
+                found.insert(
+                    tag.resource_id().unwrap_or_default().to_string(),
+                    tag.value().unwrap_or_default().to_string(),
+                );
+            }
+        }
+        let acm = aws_sdk_acm::Client::new(config);
+        for certificate in acm
+            .list_certificates()
+            .send()
+            .await
+            .unwrap()
+            .certificate_summary_list()
+        {
+            let arn = certificate.certificate_arn().unwrap_or_default();
+            let tags = acm
+                .list_tags_for_certificate()
+                .certificate_arn(arn)
+                .send()
+                .await
+                .unwrap();
+            if let Some(tag) = tags.tags().iter().find(|t| t.key() == "meshctl:address") {
+                found.insert(arn.to_string(), tag.value().unwrap_or_default().to_string());
+            }
+        }
+        let iam = aws_sdk_iam::Client::new(config);
+        for provider in iam
+            .list_open_id_connect_providers()
+            .send()
+            .await
+            .unwrap()
+            .open_id_connect_provider_list()
+        {
+            let arn = provider.arn().unwrap_or_default();
+            let tags = iam
+                .list_open_id_connect_provider_tags()
+                .open_id_connect_provider_arn(arn)
+                .send()
+                .await
+                .unwrap();
+            if let Some(tag) = tags.tags().iter().find(|t| t.key() == "meshctl:address") {
+                found.insert(arn.to_string(), tag.value().to_string());
+            }
+        }
+        found
+    })
+}
