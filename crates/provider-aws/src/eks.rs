@@ -989,7 +989,6 @@ pub(crate) async fn read_nodegroup(
 pub(crate) async fn update_nodegroup(
     cx: &Cx<'_>,
     request: &Request<'_>,
-    prior: &Value,
     objects: &[OwnedObject],
     progress: &dyn Progress,
 ) -> Result<Applied> {
@@ -999,7 +998,6 @@ pub(crate) async fn update_nodegroup(
         .find(|o| o.kind == NODEGROUP)
         .ok_or_else(|| cx.error(ErrorClass::NotFound, "update", "no nodegroup in state"))?;
     let (cluster, name) = object.id.split_once('/').unwrap_or(("", &object.id));
-    let before: Option<Nodegroup> = serde_json::from_value(prior.clone()).ok();
     let live = describe_nodegroup(cx, cluster, name, "update")
         .await?
         .ok_or_else(|| {
@@ -1038,7 +1036,6 @@ pub(crate) async fn update_nodegroup(
         .set_add_or_update_taints((!wanted.is_empty()).then_some(wanted))
         .set_remove_taints((!stale.is_empty()).then_some(stale))
         .build();
-    let _ = before;
     progress.update(cx.address, &format!("updating nodegroup {name}"));
     cx.aws
         .eks

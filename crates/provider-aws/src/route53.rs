@@ -675,12 +675,12 @@ pub(crate) async fn create_record(
                     cx.address, object.id
                 )));
         }
+        record(object.clone());
     } else {
         // Recorded before it is written: the name is ours to find and delete if we are killed.
         record(object.clone());
         change(cx, &zone, ChangeAction::Create, want.clone(), "create").await?;
     }
-    record(object.clone());
     Ok(record_applied(&spec, &want, object, request, cx))
 }
 

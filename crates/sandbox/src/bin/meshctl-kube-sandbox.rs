@@ -1,8 +1,9 @@
 //! Runs the sandbox Kubernetes API server by hand: writes a kubeconfig, prints
 //! `export KUBECONFIG=...`, and serves until SIGINT or SIGTERM.
 //!
-//! Usage: `meshctl-kube-sandbox [--kubeconfig PATH] [--token TOKEN] [--tls]`; a token implies
-//! TLS, since kubectl sends credentials only over HTTPS.
+//! Usage: `meshctl-kube-sandbox [--kubeconfig PATH] [--token TOKEN] [--eks-cluster NAME] [--tls]`;
+//! a token implies TLS, since kubectl sends credentials only over HTTPS. `--eks-cluster` accepts
+//! EKS tokens (`aws eks get-token --cluster-name NAME`, signed with moto's test keys) too.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,13 +11,16 @@ use std::process::ExitCode;
 use meshctl_sandbox::kube::{ApiServer, ApiServerOptions};
 
 fn usage() -> ExitCode {
-    eprintln!("usage: meshctl-kube-sandbox [--kubeconfig PATH] [--token TOKEN] [--tls]");
+    eprintln!(
+        "usage: meshctl-kube-sandbox [--kubeconfig PATH] [--token TOKEN] [--eks-cluster NAME] [--tls]"
+    );
     ExitCode::from(2)
 }
 
 fn main() -> ExitCode {
     let mut kubeconfig: Option<PathBuf> = None;
     let mut token: Option<String> = None;
+    let mut eks_cluster: Option<String> = None;
     let mut tls = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -27,6 +31,10 @@ fn main() -> ExitCode {
             },
             "--token" => match args.next() {
                 Some(t) => token = Some(t),
+                None => return usage(),
+            },
+            "--eks-cluster" => match args.next() {
+                Some(c) => eks_cluster = Some(c),
                 None => return usage(),
             },
             "--tls" => tls = true,
@@ -53,7 +61,8 @@ fn main() -> ExitCode {
     runtime.block_on(async move {
         let options = ApiServerOptions {
             bearer_token: token.clone(),
-            tls: tls || token.is_some(),
+            tls: tls || token.is_some() || eks_cluster.is_some(),
+            eks_cluster,
             ..ApiServerOptions::default()
         };
         let server = match ApiServer::start(options).await {

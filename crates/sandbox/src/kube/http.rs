@@ -60,6 +60,8 @@ impl hyper::body::Body for Body {
 pub(crate) struct Shared {
     pub store: Arc<Store>,
     pub bearer_token: Option<String>,
+    /// When set, EKS tokens (`k8s-aws-v1.…`) presigned for this cluster name are accepted.
+    pub eks_cluster: Option<String>,
     pub address: String,
 }
 
@@ -131,6 +133,27 @@ struct Target {
     subresource: Option<String>,
 }
 
+/// Whether the request may proceed: always when no credential is configured, else when its bearer
+/// token is the static token or an EKS token for the expected cluster.
+fn authorized(shared: &Shared, req: &Request<Incoming>) -> bool {
+    if shared.bearer_token.is_none() && shared.eks_cluster.is_none() {
+        return true;
+    }
+    let Some(given) = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+    else {
+        return false;
+    };
+    shared.bearer_token.as_deref() == Some(given)
+        || shared.eks_cluster.as_deref().is_some_and(|cluster| {
+            super::eks_auth::verify_eks_token(given, cluster, std::time::SystemTime::now()).is_ok()
+        })
+}
+
 /// Serves one request; never panics on input, every failure is a Status.
 pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_string();
@@ -143,16 +166,8 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
         segments.first().map(String::as_str),
         Some("healthz" | "livez" | "readyz")
     );
-    if let (Some(token), false) = (&shared.bearer_token, is_health) {
-        let given = req
-            .headers()
-            .get(hyper::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        if given != Some(token.as_str()) {
-            return error_response(&ApiError::unauthorized());
-        }
+    if !is_health && !authorized(&shared, &req) {
+        return error_response(&ApiError::unauthorized());
     }
     let query = parse_query(req.uri().query());
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();

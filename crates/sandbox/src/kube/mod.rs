@@ -8,6 +8,7 @@
 mod admission;
 mod clock;
 pub mod controllers;
+pub mod eks_auth;
 mod http;
 mod protobuf;
 pub mod resources;
@@ -52,6 +53,9 @@ pub struct ApiServerOptions {
     /// When set, every request (but health checks) needs `Authorization: Bearer <token>`.
     /// kubectl sends tokens only over TLS, so set `tls` too when kubectl is to pass.
     pub bearer_token: Option<String>,
+    /// When set, bearer tokens made like `aws eks get-token --cluster-name <this>` are accepted
+    /// too (see `eks_auth`): signed with moto's test secret key for this cluster, not expired.
+    pub eks_cluster: Option<String>,
     /// Serve HTTPS with a fresh CA (`ApiServer::ca_pem`) instead of plain HTTP.
     pub tls: bool,
     /// How long after a change a workload reports its replicas ready.
@@ -62,6 +66,7 @@ impl Default for ApiServerOptions {
     fn default() -> Self {
         Self {
             bearer_token: None,
+            eks_cluster: None,
             tls: false,
             rollout_delay: Duration::from_millis(200),
         }
@@ -88,6 +93,7 @@ impl ApiServer {
         let shared = Arc::new(http::Shared {
             store: store.clone(),
             bearer_token: options.bearer_token.clone(),
+            eks_cluster: options.eks_cluster.clone(),
             address: address.to_string(),
         });
         let tls = if options.tls {

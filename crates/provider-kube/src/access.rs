@@ -1,0 +1,599 @@
+//! Reaching the cluster: from an `eks_cluster`'s outputs (endpoint, CA, an EKS bearer token) or
+//! from a kubeconfig and context, optionally through an endpoint override.
+//!
+//! EKS tokens are made exactly as `aws eks get-token` and aws-iam-authenticator make them:
+//! `k8s-aws-v1.` + base64url (no padding) of a SigV4-presigned `GET` of STS
+//! `GetCallerIdentity`, with the signed header `x-k8s-aws-id: <cluster name>` and
+//! `X-Amz-Expires=60`. The cluster re-sends that request to STS to learn who the caller is; the
+//! signed header stops a token for one cluster from being replayed against another.
+//!
+//! The endpoint override (`kube.endpoint_override`, or env `MESHCTL_KUBE_ENDPOINT`, which wins)
+//! replaces only the URL requests go to: the CA, the credentials and the TLS server name stay
+//! those of the cluster. A bastion tunnel to a private endpoint forwards TLS untouched, so the
+//! certificate it presents names the cluster's own host, and that is the name to verify.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::provider::ProvideCredentials as _;
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{
+    sign, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
+};
+use aws_sigv4::sign::v4;
+use aws_types::SdkConfig;
+use base64::Engine as _;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use secrecy::SecretString;
+
+/// The environment variable that overrides `kube.endpoint_override`.
+pub const ENDPOINT_ENV: &str = "MESHCTL_KUBE_ENDPOINT";
+/// What every EKS bearer token starts with.
+pub const EKS_TOKEN_PREFIX: &str = "k8s-aws-v1.";
+/// The header that binds a token to one cluster.
+const CLUSTER_ID_HEADER: &str = "x-k8s-aws-id";
+/// X-Amz-Expires of the presigned request, as `aws eks get-token` sets it. EKS itself accepts a
+/// token for 15 minutes after signing.
+const PRESIGN_EXPIRES: Duration = Duration::from_secs(60);
+/// How long a token may be reused before making a new one (kubectl's choice: EKS's 15 minutes,
+/// less a minute of margin).
+pub const EKS_TOKEN_REUSE: Duration = Duration::from_secs(14 * 60);
+
+/// Why the cluster could not be reached, worded for the person running meshctl.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    #[error("no AWS credentials to make an EKS token for cluster {cluster}: {detail}; configure AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, SSO) or use kube: {{kubeconfig, context}}")]
+    Credentials { cluster: String, detail: String },
+    #[error("no AWS region to make an EKS token for cluster {cluster}; set the stack's region or AWS_REGION")]
+    Region { cluster: String },
+    #[error("signing the EKS token for cluster {cluster}: {detail}")]
+    Signing { cluster: String, detail: String },
+    #[error("the CA certificate of cluster {cluster} is not usable: {detail}")]
+    Ca { cluster: String, detail: String },
+    #[error("the endpoint {endpoint:?} of cluster {cluster} is not a URL: {detail}")]
+    Endpoint {
+        cluster: String,
+        endpoint: String,
+        detail: String,
+    },
+    #[error("reading kubeconfig {path}{}: {detail}", context.as_deref().map(|c| format!(" (context {c})")).unwrap_or_default())]
+    Kubeconfig {
+        path: String,
+        context: Option<String>,
+        detail: String,
+    },
+    #[error(
+        "cannot reach the Kubernetes API of cluster {cluster} at {endpoint}: {detail}; {hint}"
+    )]
+    Unreachable {
+        cluster: String,
+        endpoint: String,
+        detail: String,
+        hint: String,
+    },
+    #[error(
+        "TLS with the Kubernetes API of cluster {cluster} at {endpoint} failed: {detail}; {hint}"
+    )]
+    Tls {
+        cluster: String,
+        endpoint: String,
+        detail: String,
+        hint: String,
+    },
+    #[error("cluster {cluster} at {endpoint} refused the credentials (401 Unauthorized); {hint}")]
+    Unauthorized {
+        cluster: String,
+        endpoint: String,
+        hint: String,
+    },
+    #[error("cluster {cluster} at {endpoint} forbids this (403 Forbidden): {message}; the identity meshctl uses needs cluster-admin rights (an EKS access entry with AmazonEKSClusterAdminPolicy, or a RoleBinding)")]
+    Forbidden {
+        cluster: String,
+        endpoint: String,
+        message: String,
+    },
+    #[error("cluster {cluster} at {endpoint} answered {code}: {message}")]
+    Api {
+        cluster: String,
+        endpoint: String,
+        code: u16,
+        message: String,
+    },
+    #[error("setting up the Kubernetes client for cluster {cluster} at {endpoint}: {detail}")]
+    Client {
+        cluster: String,
+        endpoint: String,
+        detail: String,
+    },
+}
+
+/// Makes an EKS bearer token for `cluster_name` with the credentials and region of `sdk_config`,
+/// as `aws eks get-token --cluster-name <cluster_name>` does. Reuse it for at most
+/// `EKS_TOKEN_REUSE`.
+///
+/// The token always names the public regional STS host, even when the SDK is pointed elsewhere
+/// (`AWS_ENDPOINT_URL`): EKS accepts only STS hosts in tokens, and it is EKS, not meshctl, that
+/// sends the request.
+pub async fn eks_token(sdk_config: &SdkConfig, cluster_name: &str) -> Result<String, AccessError> {
+    let provider = sdk_config
+        .credentials_provider()
+        .ok_or_else(|| AccessError::Credentials {
+            cluster: cluster_name.to_string(),
+            detail: "the AWS configuration has no credentials provider".into(),
+        })?;
+    let credentials =
+        provider
+            .provide_credentials()
+            .await
+            .map_err(|e| AccessError::Credentials {
+                cluster: cluster_name.to_string(),
+                detail: error_chain(&e),
+            })?;
+    let region = sdk_config.region().ok_or_else(|| AccessError::Region {
+        cluster: cluster_name.to_string(),
+    })?;
+    presign_eks_token(
+        &credentials,
+        region.as_ref(),
+        cluster_name,
+        SystemTime::now(),
+    )
+}
+
+/// The STS host a token for `region` names.
+pub fn sts_host(region: &str) -> String {
+    if region.starts_with("cn-") {
+        format!("sts.{region}.amazonaws.com.cn")
+    } else {
+        format!("sts.{region}.amazonaws.com")
+    }
+}
+
+/// The token for `cluster_name`, signed at `time` (separate from `eks_token` so that tests can
+/// fix the time).
+pub fn presign_eks_token(
+    credentials: &Credentials,
+    region: &str,
+    cluster_name: &str,
+    time: SystemTime,
+) -> Result<String, AccessError> {
+    let signing_error = |detail: String| AccessError::Signing {
+        cluster: cluster_name.to_string(),
+        detail,
+    };
+    let url = format!(
+        "https://{}/?Action=GetCallerIdentity&Version=2011-06-15",
+        sts_host(region)
+    );
+    let identity = credentials.clone().into();
+    let mut settings = SigningSettings::default();
+    settings.signature_location = SignatureLocation::QueryParams;
+    settings.expires_in = Some(PRESIGN_EXPIRES);
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("sts")
+        .time(time)
+        .settings(settings)
+        .build()
+        .map_err(|e| signing_error(e.to_string()))?
+        .into();
+    let headers = [(CLUSTER_ID_HEADER, cluster_name)];
+    let request = SignableRequest::new(
+        "GET",
+        url.as_str(),
+        headers.into_iter(),
+        SignableBody::Bytes(&[]),
+    )
+    .map_err(|e| signing_error(e.to_string()))?;
+    let (instructions, _signature) = sign(request, &params)
+        .map_err(|e| signing_error(e.to_string()))?
+        .into_parts();
+    let mut presigned = url;
+    for (name, value) in instructions.params() {
+        presigned.push('&');
+        presigned.push_str(name);
+        presigned.push('=');
+        presigned.push_str(&percent_encode(value));
+    }
+    Ok(format!(
+        "{EKS_TOKEN_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(presigned)
+    ))
+}
+
+/// RFC 3986 unreserved characters stay, everything else becomes %XX (as SigV4 encodes).
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The endpoint override in effect: env `MESHCTL_KUBE_ENDPOINT` (when set and not empty) wins
+/// over the stack's `kube.endpoint_override`, as the model documents.
+pub fn resolve_endpoint_override(stack: Option<&str>, env: Option<&str>) -> Option<String> {
+    env.map(str::trim)
+        .filter(|e| !e.is_empty())
+        .or(stack)
+        .map(str::to_string)
+}
+
+/// `MESHCTL_KUBE_ENDPOINT` from the environment, for `resolve_endpoint_override`.
+pub fn endpoint_override_from_env() -> Option<String> {
+    std::env::var(ENDPOINT_ENV).ok()
+}
+
+/// Where the cluster's address and credentials come from.
+#[derive(Debug, Clone)]
+pub enum AccessSource {
+    /// An EKS cluster's outputs: `endpoint`, `ca` (PEM, or base64 of PEM as in EKS'
+    /// `certificateAuthority.data`) and a token from `eks_token`.
+    Eks {
+        endpoint: String,
+        ca: Vec<u8>,
+        token: SecretString,
+    },
+    /// A kubeconfig file and a context in it (its current context when `None`).
+    Kubeconfig {
+        path: PathBuf,
+        context: Option<String>,
+    },
+}
+
+/// How to reach one cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterAccess {
+    /// The cluster's name, for messages (the EKS cluster name, or the kubeconfig context).
+    pub cluster: String,
+    pub source: AccessSource,
+    /// Requests go here instead of the cluster's endpoint (see `resolve_endpoint_override`).
+    pub endpoint_override: Option<String>,
+}
+
+/// A client for a cluster, with what is needed to explain its failures.
+#[derive(Clone)]
+pub struct Cluster {
+    pub client: kube::Client,
+    /// The cluster's name, for messages.
+    pub name: String,
+    /// The URL requests go to (the override when there is one).
+    pub endpoint: String,
+    overridden: bool,
+    eks: bool,
+}
+
+impl ClusterAccess {
+    /// Access from an EKS cluster's outputs.
+    pub fn eks(
+        cluster: impl Into<String>,
+        endpoint: impl Into<String>,
+        ca: impl Into<Vec<u8>>,
+        token: impl Into<String>,
+    ) -> Self {
+        Self {
+            cluster: cluster.into(),
+            source: AccessSource::Eks {
+                endpoint: endpoint.into(),
+                ca: ca.into(),
+                token: SecretString::from(token.into()),
+            },
+            endpoint_override: None,
+        }
+    }
+
+    /// Access from a kubeconfig file and context.
+    pub fn kubeconfig(path: impl Into<PathBuf>, context: Option<String>) -> Self {
+        let path = path.into();
+        Self {
+            cluster: context
+                .clone()
+                .unwrap_or_else(|| format!("the current context of {}", path.display())),
+            source: AccessSource::Kubeconfig { path, context },
+            endpoint_override: None,
+        }
+    }
+
+    /// The same access, with requests sent to `endpoint` when it is `Some`.
+    pub fn with_endpoint_override(mut self, endpoint: Option<String>) -> Self {
+        self.endpoint_override = endpoint;
+        self
+    }
+
+    /// The kube-rs configuration: the cluster's URL, CA and credentials, then the override.
+    pub async fn config(&self) -> Result<kube::Config, AccessError> {
+        let mut config = match &self.source {
+            AccessSource::Eks {
+                endpoint,
+                ca,
+                token,
+            } => {
+                let url = endpoint.parse().map_err(|e| AccessError::Endpoint {
+                    cluster: self.cluster.clone(),
+                    endpoint: endpoint.clone(),
+                    detail: format!("{e}"),
+                })?;
+                let mut config = kube::Config::new(url);
+                config.root_cert = Some(ca_certificates(ca).map_err(|detail| AccessError::Ca {
+                    cluster: self.cluster.clone(),
+                    detail,
+                })?);
+                config.auth_info.token = Some(token.clone());
+                config
+            }
+            AccessSource::Kubeconfig { path, context } => {
+                let kubeconfig_error = |detail: String| AccessError::Kubeconfig {
+                    path: path.display().to_string(),
+                    context: context.clone(),
+                    detail,
+                };
+                let kubeconfig =
+                    Kubeconfig::read_from(path).map_err(|e| kubeconfig_error(error_chain(&e)))?;
+                let options = KubeConfigOptions {
+                    context: context.clone(),
+                    ..KubeConfigOptions::default()
+                };
+                kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+                    .await
+                    .map_err(|e| kubeconfig_error(error_chain(&e)))?
+            }
+        };
+        if let Some(endpoint) = &self.endpoint_override {
+            let original_host = config.cluster_url.host().map(str::to_string);
+            config.cluster_url = endpoint.parse().map_err(|e| AccessError::Endpoint {
+                cluster: self.cluster.clone(),
+                endpoint: endpoint.clone(),
+                detail: format!("{e} (from kube.endpoint_override or {ENDPOINT_ENV})"),
+            })?;
+            // The tunnel forwards TLS to the cluster, whose certificate names the cluster's host.
+            if config.tls_server_name.is_none()
+                && original_host != config.cluster_url.host().map(str::to_string)
+            {
+                config.tls_server_name = original_host
+                    .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string());
+            }
+        }
+        Ok(config)
+    }
+
+    /// A client for the cluster, checked with one request (`/version`), so that a wrong
+    /// endpoint, CA or token is reported here, in words, rather than at the first change.
+    pub async fn connect(&self) -> Result<Cluster, AccessError> {
+        // Both of rustls' crypto backends are linked into meshctl (the AWS SDK brings aws-lc-rs),
+        // so rustls cannot pick one itself; kube-rs is built for ring.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let config = self.config().await?;
+        let endpoint = config.cluster_url.to_string();
+        let endpoint = endpoint.trim_end_matches('/').to_string();
+        let client = kube::Client::try_from(config).map_err(|e| AccessError::Client {
+            cluster: self.cluster.clone(),
+            endpoint: endpoint.clone(),
+            detail: error_chain(&e),
+        })?;
+        let cluster = Cluster {
+            client,
+            name: self.cluster.clone(),
+            endpoint,
+            overridden: self.endpoint_override.is_some(),
+            eks: matches!(self.source, AccessSource::Eks { .. }),
+        };
+        cluster
+            .client
+            .apiserver_version()
+            .await
+            .map_err(|e| cluster.explain(e))?;
+        Ok(cluster)
+    }
+}
+
+impl Cluster {
+    /// Words for a failed request: which cluster, which endpoint, and what to do.
+    pub fn explain(&self, err: kube::Error) -> AccessError {
+        let cluster = self.name.clone();
+        let endpoint = self.endpoint.clone();
+        match err {
+            kube::Error::Api(status) if status.code == 401 => AccessError::Unauthorized {
+                cluster,
+                endpoint,
+                hint: if self.eks {
+                    "the EKS token was made for another cluster, has expired, or its AWS identity is unknown to the cluster; check the AWS credentials meshctl uses (AWS_PROFILE) and that they have an access entry on the cluster".into()
+                } else {
+                    "the kubeconfig user's credentials are wrong or expired; refresh them (for EKS: aws eks update-kubeconfig) or choose another context".into()
+                },
+            },
+            kube::Error::Api(status) if status.code == 403 => AccessError::Forbidden {
+                cluster,
+                endpoint,
+                message: status.message,
+            },
+            kube::Error::Api(status) => AccessError::Api {
+                cluster,
+                endpoint,
+                code: status.code,
+                message: status.message,
+            },
+            other => {
+                let detail = error_chain(&other);
+                let lower = detail.to_ascii_lowercase();
+                if lower.contains("certificate")
+                    || lower.contains("unknownissuer")
+                    || lower.contains("tls")
+                    || lower.contains("handshake")
+                {
+                    AccessError::Tls {
+                        cluster,
+                        endpoint,
+                        detail,
+                        hint: if self.overridden {
+                            "the endpoint override must forward TLS to the cluster unchanged (a TCP tunnel such as ssh -L), since meshctl verifies the cluster's certificate and host name".into()
+                        } else {
+                            "the CA certificate does not match the cluster's; check the cluster's certificateAuthority or the kubeconfig".into()
+                        },
+                    }
+                } else {
+                    AccessError::Unreachable {
+                        cluster,
+                        endpoint,
+                        detail,
+                        hint: if self.overridden {
+                            format!("the endpoint comes from kube.endpoint_override or {ENDPOINT_ENV}; check that the tunnel is up")
+                        } else {
+                            format!("if the cluster endpoint is private, open a tunnel (e.g. through a bastion) and set kube.endpoint_override or {ENDPOINT_ENV} to its URL")
+                        },
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// DER certificates from PEM text, or from base64 of PEM text (EKS' `certificateAuthority.data`).
+fn ca_certificates(ca: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    let text = String::from_utf8_lossy(ca);
+    let pem = if text.contains("-----BEGIN") {
+        text.into_owned()
+    } else {
+        let compact: String = text.split_whitespace().collect();
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(compact)
+            .map_err(|_| "neither PEM nor base64 of PEM".to_string())?;
+        String::from_utf8(decoded).map_err(|_| "base64 of something other than PEM".to_string())?
+    };
+    let mut certificates = Vec::new();
+    let mut body: Option<String> = None;
+    for line in pem.lines().map(str::trim) {
+        if line == "-----BEGIN CERTIFICATE-----" {
+            body = Some(String::new());
+        } else if line == "-----END CERTIFICATE-----" {
+            let b64 = body.take().ok_or("END without BEGIN")?;
+            let der = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|e| format!("a certificate is not base64: {e}"))?;
+            certificates.push(der);
+        } else if let Some(b) = body.as_mut() {
+            b.push_str(line);
+        }
+    }
+    if certificates.is_empty() {
+        return Err("no CERTIFICATE block in the PEM".into());
+    }
+    Ok(certificates)
+}
+
+/// An error and its sources, joined with ": ".
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(token: &str) -> String {
+        let b64 = token.strip_prefix(EKS_TOKEN_PREFIX).expect("prefix");
+        assert!(!b64.contains('='), "no padding: {b64}");
+        assert!(
+            !b64.contains('+') && !b64.contains('/'),
+            "url alphabet: {b64}"
+        );
+        String::from_utf8(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(b64)
+                .expect("base64url"),
+        )
+        .expect("utf-8")
+    }
+
+    #[test]
+    fn token_is_a_presigned_get_caller_identity() {
+        let credentials = Credentials::new("AKIDEXAMPLE", "secret", None, None, "test");
+        // 2024-01-02T03:04:05Z
+        let time = SystemTime::UNIX_EPOCH + Duration::from_secs(1_704_164_645);
+        let token = presign_eks_token(&credentials, "ap-northeast-2", "moamoa-main", time).unwrap();
+        let url = decode(&token);
+        assert!(
+            url.starts_with("https://sts.ap-northeast-2.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15&"),
+            "{url}"
+        );
+        for part in [
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256",
+            "X-Amz-Credential=AKIDEXAMPLE%2F20240102%2Fap-northeast-2%2Fsts%2Faws4_request",
+            "X-Amz-Date=20240102T030405Z",
+            "X-Amz-Expires=60",
+            "X-Amz-SignedHeaders=host%3Bx-k8s-aws-id",
+            "X-Amz-Signature=",
+        ] {
+            assert!(url.contains(part), "{part} in {url}");
+        }
+        assert!(
+            !url.contains("moamoa-main"),
+            "the cluster is signed, not sent: {url}"
+        );
+        // The signature binds the cluster name.
+        let other = presign_eks_token(&credentials, "ap-northeast-2", "other", time).unwrap();
+        assert_ne!(token, other);
+        assert_eq!(
+            token,
+            presign_eks_token(&credentials, "ap-northeast-2", "moamoa-main", time).unwrap()
+        );
+    }
+
+    #[test]
+    fn session_tokens_ride_along() {
+        let credentials = Credentials::new("ASIA", "secret", Some("se/ss+ion".into()), None, "t");
+        let token = presign_eks_token(&credentials, "cn-north-1", "c", SystemTime::now()).unwrap();
+        let url = decode(&token);
+        assert!(
+            url.starts_with("https://sts.cn-north-1.amazonaws.com.cn/"),
+            "{url}"
+        );
+        assert!(url.contains("X-Amz-Security-Token=se%2Fss%2Bion"), "{url}");
+    }
+
+    #[test]
+    fn env_override_wins() {
+        assert_eq!(resolve_endpoint_override(None, None), None);
+        assert_eq!(
+            resolve_endpoint_override(Some("https://a"), None).as_deref(),
+            Some("https://a")
+        );
+        assert_eq!(
+            resolve_endpoint_override(Some("https://a"), Some("https://b")).as_deref(),
+            Some("https://b")
+        );
+        assert_eq!(
+            resolve_endpoint_override(Some("https://a"), Some(" ")).as_deref(),
+            Some("https://a")
+        );
+    }
+
+    #[test]
+    fn ca_from_pem_or_base64() {
+        let pem = "-----BEGIN CERTIFICATE-----\nAAEC\n-----END CERTIFICATE-----\n";
+        assert_eq!(
+            ca_certificates(pem.as_bytes()).unwrap(),
+            vec![vec![0, 1, 2]]
+        );
+        let b64 = base64::engine::general_purpose::STANDARD.encode(pem);
+        assert_eq!(
+            ca_certificates(b64.as_bytes()).unwrap(),
+            vec![vec![0, 1, 2]]
+        );
+        assert!(ca_certificates(b"nonsense!").is_err());
+    }
+}

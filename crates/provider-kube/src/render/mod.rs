@@ -1,0 +1,418 @@
+//! Rendering: each cluster kind's typed spec, plus the outputs of what it references, turned into
+//! the Kubernetes objects a server-side apply sends, the IstioOperator istioctl installs, or the
+//! Helm chart and values helm installs. Pure: no IO, no async, no kube client, so plans can show
+//! exactly what apply will send and golden files can hold it.
+//!
+//! Every Kubernetes object (and every IstioOperator) carries the label
+//! `app.kubernetes.io/managed-by: meshctl` and the annotation `meshctl.io/address: kind.name`, so
+//! a live object can be traced back to the stack resource that owns it.
+//!
+//! Inputs come as the engine hands them to providers: the outputs of the resources this one
+//! depends on, by address. An output that is not there yet is an error naming the
+//! `${kind.name.output}` it waited for, never a guess and never a panic.
+//!
+//! Istio is split per graph node: the `istio` node renders an IstioOperator for the control plane
+//! only (its profile's default gateway disabled), and each `ingress_gateway` renders its own
+//! IstioOperator with profile `empty` holding one gateway component — istioctl's documented way
+//! of adding gateways. One combined operator would make every gateway change an update of the
+//! `istio` node and let deleting one gateway prune the others; separate operators keep each
+//! node owning exactly its own objects, and istioctl prunes per operator name.
+
+mod addons;
+mod certs;
+mod ingress;
+mod istio;
+mod mesh;
+
+use meshctl_model::{Address, Kind};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::fmt;
+
+pub use addons::{CERT_MANAGER_REPOSITORY, EKS_CHARTS_REPOSITORY};
+
+/// Outputs of referenced resources, by address (the engine's `Request::inputs`).
+pub type Inputs = BTreeMap<Address, BTreeMap<String, Value>>;
+
+/// The label every rendered object carries.
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+pub const MANAGED_BY: &str = "meshctl";
+/// The annotation naming the stack resource that owns an object.
+pub const ADDRESS_ANNOTATION: &str = "meshctl.io/address";
+/// The annotation that binds a ServiceAccount to an IAM role (IRSA).
+pub const IRSA_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
+
+/// What rendering needs besides the resource itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The stack's AWS region (the LB controller's and Route53 solver's region).
+    pub region: &'a str,
+    /// The `eks_cluster` behind `kube.from_cluster`, whose `name` output the LB controller needs.
+    pub cluster: Option<&'a Address>,
+    pub inputs: &'a Inputs,
+}
+
+/// A Helm chart to install or upgrade, with its values.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HelmChart {
+    pub release: String,
+    pub namespace: String,
+    pub create_namespace: bool,
+    pub chart: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    pub version: String,
+    pub values: Value,
+}
+
+/// What one stack resource renders to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rendered {
+    /// Objects to server-side apply, in order.
+    Objects(Vec<Value>),
+    /// An IstioOperator for `istioctl install -f`. `version` is the istioctl to run, when the
+    /// node knows it.
+    IstioOperator { version: String, operator: Value },
+    /// A Helm release.
+    Helm(HelmChart),
+}
+
+impl Rendered {
+    /// The rendered documents as they would be written to a file: the objects, the operator, or
+    /// the chart coordinates with their values.
+    pub fn documents(&self) -> Vec<Value> {
+        match self {
+            Rendered::Objects(objects) => objects.clone(),
+            Rendered::IstioOperator { operator, .. } => vec![operator.clone()],
+            Rendered::Helm(chart) => vec![serde_json::to_value(chart).unwrap_or(Value::Null)],
+        }
+    }
+
+    /// Multi-document YAML, keys in the order they were rendered.
+    pub fn to_yaml(&self) -> Result<String, RenderError> {
+        let mut text = String::new();
+        for document in self.documents() {
+            let yaml = serde_yaml::to_string(&document).map_err(|e| RenderError::Yaml {
+                message: e.to_string(),
+            })?;
+            text.push_str("---\n");
+            text.push_str(&yaml);
+        }
+        Ok(text)
+    }
+}
+
+/// The result of rendering: what to install, and the outputs the spec alone determines (names,
+/// namespaces, labels) so dependents can be rendered before the cluster has answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Render {
+    pub rendered: Rendered,
+    pub outputs: BTreeMap<String, Value>,
+}
+
+/// Why a resource could not be rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RenderError {
+    /// A referenced output is not known yet (its producer has not run, or did not record it).
+    UnknownOutput {
+        reference: String,
+    },
+    /// A referenced output has the wrong shape.
+    BadOutput {
+        reference: String,
+        expected: String,
+    },
+    /// The desired JSON is not a valid spec of the kind.
+    BadSpec {
+        address: Address,
+        message: String,
+    },
+    /// The kind is not a cluster kind.
+    NotClusterKind {
+        address: Address,
+    },
+    /// The spec and a referenced output disagree (the seeds' traps, caught at apply time).
+    Conflict {
+        address: Address,
+        message: String,
+    },
+    /// The LB controller needs the EKS cluster, and the stack does not reach it through
+    /// `kube.from_cluster`.
+    NoCluster {
+        address: Address,
+    },
+    Yaml {
+        message: String,
+    },
+}
+
+impl fmt::Display for RenderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RenderError::UnknownOutput { reference } => {
+                write!(f, "`{reference}` is not known yet")
+            }
+            RenderError::BadOutput {
+                reference,
+                expected,
+            } => write!(f, "`{reference}` is not {expected}"),
+            RenderError::BadSpec { address, message } => {
+                write!(f, "{address}: not a valid spec: {message}")
+            }
+            RenderError::NotClusterKind { address } => {
+                write!(f, "{address} is not a Kubernetes resource")
+            }
+            RenderError::Conflict { address, message } => write!(f, "{address}: {message}"),
+            RenderError::NoCluster { address } => write!(
+                f,
+                "{address} needs the EKS cluster's name: reach the cluster with `kube.from_cluster`"
+            ),
+            RenderError::Yaml { message } => write!(f, "cannot write YAML: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for RenderError {}
+
+/// Renders the resource at `address` from its desired JSON (`serde_json::to_value` of the typed
+/// spec, every `${...}` resolved).
+pub fn render(address: &Address, desired: &Value, cx: &Context<'_>) -> Result<Render, RenderError> {
+    let r = Renderer { address, cx };
+    match address.kind {
+        Kind::Namespace => addons::namespace(&r, &r.spec(desired)?),
+        Kind::LbController => addons::lb_controller(&r, &r.spec(desired)?),
+        Kind::CertManager => addons::cert_manager(&r, &r.spec(desired)?),
+        Kind::HelmRelease => addons::helm_release(&r, &r.spec(desired)?),
+        Kind::Manifest => addons::manifest(&r, &r.spec(desired)?),
+        Kind::Istio => istio::control_plane(&r, &r.spec(desired)?),
+        Kind::IngressGateway => istio::ingress_gateway(&r, &r.spec(desired)?),
+        Kind::Alb => ingress::alb(&r, &r.spec(desired)?),
+        Kind::Issuer => certs::issuer(&r, &r.spec(desired)?),
+        Kind::Certificate => certs::certificate(&r, &r.spec(desired)?),
+        Kind::Gateway => mesh::gateway(&r, &r.spec(desired)?),
+        Kind::VirtualService => mesh::virtual_service(&r, &r.spec(desired)?),
+        Kind::DestinationRule => mesh::destination_rule(&r, &r.spec(desired)?),
+        Kind::PeerAuthentication => mesh::peer_authentication(&r, &r.spec(desired)?),
+        Kind::RequestAuthentication => mesh::request_authentication(&r, &r.spec(desired)?),
+        Kind::AuthorizationPolicy => mesh::authorization_policy(&r, &r.spec(desired)?),
+        Kind::Vpc
+        | Kind::EksCluster
+        | Kind::Nodegroup
+        | Kind::IamServiceAccount
+        | Kind::Route53Zone
+        | Kind::AcmCertificate
+        | Kind::DnsRecord => Err(RenderError::NotClusterKind {
+            address: address.clone(),
+        }),
+    }
+}
+
+/// The resource being rendered and its context; the helpers every kind module shares.
+pub(crate) struct Renderer<'a> {
+    pub address: &'a Address,
+    pub cx: &'a Context<'a>,
+}
+
+impl Renderer<'_> {
+    fn spec<T: serde::de::DeserializeOwned>(&self, desired: &Value) -> Result<T, RenderError> {
+        serde_json::from_value(desired.clone()).map_err(|e| RenderError::BadSpec {
+            address: self.address.clone(),
+            message: e.to_string(),
+        })
+    }
+
+    /// The resource's own name, which names its Kubernetes objects.
+    pub fn name(&self) -> &str {
+        &self.address.name
+    }
+
+    pub fn conflict(&self, message: impl Into<String>) -> RenderError {
+        RenderError::Conflict {
+            address: self.address.clone(),
+            message: message.into(),
+        }
+    }
+
+    /// An output of a referenced resource; an error naming `${kind.name.output}` when absent.
+    pub fn output(&self, kind: Kind, name: &str, output: &str) -> Result<&Value, RenderError> {
+        self.optional_output(kind, name, output)
+            .ok_or_else(|| RenderError::UnknownOutput {
+                reference: reference(kind, name, output),
+            })
+    }
+
+    /// An output that may legitimately be absent (older records, optional wiring).
+    pub fn optional_output(&self, kind: Kind, name: &str, output: &str) -> Option<&Value> {
+        self.cx
+            .inputs
+            .get(&Address::new(kind, name))
+            .and_then(|outputs| outputs.get(output))
+            .filter(|v| !v.is_null())
+    }
+
+    pub fn string_output(
+        &self,
+        kind: Kind,
+        name: &str,
+        output: &str,
+    ) -> Result<String, RenderError> {
+        as_string(self.output(kind, name, output)?).ok_or_else(|| RenderError::BadOutput {
+            reference: reference(kind, name, output),
+            expected: "a string".to_string(),
+        })
+    }
+
+    pub fn optional_string_output(&self, kind: Kind, name: &str, output: &str) -> Option<String> {
+        self.optional_output(kind, name, output).and_then(as_string)
+    }
+
+    pub fn port_output(&self, kind: Kind, name: &str, output: &str) -> Result<u16, RenderError> {
+        let value = self.output(kind, name, output)?;
+        let port = match value {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.parse().ok(),
+            _ => None,
+        };
+        port.and_then(|p| u16::try_from(p).ok())
+            .filter(|p| *p > 0)
+            .ok_or_else(|| RenderError::BadOutput {
+                reference: reference(kind, name, output),
+                expected: "a port number".to_string(),
+            })
+    }
+
+    /// `metadata` with the given name, namespace, labels and annotations plus meshctl's own.
+    pub fn metadata(
+        &self,
+        name: &str,
+        namespace: Option<&str>,
+        labels: &BTreeMap<String, String>,
+        annotations: &BTreeMap<String, String>,
+    ) -> Value {
+        let mut metadata = Map::new();
+        metadata.insert("name".into(), name.into());
+        if let Some(namespace) = namespace {
+            metadata.insert("namespace".into(), namespace.into());
+        }
+        metadata.insert("labels".into(), self.labels(labels));
+        metadata.insert("annotations".into(), self.annotations(annotations));
+        Value::Object(metadata)
+    }
+
+    fn labels(&self, labels: &BTreeMap<String, String>) -> Value {
+        let mut all: Map<String, Value> = labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().into()))
+            .collect();
+        all.insert(MANAGED_BY_LABEL.into(), MANAGED_BY.into());
+        Value::Object(all)
+    }
+
+    fn annotations(&self, annotations: &BTreeMap<String, String>) -> Value {
+        let mut all: Map<String, Value> = annotations
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().into()))
+            .collect();
+        all.insert(ADDRESS_ANNOTATION.into(), self.address.to_string().into());
+        Value::Object(all)
+    }
+
+    /// Adds meshctl's label and annotation to an object given as is (a manifest's), keeping
+    /// everything else the author wrote.
+    pub fn stamp(&self, mut object: Value) -> Value {
+        if let Value::Object(map) = &mut object {
+            let metadata = map
+                .entry("metadata")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !metadata.is_object() {
+                *metadata = Value::Object(Map::new());
+            }
+            if let Value::Object(metadata) = metadata {
+                for (key, name, value) in [
+                    ("labels", MANAGED_BY_LABEL, MANAGED_BY.to_string()),
+                    ("annotations", ADDRESS_ANNOTATION, self.address.to_string()),
+                ] {
+                    let entry = metadata
+                        .entry(key)
+                        .or_insert_with(|| Value::Object(Map::new()));
+                    if !entry.is_object() {
+                        *entry = Value::Object(Map::new());
+                    }
+                    if let Value::Object(entry) = entry {
+                        entry.insert(name.into(), value.into());
+                    }
+                }
+            }
+        }
+        object
+    }
+}
+
+fn as_string(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// `${kind.name.output}`, as a stack would write the reference.
+pub fn reference(kind: Kind, name: &str, output: &str) -> String {
+    format!("${{{kind}.{name}.{output}}}")
+}
+
+/// A JSON object from pairs, leaving out nulls, so optional fields stay absent rather than
+/// becoming `null` in applied objects.
+pub(crate) fn object<const N: usize>(pairs: [(&str, Value); N]) -> Value {
+    Value::Object(
+        pairs
+            .into_iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    )
+}
+
+/// `Some(v)` as JSON, `None` as null (dropped by `object`).
+pub(crate) fn opt<T: Serialize>(value: Option<T>) -> Value {
+    value
+        .and_then(|v| serde_json::to_value(v).ok())
+        .unwrap_or(Value::Null)
+}
+
+/// A list as JSON, or null when empty (dropped by `object`).
+pub(crate) fn list<T: Serialize>(items: &[T]) -> Value {
+    if items.is_empty() {
+        Value::Null
+    } else {
+        serde_json::to_value(items).unwrap_or(Value::Null)
+    }
+}
+
+/// Deep-merges `overlay` over `base`: objects key by key, everything else replaced. Used for
+/// user Helm values "merged over the ones meshctl sets".
+pub(crate) fn merge(base: &mut Value, overlay: &Value) {
+    match (base, overlay) {
+        (Value::Object(base), Value::Object(overlay)) => {
+            for (key, value) in overlay {
+                match base.get_mut(key) {
+                    Some(existing) => merge(existing, value),
+                    None => {
+                        base.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+        }
+        (base, overlay) if !overlay.is_null() => *base = overlay.clone(),
+        _ => {}
+    }
+}
+
+/// `matchLabels` selector from optional labels.
+pub(crate) fn match_labels(labels: Option<&meshctl_model::values::Labels>) -> Value {
+    match labels {
+        Some(labels) => serde_json::json!({ "matchLabels": labels.0 }),
+        None => Value::Null,
+    }
+}
