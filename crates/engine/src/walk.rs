@@ -551,7 +551,7 @@ impl Walk {
         let progress = EventProgress(self.events.clone());
         let result = self
             .call(change, || {
-                provider.create(&request, &record_object, &progress)
+                retry_create(provider, &request, &made, &record_object, &progress)
             })
             .await;
         let made = made.into_inner().unwrap_or_else(|p| p.into_inner());
@@ -922,6 +922,32 @@ async fn undo(walk: &Walk, step: usize, undo: Undo) -> Result<(), String> {
     result
 }
 
+/// One attempt of a create. Objects an earlier attempt made (recorded in `made`) are deleted
+/// first: a create that failed half-way and is retried would otherwise make them twice (a
+/// second VPC). If deleting them fails they stay in `made`, for the next attempt or the record.
+async fn retry_create(
+    provider: &Arc<dyn Provider>,
+    request: &Request<'_>,
+    made: &Mutex<Vec<OwnedObject>>,
+    record_object: &(dyn Fn(OwnedObject) + Send + Sync),
+    progress: &EventProgress,
+) -> Result<Applied, ProviderError> {
+    let earlier = std::mem::take(&mut *made.lock().unwrap_or_else(|p| p.into_inner()));
+    if !earlier.is_empty() {
+        progress.update(
+            request.address,
+            &format!("removing {} object(s) of the failed attempt", earlier.len()),
+        );
+        if let Err(error) = provider.delete(request.address, &earlier, progress).await {
+            made.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .splice(0..0, earlier);
+            return Err(error);
+        }
+    }
+    provider.create(request, record_object, progress).await
+}
+
 /// Creates the resource again from its prior record (rollback of a delete or replace).
 async fn recreate_record(
     walk: &Walk,
@@ -952,7 +978,7 @@ async fn recreate_record(
     let progress = EventProgress(walk.events.clone());
     let applied = walk
         .call(change, || {
-            provider.create(&request, &record_object, &progress)
+            retry_create(provider, &request, &made, &record_object, &progress)
         })
         .await
         .map_err(|e| e.message)?;

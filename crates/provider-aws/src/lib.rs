@@ -155,9 +155,6 @@ impl Cx<'_> {
 pub struct AwsProvider {
     settings: AwsSettings,
     clients: OnceCell<Clients>,
-    /// Objects a create that failed with a retryable error had made, by address: the engine
-    /// calls create again, which removes them first, so a retry never duplicates a VPC.
-    partial: std::sync::Mutex<std::collections::HashMap<Address, Vec<OwnedObject>>>,
 }
 
 impl AwsProvider {
@@ -165,7 +162,6 @@ impl AwsProvider {
         AwsProvider {
             settings,
             clients: OnceCell::new(),
-            partial: Default::default(),
         }
     }
 
@@ -175,7 +171,6 @@ impl AwsProvider {
         AwsProvider {
             settings,
             clients: OnceCell::new_with(Some(Clients::new(config))),
-            partial: Default::default(),
         }
     }
 
@@ -232,46 +227,7 @@ impl Provider for AwsProvider {
         progress: &dyn Progress,
     ) -> Result<Applied> {
         let cx = self.cx(request.address).await;
-        let earlier = self
-            .partial
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(request.address);
-        if let Some(objects) = earlier {
-            progress.update(
-                request.address,
-                &format!(
-                    "removing {} object(s) of the interrupted attempt",
-                    objects.len()
-                ),
-            );
-            if let Err(error) = kinds::delete(&cx, &objects, progress).await {
-                // Kept for the next attempt: they must not be forgotten half-deleted.
-                self.partial
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(request.address.clone(), objects);
-                return Err(error);
-            }
-        }
-        let made = std::sync::Mutex::new(Vec::new());
-        let record_and_remember = |object: OwnedObject| {
-            made.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(object.clone());
-            record(object);
-        };
-        let created = kinds::create(&cx, request, &record_and_remember, progress).await;
-        if let Err(error) = &created {
-            if error.is_retryable() {
-                let made = made.into_inner().unwrap_or_else(|p| p.into_inner());
-                self.partial
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(request.address.clone(), made);
-            }
-        }
-        created
+        kinds::create(&cx, request, record, progress).await
     }
 
     async fn update(

@@ -104,6 +104,8 @@ struct Failures {
     permanent: HashSet<(Address, Op)>,
     /// Creates that fail permanently after making this many of their objects.
     after_objects: HashMap<Address, usize>,
+    /// The next create fails with a retryable error after making this many objects.
+    once_retryable_after_objects: HashMap<Address, usize>,
 }
 
 /// An in-memory cloud, optionally kept in a file. Share it as `Arc<FakeCloud>`.
@@ -215,6 +217,14 @@ impl FakeCloud {
             .insert(address.clone(), objects);
     }
 
+    /// The next create of `address` fails with a retryable error after making `objects` of its
+    /// objects; the create after it succeeds (a throttled call half-way through a create).
+    pub fn fail_once_retryably_after_objects(&self, address: &Address, objects: usize) {
+        lock(&self.failures)
+            .once_retryable_after_objects
+            .insert(address.clone(), objects);
+    }
+
     /// Replaces an object's fields as someone outside meshctl would (drift tests); `false` when
     /// there is no such object.
     pub fn change_out_of_band(&self, id: &str, fields: serde_json::Value) -> io::Result<bool> {
@@ -258,9 +268,20 @@ impl FakeCloud {
         throttled.then_some(InjectedFailure::Throttled)
     }
 
-    /// How many objects a create of `address` makes before failing, if it is set to fail so.
-    pub(crate) fn objects_before_failure(&self, address: &Address) -> Option<usize> {
-        lock(&self.failures).after_objects.get(address).copied()
+    /// How many objects a create of `address` makes before failing, and how it fails, if it is
+    /// set to fail so.
+    pub(crate) fn objects_before_failure(
+        &self,
+        address: &Address,
+    ) -> Option<(usize, meshctl_provider::ErrorClass)> {
+        let mut failures = lock(&self.failures);
+        if let Some(made) = failures.after_objects.get(address) {
+            return Some((*made, meshctl_provider::ErrorClass::Permanent));
+        }
+        failures
+            .once_retryable_after_objects
+            .remove(address)
+            .map(|made| (made, meshctl_provider::ErrorClass::Retryable))
     }
 
     pub(crate) fn log(&self, call: Call) {

@@ -206,10 +206,8 @@ impl Provider for FakeProvider {
         let latency_per_object = self.cloud.latency(address, Op::Create) / share;
         let call = self.start(address, Op::Create, latency_per_object).await?;
         progress.update(address, &format!("creating {count} object(s)"));
-        let stop_after = self
-            .cloud
-            .objects_before_failure(address)
-            .map(|made| made.min(count));
+        let failure = self.cloud.objects_before_failure(address);
+        let stop_after = failure.map(|(made, _)| made.min(count));
         let mut objects: Vec<OwnedObject> = Vec::with_capacity(count);
         for (index, object_kind) in object_kinds.into_iter().enumerate() {
             if stop_after == Some(index) {
@@ -234,9 +232,9 @@ impl Provider for FakeProvider {
             record(object.clone());
             objects.push(object);
         }
-        if let Some(made) = stop_after {
+        if let (Some(made), Some((_, class))) = (stop_after, failure) {
             return call.finish(Err(ProviderError::new(
-                ErrorClass::Permanent,
+                class,
                 address,
                 Op::Create.as_str(),
                 format!("LimitExceeded: injected failure after {made} of {count} object(s)"),

@@ -330,6 +330,37 @@ async fn objects_of_a_create_that_failed_half_way_are_removed_by_rollback() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_retried_after_a_half_way_throttle_does_not_duplicate_objects() {
+    let cloud = FakeCloud::new();
+    let state = Arc::new(MemoryStore::new("t"));
+    // The certificate owns two objects; its first create is throttled after making one.
+    let text = "stack: t\nregion: us-east-1\nresources:\n  - { kind: route53_zone, name: public, domain: example.com, existing: false }\n  - { kind: acm_certificate, name: web, domain: \"*.example.com\", validation_zone: public }\n";
+    let certificate = Address::new(Kind::AcmCertificate, "web");
+    cloud.fail_once_retryably_after_objects(&certificate, 1);
+    let outcome = run(&cloud, &state, text, &options(10)).await;
+    assert!(matches!(outcome, Outcome::Applied { .. }), "{outcome:?}");
+    let in_cloud: Vec<String> = cloud
+        .objects_of(&certificate)
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
+    assert_eq!(
+        in_cloud.len(),
+        2,
+        "objects of the certificate: {in_cloud:?}"
+    );
+    let recorded: Vec<String> = state
+        .record(&certificate)
+        .unwrap()
+        .unwrap()
+        .objects
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
+    assert_eq!(recorded, in_cloud);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_rollback_completed_steps_are_kept_and_the_next_plan_finishes_the_job() {
     let cloud = FakeCloud::new();
     let state = Arc::new(MemoryStore::new("t"));
