@@ -734,8 +734,10 @@ impl Walk {
         })
     }
 
-    /// Deletes `objects` of the record (status `deleting` meanwhile), then what a killed earlier
-    /// run left under this address, except `keep` (the new objects of a create-before-destroy).
+    /// Deletes what a killed earlier run left under this address, except `keep` (the new objects
+    /// of a create-before-destroy), then `objects` of the record (status `deleting` meanwhile).
+    /// Leftovers go first: they may depend on recorded objects (a subnet created but not yet
+    /// recorded keeps its recorded VPC from being deleted).
     async fn delete_objects(
         &self,
         provider: &Arc<dyn Provider>,
@@ -744,6 +746,7 @@ impl Walk {
         objects: &[OwnedObject],
         keep: &[OwnedObject],
     ) -> Result<(), StepError> {
+        self.clean_leftovers(provider, change, keep).await?;
         let entry = self.open_journal(&change.address, Operation::Delete)?;
         let deleting = NodeRecord {
             status: Status::Deleting,
@@ -763,8 +766,7 @@ impl Walk {
             close: vec![entry.id],
             ..Change::default()
         });
-        result.map_err(|e| (e.message, Vec::new()))?;
-        self.clean_leftovers(provider, change, keep).await
+        result.map_err(|e| (e.message, Vec::new()))
     }
 
     /// Replaces: delete then create, or create then delete for kinds that must never be absent
