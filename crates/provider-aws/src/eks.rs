@@ -493,11 +493,9 @@ pub(crate) async fn update_cluster(
                 .and_then(|i| i.oidc())
                 .and_then(|o| o.issuer())
                 .unwrap_or_default();
-            let recorded = std::sync::Mutex::new(Vec::new());
-            let arn = iam::create_oidc_provider(cx, issuer, &|o| {
-                recorded.lock().unwrap_or_else(|p| p.into_inner()).push(o)
-            })
-            .await?;
+            // An update has no recording callback: the provider is returned in the objects, and
+            // its tags let a sweep find it if meshctl dies before that.
+            let arn = iam::create_oidc_provider(cx, issuer, &|_| {}).await?;
             objects.push(OwnedObject {
                 kind: iam::OIDC_PROVIDER.into(),
                 id: arn,
