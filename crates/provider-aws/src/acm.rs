@@ -3,7 +3,7 @@
 
 use crate::errors::code_of;
 use crate::route53::{self, same_name};
-use crate::{sdk_error, Cx, Record, Result};
+use crate::{optional, sdk_error, Cx, Record, Result};
 use aws_sdk_acm::types::{CertificateDetail, CertificateStatus, Tag, ValidationMethod};
 use aws_sdk_route53::types::{ChangeAction, ResourceRecord, ResourceRecordSet, RrType};
 use meshctl_model::kinds::aws::AcmCertificate;
@@ -29,24 +29,15 @@ async fn describe(
     arn: &str,
     operation: &'static str,
 ) -> Result<Option<CertificateDetail>> {
-    match cx
+    let found = cx
         .aws
         .acm
         .describe_certificate()
         .certificate_arn(arn)
         .send()
         .await
-    {
-        Ok(out) => Ok(out.certificate().cloned()),
-        Err(e) => {
-            let error = sdk_error(cx.address, operation, "DescribeCertificate", e);
-            if error.class == ErrorClass::NotFound {
-                Ok(None)
-            } else {
-                Err(error)
-            }
-        }
-    }
+        .map_err(cx.sdk(operation, "DescribeCertificate"));
+    Ok(optional(found)?.and_then(|out| out.certificate().cloned()))
 }
 
 fn applied(
@@ -116,7 +107,7 @@ pub(crate) async fn create(
         .set_tags(Some(tags))
         .send()
         .await
-        .map_err(|e| sdk_error(cx.address, "create", "RequestCertificate", e))?;
+        .map_err(cx.sdk("create", "RequestCertificate"))?;
     let arn = requested.certificate_arn().unwrap_or_default().to_string();
     let mut objects = vec![OwnedObject {
         kind: CERTIFICATE.into(),
@@ -364,7 +355,7 @@ async fn list_arns(cx: &Cx<'_>, operation: &'static str) -> Result<Vec<String>> 
             .set_next_token(token.clone())
             .send()
             .await
-            .map_err(|e| sdk_error(cx.address, operation, "ListCertificates", e))?;
+            .map_err(cx.sdk(operation, "ListCertificates"))?;
         arns.extend(
             page.certificate_summary_list()
                 .iter()

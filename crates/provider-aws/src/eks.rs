@@ -3,7 +3,7 @@
 //! private or public subnets, scaling, labels and taints in place).
 
 use crate::iam::{self, service_trust};
-use crate::{sdk_error, Cx, Record, Result};
+use crate::{optional, sdk_error, Cx, Record, Result};
 use aws_sdk_eks::types::{
     CapacityTypes, ClusterStatus, LogSetup, LogType as EksLogType, Logging, NodegroupScalingConfig,
     NodegroupStatus, RemoteAccessConfig, Taint as EksTaint, TaintEffect as EksTaintEffect,
@@ -217,17 +217,15 @@ async fn describe_cluster(
     name: &str,
     operation: &'static str,
 ) -> Result<Option<aws_sdk_eks::types::Cluster>> {
-    match cx.aws.eks.describe_cluster().name(name).send().await {
-        Ok(out) => Ok(out.cluster().cloned()),
-        Err(e) => {
-            let error = sdk_error(cx.address, operation, "DescribeCluster", e);
-            if error.class == ErrorClass::NotFound {
-                Ok(None)
-            } else {
-                Err(error)
-            }
-        }
-    }
+    let found = cx
+        .aws
+        .eks
+        .describe_cluster()
+        .name(name)
+        .send()
+        .await
+        .map_err(cx.sdk(operation, "DescribeCluster"));
+    Ok(optional(found)?.and_then(|out| out.cluster().cloned()))
 }
 
 async fn wait_cluster_active(cx: &Cx<'_>, name: &str, progress: &dyn Progress) -> Result<()> {
@@ -440,7 +438,7 @@ pub(crate) async fn update_cluster(
             .version(spec.version.as_str())
             .send()
             .await
-            .map_err(|e| sdk_error(cx.address, "update", "UpdateClusterVersion", e))?;
+            .map_err(cx.sdk("update", "UpdateClusterVersion"))?;
         wait_cluster_active(cx, &name, progress).await?;
     }
 
@@ -454,7 +452,7 @@ pub(crate) async fn update_cluster(
             .set_logging(logging_changed.then(|| logging(&spec)))
             .send()
             .await
-            .map_err(|e| sdk_error(cx.address, "update", "UpdateClusterConfig", e))?;
+            .map_err(cx.sdk("update", "UpdateClusterConfig"))?;
         wait_cluster_active(cx, &name, progress).await?;
     }
 
@@ -472,7 +470,7 @@ pub(crate) async fn update_cluster(
                 .set_tag_keys(Some(removed))
                 .send()
                 .await
-                .map_err(|e| sdk_error(cx.address, "update", "UntagResource", e))?;
+                .map_err(cx.sdk("update", "UntagResource"))?;
         }
         if !spec.tags.is_empty() {
             eks.tag_resource()
@@ -480,7 +478,7 @@ pub(crate) async fn update_cluster(
                 .set_tags(Some(spec.tags.clone().into_iter().collect()))
                 .send()
                 .await
-                .map_err(|e| sdk_error(cx.address, "update", "TagResource", e))?;
+                .map_err(cx.sdk("update", "TagResource"))?;
         }
     }
 
@@ -565,7 +563,7 @@ pub(crate) async fn delete_object(
                 .nodegroup_name(nodegroup)
                 .send()
                 .await
-                .map_err(|e| sdk_error(cx.address, "delete", "DeleteNodegroup", e))?;
+                .map_err(cx.sdk("delete", "DeleteNodegroup"))?;
             while describe_nodegroup(cx, cluster, nodegroup, "delete")
                 .await?
                 .is_some()
@@ -706,7 +704,7 @@ async fn tier_subnets(cx: &Cx<'_>, cluster: &str, tier: SubnetTier) -> Result<Ve
         .set_subnet_ids(Some(ids))
         .send()
         .await
-        .map_err(|e| sdk_error(cx.address, "create", "DescribeSubnets", e))?;
+        .map_err(cx.sdk("create", "DescribeSubnets"))?;
     let want_public = tier == SubnetTier::Public;
     let chosen: Vec<String> = subnets
         .subnets()
@@ -745,7 +743,7 @@ async fn describe_nodegroup(
     name: &str,
     operation: &'static str,
 ) -> Result<Option<aws_sdk_eks::types::Nodegroup>> {
-    match cx
+    let found = cx
         .aws
         .eks
         .describe_nodegroup()
@@ -753,17 +751,8 @@ async fn describe_nodegroup(
         .nodegroup_name(name)
         .send()
         .await
-    {
-        Ok(out) => Ok(out.nodegroup().cloned()),
-        Err(e) => {
-            let error = sdk_error(cx.address, operation, "DescribeNodegroup", e);
-            if error.class == ErrorClass::NotFound {
-                Ok(None)
-            } else {
-                Err(error)
-            }
-        }
-    }
+        .map_err(cx.sdk(operation, "DescribeNodegroup"));
+    Ok(optional(found)?.and_then(|out| out.nodegroup().cloned()))
 }
 
 async fn wait_nodegroup_active(
@@ -1045,7 +1034,7 @@ pub(crate) async fn update_nodegroup(
         .taints(taints)
         .send()
         .await
-        .map_err(|e| sdk_error(cx.address, "update", "UpdateNodegroupConfig", e))?;
+        .map_err(cx.sdk("update", "UpdateNodegroupConfig"))?;
     wait_nodegroup_active(cx, cluster, name, "update", progress).await?;
     read_nodegroup(cx, request, objects).await?.ok_or_else(|| {
         cx.error(

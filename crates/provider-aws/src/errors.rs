@@ -32,8 +32,7 @@ const RETRYABLE_CODES: &[&str] = &[
 
 /// Error codes that mean the object is not there.
 fn is_not_found(code: &str) -> bool {
-    code.ends_with(".NotFound")
-        || code.ends_with("NotFound")
+    code.ends_with("NotFound")
         || matches!(
             code,
             "ResourceNotFoundException"
@@ -106,6 +105,15 @@ fn describe_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// A result whose `NotFound` error becomes `Ok(None)`: how reads and lookups say "gone".
+pub(crate) fn optional<T>(result: Result<T>) -> Result<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(error) if error.class == ErrorClass::NotFound => Ok(None),
+        Err(error) => Err(error),
+    }
 }
 
 /// The code of a service error, for callers that treat one code specially.

@@ -2,7 +2,7 @@
 //! provider, and `iam_service_account`'s AWS half: a role that only the named service account of
 //! the named cluster can assume, with its policies.
 
-use crate::{sdk_error, Cx, Record, Result, TAG_ADDRESS, TAG_STACK};
+use crate::{optional, sdk_error, Cx, Record, Result, TAG_ADDRESS, TAG_STACK};
 use aws_sdk_iam::types::Tag;
 use meshctl_model::kinds::aws::{IamServiceAccount, WellKnownPolicy};
 use meshctl_model::record::OwnedObject;
@@ -80,7 +80,7 @@ pub(crate) async fn ensure_role(
                 .role_name(name)
                 .send()
                 .await
-                .map_err(|e| sdk_error(cx.address, "create", "GetRole", e))?;
+                .map_err(cx.sdk("create", "GetRole"))?;
             let role = role.role().cloned().ok_or_else(|| {
                 cx.error(ErrorClass::Retryable, "create", "GetRole returned no role")
             })?;
@@ -107,7 +107,7 @@ pub(crate) async fn ensure_role(
                 .policy_document(trust.to_string())
                 .send()
                 .await
-                .map_err(|e| sdk_error(cx.address, "create", "UpdateAssumeRolePolicy", e))?;
+                .map_err(cx.sdk("create", "UpdateAssumeRolePolicy"))?;
             role.arn().to_string()
         }
         Err(e) => return Err(sdk_error(cx.address, "create", "CreateRole", e)),
@@ -132,7 +132,7 @@ async fn set_policies(
             .policy_arn(arn)
             .send()
             .await
-            .map_err(|e| sdk_error(cx.address, operation, "AttachRolePolicy", e))?;
+            .map_err(cx.sdk(operation, "AttachRolePolicy"))?;
     }
     for arn in attached.iter().filter(|a| !managed.contains(a)) {
         iam.detach_role_policy()
@@ -140,7 +140,7 @@ async fn set_policies(
             .policy_arn(arn)
             .send()
             .await
-            .map_err(|e| sdk_error(cx.address, operation, "DetachRolePolicy", e))?;
+            .map_err(cx.sdk(operation, "DetachRolePolicy"))?;
     }
     match inline {
         Some(document) => {
@@ -150,7 +150,7 @@ async fn set_policies(
                 .policy_document(document.to_string())
                 .send()
                 .await
-                .map_err(|e| sdk_error(cx.address, operation, "PutRolePolicy", e))?;
+                .map_err(cx.sdk(operation, "PutRolePolicy"))?;
         }
         None => {
             if let Err(e) = iam
@@ -182,7 +182,7 @@ async fn attached_policies(
         .role_name(name)
         .send()
         .await
-        .map_err(|e| sdk_error(cx.address, operation, "ListAttachedRolePolicies", e))?;
+        .map_err(cx.sdk(operation, "ListAttachedRolePolicies"))?;
     Ok(out
         .attached_policies()
         .iter()
@@ -199,27 +199,27 @@ pub(crate) async fn delete_role(cx: &Cx<'_>, name: &str) -> Result<()> {
             .policy_arn(arn)
             .send()
             .await
-            .map_err(|e| sdk_error(cx.address, "delete", "DetachRolePolicy", e))?;
+            .map_err(cx.sdk("delete", "DetachRolePolicy"))?;
     }
     let inline = iam
         .list_role_policies()
         .role_name(name)
         .send()
         .await
-        .map_err(|e| sdk_error(cx.address, "delete", "ListRolePolicies", e))?;
+        .map_err(cx.sdk("delete", "ListRolePolicies"))?;
     for policy in inline.policy_names() {
         iam.delete_role_policy()
             .role_name(name)
             .policy_name(policy)
             .send()
             .await
-            .map_err(|e| sdk_error(cx.address, "delete", "DeleteRolePolicy", e))?;
+            .map_err(cx.sdk("delete", "DeleteRolePolicy"))?;
     }
     iam.delete_role()
         .role_name(name)
         .send()
         .await
-        .map_err(|e| sdk_error(cx.address, "delete", "DeleteRole", e))?;
+        .map_err(cx.sdk("delete", "DeleteRole"))?;
     Ok(())
 }
 
@@ -283,7 +283,7 @@ pub(crate) async fn find_oidc_providers(cx: &Cx<'_>, ours: bool) -> Result<Vec<S
         .list_open_id_connect_providers()
         .send()
         .await
-        .map_err(|e| sdk_error(cx.address, "read", "ListOpenIDConnectProviders", e))?;
+        .map_err(cx.sdk("read", "ListOpenIDConnectProviders"))?;
     let mut found = Vec::new();
     for arn in list
         .open_id_connect_provider_list()
@@ -296,7 +296,7 @@ pub(crate) async fn find_oidc_providers(cx: &Cx<'_>, ours: bool) -> Result<Vec<S
                 .open_id_connect_provider_arn(arn)
                 .send()
                 .await
-                .map_err(|e| sdk_error(cx.address, "sweep", "ListOpenIDConnectProviderTags", e))?;
+                .map_err(cx.sdk("sweep", "ListOpenIDConnectProviderTags"))?;
             let has = |k: &str, v: &str| tags.tags().iter().any(|t| t.key() == k && t.value() == v);
             if !(has(TAG_ADDRESS, &cx.address.to_string()) && has(TAG_STACK, &cx.settings.stack)) {
                 continue;
@@ -317,7 +317,7 @@ pub(crate) async fn delete_object(cx: &Cx<'_>, object: &OwnedObject) -> Result<(
                 .open_id_connect_provider_arn(&object.id)
                 .send()
                 .await
-                .map_err(|e| sdk_error(cx.address, "delete", "DeleteOpenIDConnectProvider", e))?;
+                .map_err(cx.sdk("delete", "DeleteOpenIDConnectProvider"))?;
             Ok(())
         }
         other => Err(cx.error(
@@ -557,37 +557,26 @@ pub(crate) async fn read(
         return Ok(None);
     };
     let iam = &cx.aws.iam;
-    let role = match iam.get_role().role_name(&object.id).send().await {
-        Ok(out) => out.role().cloned(),
-        Err(e) => {
-            let error = sdk_error(cx.address, "read", "GetRole", e);
-            return if error.class == ErrorClass::NotFound {
-                Ok(None)
-            } else {
-                Err(error)
-            };
-        }
+    let found = iam
+        .get_role()
+        .role_name(&object.id)
+        .send()
+        .await
+        .map_err(cx.sdk("read", "GetRole"));
+    let Some(role) = optional(found)?.and_then(|out| out.role().cloned()) else {
+        return Ok(None);
     };
-    let Some(role) = role else { return Ok(None) };
     let trust = parse_document(role.assume_role_policy_document().unwrap_or_default());
     let (namespace, account) = trusted_subject(&trust).unwrap_or_default();
     let attached = attached_policies(cx, &object.id, "read").await?;
-    let inline = match iam
+    let inline = iam
         .get_role_policy()
         .role_name(&object.id)
         .policy_name(INLINE_POLICY)
         .send()
         .await
-    {
-        Ok(out) => Some(parse_document(out.policy_document())),
-        Err(e) => {
-            let error = sdk_error(cx.address, "read", "GetRolePolicy", e);
-            if error.class != ErrorClass::NotFound {
-                return Err(error);
-            }
-            None
-        }
-    };
+        .map_err(cx.sdk("read", "GetRolePolicy"));
+    let inline = optional(inline)?.map(|out| parse_document(out.policy_document()));
     let mut live = json!({
         "cluster": spec.cluster,
         "namespace": namespace,
@@ -623,7 +612,7 @@ pub(crate) async fn import(cx: &Cx<'_>, name: &str) -> Result<(Value, Applied)> 
         .role_name(name)
         .send()
         .await
-        .map_err(|e| sdk_error(cx.address, "import", "GetRole", e))?;
+        .map_err(cx.sdk("import", "GetRole"))?;
     let role = out
         .role()
         .cloned()

@@ -24,7 +24,7 @@ use meshctl_provider::{Applied, ErrorClass, Progress, Provider, ProviderError, R
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-pub(crate) use errors::{sdk_error, Result};
+pub(crate) use errors::{optional, sdk_error, Result};
 
 /// Tag keys meshctl puts on every object it creates.
 pub(crate) const TAG_STACK: &str = "meshctl:stack";

@@ -1,7 +1,7 @@
 //! `route53_zone` (looked up by default, or created and tagged) and `dns_record` (an alias to a
 //! load balancer, or values with a TTL). Record changes wait until Route53 reports them INSYNC.
 
-use crate::{sdk_error, Cx, Record, Result};
+use crate::{optional, Cx, Record, Result};
 use aws_sdk_route53::types::{
     AliasTarget, Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord,
     ResourceRecordSet, RrType, Tag, TagResourceType,
@@ -65,7 +65,7 @@ pub(crate) async fn find_zone(
         .max_items(10)
         .send()
         .await
-        .map_err(|e| sdk_error(cx.address, operation, "ListHostedZonesByName", e))?;
+        .map_err(cx.sdk(operation, "ListHostedZonesByName"))?;
     let Some(zone) = found
         .hosted_zones()
         .iter()
@@ -83,21 +83,19 @@ async fn name_servers(
     id: &str,
     operation: &'static str,
 ) -> Result<Option<Vec<String>>> {
-    match cx.aws.route53.get_hosted_zone().id(id).send().await {
-        Ok(zone) => Ok(Some(
-            zone.delegation_set()
-                .map(|d| d.name_servers().to_vec())
-                .unwrap_or_default(),
-        )),
-        Err(e) => {
-            let error = sdk_error(cx.address, operation, "GetHostedZone", e);
-            if error.class == ErrorClass::NotFound {
-                Ok(None)
-            } else {
-                Err(error)
-            }
-        }
-    }
+    let found = cx
+        .aws
+        .route53
+        .get_hosted_zone()
+        .id(id)
+        .send()
+        .await
+        .map_err(cx.sdk(operation, "GetHostedZone"));
+    Ok(optional(found)?.map(|zone| {
+        zone.delegation_set()
+            .map(|d| d.name_servers().to_vec())
+            .unwrap_or_default()
+    }))
 }
 
 fn zone_applied(
@@ -150,7 +148,7 @@ pub(crate) async fn create_zone(
         .caller_reference(reference)
         .send()
         .await
-        .map_err(|e| sdk_error(cx.address, "create", "CreateHostedZone", e))?;
+        .map_err(cx.sdk("create", "CreateHostedZone"))?;
     let zone = created.hosted_zone().ok_or_else(|| {
         cx.error(
             ErrorClass::Retryable,
@@ -186,7 +184,7 @@ async fn tag_zone(cx: &Cx<'_>, id: &str) -> Result<()> {
         .set_add_tags(Some(tags))
         .send()
         .await
-        .map_err(|e| sdk_error(cx.address, "create", "ChangeTagsForResource", e))?;
+        .map_err(cx.sdk("create", "ChangeTagsForResource"))?;
     Ok(())
 }
 
@@ -257,7 +255,7 @@ pub(crate) async fn delete_zone(cx: &Cx<'_>, object: &OwnedObject) -> Result<()>
         .id(&object.id)
         .send()
         .await
-        .map_err(|e| sdk_error(cx.address, "delete", "DeleteHostedZone", e))?;
+        .map_err(cx.sdk("delete", "DeleteHostedZone"))?;
     Ok(())
 }
 
@@ -273,7 +271,7 @@ pub(crate) async fn find_zone_objects(cx: &Cx<'_>) -> Result<Vec<OwnedObject>> {
             .set_marker(marker.clone())
             .send()
             .await
-            .map_err(|e| sdk_error(cx.address, "sweep", "ListHostedZones", e))?;
+            .map_err(cx.sdk("sweep", "ListHostedZones"))?;
         for zone in page.hosted_zones() {
             let id = zone_id(zone.id());
             let tags = cx
@@ -284,7 +282,7 @@ pub(crate) async fn find_zone_objects(cx: &Cx<'_>) -> Result<Vec<OwnedObject>> {
                 .resource_id(&id)
                 .send()
                 .await
-                .map_err(|e| sdk_error(cx.address, "sweep", "ListTagsForResource", e))?;
+                .map_err(cx.sdk("sweep", "ListTagsForResource"))?;
             let ours = tags.resource_tag_set().is_some_and(|set| {
                 set.tags().iter().any(|t| {
                     t.key() == Some(crate::TAG_ADDRESS)
@@ -316,7 +314,7 @@ pub(crate) async fn import_zone(cx: &Cx<'_>, id: &str) -> Result<(Value, Applied
         .id(id)
         .send()
         .await
-        .map_err(|e| sdk_error(cx.address, "import", "GetHostedZone", e))?;
+        .map_err(cx.sdk("import", "GetHostedZone"))?;
     let name = zone
         .hosted_zone()
         .map(|z| z.name().trim_end_matches('.').to_string())
@@ -477,7 +475,7 @@ async fn list_sets(
         let page = call
             .send()
             .await
-            .map_err(|e| sdk_error(cx.address, operation, "ListResourceRecordSets", e))?;
+            .map_err(cx.sdk(operation, "ListResourceRecordSets"))?;
         sets.extend(page.resource_record_sets().iter().cloned());
         if one_page || !page.is_truncated() {
             return Ok(sets);
@@ -538,7 +536,7 @@ pub(crate) async fn change(
         .change_batch(batch)
         .send()
         .await
-        .map_err(|e| sdk_error(cx.address, operation, "ChangeResourceRecordSets", e))?;
+        .map_err(cx.sdk(operation, "ChangeResourceRecordSets"))?;
     let Some(info) = sent.change_info() else {
         return Ok(());
     };
@@ -564,7 +562,7 @@ pub(crate) async fn change(
             .id(&id)
             .send()
             .await
-            .map_err(|e| sdk_error(cx.address, operation, "GetChange", e))?
+            .map_err(cx.sdk(operation, "GetChange"))?
             .change_info()
             .map(|c| c.status().clone())
             .unwrap_or(ChangeStatus::Insync);

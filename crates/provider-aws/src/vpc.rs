@@ -3,7 +3,7 @@
 //! only read. Every object is tagged with the stack and address at creation, so a killed run's
 //! leftovers are found by tag.
 
-use crate::{sdk_error, Cx, Record, Result, TAG_ADDRESS, TAG_STACK};
+use crate::{optional, sdk_error, Cx, Record, Result, TAG_ADDRESS, TAG_STACK};
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, Filter, ResourceType, Subnet, Tag, TagSpecification,
 };
@@ -86,7 +86,7 @@ async fn zones(cx: &Cx<'_>, azs: Option<&Azs>) -> Result<Vec<String>> {
         .filters(Filter::builder().name("state").values("available").build())
         .send()
         .await
-        .map_err(|e| sdk_error(cx.address, "create", "DescribeAvailabilityZones", e))?;
+        .map_err(cx.sdk("create", "DescribeAvailabilityZones"))?;
     let mut names: Vec<String> = found
         .availability_zones()
         .iter()
@@ -419,7 +419,7 @@ async fn route_table(
         .tag_specifications(tags_for(cx, ResourceType::RouteTable, name, &[], user))
         .send()
         .await
-        .map_err(|e| sdk_error(cx.address, "create", "CreateRouteTable", e))?;
+        .map_err(cx.sdk("create", "CreateRouteTable"))?;
     Ok(table
         .route_table()
         .and_then(|t| t.route_table_id())
@@ -503,16 +503,14 @@ pub(crate) async fn read(
         (None, None) => return Ok(None),
     };
     let ec2 = &cx.aws.ec2;
-    let vpcs = match ec2.describe_vpcs().vpc_ids(&vpc_id).send().await {
-        Ok(out) => out,
-        Err(e) => {
-            let error = sdk_error(cx.address, "read", "DescribeVpcs", e);
-            return if error.class == ErrorClass::NotFound {
-                Ok(None)
-            } else {
-                Err(error)
-            };
-        }
+    let found = ec2
+        .describe_vpcs()
+        .vpc_ids(&vpc_id)
+        .send()
+        .await
+        .map_err(cx.sdk("read", "DescribeVpcs"));
+    let Some(vpcs) = optional(found)? else {
+        return Ok(None);
     };
     let Some(vpc) = vpcs.vpcs().first() else {
         return Ok(None);
@@ -522,7 +520,7 @@ pub(crate) async fn read(
         .filters(Filter::builder().name("vpc-id").values(&vpc_id).build())
         .send()
         .await
-        .map_err(|e| sdk_error(cx.address, "read", "DescribeSubnets", e))?;
+        .map_err(cx.sdk("read", "DescribeSubnets"))?;
     let mut subnets: Vec<&Subnet> = subnets.subnets().iter().collect();
     subnets.sort_by_key(|s| {
         (
@@ -588,7 +586,7 @@ pub(crate) async fn read(
             )
             .send()
             .await
-            .map_err(|e| sdk_error(cx.address, "read", "DescribeNatGateways", e))?
+            .map_err(cx.sdk("read", "DescribeNatGateways"))?
             .nat_gateways()
             .len();
         // Without both tiers there is nothing to NAT: the stack's value stands.
@@ -672,7 +670,7 @@ pub(crate) async fn update(
             .set_tags(Some(removed))
             .send()
             .await
-            .map_err(|e| sdk_error(cx.address, "update", "DeleteTags", e))?;
+            .map_err(cx.sdk("update", "DeleteTags"))?;
     }
     if !spec.tags.is_empty() {
         let tags = spec.tags.iter().map(|(k, v)| tag(k, v)).collect();
@@ -683,7 +681,7 @@ pub(crate) async fn update(
             .set_tags(Some(tags))
             .send()
             .await
-            .map_err(|e| sdk_error(cx.address, "update", "CreateTags", e))?;
+            .map_err(cx.sdk("update", "CreateTags"))?;
     }
     read(cx, request, objects)
         .await?
@@ -880,7 +878,7 @@ pub(crate) async fn import(cx: &Cx<'_>, vpc_id: &str) -> Result<(Value, Applied)
         .vpc_ids(vpc_id)
         .send()
         .await
-        .map_err(|e| sdk_error(cx.address, "import", "DescribeVpcs", e))?;
+        .map_err(cx.sdk("import", "DescribeVpcs"))?;
     if found.vpcs().is_empty() {
         return Err(cx.error(ErrorClass::NotFound, "import", format!("no VPC {vpc_id}")));
     }
