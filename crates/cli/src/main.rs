@@ -2,14 +2,17 @@
 
 use meshctl::{Providers, StackSettings};
 use meshctl_provider_aws::AwsProvider;
+use meshctl_provider_kube::KubeProvider;
 use std::sync::Arc;
 
 fn main() -> std::process::ExitCode {
-    // The Kubernetes provider registers here when it lands; until then `apply` reports which
-    // kinds have no provider.
     meshctl::run(&|settings: &StackSettings| {
+        let aws = Arc::new(AwsProvider::new(settings.clone()));
         let mut providers = Providers::new();
-        providers.register(Arc::new(AwsProvider::new(settings.clone())));
+        providers.register(aws.clone());
+        // The Kubernetes provider asks the AWS provider for the balancers the Load Balancer
+        // Controller makes, so only provider-aws calls AWS APIs.
+        providers.register(Arc::new(KubeProvider::new(settings.clone(), aws)));
         providers
     })
 }

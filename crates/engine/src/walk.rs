@@ -718,16 +718,19 @@ impl Walk {
                 Vec::new(),
             )
         };
+        let inputs = self.inputs(change);
         if !recorded.is_empty() {
             self.call(change, || {
-                provider.delete(&change.address, &recorded, &progress)
+                provider.delete(&change.address, &recorded, &inputs, &progress)
             })
             .await
             .map_err(failed)?;
         }
-        self.call(change, || provider.sweep(&change.address, keep, &progress))
-            .await
-            .map_err(failed)?;
+        self.call(change, || {
+            provider.sweep(&change.address, keep, &inputs, &progress)
+        })
+        .await
+        .map_err(failed)?;
         self.commit(Change {
             close: ids,
             ..Change::default()
@@ -757,9 +760,10 @@ impl Walk {
             ..Change::default()
         })?;
         let progress = EventProgress(self.events.clone());
+        let inputs = self.inputs(change);
         let result = self
             .call(change, || {
-                provider.delete(&change.address, objects, &progress)
+                provider.delete(&change.address, objects, &inputs, &progress)
             })
             .await;
         let _ = self.commit(Change {
@@ -833,8 +837,9 @@ async fn undo(walk: &Walk, step: usize, undo: Undo) -> Result<(), String> {
                 .map_err(|e| e.to_string()),
             Undo::Created(objects) => {
                 if !objects.is_empty() {
+                    let inputs = walk.inputs(change);
                     walk.call(change, || {
-                        provider.delete(&change.address, &objects, &progress)
+                        provider.delete(&change.address, &objects, &inputs, &progress)
                     })
                     .await
                     .map_err(|e| e.message)?;
@@ -853,8 +858,9 @@ async fn undo(walk: &Walk, step: usize, undo: Undo) -> Result<(), String> {
             } => {
                 let restored = if recreate {
                     if !current.is_empty() {
+                        let inputs = walk.inputs(change);
                         walk.call(change, || {
-                            provider.delete(&change.address, &current, &progress)
+                            provider.delete(&change.address, &current, &inputs, &progress)
                         })
                         .await
                         .map_err(|e| e.message)?;
@@ -940,7 +946,10 @@ async fn retry_create(
             request.address,
             &format!("removing {} object(s) of the failed attempt", earlier.len()),
         );
-        if let Err(error) = provider.delete(request.address, &earlier, progress).await {
+        if let Err(error) = provider
+            .delete(request.address, &earlier, request.inputs, progress)
+            .await
+        {
             made.lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .splice(0..0, earlier);

@@ -944,6 +944,21 @@ fn link(stack: &mut Stack, broken: &Broken, diags: &mut Vec<Diagnostic>) {
                 .push(r.address.clone());
         }
     }
+    // Installs that create their namespace when it does not exist.
+    let mut namespace_creators: HashMap<&str, Vec<Address>> = HashMap::new();
+    for r in &stack.resources {
+        let creates = match &r.spec {
+            Spec::Istio(_) | Spec::IngressGateway(_) | Spec::CertManager(_) => true,
+            Spec::HelmRelease(h) => h.create_namespace,
+            _ => false,
+        };
+        if let (true, Some(ns)) = (creates, r.namespace()) {
+            namespace_creators
+                .entry(ns)
+                .or_default()
+                .push(r.address.clone());
+        }
+    }
     for (i, r) in stack.resources.iter().enumerate() {
         if r.address.kind.schema().layer != crate::kinds::Layer::Cluster {
             continue;
@@ -983,6 +998,18 @@ fn link(stack: &mut Stack, broken: &Broken, diags: &mut Vec<Diagnostic>) {
                     path: r.path().key("namespace"),
                     kind: EdgeKind::Namespace,
                 });
+            } else if !matches!(r.address.kind, Kind::Istio | Kind::IngressGateway) {
+                // No `namespace` resource: the install that creates it (istioctl's namespace,
+                // a chart's with create_namespace) must come first.
+                for creator in namespace_creators.get(ns).into_iter().flatten() {
+                    if *creator != r.address {
+                        all_edges[i].push(Dependency {
+                            target: creator.clone(),
+                            path: r.path().key("namespace"),
+                            kind: EdgeKind::Namespace,
+                        });
+                    }
+                }
             }
         }
     }

@@ -94,6 +94,9 @@ pub struct Plan {
     /// The stack's region, so that applying a saved plan talks to the region it was made for.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub region: String,
+    /// How the stack reaches its cluster, so that applying a saved plan reaches the same one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kube: Option<meshctl_model::stack::KubeAccess>,
     /// The state the plan was made against: `apply PLANFILE` refuses any other.
     pub lineage: String,
     pub serial: u64,

@@ -169,6 +169,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<Diagnostic>> {
         format_version: PLAN_FORMAT_VERSION,
         stack: stack.name().to_string(),
         region: stack.header.region.clone(),
+        kube: stack.header.kube.clone(),
         lineage: input.lineage.to_string(),
         serial: input.serial,
         stack_digest: digest,

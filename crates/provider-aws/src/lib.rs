@@ -10,6 +10,7 @@
 //! assigns are found again by those tags when a killed run left them unrecorded (`sweep`).
 
 mod acm;
+mod balancers;
 mod eks;
 mod errors;
 mod iam;
@@ -20,7 +21,7 @@ mod vpc;
 use async_trait::async_trait;
 use meshctl_model::record::OwnedObject;
 use meshctl_model::{Address, Kind};
-use meshctl_provider::{Applied, ErrorClass, Progress, Provider, ProviderError, Request};
+use meshctl_provider::{Applied, ErrorClass, Inputs, Progress, Provider, ProviderError, Request};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
@@ -44,6 +45,7 @@ pub(crate) struct Clients {
     pub iam: aws_sdk_iam::Client,
     pub route53: aws_sdk_route53::Client,
     pub acm: aws_sdk_acm::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
 }
 
 impl Clients {
@@ -54,6 +56,7 @@ impl Clients {
             iam: aws_sdk_iam::Client::new(config),
             route53: aws_sdk_route53::Client::new(config),
             acm: aws_sdk_acm::Client::new(config),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(config),
         }
     }
 }
@@ -245,6 +248,7 @@ impl Provider for AwsProvider {
         &self,
         address: &Address,
         objects: &[OwnedObject],
+        _inputs: &Inputs,
         progress: &dyn Progress,
     ) -> Result<()> {
         let cx = self.cx(address).await;
@@ -255,6 +259,7 @@ impl Provider for AwsProvider {
         &self,
         address: &Address,
         keep: &[OwnedObject],
+        _inputs: &Inputs,
         progress: &dyn Progress,
     ) -> Result<()> {
         let cx = self.cx(address).await;

@@ -67,6 +67,7 @@ async fn sandbox() -> Sandbox {
     let settings = AwsSettings {
         stack: STACK.to_string(),
         region: REGION.to_string(),
+        kube: None,
     };
     Sandbox {
         provider: AwsProvider::with_config(settings, &config),
@@ -179,7 +180,7 @@ impl Sandbox {
 
     async fn delete(&self, address: &Address, objects: &[OwnedObject]) {
         self.provider
-            .delete(address, objects, &self.progress)
+            .delete(address, objects, &Inputs::new(), &self.progress)
             .await
             .unwrap_or_else(|e| panic!("delete {address}: {e}"));
     }
@@ -1365,7 +1366,12 @@ async fn route53_zone_is_looked_up_by_default_or_created_tagged_and_deleted() {
         .expect("ChangeResourceRecordSets");
     let blocked = sandbox
         .provider
-        .delete(&address, &created.objects, &sandbox.progress)
+        .delete(
+            &address,
+            &created.objects,
+            &Inputs::new(),
+            &sandbox.progress,
+        )
         .await
         .expect_err("a foreign record blocks the delete");
     assert_eq!(blocked.class, ErrorClass::Permanent);
@@ -1815,7 +1821,7 @@ async fn sweep_removes_tagged_objects_not_kept_and_nothing_else() {
     sandbox.progress.take();
     sandbox
         .provider
-        .sweep(&address, &kept.objects, &sandbox.progress)
+        .sweep(&address, &kept.objects, &Inputs::new(), &sandbox.progress)
         .await
         .expect("sweep");
 
@@ -1877,7 +1883,7 @@ async fn sweep_removes_tagged_objects_not_kept_and_nothing_else() {
     // With nothing left over, a sweep changes nothing.
     sandbox
         .provider
-        .sweep(&address, &kept.objects, &sandbox.progress)
+        .sweep(&address, &kept.objects, &Inputs::new(), &sandbox.progress)
         .await
         .expect("sweep");
     assert!(sandbox.progress.take().is_empty());
@@ -2193,13 +2199,13 @@ async fn sweep_finds_leftover_roles_providers_and_certificates() {
     let role_name = output(&role, "role_name").to_string();
     sandbox
         .provider
-        .sweep(&account, &role.objects, &sandbox.progress)
+        .sweep(&account, &role.objects, &Inputs::new(), &sandbox.progress)
         .await
         .expect("sweep");
     assert!(sandbox.role_exists(&role_name).await, "a kept role stays");
     sandbox
         .provider
-        .sweep(&account, &[], &sandbox.progress)
+        .sweep(&account, &[], &Inputs::new(), &sandbox.progress)
         .await
         .expect("sweep");
     assert!(
@@ -2233,6 +2239,7 @@ async fn sweep_finds_leftover_roles_providers_and_certificates() {
         .sweep(
             &Address::new(Kind::EksCluster, "main"),
             &[],
+            &Inputs::new(),
             &sandbox.progress,
         )
         .await
@@ -2278,6 +2285,7 @@ async fn sweep_finds_leftover_roles_providers_and_certificates() {
         .sweep(
             &Address::new(Kind::AcmCertificate, "web"),
             &[],
+            &Inputs::new(),
             &sandbox.progress,
         )
         .await

@@ -319,10 +319,19 @@ impl ClusterAccess {
                     detail: format!("{e}"),
                 })?;
                 let mut config = kube::Config::new(url);
-                config.root_cert = Some(ca_certificates(ca).map_err(|detail| AccessError::Ca {
-                    cluster: self.cluster.clone(),
-                    detail,
-                })?);
+                // The CA matters only for TLS: an override may be a plain-HTTP local proxy
+                // (`kubectl proxy`), which terminates TLS to the cluster itself.
+                let plain_http = self
+                    .endpoint_override
+                    .as_deref()
+                    .is_some_and(|e| e.trim_start().starts_with("http://"));
+                if !plain_http {
+                    config.root_cert =
+                        Some(ca_certificates(ca).map_err(|detail| AccessError::Ca {
+                            cluster: self.cluster.clone(),
+                            detail,
+                        })?);
+                }
                 config.auth_info.token = Some(token.clone());
                 config
             }
@@ -359,6 +368,98 @@ impl ClusterAccess {
             }
         }
         Ok(config)
+    }
+
+    /// A kubeconfig saying what `config` says, for helm and istioctl: the URL requests go to,
+    /// the CA (for TLS), the TLS server name when an override tunnels to the cluster, and the
+    /// credentials. From a kubeconfig source, the chosen context only, with the override applied.
+    pub fn kubeconfig_yaml(&self) -> Result<String, AccessError> {
+        match &self.source {
+            AccessSource::Eks {
+                endpoint,
+                ca,
+                token,
+            } => {
+                use secrecy::ExposeSecret as _;
+                let server = self
+                    .endpoint_override
+                    .clone()
+                    .unwrap_or_else(|| endpoint.clone());
+                let mut cluster = serde_yaml::Mapping::new();
+                cluster.insert("server".into(), server.clone().into());
+                if !server.trim_start().starts_with("http://") {
+                    let text = String::from_utf8_lossy(ca);
+                    let data = if text.contains("-----BEGIN") {
+                        base64::engine::general_purpose::STANDARD.encode(text.as_bytes())
+                    } else {
+                        text.split_whitespace().collect()
+                    };
+                    cluster.insert("certificate-authority-data".into(), data.into());
+                    if let Some(host) = tunnelled_host(endpoint, self.endpoint_override.as_deref())
+                    {
+                        cluster.insert("tls-server-name".into(), host.into());
+                    }
+                }
+                let config = serde_json::json!({
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [{ "name": self.cluster, "cluster": cluster }],
+                    "users": [{ "name": "meshctl", "user": { "token": token.expose_secret() } }],
+                    "contexts": [{ "name": "meshctl", "context": { "cluster": self.cluster, "user": "meshctl" } }],
+                    "current-context": "meshctl",
+                });
+                serde_yaml::to_string(&config).map_err(|e| AccessError::Client {
+                    cluster: self.cluster.clone(),
+                    endpoint: server,
+                    detail: e.to_string(),
+                })
+            }
+            AccessSource::Kubeconfig { path, context } => {
+                let fail = |detail: String| AccessError::Kubeconfig {
+                    path: path.display().to_string(),
+                    context: context.clone(),
+                    detail,
+                };
+                let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+                let mut config: serde_yaml::Value =
+                    serde_yaml::from_str(&text).map_err(|e| fail(e.to_string()))?;
+                let Some(endpoint) = &self.endpoint_override else {
+                    return Ok(text);
+                };
+                let context_name = match context {
+                    Some(c) => c.clone(),
+                    None => config["current-context"]
+                        .as_str()
+                        .ok_or_else(|| fail("no current-context".into()))?
+                        .to_string(),
+                };
+                let cluster_name = config["contexts"]
+                    .as_sequence()
+                    .into_iter()
+                    .flatten()
+                    .find(|c| c["name"].as_str() == Some(&context_name))
+                    .and_then(|c| c["context"]["cluster"].as_str())
+                    .ok_or_else(|| fail(format!("no context {context_name}")))?
+                    .to_string();
+                config["current-context"] = context_name.into();
+                for cluster in config["clusters"].as_sequence_mut().into_iter().flatten() {
+                    if cluster["name"].as_str() != Some(&cluster_name) {
+                        continue;
+                    }
+                    let original = cluster["cluster"]["server"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
+                    cluster["cluster"]["server"] = endpoint.clone().into();
+                    if let Some(host) = tunnelled_host(&original, Some(endpoint)) {
+                        if cluster["cluster"]["tls-server-name"].is_null() {
+                            cluster["cluster"]["tls-server-name"] = host.into();
+                        }
+                    }
+                }
+                serde_yaml::to_string(&config).map_err(|e| fail(e.to_string()))
+            }
+        }
     }
 
     /// A client for the cluster, checked with one request (`/version`), so that a wrong
@@ -450,6 +551,24 @@ impl Cluster {
             }
         }
     }
+}
+
+/// The cluster's own host name when `endpoint_override` sends requests to another host: the name
+/// TLS must verify through a tunnel.
+fn tunnelled_host(endpoint: &str, endpoint_override: Option<&str>) -> Option<String> {
+    let host = |url: &str| {
+        let rest = url.trim().split_once("://")?.1;
+        let authority = rest.split(['/', '?']).next()?;
+        let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let host = match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next()?,
+            None => authority.split(':').next()?,
+        };
+        (!host.is_empty()).then(|| host.to_ascii_lowercase())
+    };
+    let original = host(endpoint)?;
+    let overridden = host(endpoint_override?)?;
+    (original != overridden).then_some(original)
 }
 
 /// DER certificates from PEM text, or from base64 of PEM text (EKS' `certificateAuthority.data`).

@@ -1,6 +1,12 @@
 //! The Kubernetes provider. Every kube-rs call, and every helm and istioctl process, lives in this
-//! crate and nowhere else. Filled in by the Kubernetes provider issue.
+//! crate and nowhere else: `render` turns a resource into what to install (pure), `access`
+//! reaches the cluster, `objects` applies and deletes objects, `tools` runs helm and istioctl,
+//! and `provider` puts them together behind the engine's `Provider` trait.
 
 pub mod access;
-
+pub mod objects;
+mod provider;
 pub mod render;
+pub mod tools;
+
+pub use provider::KubeProvider;

@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 use meshctl_model::record::OwnedObject;
+use meshctl_model::stack::KubeAccess;
 use meshctl_model::{Address, Kind};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -14,10 +15,12 @@ pub use meshctl_model::kinds::Schema;
 
 /// What providers learn from the stack before any call: names and tags carry the stack's name,
 /// and the stack says which region it lives in.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StackSettings {
     pub stack: String,
     pub region: String,
+    /// How cluster resources reach the cluster (`kube:` in the stack).
+    pub kube: Option<KubeAccess>,
 }
 
 /// The schema of a kind, as providers and the engine read it.
@@ -86,6 +89,9 @@ pub struct Applied {
     pub live: Value,
 }
 
+/// Outputs of other resources, by address.
+pub type Inputs = BTreeMap<Address, BTreeMap<String, Value>>;
+
 /// One resource as a provider call sees it: desired fields with every `${...}` already resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request<'a> {
@@ -93,7 +99,7 @@ pub struct Request<'a> {
     pub desired: &'a Value,
     /// Outputs of the resources this one references, by address, for typed references
     /// (`alias: alb.public` needs the ALB's DNS name and hosted zone).
-    pub inputs: &'a BTreeMap<Address, BTreeMap<String, Value>>,
+    pub inputs: &'a Inputs,
 }
 
 /// Reports progress of long waits (certificate issuance, load balancer provisioning).
@@ -134,11 +140,13 @@ pub trait Provider: Send + Sync {
     ) -> Result<Applied, ProviderError>;
 
     /// Deletes the listed objects, waiting until they are gone. Objects already gone are not an
-    /// error.
+    /// error. `inputs` are the recorded outputs of what the resource depended on (a cluster
+    /// resource reaches its cluster through them).
     async fn delete(
         &self,
         address: &Address,
         objects: &[OwnedObject],
+        inputs: &Inputs,
         progress: &dyn Progress,
     ) -> Result<(), ProviderError>;
 
@@ -150,6 +158,7 @@ pub trait Provider: Send + Sync {
         &self,
         _address: &Address,
         _keep: &[OwnedObject],
+        _inputs: &Inputs,
         _progress: &dyn Progress,
     ) -> Result<(), ProviderError> {
         Ok(())
@@ -157,4 +166,30 @@ pub trait Provider: Send + Sync {
 
     /// Adopts an existing object by its id (`meshctl state import`).
     async fn import(&self, address: &Address, id: &str) -> Result<(Value, Applied), ProviderError>;
+}
+
+/// A load balancer as the Kubernetes provider needs it: the AWS Load Balancer Controller makes
+/// ALBs and NLBs from Ingresses and Services, and the `alb` and NLB `ingress_gateway` kinds read
+/// them back for their outputs (a Route53 alias needs the canonical hosted zone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadBalancer {
+    pub arn: String,
+    pub dns_name: String,
+    pub canonical_hosted_zone_id: String,
+}
+
+/// The AWS lookups the Kubernetes provider needs, answered by the AWS provider, so that only
+/// `provider-aws` calls AWS APIs.
+#[async_trait]
+pub trait LoadBalancers: Send + Sync {
+    /// The load balancer with this DNS name (what an Ingress or Service status reports), if any.
+    /// Errors are worded for people and carry their class.
+    async fn by_dns_name(
+        &self,
+        address: &Address,
+        dns_name: &str,
+    ) -> Result<Option<LoadBalancer>, ProviderError>;
+
+    /// Whether the load balancer with this ARN still exists.
+    async fn exists(&self, address: &Address, arn: &str) -> Result<bool, ProviderError>;
 }

@@ -68,6 +68,7 @@ fn generate(seed: u64) -> Dag {
         format_version: 1,
         stack: "bench".into(),
         region: "us-east-1".into(),
+        kube: None,
         lineage: "bench".into(),
         serial: 0,
         stack_digest: String::new(),

@@ -6,7 +6,7 @@ use crate::cloud::{Call, FakeCloud, InjectedFailure, Op};
 use async_trait::async_trait;
 use meshctl_model::record::OwnedObject;
 use meshctl_model::{Address, Kind};
-use meshctl_provider::{Applied, ErrorClass, Progress, Provider, ProviderError, Request};
+use meshctl_provider::{Applied, ErrorClass, Inputs, Progress, Provider, ProviderError, Request};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -282,6 +282,7 @@ impl Provider for FakeProvider {
         &self,
         address: &Address,
         objects: &[OwnedObject],
+        _inputs: &Inputs,
         progress: &dyn Progress,
     ) -> Result<(), ProviderError> {
         let latency = self.cloud.latency(address, Op::Delete);
@@ -301,6 +302,7 @@ impl Provider for FakeProvider {
         &self,
         address: &Address,
         keep: &[OwnedObject],
+        _inputs: &Inputs,
         progress: &dyn Progress,
     ) -> Result<(), ProviderError> {
         progress.update(address, "deleting untracked objects");
@@ -499,7 +501,7 @@ mod tests {
         // Deleting what is already partly gone is fine.
         let messages = Messages::default();
         provider
-            .delete(&address, &objects, &messages)
+            .delete(&address, &objects, &Inputs::new(), &messages)
             .await
             .unwrap();
         assert_eq!(messages.count(), 1);
@@ -515,7 +517,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(error.class, ErrorClass::NotFound);
         provider
-            .delete(&address, &objects, &Messages::default())
+            .delete(&address, &objects, &Inputs::new(), &Messages::default())
             .await
             .unwrap();
     }
@@ -551,7 +553,7 @@ mod tests {
         let unrelated = create(&provider, &other, &json!({})).await.unwrap();
         let messages = Messages::default();
         provider
-            .sweep(&role, &second.objects, &messages)
+            .sweep(&role, &second.objects, &Inputs::new(), &messages)
             .await
             .unwrap();
         assert_eq!(messages.count(), 1);
@@ -584,7 +586,12 @@ mod tests {
                     .await
                     .unwrap_err(),
                 provider
-                    .delete(&address, &created.objects, &Messages::default())
+                    .delete(
+                        &address,
+                        &created.objects,
+                        &Inputs::new(),
+                        &Messages::default(),
+                    )
                     .await
                     .unwrap_err(),
             ];
@@ -690,7 +697,12 @@ mod tests {
 
         let before_delete = tokio::time::Instant::now();
         provider
-            .delete(&cluster, &created.objects, &Messages::default())
+            .delete(
+                &cluster,
+                &created.objects,
+                &Inputs::new(),
+                &Messages::default(),
+            )
             .await
             .unwrap();
         assert_eq!(before_delete.elapsed(), Duration::from_secs(10));
@@ -732,7 +744,7 @@ mod tests {
         let zone_objects = create(&provider, &zone, &json!({})).await.unwrap().objects;
         create(&provider, &record, &json!({})).await.unwrap_err();
         provider
-            .delete(&zone, &zone_objects, &Messages::default())
+            .delete(&zone, &zone_objects, &Inputs::new(), &Messages::default())
             .await
             .unwrap();
         let log: Vec<(String, Op, bool)> = provider

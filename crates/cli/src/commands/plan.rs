@@ -142,6 +142,7 @@ pub fn open_saved_plan(
     let providers = make_providers(&StackSettings {
         stack: plan.stack.clone(),
         region: plan.region.clone(),
+        kube: plan.kube.clone(),
     });
     Ok(Some(Planned {
         plan,
@@ -218,6 +219,7 @@ pub fn make_plan(
     let providers = make_providers(&StackSettings {
         stack: stack.name().to_string(),
         region: stack.header.region.clone(),
+        kube: stack.header.kube.clone(),
     });
     let state = state_args.open(stack.name(), stack.header.backend.as_ref(), operation)?;
     let meta = state.store.meta()?;

@@ -41,13 +41,13 @@ fn service_account_name(r: &Renderer<'_>, resource: &str) -> String {
         .unwrap_or_else(|| resource.to_string())
 }
 
-/// `serviceAccount` values for a chart whose ServiceAccount the `iam_service_account` node owns:
-/// the chart must not create it (helm would refuse to adopt it), and the role annotation is
-/// repeated so the release's values say which role the controller runs as.
+/// `serviceAccount` values binding a chart's controller to its `iam_service_account` role: the
+/// chart creates the ServiceAccount with the IRSA annotation (the AWS provider makes the role
+/// only; creating the ServiceAccount is the chart's job, as eksctl's docs set these charts up).
 fn irsa_service_account(r: &Renderer<'_>, resource: &str) -> Result<Value, RenderError> {
     let role_arn = r.string_output(Kind::IamServiceAccount, resource, "role_arn")?;
     Ok(json!({
-        "create": false,
+        "create": true,
         "name": service_account_name(r, resource),
         "annotations": { IRSA_ANNOTATION: role_arn },
     }))

@@ -128,7 +128,8 @@ fn profile(name: &str) -> Result<Value, Failure> {
         "hub": "docker.io/istio",
         "tag": CLIENT_VERSION,
         "components": {
-            "base": {"enabled": true},
+            // Istio's `empty` profile enables nothing: it is how gateways are added separately.
+            "base": {"enabled": name != "empty"},
             "pilot": {"enabled": pilot},
             "ingressGateways": ingress,
             "egressGateways": egress,
@@ -431,10 +432,7 @@ fn install(args: &Args) -> Result<(), Failure> {
         .as_str()
         .unwrap_or("istio-system");
     let refs: Vec<Value> = objects.iter().map(object_ref).collect();
-    let state_name = match spec["revision"].as_str().filter(|r| !r.is_empty()) {
-        Some(rev) => format!("installed-state-{rev}"),
-        None => "installed-state".to_string(),
-    };
+    let state_name = installed_state_name(&spec, &metadata);
     let mut state_meta = json!({"name": state_name, "namespace": namespace,
         "annotations": {OBJECTS_ANNOTATION: Value::Array(refs).to_string()}});
     if let Some(labels) = metadata["labels"].as_object() {
@@ -446,6 +444,21 @@ fn install(args: &Args) -> Result<(), Failure> {
     )?;
     println!("✔ Installation complete");
     Ok(())
+}
+
+/// istioctl's name for the record of an install: `installed-state`, then `-<operator name>` and
+/// `-<revision>` when they are set, so operators installed side by side keep separate records.
+fn installed_state_name(spec: &Value, metadata: &Value) -> String {
+    let mut name = "installed-state".to_string();
+    for part in [metadata["name"].as_str(), spec["revision"].as_str()]
+        .into_iter()
+        .flatten()
+        .filter(|p| !p.is_empty())
+    {
+        name.push('-');
+        name.push_str(part);
+    }
+    name
 }
 
 /// The installed-state IstioOperators.
@@ -487,10 +500,15 @@ fn uninstall(args: &Args) -> Result<(), Failure> {
     }
     let cluster = cluster(args)?;
     let states = installed_states(&cluster)?;
-    let wanted_state = args
-        .revision
-        .as_ref()
-        .map(|r| format!("installed-state-{r}"));
+    // `-f` removes what those operators installed; `--revision` what that revision did.
+    let wanted_state = if args.files.is_empty() {
+        args.revision
+            .as_ref()
+            .map(|r| format!("installed-state-{r}"))
+    } else {
+        let (spec, metadata) = operator_spec(args)?;
+        Some(installed_state_name(&spec, &metadata))
+    };
     let mut removed = 0;
     for state in &states {
         let name = state["metadata"]["name"].as_str().unwrap_or_default();

@@ -150,9 +150,15 @@ async fn run(args: Args) -> Result<(), String> {
 
     // moto takes a couple of seconds to import; start the API server meanwhile.
     let moto = tokio::task::spawn_blocking(Moto::start);
-    let server = ApiServer::start(ApiServerOptions::default())
-        .await
-        .map_err(|e| e.to_string())?;
+    // The API server plays the EKS cluster `--cluster-name`: meshctl's EKS tokens must be signed
+    // for it, while kubectl and the stand-ins over plain HTTP come in anonymously.
+    let server = ApiServer::start(ApiServerOptions {
+        eks_cluster: Some(args.cluster_name.clone()),
+        anonymous: true,
+        ..ApiServerOptions::default()
+    })
+    .await
+    .map_err(|e| e.to_string())?;
     let moto = moto
         .await
         .map_err(|e| format!("starting moto: {e}"))?
@@ -178,7 +184,11 @@ async fn run(args: Args) -> Result<(), String> {
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let mut lines = vec![("KUBECONFIG".to_string(), kubeconfig.display().to_string())];
+    // meshctl reaches the cluster the way users reach a private endpoint: an override URL.
+    let mut lines = vec![
+        ("KUBECONFIG".to_string(), kubeconfig.display().to_string()),
+        ("MESHCTL_KUBE_ENDPOINT".to_string(), server.url()),
+    ];
     lines.extend(
         aws_env(&moto.url(), &args.region)
             .into_iter()

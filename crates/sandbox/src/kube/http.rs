@@ -62,6 +62,7 @@ pub(crate) struct Shared {
     pub bearer_token: Option<String>,
     /// When set, EKS tokens (`k8s-aws-v1.…`) presigned for this cluster name are accepted.
     pub eks_cluster: Option<String>,
+    pub anonymous: bool,
     pub address: String,
 }
 
@@ -134,7 +135,8 @@ struct Target {
 }
 
 /// Whether the request may proceed: always when no credential is configured, else when its bearer
-/// token is the static token or an EKS token for the expected cluster.
+/// token is the static token or an EKS token for the expected cluster, or (with `anonymous`) when
+/// it carries no credentials at all.
 fn authorized(shared: &Shared, req: &Request<Incoming>) -> bool {
     if shared.bearer_token.is_none() && shared.eks_cluster.is_none() {
         return true;
@@ -146,7 +148,7 @@ fn authorized(shared: &Shared, req: &Request<Incoming>) -> bool {
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
     else {
-        return false;
+        return shared.anonymous && req.headers().get(hyper::header::AUTHORIZATION).is_none();
     };
     shared.bearer_token.as_deref() == Some(given)
         || shared.eks_cluster.as_deref().is_some_and(|cluster| {

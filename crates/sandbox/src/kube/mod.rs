@@ -56,6 +56,10 @@ pub struct ApiServerOptions {
     /// When set, bearer tokens made like `aws eks get-token --cluster-name <this>` are accepted
     /// too (see `eks_auth`): signed with moto's test secret key for this cluster, not expired.
     pub eks_cluster: Option<String>,
+    /// With credentials configured, still let requests that carry none through (a cluster with
+    /// anonymous access granted): kubectl and the stand-ins over plain HTTP send no token, while a
+    /// token that is sent must be valid.
+    pub anonymous: bool,
     /// Serve HTTPS with a fresh CA (`ApiServer::ca_pem`) instead of plain HTTP.
     pub tls: bool,
     /// How long after a change a workload reports its replicas ready.
@@ -67,6 +71,7 @@ impl Default for ApiServerOptions {
         Self {
             bearer_token: None,
             eks_cluster: None,
+            anonymous: false,
             tls: false,
             rollout_delay: Duration::from_millis(200),
         }
@@ -94,6 +99,7 @@ impl ApiServer {
             store: store.clone(),
             bearer_token: options.bearer_token.clone(),
             eks_cluster: options.eks_cluster.clone(),
+            anonymous: options.anonymous,
             address: address.to_string(),
         });
         let tls = if options.tls {

@@ -1,0 +1,259 @@
+//! Kubernetes objects by their JSON: server-side apply with field manager `meshctl`, get and
+//! delete of any kind, found through API discovery (custom resources included), and the ids
+//! under which state records them (`k8s:<apiVersion>/<Kind>` + `namespace/name`).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PropagationPolicy};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::discovery::Scope;
+use meshctl_model::record::OwnedObject;
+use serde_json::Value;
+
+/// The field manager of every server-side apply meshctl makes.
+pub const FIELD_MANAGER: &str = "meshctl";
+/// What an object's owned-object kind starts with.
+const KIND_PREFIX: &str = "k8s:";
+
+/// Which object: its type and where it lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRef {
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl ObjectRef {
+    /// The reference of a rendered object; `None` when it lacks apiVersion, kind or name.
+    pub fn of(object: &Value) -> Option<ObjectRef> {
+        Some(ObjectRef {
+            api_version: object["apiVersion"].as_str()?.to_string(),
+            kind: object["kind"].as_str()?.to_string(),
+            namespace: object["metadata"]["namespace"]
+                .as_str()
+                .filter(|n| !n.is_empty())
+                .map(str::to_string),
+            name: object["metadata"]["name"].as_str()?.to_string(),
+        })
+    }
+
+    /// The object as state records it.
+    pub fn owned(&self) -> OwnedObject {
+        OwnedObject {
+            kind: format!("{KIND_PREFIX}{}/{}", self.api_version, self.kind),
+            id: match &self.namespace {
+                Some(namespace) => format!("{namespace}/{}", self.name),
+                None => self.name.clone(),
+            },
+        }
+    }
+
+    /// The reference of a recorded object; `None` when it is not a Kubernetes object.
+    pub fn from_owned(object: &OwnedObject) -> Option<ObjectRef> {
+        let type_ = object.kind.strip_prefix(KIND_PREFIX)?;
+        let (api_version, kind) = type_.rsplit_once('/')?;
+        let (namespace, name) = match object.id.split_once('/') {
+            Some((namespace, name)) => (Some(namespace.to_string()), name.to_string()),
+            None => (None, object.id.clone()),
+        };
+        Some(ObjectRef {
+            api_version: api_version.to_string(),
+            kind: kind.to_string(),
+            namespace,
+            name,
+        })
+    }
+
+    fn gvk(&self) -> GroupVersionKind {
+        let (group, version) = match self.api_version.rsplit_once('/') {
+            Some((group, version)) => (group, version),
+            None => ("", self.api_version.as_str()),
+        };
+        GroupVersionKind::gvk(group, version, &self.kind)
+    }
+}
+
+impl std::fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.namespace {
+            Some(namespace) => write!(f, "{} {namespace}/{}", self.kind, self.name),
+            None => write!(f, "{} {}", self.kind, self.name),
+        }
+    }
+}
+
+/// A failed object call: the kube error, and whether discovery could not place the type.
+#[derive(Debug)]
+pub enum ObjectError {
+    /// The cluster serves no such type (its CRD is missing: the add-on is not installed).
+    UnknownType {
+        object: String,
+        detail: String,
+    },
+    Api {
+        object: String,
+        error: kube::Error,
+    },
+}
+
+impl ObjectError {
+    pub fn status_code(&self) -> Option<u16> {
+        match self {
+            ObjectError::Api {
+                error: kube::Error::Api(status),
+                ..
+            } => Some(status.code),
+            _ => None,
+        }
+    }
+}
+
+/// Object calls against one cluster, with discovery results cached per type.
+pub struct Objects {
+    client: kube::Client,
+    types: Mutex<HashMap<GroupVersionKind, (ApiResource, Scope)>>,
+}
+
+impl Objects {
+    pub fn new(client: kube::Client) -> Self {
+        Objects {
+            client,
+            types: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn client(&self) -> &kube::Client {
+        &self.client
+    }
+
+    async fn api(&self, object: &ObjectRef) -> Result<Api<DynamicObject>, ObjectError> {
+        let gvk = object.gvk();
+        let cached = self
+            .types
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&gvk)
+            .cloned();
+        let (resource, scope) = match cached {
+            Some(found) => found,
+            None => {
+                let (resource, capabilities) = kube::discovery::pinned_kind(&self.client, &gvk)
+                    .await
+                    .map_err(|e| ObjectError::UnknownType {
+                        object: object.to_string(),
+                        detail: e.to_string(),
+                    })?;
+                let found = (resource, capabilities.scope);
+                self.types
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(gvk, found.clone());
+                found
+            }
+        };
+        Ok(match (&scope, &object.namespace) {
+            (Scope::Namespaced, Some(namespace)) => {
+                Api::namespaced_with(self.client.clone(), namespace, &resource)
+            }
+            (Scope::Namespaced, None) => {
+                Api::default_namespaced_with(self.client.clone(), &resource)
+            }
+            (Scope::Cluster, _) => Api::all_with(self.client.clone(), &resource),
+        })
+    }
+
+    /// Server-side applies `object` as field manager `meshctl`, taking over fields another
+    /// manager changed (apply puts the world back to the stack); returns the object as stored.
+    pub async fn apply(&self, object: &Value) -> Result<Value, ObjectError> {
+        let reference = ObjectRef::of(object).ok_or_else(|| ObjectError::UnknownType {
+            object: object.to_string(),
+            detail: "the object has no apiVersion, kind or metadata.name".into(),
+        })?;
+        let api = self.api(&reference).await?;
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let applied = api
+            .patch(&reference.name, &params, &Patch::Apply(object))
+            .await
+            .map_err(|error| ObjectError::Api {
+                object: reference.to_string(),
+                error,
+            })?;
+        Ok(serde_json::to_value(applied).unwrap_or(Value::Null))
+    }
+
+    /// The object as stored, or `None` when it does not exist.
+    pub async fn get(&self, object: &ObjectRef) -> Result<Option<Value>, ObjectError> {
+        let api = match self.api(object).await {
+            Ok(api) => api,
+            // No such type means no such object (the add-on and its CRDs are gone).
+            Err(ObjectError::UnknownType { .. }) => return Ok(None),
+            Err(other) => return Err(other),
+        };
+        let found = api
+            .get_opt(&object.name)
+            .await
+            .map_err(|error| ObjectError::Api {
+                object: object.to_string(),
+                error,
+            })?;
+        Ok(found.map(|o| serde_json::to_value(o).unwrap_or(Value::Null)))
+    }
+
+    /// Starts deleting the object (dependents in the foreground); `false` when it was already
+    /// gone.
+    pub async fn delete(&self, object: &ObjectRef) -> Result<bool, ObjectError> {
+        let api = match self.api(object).await {
+            Ok(api) => api,
+            Err(ObjectError::UnknownType { .. }) => return Ok(false),
+            Err(other) => return Err(other),
+        };
+        let params = DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Foreground),
+            ..DeleteParams::default()
+        };
+        match api.delete(&object.name, &params).await {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
+            Err(error) => Err(ObjectError::Api {
+                object: object.to_string(),
+                error,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn owned_ids_round_trip() {
+        let ingress = json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": "public", "namespace": "istio-system"}});
+        let reference = ObjectRef::of(&ingress).unwrap();
+        let owned = reference.owned();
+        assert_eq!(owned.kind, "k8s:networking.k8s.io/v1/Ingress");
+        assert_eq!(owned.id, "istio-system/public");
+        assert_eq!(ObjectRef::from_owned(&owned), Some(reference));
+
+        let namespace =
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apps"}});
+        let reference = ObjectRef::of(&namespace).unwrap();
+        assert_eq!(reference.owned().kind, "k8s:v1/Namespace");
+        assert_eq!(reference.owned().id, "apps");
+        assert_eq!(ObjectRef::from_owned(&reference.owned()), Some(reference.clone()));
+        assert_eq!(
+            reference.gvk(),
+            GroupVersionKind::gvk("", "v1", "Namespace")
+        );
+
+        let not_kube = OwnedObject {
+            kind: "helm:release".into(),
+            id: "kube-system/x".into(),
+        };
+        assert_eq!(ObjectRef::from_owned(&not_kube), None);
+    }
+}
