@@ -244,7 +244,10 @@ mod tests {
         let reference = ObjectRef::of(&namespace).unwrap();
         assert_eq!(reference.owned().kind, "k8s:v1/Namespace");
         assert_eq!(reference.owned().id, "apps");
-        assert_eq!(ObjectRef::from_owned(&reference.owned()), Some(reference.clone()));
+        assert_eq!(
+            ObjectRef::from_owned(&reference.owned()),
+            Some(reference.clone())
+        );
         assert_eq!(
             reference.gvk(),
             GroupVersionKind::gvk("", "v1", "Namespace")

@@ -15,7 +15,6 @@
 //! Names are chosen by the stack, so every object is recorded before the call that creates it;
 //! a killed run leaves nothing state does not know about, and nothing needs sweeping.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,13 +25,16 @@ use meshctl_provider::{
     Applied, ErrorClass, Inputs, LoadBalancers, Progress, Provider, ProviderError, Request,
     StackSettings,
 };
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::sync::{Mutex, OnceCell};
 
-use crate::access::{self, AccessError, ClusterAccess};
+mod installs;
+mod waits;
+
+use crate::access::{self, AccessError, AccessSource, ClusterAccess};
 use crate::objects::{ObjectError, ObjectRef, Objects};
-use crate::render::{self, Context, HelmChart, Render, RenderError, Rendered};
-use crate::tools::{self, ToolError, Tools};
+use crate::render::{self, Context, Render, RenderError, Rendered};
+use crate::tools::{ToolError, Tools};
 
 type Result<T, E = ProviderError> = std::result::Result<T, E>;
 type Record<'a> = &'a (dyn Fn(OwnedObject) + Send + Sync);
@@ -189,7 +191,16 @@ impl KubeProvider {
             kube.endpoint_override.as_ref().map(|u| u.as_str()),
             access::endpoint_override_from_env().as_deref(),
         );
-        let (key, eks) = match (&self.cluster_address(), &kube.kubeconfig) {
+        // Where the cluster is: the eks_cluster's outputs, or a kubeconfig file.
+        enum Source {
+            Eks {
+                name: String,
+                endpoint: String,
+                ca: String,
+            },
+            Kubeconfig(String),
+        }
+        let source = match (&self.cluster_address(), &kube.kubeconfig) {
             (Some(cluster), _) => {
                 let outputs = inputs.get(cluster).ok_or_else(|| {
                     fail(
@@ -213,15 +224,13 @@ impl KubeProvider {
                             ))
                         })
                 };
-                let (name, endpoint, ca) =
-                    (output("name")?, output("endpoint")?, output("ca_data")?);
-                let key = format!("eks {name} {endpoint} {endpoint_override:?}");
-                (key, Some((name, endpoint, ca)))
+                Source::Eks {
+                    name: output("name")?,
+                    endpoint: output("endpoint")?,
+                    ca: output("ca_data")?,
+                }
             }
-            (None, Some(path)) => (
-                format!("kubeconfig {path} {:?} {endpoint_override:?}", kube.context),
-                None,
-            ),
+            (None, Some(path)) => Source::Kubeconfig(path.clone()),
             (None, None) => {
                 return Err(fail(
                     ErrorClass::Permanent,
@@ -229,9 +238,19 @@ impl KubeProvider {
                 ))
             }
         };
+        let key = match &source {
+            Source::Eks { name, endpoint, .. } => {
+                format!("eks {name} {endpoint} {endpoint_override:?}")
+            }
+            Source::Kubeconfig(path) => {
+                format!("kubeconfig {path} {:?} {endpoint_override:?}", kube.context)
+            }
+        };
         let mut cached = self.connection.lock().await;
         if let Some(connection) = cached.as_ref() {
-            let fresh = eks.is_none() || connection.made.elapsed() < access::EKS_TOKEN_REUSE;
+            // EKS tokens expire; a kubeconfig's credentials are kube-rs' to refresh.
+            let fresh = matches!(source, Source::Kubeconfig(_))
+                || connection.made.elapsed() < access::EKS_TOKEN_REUSE;
             if connection.usable(&key) && fresh {
                 return Ok(connection.connected.clone());
             }
@@ -243,41 +262,30 @@ impl KubeProvider {
             };
             ProviderError::new(class, address, operation, e.to_string())
         };
-        let (access, kubeconfig) = match (eks, &kube.kubeconfig) {
-            (Some((name, endpoint, ca)), _) => {
+        let access = match source {
+            Source::Eks { name, endpoint, ca } => {
                 let token = access::eks_token(self.sdk_config().await, &name)
                     .await
                     .map_err(access_error)?;
-                let access = ClusterAccess::eks(name, endpoint, ca.clone(), token)
-                    .with_endpoint_override(endpoint_override);
-                let kubeconfig = write_kubeconfig(&access).map_err(|e| {
-                    fail(
-                        ErrorClass::Permanent,
-                        format!("cannot write a kubeconfig for helm and istioctl: {e}"),
-                    )
-                })?;
-                (access, kubeconfig)
+                ClusterAccess::eks(name, endpoint, ca, token)
             }
-            (None, Some(path)) => {
-                let access = ClusterAccess::kubeconfig(path, kube.context.clone())
-                    .with_endpoint_override(endpoint_override.clone());
-                let kubeconfig = if endpoint_override.is_some() {
-                    write_kubeconfig(&access).map_err(|e| {
-                        fail(
-                            ErrorClass::Permanent,
-                            format!("cannot write a kubeconfig for helm and istioctl: {e}"),
-                        )
-                    })?
-                } else {
-                    KubeconfigArgs {
-                        path: path.into(),
-                        context: kube.context.clone(),
-                        _written: None,
-                    }
-                };
-                (access, kubeconfig)
-            }
-            (None, None) => unreachable_access(address, operation)?,
+            Source::Kubeconfig(path) => ClusterAccess::kubeconfig(path, kube.context.clone()),
+        }
+        .with_endpoint_override(endpoint_override);
+        // helm and istioctl get a kubeconfig saying what meshctl uses; a user's own kubeconfig
+        // serves as is unless requests go elsewhere.
+        let kubeconfig = match (&access.source, &access.endpoint_override) {
+            (AccessSource::Kubeconfig { path, context }, None) => KubeconfigArgs {
+                path: path.clone(),
+                context: context.clone(),
+                _written: None,
+            },
+            _ => write_kubeconfig(&access).map_err(|e| {
+                fail(
+                    ErrorClass::Permanent,
+                    format!("cannot write a kubeconfig for helm and istioctl: {e}"),
+                )
+            })?,
         };
         let cluster = access.connect().await.map_err(access_error)?;
         let connected = Arc::new(Connected {
@@ -437,15 +445,6 @@ fn issued_secrets(render: &Render) -> Vec<ObjectRef> {
         .collect()
 }
 
-fn unreachable_access<T>(address: &Address, operation: &'static str) -> Result<T> {
-    Err(ProviderError::new(
-        ErrorClass::Permanent,
-        address,
-        operation,
-        "`kube` names neither `from_cluster` nor `kubeconfig`",
-    ))
-}
-
 /// One provider call: the connection and the resource it is about.
 struct Call<'a> {
     provider: &'a KubeProvider,
@@ -548,466 +547,6 @@ impl Call<'_> {
         Ok(Some(object))
     }
 
-    async fn helm_install(&self, chart: &HelmChart, record: Record<'_>) -> Result<OwnedObject> {
-        let object = OwnedObject {
-            kind: HELM_RELEASE.to_string(),
-            id: format!("{}/{}", chart.namespace, chart.release),
-        };
-        record(object.clone());
-        let values = temp_file(
-            "values.yaml",
-            &serde_yaml::to_string(&chart.values).unwrap_or_default(),
-        )
-        .map_err(|e| {
-            self.error(
-                ErrorClass::Permanent,
-                format!("cannot write the Helm values: {e}"),
-            )
-        })?;
-        let timeout = self.provider.tools.timeout;
-        let mut args = vec![
-            "upgrade".to_string(),
-            "--install".to_string(),
-            chart.release.clone(),
-            chart.chart.clone(),
-        ];
-        if let Some(repository) = &chart.repository {
-            args.extend(["--repo".to_string(), repository.clone()]);
-        }
-        args.extend([
-            "--version".to_string(),
-            chart.version.clone(),
-            "--namespace".to_string(),
-            chart.namespace.clone(),
-            "--values".to_string(),
-            values.display().to_string(),
-            "--wait".to_string(),
-            "--timeout".to_string(),
-            format!("{}s", timeout.as_secs()),
-        ]);
-        if chart.create_namespace {
-            args.push("--create-namespace".to_string());
-        }
-        args.extend(self.connected.kubeconfig.helm());
-        self.progress.update(
-            self.address,
-            &format!(
-                "helm upgrade --install {} {} {}",
-                chart.release, chart.chart, chart.version
-            ),
-        );
-        tools::run(
-            &self.provider.tools.helm,
-            tools::HELM_ENV,
-            &args,
-            timeout + Duration::from_secs(60),
-        )
-        .await
-        .map_err(|e| self.tool_error(e))?;
-        Ok(object)
-    }
-
-    async fn istio_install(&self, operator: &Value, record: Record<'_>) -> Result<OwnedObject> {
-        let reference = ObjectRef::of(operator)
-            .ok_or_else(|| self.error(ErrorClass::Permanent, "the IstioOperator has no name"))?;
-        let object = OwnedObject {
-            kind: ISTIO_OPERATOR.to_string(),
-            id: format!(
-                "{}/{}",
-                reference.namespace.as_deref().unwrap_or("istio-system"),
-                reference.name
-            ),
-        };
-        record(object.clone());
-        let file = temp_file(
-            "istio-operator.yaml",
-            &serde_yaml::to_string(operator).unwrap_or_default(),
-        )
-        .map_err(|e| {
-            self.error(
-                ErrorClass::Permanent,
-                format!("cannot write the IstioOperator: {e}"),
-            )
-        })?;
-        let timeout = self.provider.tools.timeout;
-        let mut args = vec![
-            "install".to_string(),
-            "-y".to_string(),
-            "-f".to_string(),
-            file.display().to_string(),
-            "--readiness-timeout".to_string(),
-            format!("{}s", timeout.as_secs()),
-        ];
-        args.extend(self.connected.kubeconfig.istioctl());
-        self.progress.update(
-            self.address,
-            &format!("istioctl install {}", reference.name),
-        );
-        tools::run(
-            &self.provider.tools.istioctl,
-            tools::ISTIOCTL_ENV,
-            &args,
-            timeout + Duration::from_secs(60),
-        )
-        .await
-        .map_err(|e| self.tool_error(e))?;
-        Ok(object)
-    }
-
-    /// Reads back what the resource's dependents need, waiting (when `wait`) until it works:
-    /// the gateway's nodePorts and balancer, the ALB, a Ready Certificate, available
-    /// Deployments. Returns the ARN of a balancer the controller made for it.
-    async fn observe(
-        &self,
-        render: &Render,
-        outputs: &mut BTreeMap<String, Value>,
-        wait: bool,
-    ) -> Result<Option<String>> {
-        match self.address.kind {
-            Kind::IngressGateway => self.observe_gateway(outputs, wait).await,
-            Kind::Alb => {
-                let Rendered::Objects(objects) = &render.rendered else {
-                    return Ok(None);
-                };
-                let Some(ingress) = objects.iter().find_map(ObjectRef::of) else {
-                    return Ok(None);
-                };
-                let Some(hostname) = self.balancer_hostname(&ingress, wait).await? else {
-                    return Ok(None);
-                };
-                let balancer = self.balancer(&hostname, wait).await?;
-                outputs.insert("dns_name".into(), hostname.into());
-                Ok(balancer.map(|b| {
-                    outputs.insert("arn".into(), b.arn.clone().into());
-                    outputs.insert(
-                        "canonical_hosted_zone_id".into(),
-                        b.canonical_hosted_zone_id.into(),
-                    );
-                    b.arn
-                }))
-            }
-            Kind::Certificate if wait => {
-                if let Rendered::Objects(objects) = &render.rendered {
-                    for certificate in objects.iter().filter_map(ObjectRef::of) {
-                        self.wait_certificate_ready(&certificate).await?;
-                    }
-                }
-                Ok(None)
-            }
-            Kind::Manifest if wait => {
-                if let Rendered::Objects(objects) = &render.rendered {
-                    for deployment in objects
-                        .iter()
-                        .filter_map(ObjectRef::of)
-                        .filter(|o| o.kind == "Deployment" && o.api_version == "apps/v1")
-                    {
-                        self.wait_deployment_available(&deployment).await?;
-                    }
-                }
-                Ok(None)
-            }
-            Kind::HelmRelease => {
-                if let Rendered::Helm(chart) = &render.rendered {
-                    if let Some(revision) = self.helm_revision(chart).await? {
-                        outputs.insert("revision".into(), revision.into());
-                    }
-                }
-                Ok(None)
-            }
-            _ => Ok(None),
-        }
-    }
-
-    /// The gateway Service's nodePorts, and for a LoadBalancer Service its balancer.
-    async fn observe_gateway(
-        &self,
-        outputs: &mut BTreeMap<String, Value>,
-        wait: bool,
-    ) -> Result<Option<String>> {
-        let name = outputs
-            .get("service_name")
-            .and_then(Value::as_str)
-            .unwrap_or(&self.address.name)
-            .to_string();
-        let namespace = outputs
-            .get("namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("istio-system")
-            .to_string();
-        let service = ObjectRef {
-            api_version: "v1".into(),
-            kind: "Service".into(),
-            namespace: Some(namespace),
-            name,
-        };
-        let Some(live) = self
-            .connected
-            .objects
-            .get(&service)
-            .await
-            .map_err(|e| self.object_error(e))?
-        else {
-            return Err(self.error(
-                ErrorClass::Permanent,
-                format!("istioctl reported success, but {service} does not exist"),
-            ));
-        };
-        let mut node_ports = serde_json::Map::new();
-        for port in live["spec"]["ports"].as_array().into_iter().flatten() {
-            if let (Some(port_name), Some(node_port)) =
-                (port["name"].as_str(), port["nodePort"].as_u64())
-            {
-                node_ports.insert(port_name.to_string(), node_port.into());
-                if port_name == "status-port" {
-                    outputs.insert("status_node_port".into(), node_port.into());
-                }
-            }
-        }
-        outputs.insert("node_ports".into(), Value::Object(node_ports));
-        if live["spec"]["type"] != "LoadBalancer" {
-            return Ok(None);
-        }
-        let Some(hostname) = self.balancer_hostname(&service, wait).await? else {
-            return Ok(None);
-        };
-        outputs.insert("load_balancer_hostname".into(), hostname.clone().into());
-        let balancer = self.balancer(&hostname, wait).await?;
-        Ok(balancer.map(|b| {
-            outputs.insert(
-                "canonical_hosted_zone_id".into(),
-                b.canonical_hosted_zone_id.into(),
-            );
-            b.arn
-        }))
-    }
-
-    /// `status.loadBalancer.ingress[0].hostname` of an Ingress or Service, waiting for the
-    /// controller to write it when `wait`.
-    async fn balancer_hostname(&self, object: &ObjectRef, wait: bool) -> Result<Option<String>> {
-        let what = format!("{object} to get a load balancer hostname");
-        self.wait_for(&what, wait, || async {
-            let live = self
-                .connected
-                .objects
-                .get(object)
-                .await
-                .map_err(|e| self.object_error(e))?;
-            let Some(live) = live else {
-                return Err(self.error(ErrorClass::NotFound, format!("{object} does not exist")));
-            };
-            if let Some(hostname) =
-                live["status"]["loadBalancer"]["ingress"][0]["hostname"].as_str()
-            {
-                return Ok(Some(hostname.to_string()));
-            }
-            Err(self.error(
-                ErrorClass::Retryable,
-                format!(
-                    "{object} has no load balancer yet{}",
-                    self.warning_events(object).await
-                ),
-            ))
-        })
-        .await
-    }
-
-    /// The balancer with this DNS name, from ELBv2.
-    async fn balancer(
-        &self,
-        hostname: &str,
-        wait: bool,
-    ) -> Result<Option<meshctl_provider::LoadBalancer>> {
-        let what = format!("the load balancer {hostname} to appear in ELBv2");
-        self.wait_for(&what, wait, || async {
-            match self
-                .provider
-                .balancers
-                .by_dns_name(self.address, hostname)
-                .await?
-            {
-                Some(found) => Ok(Some(found)),
-                None => Err(self.error(
-                    ErrorClass::Retryable,
-                    format!("no load balancer named {hostname} in ELBv2"),
-                )),
-            }
-        })
-        .await
-    }
-
-    async fn wait_certificate_ready(&self, certificate: &ObjectRef) -> Result<()> {
-        let what = format!("{certificate} to be Ready");
-        self.wait_for(&what, true, || async {
-            let live = self
-                .connected
-                .objects
-                .get(certificate)
-                .await
-                .map_err(|e| self.object_error(e))?
-                .ok_or_else(|| {
-                    self.error(
-                        ErrorClass::NotFound,
-                        format!("{certificate} does not exist"),
-                    )
-                })?;
-            let ready = live["status"]["conditions"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|c| c["type"] == "Ready");
-            match ready {
-                Some(c) if c["status"] == "True" => Ok(Some(())),
-                Some(c) => Err(self.error(
-                    ErrorClass::Retryable,
-                    format!(
-                        "{certificate} is not Ready: {}",
-                        c["message"].as_str().unwrap_or("no message")
-                    ),
-                )),
-                None => Err(self.error(
-                    ErrorClass::Retryable,
-                    format!("{certificate} has no Ready condition yet"),
-                )),
-            }
-        })
-        .await
-        .map(|_| ())
-    }
-
-    async fn wait_deployment_available(&self, deployment: &ObjectRef) -> Result<()> {
-        let what = format!("{deployment} to be available");
-        self.wait_for(&what, true, || async {
-            let live = self
-                .connected
-                .objects
-                .get(deployment)
-                .await
-                .map_err(|e| self.object_error(e))?
-                .ok_or_else(|| {
-                    self.error(ErrorClass::NotFound, format!("{deployment} does not exist"))
-                })?;
-            let wanted = live["spec"]["replicas"].as_u64().unwrap_or(1);
-            let available = live["status"]["availableReplicas"].as_u64().unwrap_or(0);
-            if available >= wanted {
-                Ok(Some(()))
-            } else {
-                Err(self.error(
-                    ErrorClass::Retryable,
-                    format!("{deployment} has {available} of {wanted} replicas available"),
-                ))
-            }
-        })
-        .await
-        .map(|_| ())
-    }
-
-    /// Polls `check` until it returns a value, a non-retryable error, or the tools' timeout
-    /// passes (then the last retryable error, made permanent). Without `wait`, one look: a
-    /// retryable answer means "not there yet" (`None`).
-    async fn wait_for<T, F, Fut>(&self, what: &str, wait: bool, check: F) -> Result<Option<T>>
-    where
-        F: Fn() -> Fut,
-        Fut: std::future::Future<Output = Result<Option<T>>>,
-    {
-        let started = Instant::now();
-        let timeout = self.provider.tools.timeout;
-        loop {
-            match check().await {
-                Ok(found) => return Ok(found),
-                Err(e) if e.class == ErrorClass::Retryable && !wait => {
-                    let _ = e;
-                    return Ok(None);
-                }
-                Err(e) if e.class == ErrorClass::Retryable => {
-                    if started.elapsed() >= timeout {
-                        return Err(self
-                            .error(
-                                ErrorClass::Permanent,
-                                format!(
-                                    "gave up waiting for {what} after {} s: {}",
-                                    timeout.as_secs(),
-                                    e.message
-                                ),
-                            )
-                            .with_help(format!(
-                                "set {} (seconds) to wait longer",
-                                tools::TIMEOUT_ENV
-                            )));
-                    }
-                    self.progress.update(
-                        self.address,
-                        &format!("waiting for {what} ({} s)", started.elapsed().as_secs()),
-                    );
-                    tokio::time::sleep(POLL).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// ": <reason>: <message>" of the newest Warning Event about `object`, or "".
-    async fn warning_events(&self, object: &ObjectRef) -> String {
-        let Some(namespace) = &object.namespace else {
-            return String::new();
-        };
-        let api: kube::Api<k8s_openapi::api::core::v1::Event> =
-            kube::Api::namespaced(self.connected.objects.client().clone(), namespace);
-        let selector = format!(
-            "involvedObject.kind={},involvedObject.name={}",
-            object.kind, object.name
-        );
-        let Ok(events) = api
-            .list(&kube::api::ListParams::default().fields(&selector))
-            .await
-        else {
-            return String::new();
-        };
-        events
-            .items
-            .iter()
-            .rfind(|e| e.type_.as_deref() == Some("Warning"))
-            .map(|e| {
-                format!(
-                    ": {}: {}",
-                    e.reason.as_deref().unwrap_or("Warning"),
-                    e.message.as_deref().unwrap_or("")
-                )
-            })
-            .unwrap_or_default()
-    }
-
-    async fn helm_revision(&self, chart: &HelmChart) -> Result<Option<u64>> {
-        let status = self.helm_status(&chart.namespace, &chart.release).await?;
-        Ok(status.and_then(|s| s["version"].as_u64()))
-    }
-
-    /// `helm status -o json` of a release, or `None` when there is no such release.
-    async fn helm_status(&self, namespace: &str, release: &str) -> Result<Option<Value>> {
-        let mut args = vec![
-            "status".to_string(),
-            release.to_string(),
-            "--namespace".to_string(),
-            namespace.to_string(),
-            "-o".to_string(),
-            "json".to_string(),
-        ];
-        args.extend(self.connected.kubeconfig.helm());
-        match tools::run(
-            &self.provider.tools.helm,
-            tools::HELM_ENV,
-            &args,
-            Duration::from_secs(120),
-        )
-        .await
-        {
-            Ok(output) => Ok(Some(
-                serde_json::from_str(&output.stdout).unwrap_or(Value::Null),
-            )),
-            Err(ToolError::Failed { output, .. }) if output.contains("not found") => Ok(None),
-            Err(e) => Err(self.tool_error(e)),
-        }
-    }
-
     /// Whether each recorded object still exists; `false` for the first that does not.
     async fn all_exist(&self, objects: &[OwnedObject]) -> Result<bool> {
         for object in objects {
@@ -1035,22 +574,6 @@ impl Call<'_> {
             }
         }
         Ok(true)
-    }
-
-    /// istioctl's record of an install: IstioOperator `installed-state-<name>`.
-    async fn installed_state(&self, object: &OwnedObject) -> Result<Option<Value>> {
-        let (namespace, name) = split_id(&object.id);
-        let reference = ObjectRef {
-            api_version: "install.istio.io/v1alpha1".into(),
-            kind: "IstioOperator".into(),
-            namespace: Some(namespace.to_string()),
-            name: format!("installed-state-{name}"),
-        };
-        self.connected
-            .objects
-            .get(&reference)
-            .await
-            .map_err(|e| self.object_error(e))
     }
 
     /// Deletes objects last-made first, then waits for the balancers the controller removes.
@@ -1119,80 +642,6 @@ impl Call<'_> {
         })
         .await
         .map(|_| ())
-    }
-
-    async fn helm_uninstall(&self, object: &OwnedObject) -> Result<()> {
-        let (namespace, release) = split_id(&object.id);
-        let timeout = self.provider.tools.timeout;
-        let mut args = vec![
-            "uninstall".to_string(),
-            release.to_string(),
-            "--namespace".to_string(),
-            namespace.to_string(),
-            "--wait".to_string(),
-            "--timeout".to_string(),
-            format!("{}s", timeout.as_secs()),
-        ];
-        args.extend(self.connected.kubeconfig.helm());
-        self.progress
-            .update(self.address, &format!("helm uninstall {release}"));
-        match tools::run(
-            &self.provider.tools.helm,
-            tools::HELM_ENV,
-            &args,
-            timeout + Duration::from_secs(60),
-        )
-        .await
-        {
-            Ok(_) => Ok(()),
-            Err(ToolError::Failed { output, .. }) if output.contains("not found") => Ok(()),
-            Err(e) => Err(self.tool_error(e)),
-        }
-    }
-
-    /// `istioctl uninstall -f` with the spec istioctl recorded at install: removes exactly what
-    /// that operator installed (other operators' gateways stay).
-    async fn istio_uninstall(&self, object: &OwnedObject) -> Result<()> {
-        let Some(state) = self.installed_state(object).await? else {
-            return Ok(());
-        };
-        let (namespace, name) = split_id(&object.id);
-        let operator = json!({
-            "apiVersion": "install.istio.io/v1alpha1",
-            "kind": "IstioOperator",
-            "metadata": { "name": name, "namespace": namespace },
-            "spec": state["spec"],
-        });
-        let file = temp_file(
-            "istio-operator.yaml",
-            &serde_yaml::to_string(&operator).unwrap_or_default(),
-        )
-        .map_err(|e| {
-            self.error(
-                ErrorClass::Permanent,
-                format!("cannot write the IstioOperator: {e}"),
-            )
-        })?;
-        // The control plane goes with everything Istio installed (its CRDs too): its gateways
-        // and mesh objects depend on it and are gone by now. A gateway removes only its own.
-        let mut args = vec!["uninstall".to_string(), "-y".to_string()];
-        if self.address.kind == Kind::Istio {
-            args.push("--purge".to_string());
-        } else {
-            args.extend(["-f".to_string(), file.display().to_string()]);
-        }
-        args.extend(self.connected.kubeconfig.istioctl());
-        self.progress
-            .update(self.address, &format!("istioctl uninstall {name}"));
-        tools::run(
-            &self.provider.tools.istioctl,
-            tools::ISTIOCTL_ENV,
-            &args,
-            self.provider.tools.timeout,
-        )
-        .await
-        .map_err(|e| self.tool_error(e))?;
-        Ok(())
     }
 }
 
