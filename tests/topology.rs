@@ -695,3 +695,98 @@ fn a_route53_failure_rolls_back_across_aws_and_kubernetes() {
     assert_eq!(aws_world(&rt, &config), aws_before);
     assert_eq!(sandbox.kube_world(), kube_before);
 }
+
+#[test]
+fn a_kubeconfig_context_reaches_an_existing_cluster() {
+    let rt = runtime();
+    let (mut sandbox, _config) = Sandbox::start("sandbox", "example.org", &rt);
+    // An existing cluster, reached through the user's kubeconfig: no override, no EKS token.
+    sandbox.env.remove("MESHCTL_KUBE_ENDPOINT");
+    let dir = tempfile::tempdir().unwrap();
+    let stack = dir.path().join("stack.yaml");
+    std::fs::write(
+        &stack,
+        format!(
+            r#"stack: apps
+region: {REGION}
+kube: {{ kubeconfig: "{kubeconfig}" }}
+resources:
+  - kind: namespace
+    name: shop
+    labels: {{ istio-injection: enabled }}
+  - kind: manifest
+    name: storefront
+    objects:
+      - apiVersion: apps/v1
+        kind: Deployment
+        metadata: {{ name: storefront, namespace: shop }}
+        spec:
+          replicas: 2
+          selector: {{ matchLabels: {{ app: storefront }} }}
+          template:
+            metadata: {{ labels: {{ app: storefront }} }}
+            spec: {{ containers: [{{ name: web, image: "nginx:1.25.3" }}] }}
+      - apiVersion: v1
+        kind: Service
+        metadata: {{ name: storefront, namespace: shop }}
+        spec: {{ selector: {{ app: storefront }}, ports: [{{ port: 80 }}] }}
+  - kind: helm_release
+    name: kiali
+    chart: kiali-server
+    repository: https://kiali.org/helm-charts
+    version: 1.87.0
+    namespace: kiali
+    create_namespace: true
+"#,
+            kubeconfig = sandbox.env["KUBECONFIG"]
+        ),
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    let kube_before = sandbox.kube_world();
+
+    let applied = sandbox.meshctl(&stack, &state, &["apply"]);
+    assert_exit(&applied, 0, "apply through a kubeconfig");
+    let namespace = sandbox.kubectl(&["get", "namespace", "shop"]);
+    assert_eq!(
+        namespace["metadata"]["labels"]["istio-injection"],
+        "enabled"
+    );
+    let deployment = sandbox.kubectl(&["get", "deployment", "storefront", "-n", "shop"]);
+    assert_eq!(
+        deployment["status"]["availableReplicas"], 2,
+        "apply waited for the Deployment"
+    );
+    let deployment = sandbox.kubectl(&[
+        "get",
+        "deployment",
+        "storefront",
+        "-n",
+        "shop",
+        "--show-managed-fields",
+    ]);
+    let managers: Vec<&str> = deployment["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["operation"] == "Apply")
+        .filter_map(|m| m["manager"].as_str())
+        .collect();
+    assert_eq!(managers, ["meshctl"]);
+    let releases = sandbox.kubectl(&["get", "secrets", "-n", "kiali", "-l", "owner=helm"]);
+    assert_eq!(releases["items"].as_array().unwrap().len(), 1);
+    let log = std::fs::read_to_string(&sandbox.env["MESHCTL_STANDIN_LOG"]).unwrap();
+    let helm_call = log
+        .lines()
+        .find(|l| l.contains("upgrade"))
+        .expect("helm was run");
+    assert!(
+        helm_call.contains(&sandbox.env["KUBECONFIG"]),
+        "helm got the user's kubeconfig: {helm_call}"
+    );
+
+    let plan = sandbox.meshctl(&stack, &state, &["plan", "--detailed-exitcode"]);
+    assert_exit(&plan, 0, "plan after apply");
+    assert_exit(&sandbox.meshctl(&stack, &state, &["destroy"]), 0, "destroy");
+    assert_eq!(sandbox.kube_world(), kube_before);
+}

@@ -990,12 +990,16 @@ fn link(stack: &mut Stack, broken: &Broken, diags: &mut Vec<Diagnostic>) {
                 });
             }
         }
-        if let Some(ns) = r.namespace() {
+        let namespace_path = match r.address.kind {
+            Kind::Manifest => r.path().key("objects"),
+            _ => r.path().key("namespace"),
+        };
+        for ns in r.namespaces() {
             let address = Address::new(Kind::Namespace, ns);
             if r.address.kind != Kind::Namespace && by_address.contains_key(&address) {
                 all_edges[i].push(Dependency {
                     target: address,
-                    path: r.path().key("namespace"),
+                    path: namespace_path.clone(),
                     kind: EdgeKind::Namespace,
                 });
             } else if !matches!(r.address.kind, Kind::Istio | Kind::IngressGateway) {
@@ -1005,7 +1009,7 @@ fn link(stack: &mut Stack, broken: &Broken, diags: &mut Vec<Diagnostic>) {
                     if *creator != r.address {
                         all_edges[i].push(Dependency {
                             target: creator.clone(),
-                            path: r.path().key("namespace"),
+                            path: namespace_path.clone(),
                             kind: EdgeKind::Namespace,
                         });
                     }

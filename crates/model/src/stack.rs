@@ -135,6 +135,24 @@ impl Resource {
         FieldPath::resource(self.index)
     }
 
+    /// Every Kubernetes namespace this resource's objects live in: its own, or for a manifest
+    /// the namespaces its objects name.
+    pub fn namespaces(&self) -> Vec<&str> {
+        match &self.spec {
+            Spec::Manifest(m) => {
+                let mut namespaces: Vec<&str> = m
+                    .objects
+                    .iter()
+                    .filter_map(|o| o["metadata"]["namespace"].as_str())
+                    .collect();
+                namespaces.sort_unstable();
+                namespaces.dedup();
+                namespaces
+            }
+            _ => self.namespace().into_iter().collect(),
+        }
+    }
+
     /// The Kubernetes namespace this resource's objects live in, when it has one.
     pub fn namespace(&self) -> Option<&str> {
         use Spec::*;

@@ -128,3 +128,56 @@ fn short_mesh_names_beside_a_gateway_need_no_zone() {
         )]
     );
 }
+
+#[test]
+fn objects_wait_for_what_creates_their_namespace() {
+    let text = r#"stack: s
+region: us-east-1
+kube: { kubeconfig: k.yaml }
+resources:
+  - { kind: namespace, name: shop }
+  - kind: manifest
+    name: app
+    objects:
+      - { apiVersion: v1, kind: ConfigMap, metadata: { name: a, namespace: shop } }
+      - { apiVersion: v1, kind: ConfigMap, metadata: { name: b, namespace: tools } }
+  - { kind: helm_release, name: tools, chart: c, version: 1.0.0, namespace: tools, create_namespace: true }
+  - { kind: istio, name: mesh, version: 1.17.1 }
+  - { kind: cert_manager, name: cm, chart_version: 1.14.4 }
+  - { kind: issuer, name: le, acme: { email: a@example.com }, dns01: { zone: z, service_account: cm } }
+  - { kind: certificate, name: c, namespace: istio-system, issuer: le, dns_names: [example.com] }
+  - { kind: route53_zone, name: z, domain: example.com }
+  - { kind: iam_service_account, name: cm, cluster: x, namespace: cert-manager, service_account: cert-manager, well_known_policy: cert_manager_route53 }
+  - { kind: vpc, name: v, cidr: 10.0.0.0/16, azs: 2 }
+  - { kind: eks_cluster, name: x, version: "1.29", vpc: v }
+"#;
+    let loaded = load(&SourceFile::new("t.yaml", text), &VarOverrides::default());
+    let stack = loaded
+        .stack
+        .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
+    let namespace_edges = |address: Address| -> Vec<Address> {
+        stack
+            .get(&address)
+            .unwrap()
+            .dependencies
+            .iter()
+            .filter(|d| d.kind == EdgeKind::Namespace)
+            .map(|d| d.target.clone())
+            .collect()
+    };
+    // A manifest waits for the namespace resource and for the chart that creates the other one.
+    assert_eq!(
+        namespace_edges(Address::new(Kind::Manifest, "app")),
+        [
+            Address::new(Kind::Namespace, "shop"),
+            Address::new(Kind::HelmRelease, "tools")
+        ]
+    );
+    // A Certificate in istio-system waits for the istio install that creates it.
+    assert_eq!(
+        namespace_edges(Address::new(Kind::Certificate, "c")),
+        [Address::new(Kind::Istio, "mesh")]
+    );
+    // An install does not wait for itself.
+    assert!(namespace_edges(Address::new(Kind::HelmRelease, "tools")).is_empty());
+}
