@@ -55,6 +55,12 @@ impl Default for Timeouts {
             (Kind::AcmCertificate, minutes(45)),
             (Kind::Alb, minutes(15)),
             (Kind::Istio, minutes(15)),
+            // Installs run helm or istioctl with a 10-minute timeout of their own (plus the
+            // waits after): their own message should arrive before the engine gives up.
+            (Kind::IngressGateway, minutes(15)),
+            (Kind::LbController, minutes(15)),
+            (Kind::CertManager, minutes(15)),
+            (Kind::HelmRelease, minutes(15)),
         ]);
         Timeouts {
             default: minutes(10),
