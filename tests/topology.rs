@@ -661,6 +661,23 @@ fn a_changed_route_is_one_in_place_update() {
     );
     // Updated in place: the same object, not a new one.
     assert_eq!(after["metadata"]["uid"], before["metadata"]["uid"]);
+
+    // An updated Certificate keeps its Secret (deleting it would make cert-manager issue anew).
+    let secret = sandbox.kubectl(&["get", "secret", "moamoa-cert", "-n", "istio-system"]);
+    let with_www = std::fs::read_to_string(&stack).unwrap().replace(
+        r#"dns_names: ["*.${var.domain}", "${var.domain}"]"#,
+        r#"dns_names: ["*.${var.domain}", "${var.domain}", "www.${var.domain}"]"#,
+    );
+    assert!(
+        with_www.contains("\"www.${var.domain}\"]"),
+        "the names are in the stack"
+    );
+    std::fs::write(&stack, with_www).unwrap();
+    assert_exit(&sandbox.meshctl(&stack, &state, &["apply"]), 0, "apply");
+    let certificate = sandbox.kubectl(&["get", "certificate", "moamoa-cert", "-n", "istio-system"]);
+    assert_eq!(certificate["spec"]["dnsNames"][2], "www.moamoa-news.com");
+    let kept = sandbox.kubectl(&["get", "secret", "moamoa-cert", "-n", "istio-system"]);
+    assert_eq!(kept["metadata"]["uid"], secret["metadata"]["uid"]);
 }
 
 #[test]

@@ -690,7 +690,8 @@ impl Walk {
     }
 
     /// Deletes what a killed earlier run may have created for this address (providers find
-    /// unrecorded objects by the address they are tagged with), then closes its journal entries.
+    /// unrecorded objects by the address they are tagged with) and what it recorded, then closes
+    /// its journal entries.
     async fn clean_leftovers(
         &self,
         provider: &Arc<dyn Provider>,
@@ -719,6 +720,14 @@ impl Walk {
             )
         };
         let inputs = self.inputs(change);
+        // Unrecorded objects first: they may depend on recorded ones (a subnet whose id was not
+        // recorded yet keeps the recorded VPC from being deleted). The sweep finds the recorded
+        // ones too where the provider can; what it cannot find goes next.
+        self.call(change, || {
+            provider.sweep(&change.address, keep, &inputs, &progress)
+        })
+        .await
+        .map_err(failed)?;
         if !recorded.is_empty() {
             self.call(change, || {
                 provider.delete(&change.address, &recorded, &inputs, &progress)
@@ -726,11 +735,6 @@ impl Walk {
             .await
             .map_err(failed)?;
         }
-        self.call(change, || {
-            provider.sweep(&change.address, keep, &inputs, &progress)
-        })
-        .await
-        .map_err(failed)?;
         self.commit(Change {
             close: ids,
             ..Change::default()

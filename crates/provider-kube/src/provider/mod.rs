@@ -364,6 +364,16 @@ impl KubeProvider {
                 owned.push(cx.istio_install(operator, record).await?)
             }
         }
+        // cert-manager keeps a Certificate's Secret when the Certificate goes; meshctl asked for
+        // it, so it is this resource's to delete. It goes first in the list, so that deleting
+        // (last listed first) removes the Certificate before the Secret it would issue again.
+        for secret in issued_secrets(&render) {
+            let object = secret.owned();
+            if !owned.contains(&object) {
+                record(object.clone());
+                owned.insert(0, object);
+            }
+        }
         // Objects the resource no longer renders (a manifest lost one) go away.
         let stale: Vec<OwnedObject> = prior
             .iter()
@@ -375,16 +385,6 @@ impl KubeProvider {
         }
         let mut outputs = render.outputs.clone();
         let balancer = cx.observe(&render, &mut outputs, true).await?;
-        // cert-manager keeps a Certificate's Secret when the Certificate goes; meshctl asked for
-        // it, so it is this resource's to delete. It goes first in the list, so that deleting
-        // (last listed first) removes the Certificate before the Secret it would issue again.
-        for secret in issued_secrets(&render) {
-            let object = secret.owned();
-            if !owned.contains(&object) {
-                record(object.clone());
-                owned.insert(0, object);
-            }
-        }
         if let Some(arn) = balancer {
             let object = OwnedObject {
                 kind: LOAD_BALANCER.to_string(),
