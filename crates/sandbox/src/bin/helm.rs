@@ -629,7 +629,7 @@ fn install(args: &Args, plain_install: bool) -> Result<(), Failure> {
             .map_err(|Failure(m)| Failure(format!("{verb} FAILED: {m}")))?;
     }
     let version = history.last().map(|(v, _)| v + 1).unwrap_or(1);
-    let now = standin::now_rfc3339();
+    let now = meshctl_sandbox::kube::clock::now_rfc3339();
     let first_deployed = history
         .first()
         .and_then(|(_, r)| r["info"]["first_deployed"].as_str().map(str::to_string))

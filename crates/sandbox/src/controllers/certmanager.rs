@@ -13,8 +13,8 @@ use tokio::task::JoinHandle;
 
 use super::events::{record, EventKind};
 use super::queue::{spawn_queue, Fut2, Next};
-use super::time::now_rfc3339;
 use super::{addon_deployment, is_deleting, ControllerOptions, CERT_MANAGER_DEPLOYMENT};
+use crate::kube::clock::now_rfc3339;
 use crate::kube::{Change, Gvr, Store, WriteOptions};
 
 const MANAGER: &str = "cert-manager-certificates-issuing";

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::time::now_rfc3339;
+use crate::kube::clock::now_rfc3339;
 use crate::kube::{Gvr, Store, WriteOptions};
 
 /// Normal or Warning.

@@ -27,7 +27,6 @@ mod events;
 mod model;
 mod nlb;
 mod queue;
-mod time;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -106,6 +106,8 @@ mod tests {
             let s = format_rfc3339(secs);
             assert_eq!(parse_rfc3339(&s), Some(secs), "{s}");
         }
+        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(format_rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
     }
 

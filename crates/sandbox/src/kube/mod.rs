@@ -6,7 +6,7 @@
 //! same objects without HTTP, with a broadcast of every change (`Store::subscribe`).
 
 mod admission;
-mod clock;
+pub mod clock;
 pub mod controllers;
 pub mod eks_auth;
 mod http;
