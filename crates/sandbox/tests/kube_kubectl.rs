@@ -1,25 +1,14 @@
 //! The sandbox Kubernetes API server driven by the real kubectl: discovery, server-side apply and
 //! its conflicts, selectors, nodePort allocation, deletion, waits, CRDs and bearer tokens.
 
+mod common;
+
+use common::kubectl_path;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use meshctl_sandbox::kube::{ApiServer, ApiServerOptions, Gvr};
 use serde_json::Value;
-
-/// kubectl to run: `MESHCTL_KUBECTL` or /usr/bin/kubectl, which must exist.
-fn kubectl_path() -> PathBuf {
-    let path = std::env::var_os("MESHCTL_KUBECTL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/kubectl"));
-    assert!(
-        path.exists(),
-        "{} not found: these tests run the real kubectl; install the Debian package \
-         `kubernetes-client` (apt-get install kubernetes-client) or set MESHCTL_KUBECTL",
-        path.display()
-    );
-    path
-}
 
 struct Cluster {
     server: ApiServer,
