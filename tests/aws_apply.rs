@@ -3,14 +3,16 @@
 //! was; `kill -9` at any moment leaves no object that state does not know. Every check reads moto
 //! directly with the AWS SDK, not through meshctl.
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+mod support;
+
+use aws_config::SdkConfig;
 use meshctl_sandbox::{FailRule, FaultProxy, Faults, Moto};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
+use support::{runtime, sdk_config, text};
 
-const REGION: &str = "ap-northeast-2";
 const STACK_FILE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../stacks/seed-001-https.yaml"
@@ -24,26 +26,6 @@ const TARGETS: &[&str] = &[
     "iam_service_account.cert-manager",
     "acm_certificate.wildcard",
 ];
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn sdk_config(rt: &tokio::runtime::Runtime, endpoint: &str) -> SdkConfig {
-    rt.block_on(
-        aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .endpoint_url(endpoint)
-            .credentials_provider(aws_sdk_ec2::config::Credentials::new(
-                "testing", "testing", None, None, "test",
-            ))
-            .load(),
-    )
-}
 
 /// moto with the zone the stack looks up, as a registrar would have created it.
 fn moto_with_zone(rt: &tokio::runtime::Runtime) -> (Moto, SdkConfig) {
@@ -88,10 +70,6 @@ fn run(endpoint: &str, state: &Path, args: &[&str]) -> Output {
         all.push("--auto-approve");
     }
     meshctl(endpoint, state, &all).output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Everything in moto of every type the stack touches, by type, as sorted ids (plus the

@@ -4,15 +4,16 @@
 //! from the `eks_cluster` outputs with an EKS token. Every check reads the world with `kubectl`
 //! and the AWS SDK, never through meshctl.
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+mod support;
+
+use aws_config::SdkConfig;
 use meshctl_sandbox::{FailRule, FaultProxy, Faults};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-
-const REGION: &str = "ap-northeast-2";
+use support::{runtime, sdk_config, text, REGION};
 
 fn stack_file(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -75,15 +76,7 @@ impl Sandbox {
             env,
             _dir: dir,
         };
-        let config = rt.block_on(
-            aws_config::defaults(BehaviorVersion::latest())
-                .region(Region::new(REGION))
-                .endpoint_url(&sandbox.env["AWS_ENDPOINT_URL"])
-                .credentials_provider(aws_sdk_ec2::config::Credentials::new(
-                    "testing", "testing", None, None, "test",
-                ))
-                .load(),
-        );
+        let config = sdk_config(rt, &sandbox.env["AWS_ENDPOINT_URL"]);
         // The public zone, as the registrar made it.
         rt.block_on(
             aws_sdk_route53::Client::new(&config)
@@ -172,18 +165,6 @@ impl Drop for Sandbox {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn assert_exit(output: &Output, code: i32, what: &str) {
