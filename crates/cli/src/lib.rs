@@ -35,6 +35,10 @@ enum Command {
     Apply(commands::apply::Args),
     /// Delete everything the stack's state records, dependents first.
     Destroy(commands::apply::DestroyArgs),
+    /// Report where the live world has moved from the last apply (exit 0 none, 2 drift, 1 error).
+    Drift(commands::drift::Args),
+    /// Accept the live world into state, after showing what moved.
+    Refresh(commands::drift::RefreshArgs),
     /// Render a saved plan, refusing one that no longer matches its state.
     Show(commands::show::Args),
     /// Print the dependency graph of a stack (Graphviz dot or Mermaid).
@@ -56,6 +60,8 @@ pub fn run(providers: &ProviderFactory) -> ExitCode {
         Command::Plan(args) => commands::plan::run(&args, providers),
         Command::Apply(args) => commands::apply::apply(&args, providers),
         Command::Destroy(args) => commands::apply::destroy(&args, providers),
+        Command::Drift(args) => commands::drift::run(&args, providers),
+        Command::Refresh(args) => commands::drift::refresh(&args, providers),
         Command::Show(args) => commands::show::run(&args),
         Command::Graph(args) => commands::graph::run(&args),
         Command::State(args) => commands::state::run(&args),

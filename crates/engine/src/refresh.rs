@@ -5,19 +5,21 @@ use crate::events::{EventSink, NoEvents};
 use crate::{ApplyOptions, EngineError, Providers};
 use meshctl_model::record::{NodeRecord, Status};
 use meshctl_model::Address;
+use meshctl_plan::{Live, LiveWorld};
 use meshctl_provider::{ErrorClass, Request};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::task::JoinSet;
 
-/// Live fields by address: `None` when the resource's objects are gone. Records whose kind has no
-/// provider, and records not in a settled state, are left out (the plan uses what state says).
+/// What each recorded resource looks like live: `None` when its objects are gone. Records whose
+/// kind has no provider, and records not in a settled state, are left out (the plan uses what
+/// state says).
 pub async fn refresh(
     records: &[NodeRecord],
     providers: &Providers,
     options: &ApplyOptions,
-) -> Result<BTreeMap<Address, Option<Value>>, EngineError> {
+) -> Result<LiveWorld, EngineError> {
     let limiters = Arc::new(options.rate_limits.limiters());
     // A read sees the recorded outputs of what the resource depended on, as its apply did (a
     // record aliasing a balancer compares the live target with that balancer's DNS name).
@@ -69,7 +71,12 @@ pub async fn refresh(
                 };
                 (
                     record.address.clone(),
-                    read.map(|found| found.map(|applied| applied.live)),
+                    read.map(|found| {
+                        found.map(|applied| Live {
+                            fields: applied.live,
+                            drifts: applied.drifts,
+                        })
+                    }),
                 )
             });
         }

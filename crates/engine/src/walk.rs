@@ -455,6 +455,7 @@ impl Walk {
         status: Status,
     ) -> NodeRecord {
         NodeRecord {
+            accepted: Vec::new(),
             address: change.address.clone(),
             status,
             desired: desired.clone(),
@@ -518,6 +519,7 @@ impl Walk {
             let mut made = made.lock().unwrap_or_else(|p| p.into_inner());
             made.push(object);
             let record = NodeRecord {
+                accepted: Vec::new(),
                 address: change.address.clone(),
                 status: Status::Creating,
                 desired: desired.clone(),
@@ -607,7 +609,10 @@ impl Walk {
                 .ok_or_else(|| (format!("{} was not found", change.address), Vec::new()))?
         } else {
             let entry = self.open_journal(&change.address, Operation::Update)?;
-            let prior_desired = prior.map(|p| p.desired.clone()).unwrap_or(Value::Null);
+            // What moved outside meshctl counts as the prior, so the update puts it back.
+            let prior_desired = prior
+                .map(|p| meshctl_plan::drift::world_before(&p.desired, &change.fields))
+                .unwrap_or(Value::Null);
             let result = self
                 .call(change, || {
                     provider.update(&request, &prior_desired, &objects, &progress)

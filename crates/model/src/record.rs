@@ -45,4 +45,36 @@ pub struct NodeRecord {
     pub dependencies: Vec<Address>,
     #[serde(default)]
     pub prevent_destroy: bool,
+    /// Live values `meshctl refresh` accepted: drift checks compare with these instead of what
+    /// was applied, and the next apply that writes this record clears them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accepted: Vec<FieldDrift>,
+}
+
+/// One field whose live value differs from what was applied, e.g. `scaling.desired` of a
+/// nodegroup, or `Ingress istio-system/public metadata.annotations["..."]` of a cluster object.
+/// `None` is a value that is absent on that side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldDrift {
+    pub path: String,
+    #[serde(default)]
+    pub applied: Option<serde_json::Value>,
+    #[serde(default)]
+    pub live: Option<serde_json::Value>,
+}
+
+/// The path of `key` below `parent`: `parent.key` when the key is a plain word, else
+/// `parent["key"]`, so that a path reads unambiguously and as the stack or object spells it.
+pub fn child_path(parent: &str, key: &str) -> String {
+    if parent.is_empty() {
+        key.to_string()
+    } else if !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        format!("{parent}.{key}")
+    } else {
+        format!("{parent}[{key:?}]")
+    }
 }

@@ -103,6 +103,7 @@ fn bench(c: &mut Criterion) {
         .changes
         .iter()
         .map(|c| NodeRecord {
+            accepted: Vec::new(),
             address: c.address.clone(),
             status: Status::Ok,
             desired: c.desired.clone().unwrap_or_default(),

@@ -39,17 +39,7 @@ fn walk(value: &Value, path: String, out: &mut BTreeMap<String, Value>) {
     match value {
         Value::Object(map) if !map.is_empty() => {
             for (k, v) in map {
-                let child = if path.is_empty() {
-                    k.clone()
-                } else if k
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-                {
-                    format!("{path}.{k}")
-                } else {
-                    format!("{path}[{k:?}]")
-                };
-                walk(v, child, out);
+                walk(v, meshctl_model::record::child_path(&path, k), out);
             }
         }
         Value::Array(items) if !items.is_empty() => {
@@ -86,37 +76,54 @@ pub fn diff(
     let mut paths: Vec<&String> = old.keys().chain(new.keys()).collect();
     paths.sort();
     paths.dedup();
-    let mut changes = Vec::new();
-    for path in paths {
-        let (o, n) = (old.get(path), new.get(path));
-        if o == n {
-            continue;
+    paths
+        .into_iter()
+        .filter(|path| old.get(*path) != new.get(*path))
+        .map(|path| field_change(path, old.get(path), new.get(path), force_new, sensitive))
+        .collect()
+}
+
+/// The change of one field from `old` to `new`.
+pub fn field_change(
+    path: &str,
+    old: Option<&Value>,
+    new: Option<&Value>,
+    force_new: &[&str],
+    sensitive: &[&str],
+) -> FieldChange {
+    let top = top_field(path);
+    let is_sensitive = sensitive.contains(&top);
+    let text_diff = match (old, new) {
+        (Some(Value::String(a)), Some(Value::String(b)))
+            if !is_sensitive
+                && (a.len() > LONG_STRING
+                    || b.len() > LONG_STRING
+                    || a.contains('\n')
+                    || b.contains('\n')) =>
+        {
+            Some(unified(a, b))
         }
-        let top = top_field(path);
-        let is_sensitive = sensitive.contains(&top);
-        let text_diff = match (o, n) {
-            (Some(Value::String(a)), Some(Value::String(b)))
-                if !is_sensitive
-                    && (a.len() > LONG_STRING
-                        || b.len() > LONG_STRING
-                        || a.contains('\n')
-                        || b.contains('\n')) =>
-            {
-                Some(unified(a, b))
-            }
-            _ => None,
-        };
-        changes.push(FieldChange {
-            path: path.clone(),
-            old: o.cloned(),
-            new: n.cloned(),
-            unknown: n.is_some_and(is_unknown),
-            forces_replacement: force_new.contains(&top),
-            sensitive: is_sensitive,
-            text_diff,
-        });
+        _ => None,
+    };
+    FieldChange {
+        path: path.to_string(),
+        old: old.cloned(),
+        new: new.cloned(),
+        unknown: new.is_some_and(is_unknown),
+        forces_replacement: force_new.contains(&top),
+        sensitive: is_sensitive,
+        text_diff,
     }
-    changes
+}
+
+/// The JSON pointer of a field path (`servers[1].tls` → `/servers/1/tls`).
+pub(crate) fn pointer(path: &str) -> String {
+    let mut out = String::new();
+    for part in path.split(['.', '[']) {
+        out.push('/');
+        out.push_str(part.trim_end_matches(']').trim_matches('"'));
+    }
+    out
 }
 
 fn unified(old: &str, new: &str) -> String {

@@ -3,6 +3,7 @@
 //! and renders it as text, JSON or Markdown. Pure: no IO, no async runtime.
 
 mod diff;
+pub mod drift;
 mod file;
 mod planner;
 pub mod render;
@@ -10,6 +11,7 @@ mod risks;
 
 pub use diff::is_unknown;
 pub use diff::{flatten, FieldChange};
+pub use drift::{DriftReport, Live, LiveWorld};
 pub use file::{check_current, decode, encode, PlanFileError};
 pub use planner::{is_read_only, plan, resolve_outputs, stack_digest, PlanInput, PlanOptions};
 

@@ -1,7 +1,8 @@
 //! Deciding each resource's action: create, update, replace, delete, read or nothing, with the
 //! fields that drive it, values only known during apply, and `prevent_destroy` enforcement.
 
-use crate::diff::diff;
+use crate::diff::{diff, field_change, pointer};
+use crate::drift::{applied_drifts, Live, LiveWorld};
 use crate::risks::risks;
 use crate::{Action, Plan, ResourceChange, PLAN_FORMAT_VERSION};
 use meshctl_graph::StackGraph;
@@ -9,7 +10,7 @@ use meshctl_model::record::{NodeRecord, Status};
 use meshctl_model::{Address, Diagnostic, Kind, Spec, Stack};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 #[derive(Debug, Clone, Default)]
 pub struct PlanOptions {
@@ -25,8 +26,8 @@ pub struct PlanInput<'a> {
     pub prior: &'a [NodeRecord],
     /// Operations a killed run left open (address, operation), from the state journal.
     pub interrupted: &'a [(Address, String)],
-    /// Refreshed live fields, when providers read them: `None` means the object is gone.
-    pub live: Option<&'a BTreeMap<Address, Option<Value>>>,
+    /// What refresh read, when providers read the live world: `None` means the object is gone.
+    pub live: Option<&'a LiveWorld>,
     pub lineage: &'a str,
     pub serial: u64,
     pub options: &'a PlanOptions,
@@ -184,7 +185,7 @@ fn plan_resource(
     resource: &meshctl_model::Resource,
     desired: Value,
     record: Option<&NodeRecord>,
-    live: Option<&Option<Value>>,
+    live: Option<&Option<Live>>,
     interrupted_update: bool,
     errors: &mut Vec<Diagnostic>,
 ) -> ResourceChange {
@@ -211,20 +212,36 @@ fn plan_resource(
             let gone = matches!(live, Some(None));
             if let Some(Some(live)) = live {
                 // Drift: the world moved away from what was applied; apply puts it back.
-                for mut drift in diff(Some(live), Some(&record.desired), &[], schema.sensitive) {
-                    // Only fields the stack manages: a value the live world has and the record
-                    // lacks (a server default), or lacks and the record has (not read back), is
-                    // not drift.
-                    let managed = drift.old.is_some() && drift.new.is_some();
-                    if !managed || fields.iter().any(|f| f.path == drift.path) {
+                for drift in applied_drifts(record, live) {
+                    if fields.iter().any(|f| f.path == drift.path) {
                         continue;
                     }
-                    drift.new = desired
+                    let target = desired
                         .pointer(&pointer(&drift.path))
                         .cloned()
-                        .or(drift.new);
-                    reasons.push(format!("{} changed outside meshctl", drift.path));
-                    fields.push(drift);
+                        .or(drift.applied.clone());
+                    if target == drift.live {
+                        continue;
+                    }
+                    let accepted = record
+                        .accepted
+                        .iter()
+                        .any(|a| a.path == drift.path && a.live == drift.live);
+                    reasons.push(if accepted {
+                        format!(
+                            "{} differs from the stack (accepted into state by `meshctl refresh`)",
+                            drift.path
+                        )
+                    } else {
+                        format!("{} changed outside meshctl", drift.path)
+                    });
+                    fields.push(field_change(
+                        &drift.path,
+                        drift.live.as_ref(),
+                        target.as_ref(),
+                        &[],
+                        schema.sensitive,
+                    ));
                 }
             }
             let action = match record.status {
@@ -513,15 +530,6 @@ fn digest(desired: &[Value]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-fn pointer(path: &str) -> String {
-    let mut out = String::new();
-    for part in path.split(['.', '[']) {
-        out.push('/');
-        out.push_str(part.trim_end_matches(']').trim_matches('"'));
-    }
-    out
 }
 
 fn locate(stack: &Stack, errors: &mut [Diagnostic]) {

@@ -61,6 +61,7 @@ fn applied(
         live["sans"] = json!(sans);
     }
     Applied {
+        drifts: Vec::new(),
         objects,
         outputs: BTreeMap::from([(
             "arn".to_string(),

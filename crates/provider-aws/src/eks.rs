@@ -355,6 +355,7 @@ pub(crate) async fn read_cluster(
         live["tags"] = json!(user_tags);
     }
     Ok(Some(Applied {
+        drifts: Vec::new(),
         objects: objects.to_vec(),
         outputs: BTreeMap::from([
             ("name".to_string(), json!(cluster.name())),
@@ -961,6 +962,7 @@ pub(crate) async fn read_nodegroup(
         .find(|o| o.kind == iam::ROLE)
         .map(|o| o.id.clone());
     Ok(Some(Applied {
+        drifts: Vec::new(),
         objects: objects.to_vec(),
         outputs: BTreeMap::from([
             ("arn".to_string(), json!(group.nodegroup_arn())),

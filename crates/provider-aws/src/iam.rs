@@ -595,6 +595,7 @@ pub(crate) async fn read(
         _ => {}
     }
     Ok(Some(Applied {
+        drifts: Vec::new(),
         objects: objects.to_vec(),
         outputs: BTreeMap::from([
             ("role_arn".to_string(), json!(role.arn())),
@@ -633,6 +634,7 @@ pub(crate) async fn import(cx: &Cx<'_>, name: &str) -> Result<(Value, Applied)> 
         "policy_arns": attached,
     });
     let applied = Applied {
+        drifts: Vec::new(),
         objects: vec![OwnedObject {
             kind: ROLE.into(),
             id: name.to_string(),

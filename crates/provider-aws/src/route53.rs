@@ -105,6 +105,7 @@ fn zone_applied(
     objects: Vec<OwnedObject>,
 ) -> Applied {
     Applied {
+        drifts: Vec::new(),
         objects,
         outputs: BTreeMap::from([
             ("zone_id".to_string(), json!(id)),
@@ -634,6 +635,7 @@ fn record_applied(
     cx: &Cx<'_>,
 ) -> Applied {
     Applied {
+        drifts: Vec::new(),
         objects: vec![object],
         outputs: BTreeMap::from([(
             "fqdn".to_string(),
@@ -774,6 +776,7 @@ pub(crate) async fn import_record(cx: &Cx<'_>, id: &str) -> Result<(Value, Appli
     Ok((
         desired.clone(),
         Applied {
+            drifts: Vec::new(),
             objects: vec![object],
             outputs: BTreeMap::from([("fqdn".to_string(), json!(name))]),
             live: desired,

@@ -625,6 +625,7 @@ pub(crate) async fn read(
         live
     };
     Ok(Some(Applied {
+        drifts: Vec::new(),
         objects: objects.to_vec(),
         outputs,
         live,

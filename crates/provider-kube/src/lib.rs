@@ -4,6 +4,7 @@
 //! and `provider` puts them together behind the engine's `Provider` trait.
 
 pub mod access;
+pub mod drift;
 pub mod objects;
 mod provider;
 pub mod render;

@@ -4,7 +4,7 @@
 //! `schema` re-exports them here for providers.
 
 use async_trait::async_trait;
-use meshctl_model::record::OwnedObject;
+use meshctl_model::record::{FieldDrift, OwnedObject};
 use meshctl_model::stack::KubeAccess;
 use meshctl_model::{Address, Kind};
 use serde_json::Value;
@@ -85,8 +85,12 @@ pub struct Applied {
     pub objects: Vec<OwnedObject>,
     /// The kind's outputs, e.g. `arn`, `dns_name`.
     pub outputs: BTreeMap<String, Value>,
-    /// The managed fields as read back, for drift detection.
+    /// The managed fields as read back, shaped like the resource's desired fields: the planner
+    /// compares them with what was applied.
     pub live: Value,
+    /// Differences a `read` found itself, where the live world is not shaped like the desired
+    /// fields (a cluster resource's objects): paths name the object and the field in it.
+    pub drifts: Vec<FieldDrift>,
 }
 
 /// Outputs of other resources, by address.

@@ -232,6 +232,7 @@ mod tests {
 
     fn record(name: &str) -> NodeRecord {
         NodeRecord {
+            accepted: Vec::new(),
             address: Address::new(Kind::Vpc, name),
             status: Status::Ok,
             desired: serde_json::json!({"cidr": "10.0.0.0/16"}),

@@ -176,6 +176,7 @@ impl Provider for FakeProvider {
         if objects.is_empty() {
             // Looked up, not owned (an existing zone): outputs come from the address.
             return call.finish(Ok(Some(Applied {
+                drifts: Vec::new(),
                 objects: Vec::new(),
                 outputs: outputs(address.kind, &address.to_string()),
                 live: request.desired.clone(),
@@ -185,6 +186,7 @@ impl Provider for FakeProvider {
             .main_object(address.kind, objects)
             .and_then(|main| self.cloud.get(&main.id))
             .map(|main| Applied {
+                drifts: Vec::new(),
                 objects: self.existing(objects),
                 outputs: outputs(address.kind, &main.id),
                 live: main.fields,
@@ -245,6 +247,7 @@ impl Provider for FakeProvider {
             .map(|main| main.id.clone())
             .unwrap_or_default();
         call.finish(Ok(Applied {
+            drifts: Vec::new(),
             objects,
             outputs: outputs(address.kind, &main_id),
             live: request.desired.clone(),
@@ -267,6 +270,7 @@ impl Provider for FakeProvider {
         };
         let result = match self.cloud.set_fields(&main.id, request.desired.clone()) {
             Ok(true) => Ok(Applied {
+                drifts: Vec::new(),
                 objects: self.existing(objects),
                 outputs: outputs(address.kind, &main.id),
                 live: request.desired.clone(),

@@ -137,7 +137,13 @@ fn execute(planned: Planned, run: &RunArgs, operation: &str, saved_plan: bool) -
         );
     }
     // A saved plan was reviewed when it was made; applying it is the approval.
-    if !run.auto_approve && !saved_plan && !confirm(operation)? {
+    if !run.auto_approve
+        && !saved_plan
+        && !confirm(
+            operation,
+            &format!("Do you want to {operation} these changes?"),
+        )?
+    {
         eprintln!("{operation} cancelled; nothing was changed.");
         return Ok(ExitCode::from(1));
     }
@@ -181,11 +187,12 @@ fn execute(planned: Planned, run: &RunArgs, operation: &str, saved_plan: bool) -
     Ok(ExitCode::from(outcome.exit_code()))
 }
 
-fn confirm(operation: &str) -> Result<bool> {
+/// Asks `question` on the terminal; without one, refuses to `operation` (an error).
+pub fn confirm(operation: &str, question: &str) -> Result<bool> {
     if !std::io::stdin().is_terminal() {
-        bail!("refusing to {operation} without approval: there is no terminal to ask on. Review the plan and pass --auto-approve (as a CI pipeline does), or apply a saved plan file");
+        bail!("refusing to {operation} without approval: there is no terminal to ask on. Review what it shows and pass --auto-approve (as a CI pipeline does){}", if operation == "refresh" { "" } else { ", or apply a saved plan file" });
     }
-    eprint!("\nDo you want to {operation} these changes? Only 'yes' is accepted: ");
+    eprint!("\n{question} Only 'yes' is accepted: ");
     std::io::stderr().flush().ok();
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;

@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod completions;
+pub mod drift;
 pub mod graph;
 pub mod plan;
 pub mod show;

@@ -152,10 +152,10 @@ pub fn open_saved_plan(
 }
 
 /// Reads the live world for every recorded resource a provider of this build handles.
-fn read_live(
+pub fn read_live(
     prior: &[meshctl_model::record::NodeRecord],
     providers: &Providers,
-) -> Result<Option<std::collections::BTreeMap<Address, Option<serde_json::Value>>>> {
+) -> Result<Option<meshctl_plan::LiveWorld>> {
     if prior.is_empty() {
         return Ok(None);
     }

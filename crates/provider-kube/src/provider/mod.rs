@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use meshctl_model::record::OwnedObject;
+use meshctl_model::record::{FieldDrift, OwnedObject};
 use meshctl_model::{Address, Kind};
 use meshctl_provider::{
     Applied, ErrorClass, Inputs, LoadBalancers, Progress, Provider, ProviderError, Request,
@@ -32,6 +32,7 @@ mod installs;
 mod waits;
 
 use crate::access::{self, AccessError, AccessSource, ClusterAccess};
+use crate::drift;
 use crate::objects::{ObjectError, ObjectRef, Objects};
 use crate::render::{self, Context, Render, RenderError, Rendered};
 use crate::tools::{ToolError, Tools};
@@ -394,6 +395,7 @@ impl KubeProvider {
             owned.push(object);
         }
         Ok(Applied {
+            drifts: Vec::new(),
             objects: owned,
             outputs,
             live: request.desired.clone(),
@@ -547,6 +549,33 @@ impl Call<'_> {
         Ok(Some(object))
     }
 
+    /// How the live objects differ from the rendered ones, on the fields meshctl renders; an
+    /// object gone is a drift of its own. `None` when every one of them is gone.
+    async fn object_drifts(&self, rendered: &[Value]) -> Result<Option<Vec<FieldDrift>>> {
+        let mut drifts = Vec::new();
+        let mut found = 0;
+        let references: Vec<(ObjectRef, &Value)> = rendered
+            .iter()
+            .filter_map(|o| Some((ObjectRef::of(o)?, o)))
+            .collect();
+        for (reference, object) in &references {
+            let live = self
+                .connected
+                .objects
+                .get(reference)
+                .await
+                .map_err(|e| self.object_error(e))?;
+            match live {
+                Some(live) => {
+                    found += 1;
+                    drifts.extend(drift::object_drifts(reference, object, &live));
+                }
+                None => drifts.push(drift::missing_object(reference)),
+            }
+        }
+        Ok((found > 0 || references.is_empty()).then_some(drifts))
+    }
+
     /// Whether each recorded object still exists; `false` for the first that does not.
     async fn all_exist(&self, objects: &[OwnedObject]) -> Result<bool> {
         for object in objects {
@@ -692,7 +721,6 @@ impl Provider for KubeProvider {
         objects: &[OwnedObject],
     ) -> Result<Option<Applied>> {
         let address = request.address;
-        let render = self.render(address, request.desired, request.inputs, "read")?;
         let connected = self.connect(address, request.inputs, "read").await?;
         let progress = NoProgress;
         let cx = Call {
@@ -702,15 +730,48 @@ impl Provider for KubeProvider {
             operation: "read",
             progress: &progress,
         };
-        if !cx.all_exist(objects).await? {
-            return Ok(None);
-        }
+        let cluster = self.cluster_address();
+        let context = Context {
+            region: &self.settings.region,
+            cluster: cluster.as_ref(),
+            inputs: request.inputs,
+        };
+        let render = match render::render(address, request.desired, &context) {
+            Ok(render) => render,
+            // A dependency's record is gone (forgotten with `state rm`): what to compare with
+            // cannot be rendered, but whether the objects exist can still be told.
+            Err(RenderError::UnknownOutput { .. }) => {
+                return Ok(cx.all_exist(objects).await?.then(|| Applied {
+                    objects: objects.to_vec(),
+                    outputs: Default::default(),
+                    live: request.desired.clone(),
+                    drifts: Vec::new(),
+                }))
+            }
+            // Any other problem is reported as every operation reports it.
+            Err(_) => self.render(address, request.desired, request.inputs, "read")?,
+        };
+        let drifts = match &render.rendered {
+            Rendered::Objects(rendered) => match cx.object_drifts(rendered).await? {
+                Some(drifts) => drifts,
+                None => return Ok(None),
+            },
+            // An install is checked for its release or installed state: the chart and istioctl
+            // render its objects, not meshctl.
+            Rendered::Helm(_) | Rendered::IstioOperator { .. } => {
+                if !cx.all_exist(objects).await? {
+                    return Ok(None);
+                }
+                Vec::new()
+            }
+        };
         let mut outputs = render.outputs.clone();
         cx.observe(&render, &mut outputs, false).await?;
         Ok(Some(Applied {
             objects: objects.to_vec(),
             outputs,
             live: request.desired.clone(),
+            drifts,
         }))
     }
 

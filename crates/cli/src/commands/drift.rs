@@ -1,0 +1,237 @@
+//! `meshctl drift` (cron's question: has anyone changed the world by hand?) and `meshctl refresh`
+//! (accept what moved into state). Both read only the stack's header: a stack whose resources do
+//! not validate is still checked against what was applied.
+
+use crate::commands::apply::confirm;
+use crate::commands::plan::read_live;
+use crate::input::{stderr_color, use_color};
+use crate::state_access::{OpenState, StateArgs};
+use crate::ProviderFactory;
+use anyhow::{Context, Result};
+use clap::ValueEnum;
+use meshctl_model::record::NodeRecord;
+use meshctl_model::SourceFile;
+use meshctl_plan::drift::{self, render, CheckedAt, DriftReport};
+use meshctl_provider::StackSettings;
+use meshctl_state::{Change, StateStore};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
+    /// The text format of node_exporter's textfile collector.
+    Prometheus,
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The stack file (only its header is read: name, region, cluster access, backend).
+    #[arg(short = 'f', long = "file", value_name = "STACK")]
+    file: PathBuf,
+    #[command(flatten)]
+    state: StateArgs,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// Write the report to FILE (through a temporary file and a rename, as the textfile
+    /// collector needs) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct RefreshArgs {
+    /// The stack file (only its header is read).
+    #[arg(short = 'f', long = "file", value_name = "STACK")]
+    file: PathBuf,
+    #[command(flatten)]
+    state: StateArgs,
+    /// Accept without asking (CI). Without it, meshctl asks on a terminal and refuses otherwise.
+    #[arg(long)]
+    auto_approve: bool,
+}
+
+/// Exit codes of `meshctl drift`.
+const NO_DRIFT: u8 = 0;
+const FAILED: u8 = 1;
+const DRIFTED: u8 = 2;
+
+pub fn run(args: &Args, providers: &ProviderFactory) -> Result<ExitCode> {
+    let checked_at = now();
+    let stack_name = std::cell::RefCell::new(String::new());
+    let result = check(
+        &args.file,
+        &args.state,
+        "drift",
+        providers,
+        &checked_at,
+        &stack_name,
+    );
+    match result {
+        Ok((report, _state)) => {
+            let text = match args.format {
+                Format::Text => render::text(
+                    &report,
+                    args.output.is_none() && use_color(std::io::stdout().is_terminal()),
+                ),
+                Format::Json => render::json(&report) + "\n",
+                Format::Markdown => render::markdown(&report),
+                Format::Prometheus => render::prometheus(&report),
+            };
+            emit(args.output.as_deref(), &text)?;
+            Ok(ExitCode::from(if report.has_drift() {
+                DRIFTED
+            } else {
+                NO_DRIFT
+            }))
+        }
+        Err(error) => {
+            // The textfile collector still learns that the check ran and failed.
+            if args.format == Format::Prometheus {
+                let metrics = render::run_metrics(&stack_name.borrow(), checked_at.unix, false);
+                if let Err(e) = emit(args.output.as_deref(), &metrics) {
+                    eprintln!("error: {e:#}");
+                }
+            }
+            eprintln!("error: {error:#}");
+            Ok(ExitCode::from(FAILED))
+        }
+    }
+}
+
+pub fn refresh(args: &RefreshArgs, providers: &ProviderFactory) -> Result<ExitCode> {
+    let checked_at = now();
+    let stack_name = std::cell::RefCell::new(String::new());
+    let (report, state) = check(
+        &args.file,
+        &args.state,
+        "refresh",
+        providers,
+        &checked_at,
+        &stack_name,
+    )?;
+    print!(
+        "{}",
+        render::text(&report, use_color(std::io::stdout().is_terminal()))
+    );
+    if !report.has_drift() {
+        println!("Nothing to accept into state.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !args.auto_approve && !confirm("refresh", "Accept these live values into state?")? {
+        eprintln!("refresh cancelled; state was not changed.");
+        return Ok(ExitCode::from(1));
+    }
+    let records = state.store.records()?;
+    let mut change = Change::default();
+    let mut changed = Vec::new();
+    for drifted in &report.resources {
+        let Some(record) = records.iter().find(|r| r.address == drifted.address) else {
+            continue;
+        };
+        match drift::accept(record, drifted) {
+            Some(accepted) if &accepted == record => continue,
+            Some(accepted) => change.put.push(accepted),
+            None => {
+                // Dependents read its recorded outputs (a VirtualService names its Gateway):
+                // forgetting it would leave them unreadable, so it stays until apply recreates it.
+                let dependents: Vec<String> = records
+                    .iter()
+                    .filter(|r| r.dependencies.contains(&record.address))
+                    .map(|r| r.address.to_string())
+                    .collect();
+                if !dependents.is_empty() {
+                    eprintln!(
+                        "note: {} stays in state although it was deleted: it is used by {}. Apply recreates it; or remove them all from the stack and apply.",
+                        record.address,
+                        dependents.join(", ")
+                    );
+                    continue;
+                }
+                change.remove.push(record.address.clone());
+            }
+        }
+        changed.push(record.address.clone());
+    }
+    if changed.is_empty() {
+        println!("Nothing could be accepted into state.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (kept, removed) = (change.put.len(), change.remove.len());
+    state.store.commit(change)?;
+    let serial = state.store.finish("refresh", &changed)?;
+    eprintln!("refresh complete (state serial {serial}): accepted live values of {kept} resource(s), forgot {removed} deleted outside meshctl.");
+    eprintln!("`meshctl plan` shows what applying the stack would change back.");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads the stack's header, opens its state and the live world, and compares them. The stack's
+/// name is kept in `stack_name` as soon as it is known, for what a failure still reports.
+fn check(
+    file: &Path,
+    state_args: &StateArgs,
+    operation: &str,
+    make_providers: &ProviderFactory,
+    checked_at: &CheckedAt,
+    stack_name: &std::cell::RefCell<String>,
+) -> Result<(DriftReport, OpenState)> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read stack file {}", file.display()))?;
+    let source = SourceFile::new(file.display().to_string(), text);
+    let header = meshctl_model::read_header(&source).map_err(|diagnostics| {
+        let text = meshctl_model::diagnostic::render_text(&diagnostics, &source, stderr_color());
+        anyhow::anyhow!("the stack header has errors:\n{text}")
+    })?;
+    *stack_name.borrow_mut() = header.stack.clone();
+    let state = state_args.open(&header.stack, header.backend.as_ref(), operation)?;
+    let records: Vec<NodeRecord> = state.store.records()?;
+    if records.is_empty() {
+        // Most likely the wrong state directory (cron's working directory): saying "no drift"
+        // there would be a silent false all-clear.
+        anyhow::bail!(
+            "state {} records no resources, so there is nothing to compare: apply the stack first, or point --state (or the stack's backend) at its state",
+            state.dir.display()
+        );
+    }
+    let providers = make_providers(&StackSettings {
+        stack: header.stack.clone(),
+        region: header.region.clone(),
+        kube: header.kube.clone(),
+    });
+    let live = read_live(&records, &providers)?.unwrap_or_default();
+    let report = drift::report(&header.stack, &records, &live, checked_at.clone());
+    Ok((report, state))
+}
+
+fn now() -> CheckedAt {
+    CheckedAt {
+        rfc3339: meshctl_state::now_rfc3339(),
+        unix: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default(),
+    }
+}
+
+/// Prints the report, or writes it to `output` through a temporary file and a rename, so a reader
+/// (the textfile collector) never sees half of it.
+fn emit(output: Option<&Path>, text: &str) -> Result<()> {
+    match output {
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+        Some(path) => {
+            let mut tmp = path.as_os_str().to_owned();
+            tmp.push(".tmp");
+            let tmp = PathBuf::from(tmp);
+            std::fs::write(&tmp, text)
+                .and_then(|()| std::fs::rename(&tmp, path))
+                .with_context(|| format!("cannot write {}", path.display()))
+        }
+    }
+}

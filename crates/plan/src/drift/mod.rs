@@ -1,0 +1,305 @@
+//! Drift: where the live world has moved from what state records. One comparison serves the
+//! planner (drift becomes an update back to the stack), `meshctl drift` (a report) and
+//! `meshctl refresh` (accepting the live values into state).
+
+pub mod render;
+
+use crate::diff::{flatten, pointer, FieldChange};
+use meshctl_model::record::{FieldDrift, NodeRecord, Status};
+use meshctl_model::{Address, Kind};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What refresh read of one recorded resource that still exists.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Live {
+    /// The managed fields, shaped like the resource's desired fields (AWS kinds).
+    pub fields: Value,
+    /// Differences the provider found in terms of its own objects (cluster kinds), measured
+    /// against what was applied.
+    pub drifts: Vec<FieldDrift>,
+}
+
+/// Refresh results by address: `None` when the resource's objects are gone.
+pub type LiveWorld = BTreeMap<Address, Option<Live>>;
+
+/// Where the live world differs from what was applied: the provider's own findings, and the
+/// fields of `live.fields` that differ from the record. Only fields both sides have count: a value
+/// the live world has and the record lacks is a server default, and one the record has and the
+/// read lacks is a field the provider does not read back.
+pub fn applied_drifts(record: &NodeRecord, live: &Live) -> Vec<FieldDrift> {
+    let applied = flatten(&record.desired);
+    let mut drifts: Vec<FieldDrift> = flatten(&live.fields)
+        .into_iter()
+        .filter_map(|(path, value)| {
+            let recorded = applied.get(&path)?;
+            (recorded != &value).then(|| FieldDrift {
+                path,
+                applied: Some(recorded.clone()),
+                live: Some(value),
+            })
+        })
+        .collect();
+    drifts.extend(live.drifts.iter().cloned());
+    drifts
+}
+
+/// One field as a drift report shows it: what state says (applied, or accepted by refresh) and
+/// what is live. `None` is a value absent on that side.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DriftedField {
+    pub path: String,
+    pub recorded: Option<Value>,
+    pub live: Option<Value>,
+}
+
+/// Where the live world differs from what state says, after what `meshctl refresh` accepted.
+pub fn drifted_fields(record: &NodeRecord, live: &Live) -> Vec<DriftedField> {
+    let accepted: BTreeMap<&str, &FieldDrift> = record
+        .accepted
+        .iter()
+        .map(|a| (a.path.as_str(), a))
+        .collect();
+    let found = applied_drifts(record, live);
+    let mut fields: Vec<DriftedField> = found
+        .iter()
+        .filter_map(|d| {
+            let recorded = match accepted.get(d.path.as_str()) {
+                Some(a) => a.live.clone(),
+                None => d.applied.clone(),
+            };
+            (recorded != d.live).then(|| DriftedField {
+                path: d.path.clone(),
+                recorded,
+                live: d.live.clone(),
+            })
+        })
+        .collect();
+    // An accepted value the read no longer reports: the field is back at its applied value.
+    for a in &record.accepted {
+        if !found.iter().any(|d| d.path == a.path) {
+            fields.push(DriftedField {
+                path: a.path.clone(),
+                recorded: a.live.clone(),
+                live: a.applied.clone(),
+            });
+        }
+    }
+    fields.sort_by(|a, b| a.path.cmp(&b.path));
+    // Sensitive values are never printed; that they moved is still drift.
+    let sensitive = record.address.kind.schema().sensitive;
+    for field in &mut fields {
+        if sensitive.contains(&crate::diff::top_field(&field.path)) {
+            for value in [&mut field.recorded, &mut field.live].into_iter().flatten() {
+                *value = Value::String("(sensitive)".to_string());
+            }
+        }
+    }
+    fields
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DriftKind {
+    /// Fields moved.
+    Changed,
+    /// Everything the resource owned is gone.
+    Deleted,
+    /// A failed apply left it in an unknown shape (or a run stopped half way).
+    Tainted,
+}
+
+impl DriftKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriftKind::Changed => "changed",
+            DriftKind::Deleted => "deleted",
+            DriftKind::Tainted => "tainted",
+        }
+    }
+}
+
+/// One resource that moved.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResourceDrift {
+    pub address: Address,
+    pub kind: Kind,
+    pub drift: DriftKind,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<DriftedField>,
+    /// For a deleted resource: the objects it owned, as state records them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Version of the drift document (`--format json`); bumped on incompatible change.
+pub const DRIFT_FORMAT_VERSION: u32 = 1;
+
+/// The answer to "has anyone changed it by hand?" for one stack.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DriftReport {
+    pub format_version: u32,
+    pub stack: String,
+    /// When the live world was read (RFC 3339).
+    pub checked_at: String,
+    #[serde(skip)]
+    pub checked_at_unix: u64,
+    /// Recorded resources compared with the live world.
+    pub resources_checked: usize,
+    /// How many of them moved.
+    pub drifted: usize,
+    pub resources: Vec<ResourceDrift>,
+    /// Recorded resources this build could not read (no provider for their kind).
+    pub not_read: Vec<Address>,
+    /// The kinds state records, so a metric per kind can say 0.
+    #[serde(skip)]
+    pub kinds: BTreeSet<Kind>,
+}
+
+impl DriftReport {
+    pub fn has_drift(&self) -> bool {
+        !self.resources.is_empty()
+    }
+}
+
+/// When a check ran.
+#[derive(Debug, Clone)]
+pub struct CheckedAt {
+    pub rfc3339: String,
+    pub unix: u64,
+}
+
+/// Compares every record with what refresh read. Records missing from `live` were not read.
+pub fn report(
+    stack: &str,
+    records: &[NodeRecord],
+    live: &LiveWorld,
+    checked_at: CheckedAt,
+) -> DriftReport {
+    let mut resources = Vec::new();
+    let mut not_read = Vec::new();
+    let mut checked = 0;
+    let mut sorted: Vec<&NodeRecord> = records.iter().collect();
+    sorted.sort_by(|a, b| a.address.cmp(&b.address));
+    for record in sorted {
+        let mut drift = ResourceDrift {
+            address: record.address.clone(),
+            kind: record.address.kind,
+            drift: DriftKind::Changed,
+            fields: Vec::new(),
+            objects: Vec::new(),
+            reason: None,
+        };
+        if record.status != Status::Ok {
+            checked += 1;
+            drift.drift = DriftKind::Tainted;
+            drift.reason = Some(
+                match record.status {
+                    Status::Creating => "a run stopped while creating it",
+                    Status::Deleting => "a run stopped while deleting it",
+                    _ => "a failed apply left it in an unknown shape",
+                }
+                .to_string(),
+            );
+            resources.push(drift);
+            continue;
+        }
+        let Some(found) = live.get(&record.address) else {
+            not_read.push(record.address.clone());
+            continue;
+        };
+        checked += 1;
+        match found {
+            None => {
+                drift.drift = DriftKind::Deleted;
+                drift.objects = record.objects.iter().map(describe_object).collect();
+                resources.push(drift);
+            }
+            Some(found) => {
+                drift.fields = drifted_fields(record, found);
+                if !drift.fields.is_empty() {
+                    resources.push(drift);
+                }
+            }
+        }
+    }
+    DriftReport {
+        format_version: DRIFT_FORMAT_VERSION,
+        stack: stack.to_string(),
+        checked_at: checked_at.rfc3339,
+        checked_at_unix: checked_at.unix,
+        resources_checked: checked,
+        drifted: resources.len(),
+        resources,
+        not_read,
+        kinds: records.iter().map(|r| r.address.kind).collect(),
+    }
+}
+
+/// An owned object as people name it: `Gateway istio-system/monitor-gateway` for a cluster
+/// object, `kind id` otherwise.
+fn describe_object(object: &meshctl_model::record::OwnedObject) -> String {
+    match object.kind.strip_prefix("k8s:") {
+        Some(api_and_kind) => {
+            let kind = api_and_kind.rsplit('/').next().unwrap_or(api_and_kind);
+            format!("{kind} {}", object.id)
+        }
+        None => format!("{} {}", object.kind, object.id),
+    }
+}
+
+/// The record after `meshctl refresh` accepts what `drift` found: `None` when the resource was
+/// deleted outside meshctl and leaves state. Tainted records are returned unchanged (apply
+/// replaces them); changed fields become accepted values, and an accepted value the world has
+/// returned from is dropped.
+pub fn accept(record: &NodeRecord, drift: &ResourceDrift) -> Option<NodeRecord> {
+    match drift.drift {
+        DriftKind::Deleted => None,
+        DriftKind::Tainted => Some(record.clone()),
+        DriftKind::Changed => {
+            let mut accepted: BTreeMap<String, FieldDrift> = record
+                .accepted
+                .iter()
+                .map(|a| (a.path.clone(), a.clone()))
+                .collect();
+            for field in &drift.fields {
+                let applied = match accepted.get(&field.path) {
+                    Some(a) => a.applied.clone(),
+                    None => field.recorded.clone(),
+                };
+                if applied == field.live {
+                    accepted.remove(&field.path);
+                } else {
+                    accepted.insert(
+                        field.path.clone(),
+                        FieldDrift {
+                            path: field.path.clone(),
+                            applied,
+                            live: field.live.clone(),
+                        },
+                    );
+                }
+            }
+            let mut record = record.clone();
+            record.accepted = accepted.into_values().collect();
+            Some(record)
+        }
+    }
+}
+
+/// What the world holds before an update: the recorded fields, with each field the plan found
+/// moved (its `old` is the live value) set to what is live. A provider that changes only what
+/// differs from its prior then also puts back what moved outside meshctl. Paths that are not
+/// fields of the record (a cluster object's) are left to the provider, which applies them whole.
+pub fn world_before(recorded: &Value, fields: &[FieldChange]) -> Value {
+    let mut world = recorded.clone();
+    for field in fields {
+        if let (Some(old), Some(slot)) = (&field.old, world.pointer_mut(&pointer(&field.path))) {
+            *slot = old.clone();
+        }
+    }
+    world
+}
