@@ -116,14 +116,60 @@ pub fn field_change(
     }
 }
 
+/// The parts of a field path: `servers[1].tls` → `servers`, `1`, `tls`; a quoted key
+/// (`annotations["a.b/c"]`) is one part.
+pub(crate) fn segments(path: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut rest = path;
+    while !rest.is_empty() {
+        if let Some(quoted) = rest.strip_prefix("[\"") {
+            // A JSON string up to the `"]` that closes it (escaped quotes inside are skipped).
+            let mut end = None;
+            let mut escaped = false;
+            for (i, c) in quoted.char_indices() {
+                match c {
+                    '\\' if !escaped => escaped = true,
+                    '"' if !escaped => {
+                        end = Some(i);
+                        break;
+                    }
+                    _ => escaped = false,
+                }
+            }
+            let Some(end) = end else {
+                parts.push(rest.to_string());
+                break;
+            };
+            let raw = &quoted[..end];
+            parts.push(
+                serde_json::from_str(&format!("\"{raw}\"")).unwrap_or_else(|_| raw.to_string()),
+            );
+            rest = quoted[end + 1..].trim_start_matches(']');
+        } else if let Some(index) = rest.strip_prefix('[') {
+            let end = index.find(']').unwrap_or(index.len());
+            parts.push(index[..end].to_string());
+            rest = index.get(end + 1..).unwrap_or("");
+        } else {
+            let rest_trimmed = rest.strip_prefix('.').unwrap_or(rest);
+            let end = rest_trimmed.find(['.', '[']).unwrap_or(rest_trimmed.len());
+            parts.push(rest_trimmed[..end].to_string());
+            rest = &rest_trimmed[end..];
+        }
+    }
+    parts
+}
+
 /// The JSON pointer of a field path (`servers[1].tls` → `/servers/1/tls`).
 pub(crate) fn pointer(path: &str) -> String {
-    let mut out = String::new();
-    for part in path.split(['.', '[']) {
-        out.push('/');
-        out.push_str(part.trim_end_matches(']').trim_matches('"'));
-    }
-    out
+    pointer_of(&segments(path))
+}
+
+/// The JSON pointer of path parts, escaped as RFC 6901 says (`~` → `~0`, `/` → `~1`).
+pub(crate) fn pointer_of(parts: &[String]) -> String {
+    parts
+        .iter()
+        .map(|p| format!("/{}", p.replace('~', "~0").replace('/', "~1")))
+        .collect()
 }
 
 fn unified(old: &str, new: &str) -> String {
@@ -154,6 +200,30 @@ mod tests {
         let flat = flatten(&json!({"a": {"b": [1, {"c": 2}]}, "e": {}, "x.y": 1}));
         let keys: Vec<&str> = flat.keys().map(String::as_str).collect();
         assert_eq!(keys, ["a.b[0]", "a.b[1].c", "e", "x.y"]);
+    }
+
+    #[test]
+    fn paths_split_into_parts_and_pointers() {
+        let path = r#"metadata.annotations["alb.ingress.kubernetes.io/x"].items[2]"#;
+        assert_eq!(
+            segments(path),
+            [
+                "metadata",
+                "annotations",
+                "alb.ingress.kubernetes.io/x",
+                "items",
+                "2"
+            ]
+        );
+        assert_eq!(
+            pointer(path),
+            "/metadata/annotations/alb.ingress.kubernetes.io~1x/items/2"
+        );
+        // Every path flatten makes leads back to its value.
+        let value = json!({"a": {"b.c/d": [1, {"e~f": true}]}, "g": "h"});
+        for (path, leaf) in flatten(&value) {
+            assert_eq!(value.pointer(&pointer(&path)), Some(&leaf), "{path}");
+        }
     }
 
     #[test]

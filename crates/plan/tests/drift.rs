@@ -279,3 +279,70 @@ fn an_update_sees_moved_fields_at_their_live_values() {
         json!({"endpoint": {"private": true, "public": false}, "logging": ["api"]})
     );
 }
+
+#[test]
+fn values_added_or_removed_inside_a_recorded_field_are_drift_and_an_update_sees_them() {
+    let mut record = records()[1].clone();
+    record.desired = json!({"tags": {"team": "web"}, "logging": ["api"], "scaling": {"min": 1}});
+    let live = Live {
+        fields: json!({"tags": {"team": "web", "owner": "someone"}, "logging": [], "scaling": {"min": 1}, "set_identifier": "auto", "endpoint": {"public_cidrs": ["0.0.0.0/0"]}}),
+        drifts: vec![],
+    };
+    let drifts = meshctl_plan::drift::applied_drifts(&record, &live);
+    let found: Vec<(&str, Option<&Value>, Option<&Value>)> = drifts
+        .iter()
+        .map(|d| (d.path.as_str(), d.applied.as_ref(), d.live.as_ref()))
+        .collect();
+    // Not the server's `set_identifier` nor `endpoint`, which the record does not have.
+    assert_eq!(
+        found,
+        [
+            ("logging[0]", Some(&json!("api")), None),
+            ("tags.owner", None, Some(&json!("someone"))),
+        ]
+    );
+
+    let changes: Vec<meshctl_plan::FieldChange> = drifts
+        .iter()
+        .map(|d| meshctl_plan::FieldChange {
+            path: d.path.clone(),
+            old: d.live.clone(),
+            new: d.applied.clone(),
+            unknown: false,
+            forces_replacement: false,
+            sensitive: false,
+            text_diff: None,
+        })
+        .collect();
+    let world = meshctl_plan::drift::world_before(&record.desired, &changes);
+    assert_eq!(
+        world,
+        json!({"tags": {"team": "web", "owner": "someone"}, "logging": [], "scaling": {"min": 1}})
+    );
+}
+
+#[test]
+fn refresh_forgets_a_deleted_resource_only_when_nothing_left_in_state_uses_it() {
+    let mut prior = records();
+    prior[1].dependencies = vec![Address::new(Kind::Route53Zone, "public")];
+    let zone = prior[0].address.clone();
+
+    // The zone is gone, its record still there and in use: it stays.
+    let world: LiveWorld = [
+        (zone.clone(), None),
+        (www_address(), fields(applied_fields())),
+    ]
+    .into();
+    let report_zone_gone = report("t", &prior, &world, checked_at());
+    let acceptance = meshctl_plan::drift::accept_report(&prior, &report_zone_gone);
+    assert_eq!(acceptance.kept, [(zone.clone(), vec![www_address()])]);
+    assert!(acceptance.remove.is_empty() && acceptance.put.is_empty());
+    assert!(acceptance.changed().is_empty());
+
+    // Both gone: both are forgotten.
+    let world: LiveWorld = [(zone.clone(), None), (www_address(), None)].into();
+    let both_gone = report("t", &prior, &world, checked_at());
+    let acceptance = meshctl_plan::drift::accept_report(&prior, &both_gone);
+    assert_eq!(acceptance.remove, [zone, www_address()]);
+    assert!(acceptance.kept.is_empty());
+}

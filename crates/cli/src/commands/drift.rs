@@ -127,42 +127,25 @@ pub fn refresh(args: &RefreshArgs, providers: &ProviderFactory) -> Result<ExitCo
         return Ok(ExitCode::from(1));
     }
     let records = state.store.records()?;
-    let mut change = Change::default();
-    let mut changed = Vec::new();
-    for drifted in &report.resources {
-        let Some(record) = records.iter().find(|r| r.address == drifted.address) else {
-            continue;
-        };
-        match drift::accept(record, drifted) {
-            Some(accepted) if &accepted == record => continue,
-            Some(accepted) => change.put.push(accepted),
-            None => {
-                // Dependents read its recorded outputs (a VirtualService names its Gateway):
-                // forgetting it would leave them unreadable, so it stays until apply recreates it.
-                let dependents: Vec<String> = records
-                    .iter()
-                    .filter(|r| r.dependencies.contains(&record.address))
-                    .map(|r| r.address.to_string())
-                    .collect();
-                if !dependents.is_empty() {
-                    eprintln!(
-                        "note: {} stays in state although it was deleted: it is used by {}. Apply recreates it; or remove them all from the stack and apply.",
-                        record.address,
-                        dependents.join(", ")
-                    );
-                    continue;
-                }
-                change.remove.push(record.address.clone());
-            }
-        }
-        changed.push(record.address.clone());
+    let acceptance = drift::accept_report(&records, &report);
+    for (address, users) in &acceptance.kept {
+        let users: Vec<String> = users.iter().map(ToString::to_string).collect();
+        eprintln!(
+            "note: {address} stays in state although it was deleted: it is used by {}. Apply recreates it; or remove them all from the stack and apply.",
+            users.join(", ")
+        );
     }
+    let changed = acceptance.changed();
     if changed.is_empty() {
         println!("Nothing could be accepted into state.");
         return Ok(ExitCode::SUCCESS);
     }
-    let (kept, removed) = (change.put.len(), change.remove.len());
-    state.store.commit(change)?;
+    let (kept, removed) = (acceptance.put.len(), acceptance.remove.len());
+    state.store.commit(Change {
+        put: acceptance.put,
+        remove: acceptance.remove,
+        ..Change::default()
+    })?;
     let serial = state.store.finish("refresh", &changed)?;
     eprintln!("refresh complete (state serial {serial}): accepted live values of {kept} resource(s), forgot {removed} deleted outside meshctl.");
     eprintln!("`meshctl plan` shows what applying the stack would change back.");

@@ -4,7 +4,7 @@
 
 pub mod render;
 
-use crate::diff::{flatten, pointer, FieldChange};
+use crate::diff::{flatten, pointer_of, segments, FieldChange};
 use meshctl_model::record::{FieldDrift, NodeRecord, Status};
 use meshctl_model::{Address, Kind};
 use serde::Serialize;
@@ -25,19 +25,34 @@ pub struct Live {
 pub type LiveWorld = BTreeMap<Address, Option<Live>>;
 
 /// Where the live world differs from what was applied: the provider's own findings, and the
-/// fields of `live.fields` that differ from the record. Only fields both sides have count: a value
-/// the live world has and the record lacks is a server default, and one the record has and the
-/// read lacks is a field the provider does not read back.
+/// fields of `live.fields` that differ from the record. A value on one side only counts when the
+/// field holding it is on both sides (a tag added to the tags the stack sets, a policy detached);
+/// a field only the live read has is a server default the stack does not set, and one only the
+/// record has is a field the provider does not read back.
 pub fn applied_drifts(record: &NodeRecord, live: &Live) -> Vec<FieldDrift> {
     let applied = flatten(&record.desired);
-    let mut drifts: Vec<FieldDrift> = flatten(&live.fields)
+    let read = flatten(&live.fields);
+    let mut paths: Vec<&String> = applied.keys().chain(read.keys()).collect();
+    paths.sort();
+    paths.dedup();
+    let mut drifts: Vec<FieldDrift> = paths
         .into_iter()
-        .filter_map(|(path, value)| {
-            let recorded = applied.get(&path)?;
-            (recorded != &value).then(|| FieldDrift {
-                path,
-                applied: Some(recorded.clone()),
-                live: Some(value),
+        .filter_map(|path| {
+            let (recorded, now) = (applied.get(path), read.get(path));
+            if recorded == now {
+                return None;
+            }
+            let managed = (recorded.is_some() && now.is_some()) || {
+                let parts = segments(path);
+                let parent = pointer_of(&parts[..parts.len().saturating_sub(1)]);
+                !parent.is_empty()
+                    && record.desired.pointer(&parent).is_some()
+                    && live.fields.pointer(&parent).is_some()
+            };
+            managed.then(|| FieldDrift {
+                path: path.clone(),
+                applied: recorded.cloned(),
+                live: now.cloned(),
             })
         })
         .collect();
@@ -290,15 +305,107 @@ pub fn accept(record: &NodeRecord, drift: &ResourceDrift) -> Option<NodeRecord> 
     }
 }
 
+/// What `meshctl refresh` writes to state for a whole report.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Acceptance {
+    /// Records with their accepted values.
+    pub put: Vec<NodeRecord>,
+    /// Records of resources deleted outside meshctl, forgotten.
+    pub remove: Vec<Address>,
+    /// Deleted resources kept in state because the records listed use their outputs (a
+    /// VirtualService is rendered from its Gateway's recorded name): apply recreates them.
+    pub kept: Vec<(Address, Vec<Address>)>,
+}
+
+impl Acceptance {
+    /// Every record this acceptance changes.
+    pub fn changed(&self) -> Vec<Address> {
+        let mut changed: Vec<Address> = self.put.iter().map(|r| r.address.clone()).collect();
+        changed.extend(self.remove.iter().cloned());
+        changed
+    }
+}
+
+/// Accepts every drifted resource of `report` (see [`accept`]), keeping deleted ones that records
+/// staying in state depend on.
+pub fn accept_report(records: &[NodeRecord], report: &DriftReport) -> Acceptance {
+    let mut acceptance = Acceptance::default();
+    let deleted: BTreeSet<&Address> = report
+        .resources
+        .iter()
+        .filter(|r| r.drift == DriftKind::Deleted)
+        .map(|r| &r.address)
+        .collect();
+    for drifted in &report.resources {
+        let Some(record) = records.iter().find(|r| r.address == drifted.address) else {
+            continue;
+        };
+        match accept(record, drifted) {
+            Some(accepted) if &accepted == record => {}
+            Some(accepted) => acceptance.put.push(accepted),
+            None => {
+                let users: Vec<Address> = records
+                    .iter()
+                    .filter(|r| {
+                        r.dependencies.contains(&record.address) && !deleted.contains(&r.address)
+                    })
+                    .map(|r| r.address.clone())
+                    .collect();
+                if users.is_empty() {
+                    acceptance.remove.push(record.address.clone());
+                } else {
+                    acceptance.kept.push((record.address.clone(), users));
+                }
+            }
+        }
+    }
+    acceptance
+}
+
 /// What the world holds before an update: the recorded fields, with each field the plan found
-/// moved (its `old` is the live value) set to what is live. A provider that changes only what
-/// differs from its prior then also puts back what moved outside meshctl. Paths that are not
-/// fields of the record (a cluster object's) are left to the provider, which applies them whole.
+/// moved set to what is live (its `old`): changed, added inside a recorded field, or removed. A
+/// provider that changes only what differs from its prior then also puts back what moved outside
+/// meshctl. Paths that are not fields of the record (a cluster object's) are left to the
+/// provider, which applies its objects whole.
 pub fn world_before(recorded: &Value, fields: &[FieldChange]) -> Value {
     let mut world = recorded.clone();
+    // Last path first, so removing array items keeps the indices of the ones still to visit.
+    let mut fields: Vec<&FieldChange> = fields.iter().collect();
+    fields.sort_by(|a, b| b.path.cmp(&a.path));
     for field in fields {
-        if let (Some(old), Some(slot)) = (&field.old, world.pointer_mut(&pointer(&field.path))) {
-            *slot = old.clone();
+        let parts = segments(&field.path);
+        let Some((last, parent)) = parts.split_last() else {
+            continue;
+        };
+        // A field only one side has at the top is not drift, and a cluster object's path is not
+        // a field of the record: neither is added or removed.
+        if parent.is_empty() && world.get(last.as_str()).is_none() {
+            continue;
+        }
+        let Some(container) = world.pointer_mut(&pointer_of(parent)) else {
+            continue;
+        };
+        match (container, &field.old) {
+            (Value::Object(map), Some(old)) => {
+                map.insert(last.clone(), old.clone());
+            }
+            (Value::Object(map), None) if !parent.is_empty() => {
+                map.remove(last);
+            }
+            (Value::Array(items), old) => {
+                let Ok(index) = last.parse::<usize>() else {
+                    continue;
+                };
+                match old {
+                    Some(old) if index < items.len() => items[index] = old.clone(),
+                    Some(old) if index == items.len() => items.push(old.clone()),
+                    None if index < items.len() => {
+                        items.remove(index);
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
         }
     }
     world
