@@ -9,172 +9,15 @@ mod support;
 use aws_config::SdkConfig;
 use meshctl_sandbox::{FailRule, FaultProxy, Faults};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use support::{runtime, sdk_config, text, REGION};
+use support::sandbox::{assert_exit, Sandbox};
+use support::{records, runtime, text, REGION};
 
 fn stack_file(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../stacks")
         .join(name)
-}
-
-/// `meshctl-sandbox` (and its helm and istioctl stand-ins) next to the meshctl binary under test,
-/// brought up to date once per test run: cargo builds only this package's binaries for its tests.
-fn sandbox_binary() -> PathBuf {
-    static BUILT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let built = BUILT.get_or_init(|| {
-        Command::new(env!("CARGO"))
-            .args(["build", "--locked", "-p", "meshctl-sandbox", "--bins"])
-            .status()
-            .is_ok_and(|s| s.success())
-    });
-    assert!(built, "building meshctl-sandbox failed");
-    Path::new(env!("CARGO_BIN_EXE_meshctl"))
-        .parent()
-        .unwrap()
-        .join("meshctl-sandbox")
-}
-
-/// A running `meshctl-sandbox` and the environment it printed; stopped on drop.
-struct Sandbox {
-    child: Child,
-    env: BTreeMap<String, String>,
-    _dir: tempfile::TempDir,
-}
-
-impl Sandbox {
-    fn start(cluster_name: &str, domain: &str, rt: &tokio::runtime::Runtime) -> (Self, SdkConfig) {
-        let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(sandbox_binary())
-            .args(["--dir"])
-            .arg(dir.path().join("sandbox"))
-            .args(["--cluster-name", cluster_name, "--region", REGION])
-            .args(["--deletion-delay-ms", "200", "--exit-on-stdin-close"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut env = BTreeMap::new();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        for line in stdout.lines() {
-            let line = line.unwrap();
-            if line == "ready" {
-                break;
-            }
-            if let Some((key, value)) = line.strip_prefix("export ").and_then(|l| l.split_once('='))
-            {
-                env.insert(key.to_string(), value.trim_matches('\'').to_string());
-            }
-        }
-        assert!(env.contains_key("KUBECONFIG"), "the sandbox did not start");
-        let sandbox = Sandbox {
-            child,
-            env,
-            _dir: dir,
-        };
-        let config = sdk_config(rt, &sandbox.env["AWS_ENDPOINT_URL"]);
-        // The public zone, as the registrar made it.
-        rt.block_on(
-            aws_sdk_route53::Client::new(&config)
-                .create_hosted_zone()
-                .name(domain)
-                .caller_reference("registrar")
-                .send(),
-        )
-        .unwrap();
-        (sandbox, config)
-    }
-
-    fn meshctl(&self, stack: &Path, state: &Path, args: &[&str]) -> Output {
-        let mut all: Vec<&str> = args.to_vec();
-        if matches!(args.first(), Some(&"apply") | Some(&"destroy")) {
-            all.push("--auto-approve");
-        }
-        Command::new(env!("CARGO_BIN_EXE_meshctl"))
-            .args(&all)
-            .arg("-f")
-            .arg(stack)
-            .arg("--state")
-            .arg(state)
-            .envs(&self.env)
-            .env("NO_COLOR", "1")
-            .env_remove("AWS_PROFILE")
-            .output()
-            .unwrap()
-    }
-
-    fn kubectl(&self, args: &[&str]) -> Value {
-        let output = Command::new("kubectl")
-            .args(args)
-            .args(["-o", "json"])
-            .envs(&self.env)
-            .output()
-            .expect("kubectl must be installed (scripts/sandbox-deps.sh)");
-        assert!(
-            output.status.success(),
-            "kubectl {args:?}: {}",
-            text(&output.stderr)
-        );
-        serde_json::from_slice(&output.stdout).unwrap()
-    }
-
-    /// Every object of every listable type but Events, as `kind namespace/name`.
-    fn kube_world(&self) -> BTreeSet<String> {
-        let output = Command::new("kubectl")
-            .args(["api-resources", "--verbs=list", "-o", "name"])
-            .envs(&self.env)
-            .output()
-            .unwrap();
-        let types: Vec<String> = text(&output.stdout)
-            .lines()
-            .filter(|t| !t.starts_with("events"))
-            .map(str::to_string)
-            .collect();
-        let list = self.kubectl(&["get", &types.join(","), "-A"]);
-        list["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|o| {
-                format!(
-                    "{} {}/{}",
-                    o["kind"].as_str().unwrap_or_default(),
-                    o["metadata"]["namespace"].as_str().unwrap_or_default(),
-                    o["metadata"]["name"].as_str().unwrap_or_default()
-                )
-            })
-            .collect()
-    }
-}
-
-impl Drop for Sandbox {
-    /// Closing its stdin stops the sandbox the clean way (it stops moto too); killing it would
-    /// leave moto running.
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn assert_exit(output: &Output, code: i32, what: &str) {
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "{what}\nstdout:\n{}\nstderr:\n{}",
-        text(&output.stdout),
-        text(&output.stderr)
-    );
 }
 
 /// What moto holds of every type the stacks touch, or the controller makes for them.
@@ -314,35 +157,6 @@ fn balancer(rt: &tokio::runtime::Runtime, config: &SdkConfig, dns_name: &str) ->
     })
 }
 
-/// Record sets of the zone for `domain`, by `name TYPE`.
-fn records(
-    rt: &tokio::runtime::Runtime,
-    config: &SdkConfig,
-    domain: &str,
-) -> BTreeMap<String, aws_sdk_route53::types::ResourceRecordSet> {
-    rt.block_on(async {
-        let route53 = aws_sdk_route53::Client::new(config);
-        let zones = route53.list_hosted_zones().send().await.unwrap();
-        let zone = zones
-            .hosted_zones()
-            .iter()
-            .find(|z| z.name() == format!("{domain}."))
-            .unwrap()
-            .id()
-            .to_string();
-        let sets = route53
-            .list_resource_record_sets()
-            .hosted_zone_id(zone)
-            .send()
-            .await
-            .unwrap();
-        sets.resource_record_sets()
-            .iter()
-            .map(|s| (format!("{} {}", s.name(), s.r#type().as_str()), s.clone()))
-            .collect()
-    })
-}
-
 #[test]
 fn seed_001_from_empty_to_destroyed() {
     let rt = runtime();
@@ -352,7 +166,7 @@ fn seed_001_from_empty_to_destroyed() {
     let kube_before = sandbox.kube_world();
     let aws_before = aws_world(&rt, &config);
 
-    let applied = sandbox.meshctl(&stack, state.path(), &["apply"]);
+    let applied = sandbox.meshctl_approved(&stack, state.path(), &["apply"]);
     assert_exit(&applied, 0, "apply of seed 001");
 
     // AWS: cluster, nodegroup, IRSA roles, the certificate ISSUED with its CNAME in the zone.
@@ -504,7 +318,7 @@ fn seed_001_from_empty_to_destroyed() {
     }
 
     // A second plan has nothing to do.
-    let plan = sandbox.meshctl(&stack, state.path(), &["plan", "--detailed-exitcode"]);
+    let plan = sandbox.meshctl_approved(&stack, state.path(), &["plan", "--detailed-exitcode"]);
     assert_exit(&plan, 0, "plan after apply");
     assert!(
         text(&plan.stdout).contains("No changes"),
@@ -513,7 +327,7 @@ fn seed_001_from_empty_to_destroyed() {
     );
 
     // Destroy leaves both worlds as they were.
-    let destroyed = sandbox.meshctl(&stack, state.path(), &["destroy"]);
+    let destroyed = sandbox.meshctl_approved(&stack, state.path(), &["destroy"]);
     assert_exit(&destroyed, 0, "destroy");
     assert_eq!(aws_world(&rt, &config), aws_before);
     assert_eq!(sandbox.kube_world(), kube_before);
@@ -525,7 +339,7 @@ fn seed_004_puts_each_gateway_behind_its_own_balancer() {
     let (sandbox, config) = Sandbox::start("multi-gateway-main", "example.com", &rt);
     let stack = stack_file("seed-004-multi-gateway.yaml");
     let state = tempfile::tempdir().unwrap();
-    let applied = sandbox.meshctl(&stack, state.path(), &["apply"]);
+    let applied = sandbox.meshctl_approved(&stack, state.path(), &["apply"]);
     assert_exit(&applied, 0, "apply of seed 004");
 
     let kinds: Vec<String> = rt.block_on(async {
@@ -602,7 +416,11 @@ fn a_changed_route_is_one_in_place_update() {
     let original = std::fs::read_to_string(stack_file("seed-001-https.yaml")).unwrap();
     std::fs::write(&stack, &original).unwrap();
     let state = dir.path().join("state");
-    assert_exit(&sandbox.meshctl(&stack, &state, &["apply"]), 0, "apply");
+    assert_exit(
+        &sandbox.meshctl_approved(&stack, &state, &["apply"]),
+        0,
+        "apply",
+    );
     let before = sandbox.kubectl(&["get", "virtualservice", "gateway-server", "-n", "default"]);
 
     let changed = original.replace(
@@ -611,7 +429,7 @@ fn a_changed_route_is_one_in_place_update() {
     );
     assert_ne!(changed, original, "the route is in the stack");
     std::fs::write(&stack, changed).unwrap();
-    let plan = sandbox.meshctl(&stack, &state, &["plan", "--format", "json"]);
+    let plan = sandbox.meshctl_approved(&stack, &state, &["plan", "--format", "json"]);
     assert_exit(&plan, 0, "plan");
     let plan: Value = serde_json::from_slice(&plan.stdout).unwrap();
     let changes: Vec<(String, String)> = plan["changes"]
@@ -634,7 +452,11 @@ fn a_changed_route_is_one_in_place_update() {
         )]
     );
 
-    assert_exit(&sandbox.meshctl(&stack, &state, &["apply"]), 0, "apply");
+    assert_exit(
+        &sandbox.meshctl_approved(&stack, &state, &["apply"]),
+        0,
+        "apply",
+    );
     let after = sandbox.kubectl(&["get", "virtualservice", "gateway-server", "-n", "default"]);
     assert_eq!(
         after["spec"]["http"][0]["route"][0]["destination"]["port"]["number"],
@@ -654,7 +476,11 @@ fn a_changed_route_is_one_in_place_update() {
         "the names are in the stack"
     );
     std::fs::write(&stack, with_www).unwrap();
-    assert_exit(&sandbox.meshctl(&stack, &state, &["apply"]), 0, "apply");
+    assert_exit(
+        &sandbox.meshctl_approved(&stack, &state, &["apply"]),
+        0,
+        "apply",
+    );
     let certificate = sandbox.kubectl(&["get", "certificate", "moamoa-cert", "-n", "istio-system"]);
     assert_eq!(certificate["spec"]["dnsNames"][2], "www.moamoa-news.com");
     let kept = sandbox.kubectl(&["get", "secret", "moamoa-cert", "-n", "istio-system"]);
@@ -680,7 +506,7 @@ fn a_route53_failure_rolls_back_across_aws_and_kubernetes() {
     let aws_before = aws_world(&rt, &config);
 
     sandbox.env.insert("AWS_ENDPOINT_URL".into(), proxy.url());
-    let applied = sandbox.meshctl(&stack, state.path(), &["apply"]);
+    let applied = sandbox.meshctl_approved(&stack, state.path(), &["apply"]);
     assert_exit(&applied, 3, "apply with failing Route53 aliases");
     let stderr = text(&applied.stderr);
     assert!(stderr.contains("dns_record."), "{stderr}");
@@ -743,7 +569,7 @@ resources:
     let state = dir.path().join("state");
     let kube_before = sandbox.kube_world();
 
-    let applied = sandbox.meshctl(&stack, &state, &["apply"]);
+    let applied = sandbox.meshctl_approved(&stack, &state, &["apply"]);
     assert_exit(&applied, 0, "apply through a kubeconfig");
     let namespace = sandbox.kubectl(&["get", "namespace", "shop"]);
     assert_eq!(
@@ -783,8 +609,12 @@ resources:
         "helm got the user's kubeconfig: {helm_call}"
     );
 
-    let plan = sandbox.meshctl(&stack, &state, &["plan", "--detailed-exitcode"]);
+    let plan = sandbox.meshctl_approved(&stack, &state, &["plan", "--detailed-exitcode"]);
     assert_exit(&plan, 0, "plan after apply");
-    assert_exit(&sandbox.meshctl(&stack, &state, &["destroy"]), 0, "destroy");
+    assert_exit(
+        &sandbox.meshctl_approved(&stack, &state, &["destroy"]),
+        0,
+        "destroy",
+    );
     assert_eq!(sandbox.kube_world(), kube_before);
 }

@@ -3,7 +3,10 @@
 
 #![allow(dead_code)] // Each test binary uses a different part.
 
+pub mod sandbox;
+
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use std::collections::BTreeMap;
 
 pub const REGION: &str = "ap-northeast-2";
 
@@ -31,4 +34,41 @@ pub fn sdk_config(rt: &tokio::runtime::Runtime, endpoint: &str) -> SdkConfig {
 
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The id of the hosted zone for `domain`.
+pub fn zone_id(rt: &tokio::runtime::Runtime, config: &SdkConfig, domain: &str) -> String {
+    rt.block_on(async {
+        let route53 = aws_sdk_route53::Client::new(config);
+        let zones = route53.list_hosted_zones().send().await.unwrap();
+        zones
+            .hosted_zones()
+            .iter()
+            .find(|z| z.name() == format!("{domain}."))
+            .unwrap_or_else(|| panic!("no hosted zone for {domain}"))
+            .id()
+            .to_string()
+    })
+}
+
+/// Record sets of the zone for `domain`, by `name TYPE`.
+pub fn records(
+    rt: &tokio::runtime::Runtime,
+    config: &SdkConfig,
+    domain: &str,
+) -> BTreeMap<String, aws_sdk_route53::types::ResourceRecordSet> {
+    let zone = zone_id(rt, config, domain);
+    rt.block_on(async {
+        let route53 = aws_sdk_route53::Client::new(config);
+        let sets = route53
+            .list_resource_record_sets()
+            .hosted_zone_id(zone)
+            .send()
+            .await
+            .unwrap();
+        sets.resource_record_sets()
+            .iter()
+            .map(|s| (format!("{} {}", s.name(), s.r#type().as_str()), s.clone()))
+            .collect()
+    })
 }

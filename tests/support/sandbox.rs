@@ -1,0 +1,203 @@
+//! The sandbox as the end-to-end tests of the binary drive it: `meshctl-sandbox` started with the
+//! cluster name a stack's EKS cluster gets, the real `meshctl` and `kubectl` run against it, and
+//! every Kubernetes object listed, to compare the world before and after.
+
+use super::{sdk_config, text, REGION};
+use aws_config::SdkConfig;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+/// `meshctl-sandbox` (and its helm and istioctl stand-ins) next to the meshctl binary under test,
+/// brought up to date once per test run: cargo builds only this package's binaries for its tests.
+pub fn sandbox_binary() -> PathBuf {
+    static BUILT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        Command::new(env!("CARGO"))
+            .args(["build", "--locked", "-p", "meshctl-sandbox", "--bins"])
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    assert!(built, "building meshctl-sandbox failed");
+    Path::new(env!("CARGO_BIN_EXE_meshctl"))
+        .parent()
+        .unwrap()
+        .join("meshctl-sandbox")
+}
+
+/// kubectl to run: `MESHCTL_KUBECTL` or /usr/bin/kubectl (as crates/sandbox/tests/common does).
+pub fn kubectl_path() -> PathBuf {
+    let path = std::env::var_os("MESHCTL_KUBECTL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/kubectl"));
+    assert!(
+        path.exists(),
+        "{} not found: this test runs the real kubectl; install the Debian package \
+         `kubernetes-client` or set MESHCTL_KUBECTL",
+        path.display()
+    );
+    path
+}
+
+/// A running `meshctl-sandbox` and the environment it printed; stopped on drop.
+pub struct Sandbox {
+    child: Child,
+    pub env: BTreeMap<String, String>,
+    _dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn start(
+        cluster_name: &str,
+        domain: &str,
+        rt: &tokio::runtime::Runtime,
+    ) -> (Self, SdkConfig) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(sandbox_binary())
+            .args(["--dir"])
+            .arg(dir.path().join("sandbox"))
+            .args(["--cluster-name", cluster_name, "--region", REGION])
+            .args(["--deletion-delay-ms", "200", "--exit-on-stdin-close"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut env = BTreeMap::new();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        for line in stdout.lines() {
+            let line = line.unwrap();
+            if line == "ready" {
+                break;
+            }
+            if let Some((key, value)) = line.strip_prefix("export ").and_then(|l| l.split_once('='))
+            {
+                env.insert(key.to_string(), value.trim_matches('\'').to_string());
+            }
+        }
+        assert!(env.contains_key("KUBECONFIG"), "the sandbox did not start");
+        let sandbox = Sandbox {
+            child,
+            env,
+            _dir: dir,
+        };
+        let config = sdk_config(rt, &sandbox.env["AWS_ENDPOINT_URL"]);
+        // The public zone, as the registrar made it.
+        rt.block_on(
+            aws_sdk_route53::Client::new(&config)
+                .create_hosted_zone()
+                .name(domain)
+                .caller_reference("registrar")
+                .send(),
+        )
+        .unwrap();
+        (sandbox, config)
+    }
+
+    /// `meshctl ARGS -f STACK --state STATE`, with `--auto-approve` added to apply and destroy.
+    pub fn meshctl_approved(&self, stack: &Path, state: &Path, args: &[&str]) -> Output {
+        let mut all: Vec<&str> = args.to_vec();
+        if matches!(args.first(), Some(&"apply") | Some(&"destroy")) {
+            all.push("--auto-approve");
+        }
+        self.meshctl(stack, state, &all)
+    }
+
+    /// `meshctl ARGS -f STACK --state STATE`, exactly these arguments (no implied approval).
+    pub fn meshctl(&self, stack: &Path, state: &Path, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_meshctl"))
+            .args(args)
+            .arg("-f")
+            .arg(stack)
+            .arg("--state")
+            .arg(state)
+            .envs(&self.env)
+            .env("NO_COLOR", "1")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .unwrap()
+    }
+
+    /// kubectl with the sandbox's kubeconfig; the test fails when kubectl does.
+    pub fn kubectl_run(&self, args: &[&str]) -> Output {
+        let output = self.kubectl_output(args);
+        assert!(
+            output.status.success(),
+            "kubectl {args:?}:\nstdout:\n{}\nstderr:\n{}",
+            text(&output.stdout),
+            text(&output.stderr)
+        );
+        output
+    }
+
+    pub fn kubectl_output(&self, args: &[&str]) -> Output {
+        Command::new(kubectl_path())
+            .args(args)
+            .envs(&self.env)
+            .output()
+            .expect("kubectl runs")
+    }
+
+    /// `kubectl ARGS -o json`, parsed.
+    pub fn kubectl(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["-o", "json"]);
+        serde_json::from_slice(&self.kubectl_run(&all).stdout).unwrap()
+    }
+
+    /// Every object of every listable type but Events, as `kind namespace/name`.
+    pub fn kube_world(&self) -> BTreeSet<String> {
+        let output = self.kubectl_run(&["api-resources", "--verbs=list", "-o", "name"]);
+        let types: Vec<String> = text(&output.stdout)
+            .lines()
+            .filter(|t| !t.starts_with("events"))
+            .map(str::to_string)
+            .collect();
+        let list = self.kubectl(&["get", &types.join(","), "-A"]);
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                format!(
+                    "{} {}/{}",
+                    o["kind"].as_str().unwrap_or_default(),
+                    o["metadata"]["namespace"].as_str().unwrap_or_default(),
+                    o["metadata"]["name"].as_str().unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for Sandbox {
+    /// Closing its stdin stops the sandbox the clean way (it stops moto too); killing it would
+    /// leave moto running.
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn show(output: &Output) -> String {
+    format!(
+        "exit: {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        text(&output.stdout),
+        text(&output.stderr)
+    )
+}
+
+pub fn assert_exit(output: &Output, code: i32, what: &str) {
+    assert_eq!(output.status.code(), Some(code), "{what}\n{}", show(output));
+}
