@@ -5,7 +5,7 @@
 use crate::{optional, sdk_error, Cx, Record, Result, TAG_ADDRESS, TAG_STACK};
 use aws_sdk_iam::types::Tag;
 use meshctl_model::kinds::aws::{IamServiceAccount, WellKnownPolicy};
-use meshctl_model::record::OwnedObject;
+use meshctl_model::record::{FieldDrift, OwnedObject};
 use meshctl_model::Kind;
 use meshctl_provider::{Applied, ErrorClass, Request};
 use serde_json::{json, Value};
@@ -582,8 +582,17 @@ pub(crate) async fn read(
         "namespace": namespace,
         "service_account": account,
     });
-    if !attached.is_empty() || !spec.policy_arns.is_empty() {
+    let mut drifts = Vec::new();
+    if !spec.policy_arns.is_empty() {
         live["policy_arns"] = json!(attached);
+    } else if !attached.is_empty() {
+        // The stack attaches no managed policy, so its recorded fields have no `policy_arns` to
+        // compare with: one attached by hand is reported here (update detaches it).
+        drifts.push(FieldDrift {
+            path: "policy_arns".into(),
+            applied: Some(json!([])),
+            live: Some(json!(attached)),
+        });
     }
     // The inline document stands for whichever field the stack set.
     match (&spec.well_known_policy, &spec.inline_policy, inline) {
@@ -595,7 +604,7 @@ pub(crate) async fn read(
         _ => {}
     }
     Ok(Some(Applied {
-        drifts: Vec::new(),
+        drifts,
         objects: objects.to_vec(),
         outputs: BTreeMap::from([
             ("role_arn".to_string(), json!(role.arn())),

@@ -14,7 +14,7 @@ use aws_sdk_route53::types::{
 use meshctl_model::kinds::aws::{
     AcmCertificate, DnsRecord, EksCluster, IamServiceAccount, Nodegroup, Route53Zone, Vpc,
 };
-use meshctl_model::record::OwnedObject;
+use meshctl_model::record::{FieldDrift, OwnedObject};
 use meshctl_model::{Address, Kind};
 use meshctl_provider::{Applied, ErrorClass, Progress, Provider, ProviderError, Request};
 use meshctl_provider_aws::{AwsProvider, AwsSettings};
@@ -1206,6 +1206,36 @@ async fn irsa_role_trusts_exactly_one_service_account_and_changes_policies_in_pl
     assert_eq!(inline_policy(&sandbox, &role, &policy_name).await, document);
     assert!(attached_policies(&sandbox, &role).await.is_empty());
     assert_eq!(updated.live["inline_policy"], document);
+    let read = sandbox
+        .read(&address, &second, &inputs, &updated.objects)
+        .await
+        .expect("the role reads back");
+    assert!(read.drifts.is_empty(), "{:?}", read.drifts);
+
+    // A managed policy attached by hand, where the stack sets none, is drift; update detaches it.
+    let extra = "arn:aws:iam::aws:policy/AdministratorAccess";
+    iam.attach_role_policy()
+        .role_name(&role)
+        .policy_arn(extra)
+        .send()
+        .await
+        .expect("AttachRolePolicy");
+    let read = sandbox
+        .read(&address, &second, &inputs, &updated.objects)
+        .await
+        .expect("the role reads back");
+    assert_eq!(
+        read.drifts,
+        [FieldDrift {
+            path: "policy_arns".into(),
+            applied: Some(json!([])),
+            live: Some(json!([extra])),
+        }]
+    );
+    sandbox
+        .update(&address, &second, &second, &inputs, &updated.objects)
+        .await;
+    assert!(attached_policies(&sandbox, &role).await.is_empty());
 
     // Delete: the role goes; the cluster's OIDC provider is not the role's to delete.
     sandbox.delete(&address, &created.objects).await;
