@@ -3,7 +3,8 @@
 # (`meshctl-sandbox`: moto for AWS, a local Kubernetes API server with the Load Balancer
 # Controller and cert-manager, helm and istioctl stand-ins); plan and apply seed 001's whole stack
 # to it (VPC, EKS, IRSA, the add-ons, Istio, the ALB, certificates, Route53) with the real
-# providers; show that a second plan has no changes; destroy it all.
+# providers; show that a second plan has no changes; edit the ALB's Ingress by hand and show
+# `meshctl drift` naming the field, apply putting it back; destroy it all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)" >&2; exit 1; }
@@ -43,5 +44,11 @@ kubectl get deployments,services,ingresses -A
 kubectl get gateways,virtualservices,certificates -A
 echo "== plan again: nothing left to do"
 "$meshctl" plan -f "$stack" --state "$scratch/state" --detailed-exitcode
+echo "== drift: someone edits the ALB's health check by hand"
+kubectl annotate ingress public -n istio-system --overwrite alb.ingress.kubernetes.io/healthcheck-path=/edited-by-hand
+"$meshctl" drift -f "$stack" --state "$scratch/state" && { echo "drift missed the edit" >&2; exit 1; } || [ $? -eq 2 ]
+echo "== apply puts it back; drift is clean again"
+"$meshctl" apply -f "$stack" --state "$scratch/state" --auto-approve | tail -n 1
+"$meshctl" drift -f "$stack" --state "$scratch/state"
 echo "== destroy"
 "$meshctl" destroy -f "$stack" --state "$scratch/state" --auto-approve | tail -n 1

@@ -966,3 +966,45 @@ fn drift_reports_every_out_of_band_change_apply_restores_and_refresh_accepts() {
         .collect();
     assert!(left.is_empty(), "no records left in the zone: {left:?}");
 }
+
+/// A check that cannot run exits 1, and with `--format prometheus --output FILE` still tells the
+/// textfile collector it ran and failed. An empty state is such a failure (most likely the wrong
+/// directory), not an all-clear. No sandbox: nothing is read from the world.
+#[test]
+fn a_failed_check_exits_1_and_still_writes_its_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = derived_stack(dir.path());
+    let metrics = dir.path().join("meshctl_drift.prom");
+    let started = unix_now();
+    let output = Command::new(env!("CARGO_BIN_EXE_meshctl"))
+        .args(["drift", "-f"])
+        .arg(&stack)
+        .arg("--state")
+        .arg(dir.path().join("empty-state"))
+        .args(["--format", "prometheus", "--output"])
+        .arg(&metrics)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_exit(&output, 1, "drift against an empty state");
+    assert!(
+        text(&output.stderr).contains("records no resources"),
+        "{}",
+        show(&output)
+    );
+    let written = std::fs::read_to_string(&metrics).expect("the metrics file is written");
+    let samples = prometheus_samples(&written);
+    let value = |name: &str| {
+        samples
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("{name} in:\n{written}"))
+            .value
+    };
+    assert_eq!(value("meshctl_drift_success"), 0.0, "{written}");
+    assert!(value("meshctl_drift_last_run_timestamp_seconds") >= started.floor());
+    assert!(
+        !samples.iter().any(|s| s.name == "meshctl_drift_resources"),
+        "no per-kind counts from a failed check:\n{written}"
+    );
+}

@@ -12,20 +12,57 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 /// `meshctl-sandbox` (and its helm and istioctl stand-ins) next to the meshctl binary under test,
-/// brought up to date once per test run: cargo builds only this package's binaries for its tests.
+/// never stale. `cargo test --workspace` builds them already (the sandbox package's own tests need
+/// them); only when one is older than the sandbox's sources or Cargo.lock, as after editing the
+/// sandbox and running one test, does cargo build them here, once per test run. (The nested build
+/// resolves that package's features on its own, which in a cold target directory rebuilds
+/// dependencies for minutes: worth skipping when nothing changed.)
 pub fn sandbox_binary() -> PathBuf {
-    static BUILT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let built = BUILT.get_or_init(|| {
-        Command::new(env!("CARGO"))
-            .args(["build", "--locked", "-p", "meshctl-sandbox", "--bins"])
-            .status()
-            .is_ok_and(|s| s.success())
-    });
-    assert!(built, "building meshctl-sandbox failed");
-    Path::new(env!("CARGO_BIN_EXE_meshctl"))
+    let dir = Path::new(env!("CARGO_BIN_EXE_meshctl"))
         .parent()
         .unwrap()
-        .join("meshctl-sandbox")
+        .to_path_buf();
+    static BUILT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let sources = newest_change(&[
+            workspace.join("crates/sandbox"),
+            workspace.join("Cargo.lock"),
+        ]);
+        let fresh = ["meshctl-sandbox", "helm", "istioctl"].iter().all(|bin| {
+            modified(&dir.join(bin)).is_some_and(|built| sources.is_some_and(|s| built >= s))
+        });
+        fresh
+            || Command::new(env!("CARGO"))
+                .args(["build", "--locked", "-p", "meshctl-sandbox", "--bins"])
+                .status()
+                .is_ok_and(|s| s.success())
+    });
+    assert!(built, "building meshctl-sandbox failed");
+    dir.join("meshctl-sandbox")
+}
+
+fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// The newest modification time of these files and everything under these directories.
+fn newest_change(paths: &[PathBuf]) -> Option<std::time::SystemTime> {
+    let mut newest = None;
+    let mut pending: Vec<PathBuf> = paths.to_vec();
+    while let Some(path) = pending.pop() {
+        let Ok(meta) = std::fs::metadata(&path) else {
+            return None;
+        };
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&path).into_iter().flatten().flatten() {
+                pending.push(entry.path());
+            }
+        } else {
+            newest = newest.max(meta.modified().ok());
+        }
+    }
+    newest
 }
 
 /// kubectl to run: `MESHCTL_KUBECTL` or /usr/bin/kubectl (as crates/sandbox/tests/common does).

@@ -212,6 +212,7 @@ fn plan_resource(
             let gone = matches!(live, Some(None));
             if let Some(Some(live)) = live {
                 // Drift: the world moved away from what was applied; apply puts it back.
+                let (mut moved, mut accepted_paths) = (Vec::new(), Vec::new());
                 for drift in applied_drifts(record, live) {
                     if fields.iter().any(|f| f.path == drift.path) {
                         continue;
@@ -227,20 +228,32 @@ fn plan_resource(
                         .accepted
                         .iter()
                         .any(|a| a.path == drift.path && a.live == drift.live);
-                    reasons.push(if accepted {
-                        format!(
-                            "{} differs from the stack (accepted into state by `meshctl refresh`)",
-                            drift.path
-                        )
+                    if accepted {
+                        accepted_paths.push(drift.path.clone());
                     } else {
-                        format!("{} changed outside meshctl", drift.path)
-                    });
+                        moved.push(drift.path.clone());
+                    }
                     fields.push(field_change(
                         &drift.path,
                         drift.live.as_ref(),
                         target.as_ref(),
                         &[],
                         schema.sensitive,
+                    ));
+                }
+                // One field is named; several are counted (the field lines name each).
+                let name = |paths: &[String]| match paths {
+                    [one] => one.clone(),
+                    many => format!("{} fields", many.len()),
+                };
+                if !moved.is_empty() {
+                    reasons.push(format!("{} changed outside meshctl", name(&moved)));
+                }
+                if !accepted_paths.is_empty() {
+                    reasons.push(format!(
+                        "{} differ{} from the stack (accepted into state by `meshctl refresh`)",
+                        name(&accepted_paths),
+                        if accepted_paths.len() == 1 { "s" } else { "" }
                     ));
                 }
             }

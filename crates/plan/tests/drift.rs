@@ -220,17 +220,17 @@ fn accepted_drift_is_clean_in_the_report_and_an_update_in_the_plan() {
     let after = report("t", std::slice::from_ref(&accepted), &world, checked_at());
     assert!(!after.has_drift(), "{after:?}");
 
-    // The stack still says ttl 60: the plan puts it back, saying why.
+    // The stack still says ttl 60, and the object its annotation: the plan puts both back,
+    // saying why, and names each in its field lines.
     let plan = plan_records_with_live(&[prior[0].clone(), accepted.clone()], Some(live));
     let change = www(&plan);
     assert_eq!(change.action, Action::Update);
-    assert!(
-        change.reasons.contains(
-            &"ttl differs from the stack (accepted into state by `meshctl refresh`)".to_string()
-        ),
-        "{:?}",
-        change.reasons
+    assert_eq!(
+        change.reasons,
+        ["2 fields differ from the stack (accepted into state by `meshctl refresh`)"]
     );
+    let paths: Vec<&str> = change.fields.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, ["ttl", annotation_drift().path.as_str()]);
 
     // The world returns to what was applied by itself: that is drift from the accepted value.
     let back: LiveWorld = [(www_address(), fields(applied_fields()))].into();
