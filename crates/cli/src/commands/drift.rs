@@ -10,6 +10,7 @@ use crate::ProviderFactory;
 use anyhow::{Context, Result};
 use clap::ValueEnum;
 use meshctl_model::record::NodeRecord;
+use meshctl_model::stack::Header;
 use meshctl_model::SourceFile;
 use meshctl_plan::drift::{self, render, CheckedAt, DriftReport};
 use meshctl_provider::StackSettings;
@@ -62,15 +63,14 @@ const DRIFTED: u8 = 2;
 
 pub fn run(args: &Args, providers: &ProviderFactory) -> Result<ExitCode> {
     let checked_at = now();
-    let stack_name = std::cell::RefCell::new(String::new());
-    let result = check(
-        &args.file,
-        &args.state,
-        "drift",
-        providers,
-        &checked_at,
-        &stack_name,
-    );
+    // The stack's name labels the metrics of a failed check too, once the header gave it.
+    let (stack, result) = match stack_header(&args.file) {
+        Ok(header) => {
+            let result = check(&header, &args.state, "drift", providers, &checked_at);
+            (header.stack, result)
+        }
+        Err(error) => (String::new(), Err(error)),
+    };
     match result {
         Ok((report, _state)) => {
             let text = match args.format {
@@ -92,7 +92,7 @@ pub fn run(args: &Args, providers: &ProviderFactory) -> Result<ExitCode> {
         Err(error) => {
             // The textfile collector still learns that the check ran and failed.
             if args.format == Format::Prometheus {
-                let metrics = render::run_metrics(&stack_name.borrow(), checked_at.unix, false);
+                let metrics = render::run_metrics(&stack, checked_at.unix, false);
                 if let Err(e) = emit(args.output.as_deref(), &metrics) {
                     eprintln!("error: {e:#}");
                 }
@@ -104,16 +104,8 @@ pub fn run(args: &Args, providers: &ProviderFactory) -> Result<ExitCode> {
 }
 
 pub fn refresh(args: &RefreshArgs, providers: &ProviderFactory) -> Result<ExitCode> {
-    let checked_at = now();
-    let stack_name = std::cell::RefCell::new(String::new());
-    let (report, state) = check(
-        &args.file,
-        &args.state,
-        "refresh",
-        providers,
-        &checked_at,
-        &stack_name,
-    )?;
+    let header = stack_header(&args.file)?;
+    let (report, state) = check(&header, &args.state, "refresh", providers, &now())?;
     print!(
         "{}",
         render::text(&report, use_color(std::io::stdout().is_terminal()))
@@ -152,24 +144,25 @@ pub fn refresh(args: &RefreshArgs, providers: &ProviderFactory) -> Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-/// Reads the stack's header, opens its state and the live world, and compares them. The stack's
-/// name is kept in `stack_name` as soon as it is known, for what a failure still reports.
+/// The stack's header: all drift and refresh need of it.
+fn stack_header(file: &Path) -> Result<Header> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read stack file {}", file.display()))?;
+    let source = SourceFile::new(file.display().to_string(), text);
+    meshctl_model::read_header(&source).map_err(|diagnostics| {
+        let text = meshctl_model::diagnostic::render_text(&diagnostics, &source, stderr_color());
+        anyhow::anyhow!("the stack header has errors:\n{text}")
+    })
+}
+
+/// Opens the stack's state, reads the live world and compares the two.
 fn check(
-    file: &Path,
+    header: &Header,
     state_args: &StateArgs,
     operation: &str,
     make_providers: &ProviderFactory,
     checked_at: &CheckedAt,
-    stack_name: &std::cell::RefCell<String>,
 ) -> Result<(DriftReport, OpenState)> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("cannot read stack file {}", file.display()))?;
-    let source = SourceFile::new(file.display().to_string(), text);
-    let header = meshctl_model::read_header(&source).map_err(|diagnostics| {
-        let text = meshctl_model::diagnostic::render_text(&diagnostics, &source, stderr_color());
-        anyhow::anyhow!("the stack header has errors:\n{text}")
-    })?;
-    *stack_name.borrow_mut() = header.stack.clone();
     let state = state_args.open(&header.stack, header.backend.as_ref(), operation)?;
     let records: Vec<NodeRecord> = state.store.records()?;
     if records.is_empty() {
