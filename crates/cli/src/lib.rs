@@ -4,6 +4,7 @@
 
 mod commands;
 mod input;
+mod output;
 mod progress;
 mod signals;
 mod state_access;

@@ -5,6 +5,7 @@
 use crate::commands::apply::confirm;
 use crate::commands::plan::read_live;
 use crate::input::{stderr_color, use_color};
+use crate::output::write_atomically;
 use crate::state_access::{OpenState, StateArgs};
 use crate::ProviderFactory;
 use anyhow::{Context, Result};
@@ -193,21 +194,14 @@ fn now() -> CheckedAt {
     }
 }
 
-/// Prints the report, or writes it to `output` through a temporary file and a rename, so a reader
-/// (the textfile collector) never sees half of it.
+/// Prints the report, or writes it to `output` with `write_atomically`.
 fn emit(output: Option<&Path>, text: &str) -> Result<()> {
     match output {
         None => {
             print!("{text}");
             Ok(())
         }
-        Some(path) => {
-            let mut tmp = path.as_os_str().to_owned();
-            tmp.push(".tmp");
-            let tmp = PathBuf::from(tmp);
-            std::fs::write(&tmp, text)
-                .and_then(|()| std::fs::rename(&tmp, path))
-                .with_context(|| format!("cannot write {}", path.display()))
-        }
+        Some(path) => write_atomically(path, text.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display())),
     }
 }

@@ -1,6 +1,7 @@
 //! `meshctl plan`: what apply would change, for review (text, JSON, Markdown) or to save.
 
 use crate::input::{stderr_color, use_color, StackArgs};
+use crate::output::write_atomically;
 use crate::state_access::{OpenState, StateArgs};
 use crate::ProviderFactory;
 use anyhow::{Context, Result};
@@ -256,11 +257,4 @@ pub fn make_plan(
             Ok(None)
         }
     }
-}
-
-/// Writes through a temporary file and a rename, so a crash never leaves half a plan.
-fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
 }
