@@ -309,26 +309,24 @@ impl KubeProvider {
         inputs: &Inputs,
         operation: &'static str,
     ) -> Result<Render> {
+        self.try_render(address, desired, inputs)
+            .map_err(|e| render_error(address, operation, e))
+    }
+
+    /// Renders the resource for this stack's region and cluster, keeping the render error's kind.
+    fn try_render(
+        &self,
+        address: &Address,
+        desired: &Value,
+        inputs: &Inputs,
+    ) -> std::result::Result<Render, RenderError> {
         let cluster = self.cluster_address();
         let cx = Context {
             region: &self.settings.region,
             cluster: cluster.as_ref(),
             inputs,
         };
-        render::render(address, desired, &cx).map_err(|e| {
-            let help = match &e {
-                RenderError::UnknownOutput { reference } => Some(format!(
-                    "{reference} is recorded when its resource is applied; apply it first"
-                )),
-                _ => None,
-            };
-            let error =
-                ProviderError::new(ErrorClass::Permanent, address, operation, e.to_string());
-            match help {
-                Some(help) => error.with_help(help),
-                None => error,
-            }
-        })
+        render::render(address, desired, &cx)
     }
 
     /// Create and update: both make the cluster match the rendered resource.
@@ -400,6 +398,21 @@ impl KubeProvider {
             outputs,
             live: request.desired.clone(),
         })
+    }
+}
+
+/// A render failure as a provider error, with what to do about an output not recorded yet.
+fn render_error(address: &Address, operation: &'static str, e: RenderError) -> ProviderError {
+    let help = match &e {
+        RenderError::UnknownOutput { reference } => Some(format!(
+            "{reference} is recorded when its resource is applied; apply it first"
+        )),
+        _ => None,
+    };
+    let error = ProviderError::new(ErrorClass::Permanent, address, operation, e.to_string());
+    match help {
+        Some(help) => error.with_help(help),
+        None => error,
     }
 }
 
@@ -730,13 +743,7 @@ impl Provider for KubeProvider {
             operation: "read",
             progress: &progress,
         };
-        let cluster = self.cluster_address();
-        let context = Context {
-            region: &self.settings.region,
-            cluster: cluster.as_ref(),
-            inputs: request.inputs,
-        };
-        let render = match render::render(address, request.desired, &context) {
+        let render = match self.try_render(address, request.desired, request.inputs) {
             Ok(render) => render,
             // A dependency's record is gone (forgotten with `state rm`): what to compare with
             // cannot be rendered, but whether the objects exist can still be told.
@@ -748,8 +755,7 @@ impl Provider for KubeProvider {
                     drifts: Vec::new(),
                 }))
             }
-            // Any other problem is reported as every operation reports it.
-            Err(_) => self.render(address, request.desired, request.inputs, "read")?,
+            Err(e) => return Err(render_error(address, "read", e)),
         };
         let drifts = match &render.rendered {
             Rendered::Objects(rendered) => match cx.object_drifts(rendered).await? {
