@@ -942,6 +942,22 @@ fn drift_reports_every_out_of_band_change_apply_restores_and_refresh_accepts() {
     assert_world_restored(&sandbox, &rt, &config);
     assert_no_drift(&sandbox, &stack, &state, &declared);
 
+    // A record forgotten with `state rm`: what used its outputs can no longer be rendered, yet
+    // drift still reads it (for existence) instead of failing; apply takes the object back.
+    assert_exit(
+        &sandbox.meshctl(&stack, &state, &["state", "rm", DELETED_ADDRESS]),
+        0,
+        "state rm of the Gateway",
+    );
+    let report = parse_json(&drift(&sandbox, &stack, &state, "json", 0), "drift");
+    assert_eq!(report["resources_checked"], declared.resources - 1, "{report:#}");
+    assert_exit(
+        &sandbox.meshctl(&stack, &state, &["apply", "--auto-approve"]),
+        0,
+        "apply adopting the forgotten Gateway",
+    );
+    assert_no_drift(&sandbox, &stack, &state, &declared);
+
     // 6. destroy leaves nothing behind.
     assert_exit(
         &sandbox.meshctl(&stack, &state, &["destroy", "--auto-approve"]),
