@@ -950,7 +950,11 @@ fn drift_reports_every_out_of_band_change_apply_restores_and_refresh_accepts() {
         "state rm of the Gateway",
     );
     let report = parse_json(&drift(&sandbox, &stack, &state, "json", 0), "drift");
-    assert_eq!(report["resources_checked"], declared.resources - 1, "{report:#}");
+    assert_eq!(
+        report["resources_checked"],
+        declared.resources - 1,
+        "{report:#}"
+    );
     assert_exit(
         &sandbox.meshctl(&stack, &state, &["apply", "--auto-approve"]),
         0,
