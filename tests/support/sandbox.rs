@@ -4,6 +4,7 @@
 
 use super::{sdk_config, text, REGION};
 use aws_config::SdkConfig;
+use meshctl_sandbox::kubectl_path;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
@@ -63,20 +64,6 @@ fn newest_change(paths: &[PathBuf]) -> Option<std::time::SystemTime> {
         }
     }
     newest
-}
-
-/// kubectl to run: `MESHCTL_KUBECTL` or /usr/bin/kubectl (as crates/sandbox/tests/common does).
-pub fn kubectl_path() -> PathBuf {
-    let path = std::env::var_os("MESHCTL_KUBECTL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/kubectl"));
-    assert!(
-        path.exists(),
-        "{} not found: this test runs the real kubectl; install the Debian package \
-         `kubernetes-client` or set MESHCTL_KUBECTL",
-        path.display()
-    );
-    path
 }
 
 /// A running `meshctl-sandbox` and the environment it printed; stopped on drop.

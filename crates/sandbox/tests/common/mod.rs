@@ -10,25 +10,12 @@ use std::time::{Duration, Instant};
 
 use meshctl_sandbox::controllers::{self, ControllerOptions};
 use meshctl_sandbox::kube::{ApiServer, ApiServerOptions};
+pub use meshctl_sandbox::kubectl_path;
 use meshctl_sandbox::Moto;
 use serde_json::Value;
 
 pub const REGION: &str = "ap-northeast-2";
 pub const CLUSTER: &str = "seed-cluster";
-
-/// kubectl to run: `MESHCTL_KUBECTL` or /usr/bin/kubectl, which must exist.
-pub fn kubectl_path() -> PathBuf {
-    let path = std::env::var_os("MESHCTL_KUBECTL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/kubectl"));
-    assert!(
-        path.exists(),
-        "{} not found: these tests run the real kubectl; install the Debian package \
-         `kubernetes-client` (apt-get install kubernetes-client) or set MESHCTL_KUBECTL",
-        path.display()
-    );
-    path
-}
 
 /// Starts moto or fails the test saying how to install it.
 pub fn start_moto() -> Moto {
