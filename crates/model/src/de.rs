@@ -6,11 +6,13 @@
 //! raise errors through [`invalid`], which keeps their code and help line.
 
 use crate::diagnostic::Diagnostic;
+use crate::limits;
 use crate::path::FieldPath;
 use crate::span::Span;
 use crate::yaml::{Entry, Node, NodeKind, ScalarStyle};
 use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::fmt;
 
 /// Separates code, message and help inside a custom serde error message (see [`invalid`]).
@@ -181,20 +183,43 @@ pub fn invalid<E: de::Error>(code: &str, message: impl fmt::Display, help: impl 
     ))
 }
 
-/// The closest candidate by edit distance, when it is close enough to be a likely typo.
+/// The closest candidate by edit distance, when it is close enough to be a likely typo. Words and
+/// candidates longer than any real name are not compared: the distance is quadratic in length.
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    if word.len() > limits::MAX_SUGGESTION_LEN {
+        return None;
+    }
     candidates
         .into_iter()
+        .filter(|c| c.len() <= limits::MAX_SUGGESTION_LEN)
         .map(|c| (strsim::jaro_winkler(word, c), c))
         .filter(|(score, _)| *score > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)
 }
 
-/// Where non-fatal findings (unknown fields) go while a value is deserialized.
+/// Where non-fatal findings (unknown fields) go while a value is deserialized. One sink serves
+/// every recovery round of a value, so each unknown key is reported (and matched) once.
 #[derive(Default)]
 pub struct Sink {
     pub diagnostics: RefCell<Vec<Diagnostic>>,
+    /// Keys already reported as unknown, by where they are written.
+    reported: RefCell<HashSet<Span>>,
+    /// `mapping.field` for every field an unknown key was taken for a typo of: when that field
+    /// is then missing, the unknown-field diagnostic already explains it.
+    suggested: RefCell<HashSet<FieldPath>>,
+}
+
+impl Sink {
+    /// True when an unknown key of the mapping at `path` was reported as a likely typo of `field`.
+    pub fn suggested(&self, path: &FieldPath, field: &str) -> bool {
+        self.suggested.borrow().contains(&path.key(field))
+    }
+
+    /// Every `mapping.field` an unknown key was taken for a typo of.
+    pub fn take_suggested(&self) -> HashSet<FieldPath> {
+        self.suggested.take()
+    }
 }
 
 /// Deserializes one node. `skip_keys` names mapping keys handled elsewhere (a resource's `kind`,
@@ -301,7 +326,10 @@ impl<'a> NodeDeserializer<'a> {
         visitor.visit_map(access).map_err(|e| self.fail(e))
     }
 
-    fn report_unknown(&self, entry: &Entry, fields: &[&str]) {
+    fn report_unknown(&self, entry: &Entry, fields: &[&'static str]) {
+        if !self.sink.reported.borrow_mut().insert(entry.key_span) {
+            return;
+        }
         let path = self.path.key(&entry.key);
         // Keys read elsewhere (a resource's `kind`, the stack's `resources`) are valid here too.
         let known: Vec<&str> = fields
@@ -309,11 +337,17 @@ impl<'a> NodeDeserializer<'a> {
             .chain(self.skip_keys.iter())
             .copied()
             .collect();
-        let fields = known.as_slice();
-        let help = match closest(&entry.key, fields.iter().copied()) {
-            Some(close) => format!("did you mean `{close}`?"),
-            None if fields.is_empty() => "this mapping takes no fields".to_string(),
-            None => format!("fields allowed here: {}", fields.join(", ")),
+        let fields_here = known.as_slice();
+        let help = match closest(&entry.key, fields_here.iter().copied()) {
+            Some(close) => {
+                self.sink
+                    .suggested
+                    .borrow_mut()
+                    .insert(self.path.key(close));
+                format!("did you mean `{close}`?")
+            }
+            None if fields_here.is_empty() => "this mapping takes no fields".to_string(),
+            None => format!("fields allowed here: {}", fields_here.join(", ")),
         };
         self.sink.diagnostics.borrow_mut().push(
             Diagnostic::error("unknown-field", format!("unknown field `{}`", entry.key))

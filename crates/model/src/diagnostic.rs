@@ -141,6 +141,8 @@ pub fn render_text(diagnostics: &[Diagnostic], source: &SourceFile, color: bool)
         }
     };
     let mut out = String::new();
+    // Split once: looking each line up in the text again would be quadratic in a long report.
+    let lines = source.lines();
     for d in diagnostics {
         let (word, tint) = match d.severity {
             Severity::Error => ("error", "1;31"),
@@ -162,7 +164,7 @@ pub fn render_text(diagnostics: &[Diagnostic], source: &SourceFile, color: bool)
             note: None,
             conceal: d.conceal,
         };
-        snippet(&mut out, source, file, &shown, &paint);
+        snippet(&mut out, &lines, file, &shown, &paint);
         for label in &d.labels {
             let path = label.path.as_ref().map(|p| p.to_string());
             let shown = Shown {
@@ -172,7 +174,7 @@ pub fn render_text(diagnostics: &[Diagnostic], source: &SourceFile, color: bool)
                 note: Some(&label.message),
                 conceal: d.conceal,
             };
-            snippet(&mut out, source, file, &shown, &paint);
+            snippet(&mut out, &lines, file, &shown, &paint);
         }
         if let Some(help) = &d.help {
             let _ = writeln!(out, "  {} {help}", paint("1;36", "= help:"));
@@ -193,7 +195,7 @@ struct Shown<'a> {
 
 fn snippet(
     out: &mut String,
-    source: &SourceFile,
+    lines: &[&str],
     file: &str,
     shown: &Shown<'_>,
     paint: &dyn Fn(&str, &str) -> String,
@@ -229,7 +231,11 @@ fn snippet(
         let _ = write!(out, " ({path})");
     }
     out.push('\n');
-    let Some(full_line) = source.line(span.line) else {
+    let Some(&full_line) = usize::try_from(span.line)
+        .ok()
+        .and_then(|n| n.checked_sub(1))
+        .and_then(|i| lines.get(i))
+    else {
         return;
     };
     let concealed;

@@ -44,7 +44,7 @@ impl VarOverrides {
             file: Some(file.name.clone()),
             ..d
         };
-        let root = yaml::parse(&file.text).map_err(locate)?;
+        let root = yaml::parse_file(file).map_err(locate)?;
         match &root.kind {
             NodeKind::Map(entries) => {
                 for entry in entries {
@@ -83,7 +83,7 @@ pub fn load(source: &SourceFile, overrides: &VarOverrides) -> Loaded {
     let stack = load_inner(source, overrides, &mut diags);
     if diags.iter().any(|d| d.span.is_none() && d.path.is_some()) {
         // Early exits leave some diagnostics with only a path; the raw document locates them.
-        if let Ok(document) = yaml::parse(&source.text) {
+        if let Ok(document) = yaml::parse_file(source) {
             locate_all(&document, &mut diags);
         }
     }
@@ -93,6 +93,7 @@ pub fn load(source: &SourceFile, overrides: &VarOverrides) -> Loaded {
         }
     }
     sort_and_dedup(&mut diags);
+    crate::limits::cap_per_code(&mut diags);
     let has_errors = diags.iter().any(Diagnostic::is_error);
     Loaded {
         stack: stack.filter(|_| !has_errors),
@@ -105,7 +106,7 @@ fn load_inner(
     overrides: &VarOverrides,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Stack> {
-    let mut root = match yaml::parse(&source.text) {
+    let mut root = match yaml::parse_file(source) {
         Ok(root) => root,
         Err(d) => {
             diags.push(d);
@@ -137,13 +138,21 @@ fn load_inner(
     // Values that arrived through vars (--var, var files) are checked for keys too.
     validate::secrets::refuse_static_keys(&mut root, diags);
 
-    let header = read_with_recovery(&root, &FieldPath::root(), HEADER_SKIPPED, diags, |de| {
+    let header_read = read_recovering(&root, &FieldPath::root(), HEADER_SKIPPED, diags, |de| {
         Header::deserialize(de)
     });
+    let header = header_read.value;
     if let Some(header) = &header {
         check_header(header, diags);
     }
+    // A key reported as a likely typo of `resources` already explains its absence.
+    let typo = header_read
+        .typos
+        .contains(&FieldPath::root().key("resources"));
     if root.get("resources").is_none() {
+        if typo {
+            return None;
+        }
         diags.push(
             Diagnostic::error("missing-field", "missing required field `resources`")
                 .at(FieldPath::root())
@@ -176,7 +185,16 @@ fn read_with_recovery<T>(
     diags: &mut Vec<Diagnostic>,
     read: impl Fn(&NodeDeserializer) -> Result<T, DeError>,
 ) -> Option<T> {
-    read_recovering(node, path, skip, diags, read).0
+    read_recovering(node, path, skip, diags, read).value
+}
+
+/// What `read_recovering` read.
+struct Recovered<T> {
+    value: Option<T>,
+    /// Some value had to be set aside: `value` holds defaults where the bad values were.
+    recovered: bool,
+    /// `mapping.field` for each unknown key reported as a likely typo of `field`.
+    typos: HashSet<FieldPath>,
 }
 
 /// `read_with_recovery`, also telling whether any value had to be set aside (the result then
@@ -187,23 +205,27 @@ fn read_recovering<T>(
     skip: &[&str],
     diags: &mut Vec<Diagnostic>,
     read: impl Fn(&NodeDeserializer) -> Result<T, DeError>,
-) -> (Option<T>, bool) {
-    let mut work = node.clone();
+) -> Recovered<T> {
+    // The value is copied only once a bad value has to be set aside in it.
+    let mut work: std::borrow::Cow<Node> = std::borrow::Cow::Borrowed(node);
     let mut set_aside: Vec<FieldPath> = Vec::new();
+    let sink = Sink::default();
+    let mut result = (None, true);
     for _ in 0..MAX_RECOVERY_ROUNDS {
-        let sink = Sink::default();
-        let result = read(&NodeDeserializer::new(&work, path.clone(), &sink).skipping(skip));
-        diags.extend(sink.diagnostics.into_inner());
-        let error = match result {
-            Ok(value) => return (Some(value), !set_aside.is_empty()),
+        let error = match read(&NodeDeserializer::new(&work, path.clone(), &sink).skipping(skip)) {
+            Ok(value) => {
+                result = (Some(value), !set_aside.is_empty());
+                break;
+            }
             Err(error) => error,
         };
         let at = error.path.clone().unwrap_or_else(|| path.clone());
         // A required field we set aside ourselves is already reported; its mapping goes next.
+        // So is one an unknown key was taken for a typo of: "did you mean" explains it.
         let consequence = error
             .missing_field
             .as_ref()
-            .is_some_and(|f| set_aside.contains(&at.key(f)));
+            .is_some_and(|f| set_aside.contains(&at.key(f)) || sink.suggested(&at, f));
         let mut d = error.into_diagnostic();
         if d.code == "missing-field" {
             d.span = Some(work.locate(&at.strip_prefix(path).unwrap_or_default()));
@@ -214,17 +236,24 @@ fn read_recovering<T>(
         // Set aside the offending value; a missing field sets aside the mapping that lacks it.
         let relative = at.strip_prefix(path).unwrap_or_default();
         if relative.is_root() {
-            return (None, true);
+            break;
         }
-        match work.find_mut(&relative) {
+        match work.to_mut().find_mut(&relative) {
             Some(bad) if !bad.is_removed() => {
                 bad.kind = NodeKind::Removed;
                 set_aside.push(at);
             }
-            _ => return (None, true),
+            _ => break,
         }
     }
-    (None, true)
+    let (value, recovered) = result;
+    let typos = sink.take_suggested();
+    diags.extend(sink.diagnostics.into_inner());
+    Recovered {
+        value,
+        recovered,
+        typos,
+    }
 }
 
 fn check_header(header: &Header, diags: &mut Vec<Diagnostic>) {
@@ -631,7 +660,11 @@ fn read_resource(
         (None, Some(name)) => return Err(Unreadable::UnknownKind(name)),
         _ => return Err(Unreadable::Unnamed),
     };
-    let (spec, recovered) = read_recovering(item, &path, ENVELOPE_KEYS, diags, |de| {
+    let Recovered {
+        value: spec,
+        recovered,
+        ..
+    } = read_recovering(item, &path, ENVELOPE_KEYS, diags, |de| {
         Spec::deserialize(kind, de)
     });
     let Some(spec) = spec else {
@@ -1119,7 +1152,7 @@ fn locate_all(document: &Node, diags: &mut [Diagnostic]) {
 /// must work even while a resource in the stack has errors.
 pub fn read_header(source: &SourceFile) -> Result<Header, Vec<Diagnostic>> {
     let mut diags = Vec::new();
-    let root = yaml::parse(&source.text).map_err(|d| vec![d])?;
+    let root = yaml::parse_file(source).map_err(|d| vec![d])?;
     let skip: Vec<&str> = root
         .entries()
         .iter()

@@ -5,11 +5,12 @@
 //! then deserialized from it (see `de`).
 
 use crate::diagnostic::Diagnostic;
+use crate::limits;
 use crate::path::{FieldPath, Segment};
-use crate::span::Span;
-use std::collections::HashMap;
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
-use yaml_rust2::scanner::{Marker, TScalarStyle};
+use crate::span::{SourceFile, Span};
+use std::collections::{HashMap, HashSet};
+use yaml_rust2::parser::{Event, Parser};
+use yaml_rust2::scanner::{Marker, ScanError, TScalarStyle};
 
 /// How a scalar was written: a plain scalar may be a number, boolean or null; a quoted or block
 /// scalar is always a string.
@@ -167,45 +168,74 @@ impl Node {
     }
 }
 
-/// Parses one YAML document. A syntax error is one diagnostic at the place the parser stopped.
+/// Parses one YAML document. A syntax error is one diagnostic at the place the parser stopped; so
+/// is a document over one of the [`limits`](crate::limits), which stops reading at once. A leading
+/// byte-order mark is skipped (spans still count it in byte offsets).
 #[allow(clippy::result_large_err)] // once per file; the diagnostic is the whole answer
 pub fn parse(text: &str) -> Result<Node, Diagnostic> {
-    let mut builder = TreeBuilder::new(text);
-    let mut parser = Parser::new_from_str(text);
-    if let Err(error) = parser.load(&mut builder, true) {
-        let marker = error.marker();
-        let mut span = builder.span_at(marker, 1);
-        // The scanner reports a tab at the start of the value it was reading; point at the tab.
-        if error.info().contains("tab") {
-            if let Some(at) = text[span.offset.min(text.len())..]
-                .find('\t')
-                .map(|i| i + span.offset)
-            {
-                let line = text[..at].matches('\n').count() + 1;
-                let col = text[..at]
-                    .rsplit('\n')
-                    .next()
-                    .map_or(0, |l| l.chars().count())
-                    + 1;
-                span = Span::new(
-                    at,
-                    u32::try_from(line).unwrap_or(u32::MAX),
-                    u32::try_from(col).unwrap_or(u32::MAX),
-                    1,
-                );
+    if text.len() > limits::MAX_FILE_BYTES {
+        return Err(limits::file_too_large(text));
+    }
+    let bom = if text.starts_with(BYTE_ORDER_MARK) {
+        BYTE_ORDER_MARK.len_utf8()
+    } else {
+        0
+    };
+    build(&text[bom..], bom, true)
+}
+
+/// Builds the tree of `body`, which starts `base` bytes into the file.
+#[allow(clippy::result_large_err)] // once per file; the diagnostic is the whole answer
+fn build(body: &str, base: usize, may_retry: bool) -> Result<Node, Diagnostic> {
+    let mut builder = TreeBuilder::new(body, base);
+    // Events are pulled one at a time rather than through `Parser::load`, which recurses once per
+    // nesting level: the builder can then stop at the first limit before the stack runs out.
+    let mut parser = Parser::new_from_str(body);
+    loop {
+        match parser.next_token() {
+            Ok((Event::StreamEnd, _)) => break,
+            Ok((event, marker)) => builder.on_event(event, &marker)?,
+            Err(error) => {
+                let problem = builder.syntax_error(&error);
+                if problem.code == "nesting-too-deep" && may_retry {
+                    // The scanner reads ahead and gives up at 255 brackets, before the builder
+                    // saw level 129; the text up to there, read again, shows where that is.
+                    let end = problem.span.map_or(0, |s| s.offset - base);
+                    if let Some(prefix) = body.get(..end) {
+                        if let Err(exact) = build(prefix, base, false) {
+                            if exact.code == "nesting-too-deep" {
+                                return Err(exact);
+                            }
+                        }
+                    }
+                }
+                return Err(problem);
             }
         }
-        return Err(Diagnostic::error("yaml-syntax", format!("YAML syntax error: {}", error.info()))
-            .with_span(span)
-            .help("fix the YAML syntax at this place; indentation and unclosed quotes or brackets are the usual causes"));
     }
     if let Some(problem) = builder.problem {
         return Err(problem);
     }
     Ok(builder
         .root
-        .unwrap_or_else(|| Node::new(NodeKind::Null, Span::new(0, 1, 1, 1))))
+        .unwrap_or_else(|| Node::new(NodeKind::Null, Span::new(base, 1, 1, 1))))
 }
+
+/// Parses a file: reports bytes that are not UTF-8 (after the size limit, so a truncated read of
+/// a huge file is reported as too large), else parses its text.
+#[allow(clippy::result_large_err)] // once per file; the diagnostic is the whole answer
+pub fn parse_file(source: &SourceFile) -> Result<Node, Diagnostic> {
+    if source.text.len() > limits::MAX_FILE_BYTES {
+        return Err(limits::file_too_large(&source.text));
+    }
+    if let Some(offset) = source.invalid_utf8 {
+        return Err(limits::invalid_utf8(&source.text, offset));
+    }
+    parse(&source.text)
+}
+
+/// U+FEFF at the start of a file: some editors save UTF-8 with it; it is not part of the YAML.
+const BYTE_ORDER_MARK: char = '\u{feff}';
 
 /// Applies YAML merge keys (`<<: *base` or `<<: [*a, *b]`): the merged mappings' entries are
 /// added unless the mapping sets the key itself; earlier merged mappings win over later ones.
@@ -215,6 +245,8 @@ fn merge_keys(entries: Vec<Entry>) -> Vec<Entry> {
     }
     let (merges, mut own): (Vec<Entry>, Vec<Entry>) =
         entries.into_iter().partition(|e| e.key == "<<");
+    // Hashed, so merging stays linear in the entries merged.
+    let mut present: HashSet<String> = own.iter().map(|e| e.key.clone()).collect();
     for merge in merges {
         let sources = match merge.value.kind {
             NodeKind::Map(_) => vec![merge.value],
@@ -224,7 +256,7 @@ fn merge_keys(entries: Vec<Entry>) -> Vec<Entry> {
         for source in sources {
             if let NodeKind::Map(merged) = source.kind {
                 for entry in merged {
-                    if !own.iter().any(|e| e.key == entry.key) {
+                    if present.insert(entry.key.clone()) {
                         own.push(entry);
                     }
                 }
@@ -234,152 +266,334 @@ fn merge_keys(entries: Vec<Entry>) -> Vec<Entry> {
     own
 }
 
-/// Collects parser events into a `Node` tree, resolving anchors and flagging duplicate keys.
+/// A mapping grows a hash of its keys past this many entries; smaller ones are searched in place.
+const KEY_INDEX_FROM: usize = 16;
+
+/// Collects parser events into a `Node` tree, resolving anchors, flagging duplicate keys and
+/// enforcing the depth and node limits.
 struct TreeBuilder<'a> {
+    /// The document without its byte-order mark.
     text: &'a str,
+    /// Bytes before `text` in the file (the byte-order mark), added to every span's offset.
+    base: usize,
     /// Byte offset at the start of every line, to turn character markers into spans.
     line_starts: Vec<usize>,
+    /// The last position converted: markers mostly move forward, so each conversion scans only
+    /// the characters since the previous one.
+    cursor: Cursor,
     stack: Vec<Open>,
-    anchors: HashMap<usize, Node>,
+    /// Each anchor's value and how many nodes a copy of it adds.
+    anchors: HashMap<usize, (Node, usize)>,
+    /// Nodes built into the tree so far, alias copies included.
+    nodes: usize,
+    /// Nodes in the copies anchors keep; with `nodes`, bounded by `MAX_NODES`.
+    kept: usize,
     root: Option<Node>,
     problem: Option<Diagnostic>,
+    /// A block mapping opened past `MAX_DEPTH`, reported at the key that follows.
+    too_deep_at: Option<Span>,
     documents: usize,
 }
 
-enum Open {
-    Seq(Vec<Node>, Span, usize),
-    Map(Vec<Entry>, Option<(String, Span)>, Span, usize),
+#[derive(Clone, Copy)]
+struct Cursor {
+    line: usize,
+    col: usize,
+    byte: usize,
+}
+
+/// A list or mapping whose end has not been read yet.
+struct Open {
+    kind: OpenKind,
+    span: Span,
+    anchor: usize,
+    /// `nodes` when it started: the difference at its end is what a copy of it costs.
+    nodes_before: usize,
+}
+
+enum OpenKind {
+    Seq(Vec<Node>),
+    Map {
+        entries: Vec<Entry>,
+        /// The key read, waiting for its value.
+        pending: Option<(String, Span)>,
+        /// Keys seen, once the mapping is large enough for a linear search to matter.
+        index: Option<HashSet<String>>,
+    },
 }
 
 impl<'a> TreeBuilder<'a> {
-    fn new(text: &'a str) -> Self {
+    fn new(text: &'a str, base: usize) -> Self {
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         TreeBuilder {
             text,
+            base,
             line_starts,
+            cursor: Cursor {
+                line: 1,
+                col: 0,
+                byte: 0,
+            },
             stack: Vec::new(),
             anchors: HashMap::new(),
+            nodes: 0,
+            kept: 0,
             root: None,
             problem: None,
+            too_deep_at: None,
             documents: 0,
         }
     }
 
     /// yaml-rust2 markers count characters; spans keep a byte offset too for slicing.
-    fn span_at(&self, marker: &Marker, len: u32) -> Span {
+    fn span_at(&mut self, marker: &Marker, len: u32) -> Span {
         let line = marker.line().max(1);
-        let col = marker.col() + 1;
-        let offset = self
-            .line_starts
-            .get(line - 1)
-            .map(|start| {
-                let rest = &self.text[*start..];
-                start
-                    + rest
-                        .char_indices()
-                        .nth(col - 1)
-                        .map(|(i, _)| i)
-                        .unwrap_or(rest.len())
-            })
-            .unwrap_or(self.text.len());
+        let col = marker.col();
+        let offset = self.byte_offset(line, col);
         Span::new(
-            offset,
+            self.base + offset,
             u32::try_from(line).unwrap_or(u32::MAX),
-            u32::try_from(col).unwrap_or(u32::MAX),
+            u32::try_from(col + 1).unwrap_or(u32::MAX),
             len,
         )
     }
 
+    /// The byte offset of 0-based character `col` of 1-based `line`, scanning from the previous
+    /// position when on the same line (in either direction), else from the line's start.
+    fn byte_offset(&mut self, line: usize, col: usize) -> usize {
+        let Some(&line_start) = self.line_starts.get(line - 1) else {
+            return self.text.len();
+        };
+        let line_end = self
+            .line_starts
+            .get(line)
+            .map_or(self.text.len(), |next| next - 1);
+        let from = if self.cursor.line == line {
+            self.cursor
+        } else {
+            Cursor {
+                line,
+                col: 0,
+                byte: line_start,
+            }
+        };
+        let byte = if col >= from.col {
+            self.text[from.byte..line_end]
+                .char_indices()
+                .nth(col - from.col)
+                .map_or(line_end, |(i, _)| from.byte + i)
+        } else {
+            self.text[line_start..from.byte]
+                .char_indices()
+                .rev()
+                .nth(from.col - col - 1)
+                .map_or(line_start, |(i, _)| line_start + i)
+        };
+        self.cursor = Cursor { line, col, byte };
+        byte
+    }
+
+    /// Characters a scalar takes on its first line, counting its quotes; never past the line end.
     fn scalar_len(&self, value: &str, style: TScalarStyle, span: Span) -> u32 {
-        let rest_of_line = self.text[span.offset.min(self.text.len())..]
-            .split('\n')
-            .next()
-            .unwrap_or("")
-            .chars()
-            .count();
         let written = match style {
             TScalarStyle::Plain => value.chars().count(),
             TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => value.chars().count() + 2,
             _ => 1,
         };
+        // Only as far as the scalar itself, so long lines are not rescanned per scalar.
+        let rest_of_line = self.text[(span.offset - self.base).min(self.text.len())..]
+            .chars()
+            .take_while(|c| *c != '\n')
+            .take(written)
+            .count();
         u32::try_from(written.clamp(1, rest_of_line.max(1))).unwrap_or(1)
     }
 
-    fn push_value(&mut self, node: Node, anchor: usize) {
-        if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+    /// The diagnostic for a parser error, at the place the parser stopped.
+    fn syntax_error(&mut self, error: &ScanError) -> Diagnostic {
+        let marker = error.marker();
+        let mut span = self.span_at(marker, 1);
+        // The scanner reports a tab at the start of the value it was reading; point at the tab.
+        if error.info().contains("tab") {
+            let from = (span.offset - self.base).min(self.text.len());
+            if let Some(at) = self.text[from..].find('\t').map(|i| i + from) {
+                let line = self.text[..at].matches('\n').count() + 1;
+                let col = self.text[..at]
+                    .rsplit('\n')
+                    .next()
+                    .map_or(0, |l| l.chars().count())
+                    + 1;
+                span = Span::new(
+                    self.base + at,
+                    u32::try_from(line).unwrap_or(u32::MAX),
+                    u32::try_from(col).unwrap_or(u32::MAX),
+                    1,
+                );
+            }
         }
-        match self.stack.last_mut() {
-            None => {
-                if self.root.is_none() {
-                    self.root = Some(node);
+        // yaml-rust2 counts flow nesting in a byte and gives up at 255 levels, before the
+        // builder's own limit can see the nodes: the same limit, reported the same way.
+        if error.info().contains("recursion limit") {
+            return limits::nesting_too_deep(span);
+        }
+        Diagnostic::error("yaml-syntax", format!("YAML syntax error: {}", error.info()))
+            .with_span(span)
+            .help("fix the YAML syntax at this place; indentation and unclosed quotes or brackets are the usual causes")
+    }
+
+    /// Counts `added` more nodes into the tree, failing once the document holds more than
+    /// `MAX_NODES` (with the copies anchors keep).
+    #[allow(clippy::result_large_err)] // the diagnostic ends the parse
+    fn count(&mut self, added: usize, span: Span, alias: bool) -> Result<(), Diagnostic> {
+        self.nodes = self.nodes.saturating_add(added);
+        self.check_budget(span, added, alias)
+    }
+
+    #[allow(clippy::result_large_err)] // the diagnostic ends the parse
+    fn check_budget(&self, span: Span, added: usize, alias: bool) -> Result<(), Diagnostic> {
+        if self.nodes.saturating_add(self.kept) > limits::MAX_NODES {
+            return Err(if alias {
+                limits::alias_expansion_too_large(span, added)
+            } else {
+                limits::too_many_nodes(span)
+            });
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::result_large_err)] // the diagnostic ends the parse
+    fn open(&mut self, kind: OpenKind, marker: &Marker, anchor: usize) -> Result<(), Diagnostic> {
+        let span = self.span_at(marker, 1);
+        if self.stack.len() >= limits::MAX_DEPTH {
+            let at = (span.offset - self.base).min(self.text.len());
+            let block_map =
+                matches!(kind, OpenKind::Map { .. }) && !self.text[at..].starts_with('{');
+            if block_map {
+                // Marked at its first `:`; its first key, the next event, is where it starts.
+                self.too_deep_at = Some(span);
+                return Ok(());
+            }
+            return Err(limits::nesting_too_deep(span));
+        }
+        self.count(1, span, false)?;
+        self.stack.push(Open {
+            kind,
+            span,
+            anchor,
+            nodes_before: self.nodes - 1,
+        });
+        Ok(())
+    }
+
+    /// Adds a finished value to the list or mapping being read (or makes it the root). `cost` is
+    /// how many nodes it holds, for anchors.
+    #[allow(clippy::result_large_err)] // the diagnostic ends the parse
+    fn push_value(&mut self, node: Node, anchor: usize, cost: usize) -> Result<(), Diagnostic> {
+        if anchor > 0 {
+            // The anchor keeps its own copy: that copy counts too, so nested anchors cannot
+            // multiply what is kept.
+            self.kept = self.kept.saturating_add(cost);
+            self.check_budget(node.span, cost, true)?;
+            self.anchors.insert(anchor, (node.clone(), cost));
+        }
+        let Some(open) = self.stack.last_mut() else {
+            if self.root.is_none() {
+                self.root = Some(node);
+            }
+            return Ok(());
+        };
+        let OpenKind::Map {
+            entries,
+            pending,
+            index,
+        } = &mut open.kind
+        else {
+            if let OpenKind::Seq(items) = &mut open.kind {
+                items.push(node);
+            }
+            return Ok(());
+        };
+        let Some((key, key_span)) = pending.take() else {
+            // A key: keys must be scalars; other keys are reported and skipped.
+            match &node.kind {
+                NodeKind::Scalar(text, _) => *pending = Some((text.clone(), node.span)),
+                NodeKind::Null => *pending = Some((String::new(), node.span)),
+                _ => {
+                    if self.problem.is_none() {
+                        self.problem = Some(
+                            Diagnostic::error(
+                                "yaml-complex-key",
+                                "mapping keys must be plain text",
+                            )
+                            .with_span(node.span)
+                            .help("write the key as a plain string"),
+                        );
+                    }
+                    *pending = Some((String::new(), node.span));
                 }
             }
-            Some(Open::Seq(items, ..)) => items.push(node),
-            Some(Open::Map(entries, pending, ..)) => match pending.take() {
-                None => {
-                    // A key: keys must be scalars; other keys are reported and skipped.
-                    match &node.kind {
-                        NodeKind::Scalar(text, _) => *pending = Some((text.clone(), node.span)),
-                        NodeKind::Null => *pending = Some((String::new(), node.span)),
-                        _ => {
-                            if self.problem.is_none() {
-                                self.problem = Some(
-                                    Diagnostic::error(
-                                        "yaml-complex-key",
-                                        "mapping keys must be plain text",
-                                    )
-                                    .with_span(node.span)
-                                    .help("write the key as a plain string"),
-                                );
-                            }
-                            *pending = Some((String::new(), node.span));
-                        }
-                    }
+            return Ok(());
+        };
+        let seen = match index {
+            Some(keys) => !keys.insert(key.clone()),
+            None => {
+                let seen = entries.iter().any(|e| e.key == key);
+                if entries.len() >= KEY_INDEX_FROM {
+                    let mut keys: HashSet<String> = entries.iter().map(|e| e.key.clone()).collect();
+                    keys.insert(key.clone());
+                    *index = Some(keys);
                 }
-                Some((key, key_span)) => {
-                    if let Some(first) = entries.iter().find(|e| e.key == key) {
-                        if self.problem.is_none() {
-                            let first_line = first.key_span.line;
-                            self.problem = Some(
-                                Diagnostic::error(
-                                    "duplicate-key",
-                                    format!("key `{key}` appears twice in this mapping"),
-                                )
-                                .with_span(key_span)
-                                .help(format!(
-                                    "`{key}` is first set on line {first_line}; keep one of them"
-                                )),
-                            );
-                        }
-                    }
-                    entries.push(Entry {
-                        key,
-                        key_span,
-                        value: node,
-                    });
-                }
-            },
+                seen
+            }
+        };
+        if seen && self.problem.is_none() {
+            let first_line = entries
+                .iter()
+                .find(|e| e.key == key)
+                .map_or(key_span.line, |e| e.key_span.line);
+            self.problem = Some(
+                Diagnostic::error(
+                    "duplicate-key",
+                    format!("key `{key}` appears twice in this mapping"),
+                )
+                .with_span(key_span)
+                .help(format!(
+                    "`{key}` is first set on line {first_line}; keep one of them"
+                )),
+            );
         }
+        entries.push(Entry {
+            key,
+            key_span,
+            value: node,
+        });
+        Ok(())
     }
-}
 
-impl MarkedEventReceiver for TreeBuilder<'_> {
-    fn on_event(&mut self, event: Event, marker: Marker) {
+    #[allow(clippy::result_large_err)] // the diagnostic ends the parse
+    fn on_event(&mut self, event: Event, marker: &Marker) -> Result<(), Diagnostic> {
+        if let Some(mapping) = self.too_deep_at.take() {
+            let span = match event {
+                Event::Scalar(..) => self.span_at(marker, 1),
+                _ => mapping,
+            };
+            return Err(limits::nesting_too_deep(span));
+        }
         match event {
             Event::DocumentStart => {
                 self.documents += 1;
                 if self.documents > 1 && self.problem.is_none() {
                     self.problem = Some(
                         Diagnostic::error("yaml-multiple-documents", "a stack file holds one YAML document")
-                            .with_span(self.span_at(&marker, 3))
+                            .with_span(self.span_at(marker, 3))
                             .help("remove the `---` separator and merge the documents, or split them into separate stacks"),
                     );
                 }
             }
             Event::Scalar(value, style, anchor, tag) => {
-                let span = self.span_at(&marker, 1);
+                let span = self.span_at(marker, 1);
+                self.count(1, span, false)?;
                 let span = Span {
                     len: self.scalar_len(&value, style, span),
                     ..span
@@ -403,43 +617,59 @@ impl MarkedEventReceiver for TreeBuilder<'_> {
                     | TScalarStyle::DoubleQuoted => NodeKind::Scalar(value, ScalarStyle::Quoted),
                     _ => NodeKind::Scalar(value, ScalarStyle::Block),
                 };
-                self.push_value(Node::new(kind, span), anchor);
+                self.push_value(Node::new(kind, span), anchor, 1)?;
             }
             Event::SequenceStart(anchor, _) => {
-                let span = self.span_at(&marker, 1);
-                self.stack.push(Open::Seq(Vec::new(), span, anchor));
+                self.open(OpenKind::Seq(Vec::new()), marker, anchor)?;
             }
             Event::MappingStart(anchor, _) => {
-                let span = self.span_at(&marker, 1);
-                self.stack.push(Open::Map(Vec::new(), None, span, anchor));
+                let map = OpenKind::Map {
+                    entries: Vec::new(),
+                    pending: None,
+                    index: None,
+                };
+                self.open(map, marker, anchor)?;
             }
-            Event::SequenceEnd => {
-                if let Some(Open::Seq(items, span, anchor)) = self.stack.pop() {
-                    self.push_value(Node::new(NodeKind::Seq(items), span), anchor);
-                }
-            }
-            Event::MappingEnd => {
-                if let Some(Open::Map(entries, _, span, anchor)) = self.stack.pop() {
-                    // yaml-rust2 marks a block mapping at its first `:`; its first key is where a
-                    // reader sees the mapping start.
-                    let flow = self.text[span.offset.min(self.text.len())..].starts_with('{');
-                    let span = match entries.first() {
-                        Some(first) if !flow => first.key_span,
-                        _ => span,
-                    };
-                    self.push_value(Node::new(NodeKind::Map(merge_keys(entries)), span), anchor);
-                }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let Some(open) = self.stack.pop() else {
+                    return Ok(());
+                };
+                let cost = self.nodes - open.nodes_before;
+                let node = match open.kind {
+                    OpenKind::Seq(items) => Node::new(NodeKind::Seq(items), open.span),
+                    OpenKind::Map { entries, .. } => {
+                        // yaml-rust2 marks a block mapping at its first `:`; its first key is
+                        // where a reader sees the mapping start.
+                        let at = (open.span.offset - self.base).min(self.text.len());
+                        let flow = self.text[at..].starts_with('{');
+                        let span = match entries.first() {
+                            Some(first) if !flow => first.key_span,
+                            _ => open.span,
+                        };
+                        Node::new(NodeKind::Map(merge_keys(entries)), span)
+                    }
+                };
+                self.push_value(node, open.anchor, cost)?;
             }
             Event::Alias(id) => {
-                let span = self.span_at(&marker, 1);
+                let span = self.span_at(marker, 1);
                 let node = match self.anchors.get(&id) {
-                    Some(node) => Node::new(node.kind.clone(), span),
-                    None => Node::new(NodeKind::Null, span),
+                    Some((node, cost)) => {
+                        let (kind, cost) = (node.kind.clone(), *cost);
+                        // Counted before the copy is kept: a billion laughs stops here.
+                        self.count(cost, span, true)?;
+                        Node::new(kind, span)
+                    }
+                    None => {
+                        self.count(1, span, false)?;
+                        Node::new(NodeKind::Null, span)
+                    }
                 };
-                self.push_value(node, 0);
+                self.push_value(node, 0, 0)?;
             }
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
         }
+        Ok(())
     }
 }
 

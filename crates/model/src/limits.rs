@@ -1,0 +1,140 @@
+//! Bounds on what reading one stack file may cost. A hostile or broken file (a "billion laughs"
+//! of aliases, a 10,000-deep nesting, a 50 MB file) gets one located diagnostic instead of
+//! exhausting the memory, time or stack of the CI runner that validates it.
+
+use crate::diagnostic::Diagnostic;
+use crate::span::Span;
+
+/// Largest stack or var file read: 16 MiB, about a hundred times a 10,000-resource stack.
+pub const MAX_FILE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Deepest nesting of lists and mappings. A stack nests about 10 deep, a Kubernetes manifest in it
+/// about 20; every recursive pass over the document (deserializing, vars, checks) stays within it,
+/// and so do plan and state files, which serde_json reads back to 128 levels at most.
+pub const MAX_DEPTH: usize = 64;
+
+/// Most YAML nodes (scalars, lists, mappings) one document may hold, counting every copy an alias
+/// makes and the copy each anchor keeps. A 10,000-resource stack holds about 250,000.
+pub const MAX_NODES: usize = 1_000_000;
+
+/// Most diagnostics of one code reported for one file; the rest are counted in one last
+/// diagnostic of that code, so a file of 100,000 unknown fields is reported in a page.
+pub const MAX_REPORTS_PER_CODE: usize = 50;
+
+/// Longest word a "did you mean" is looked for: edit distance is quadratic in the length, and no
+/// field, kind or resource name is longer.
+pub const MAX_SUGGESTION_LEN: usize = 128;
+
+/// The file is longer than `MAX_FILE_BYTES`: reported where the limit falls.
+pub fn file_too_large(text: &str) -> Diagnostic {
+    let mut at = MAX_FILE_BYTES.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    let before = &text[..at];
+    let line = before.bytes().filter(|b| *b == b'\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = before[line_start..].chars().count() + 1;
+    Diagnostic::error(
+        "file-too-large",
+        format!(
+            "the file is larger than {} MiB, the most meshctl reads",
+            MAX_FILE_BYTES >> 20
+        ),
+    )
+    .with_span(Span::new(
+        at,
+        u32::try_from(line).unwrap_or(u32::MAX),
+        u32::try_from(col).unwrap_or(u32::MAX),
+        1,
+    ))
+    .help("split the stack into several smaller stacks")
+}
+
+/// A list or mapping opens deeper than `MAX_DEPTH`.
+pub fn nesting_too_deep(span: Span) -> Diagnostic {
+    Diagnostic::error(
+        "nesting-too-deep",
+        format!("lists and mappings nest more than {MAX_DEPTH} deep here"),
+    )
+    .with_span(span)
+    .help("flatten the structure; no stack field nests this deep")
+}
+
+/// The document holds more than `MAX_NODES` nodes, written out.
+pub fn too_many_nodes(span: Span) -> Diagnostic {
+    Diagnostic::error(
+        "too-many-nodes",
+        format!("the document holds more than {MAX_NODES} values; this one is past the limit"),
+    )
+    .with_span(span)
+    .help("split the stack into several smaller stacks")
+}
+
+/// An alias (or the anchor's own copy) takes the document past `MAX_NODES`.
+pub fn alias_expansion_too_large(span: Span, added: usize) -> Diagnostic {
+    Diagnostic::error(
+        "alias-expansion-too-large",
+        format!("this alias copies {added} values, taking the document past {MAX_NODES} values"),
+    )
+    .with_span(span)
+    .help("aliases that repeat aliases multiply; write the values out or reuse them less")
+}
+
+/// The file is not UTF-8: reported at its first bad byte, `offset` bytes in. `text` is the file
+/// decoded with replacement characters, identical to the file before `offset`.
+pub fn invalid_utf8(text: &str, offset: usize) -> Diagnostic {
+    let mut at = offset.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    let before = &text[..at];
+    let line = before.bytes().filter(|b| *b == b'\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = before[line_start..].chars().count() + 1;
+    Diagnostic::error(
+        "invalid-utf8",
+        format!("the file is not UTF-8: byte {offset} (line {line}, column {col}) is not part of a UTF-8 character"),
+    )
+    .with_span(Span::new(
+        offset,
+        u32::try_from(line).unwrap_or(u32::MAX),
+        u32::try_from(col).unwrap_or(u32::MAX),
+        1,
+    ))
+    .help("save the file as UTF-8 (it may be Latin-1 or UTF-16, or hold a binary fragment)")
+}
+
+/// Keeps at most `MAX_REPORTS_PER_CODE` diagnostics of each code (the first in file order) and
+/// replaces the rest of each code by one diagnostic saying how many more there are.
+pub fn cap_per_code(diagnostics: &mut Vec<Diagnostic>) {
+    let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for d in diagnostics.iter() {
+        *counts.entry(d.code.clone()).or_default() += 1;
+    }
+    if counts.values().all(|n| *n <= MAX_REPORTS_PER_CODE) {
+        return;
+    }
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut kept = Vec::with_capacity(diagnostics.len().min(counts.len() * MAX_REPORTS_PER_CODE));
+    for d in diagnostics.drain(..) {
+        let n = seen.entry(d.code.clone()).or_default();
+        *n += 1;
+        let total = counts[&d.code];
+        if *n <= MAX_REPORTS_PER_CODE {
+            kept.push(d);
+        } else if *n == MAX_REPORTS_PER_CODE + 1 {
+            // Where the first unreported one is: fixing down to here shows the next batch.
+            let more = total - MAX_REPORTS_PER_CODE;
+            kept.push(Diagnostic {
+                message: format!("… and {more} more `{}` problems from here on", d.code),
+                help: Some(format!(
+                    "only the first {MAX_REPORTS_PER_CODE} of each kind are shown; fix them and validate again"
+                )),
+                labels: Vec::new(),
+                ..d
+            });
+        }
+    }
+    *diagnostics = kept;
+}

@@ -1,0 +1,215 @@
+//! Hostile and broken input is bounded (issue 19, item 5): alias and merge-key bombs, 10,000-deep
+//! nesting in block and flow style, a 50 MB file, 100,000 unknown fields, 10,000 duplicates, a
+//! byte-order mark, invalid UTF-8. Each gets one located diagnostic (or a capped report) quickly;
+//! `crates/plan/benches/hostile_input.rs` times the same files and measures their peak heap.
+
+mod support;
+
+use meshctl_model::limits::{MAX_DEPTH, MAX_FILE_BYTES, MAX_REPORTS_PER_CODE};
+use meshctl_model::{load, Diagnostic, SourceFile, VarOverrides};
+use support::hostile;
+
+fn diagnostics(text: &str) -> Vec<Diagnostic> {
+    load(&SourceFile::new("h.yaml", text), &VarOverrides::default()).diagnostics
+}
+
+/// Code, line and column of every diagnostic.
+fn located(found: &[Diagnostic]) -> Vec<(&str, u32, u32)> {
+    found
+        .iter()
+        .map(|d| {
+            let span = d
+                .span
+                .unwrap_or_else(|| panic!("{} has no location", d.code));
+            (d.code.as_str(), span.line, span.col)
+        })
+        .collect()
+}
+
+#[test]
+fn a_billion_laughs_stops_at_the_alias_that_passes_the_node_limit() {
+    // Line 9 repeats line 8's 111,111 values; its fourth alias passes a million.
+    let found = diagnostics(&hostile::billion_laughs(9));
+    assert_eq!(located(&found), [("alias-expansion-too-large", 9, 40)]);
+}
+
+#[test]
+fn a_merge_key_bomb_stops_the_same_way() {
+    let found = diagnostics(&hostile::merge_key_bomb(9));
+    assert_eq!(located(&found), [("alias-expansion-too-large", 8, 30)]);
+}
+
+#[test]
+fn merge_keys_with_mapping_values_still_merge() {
+    // `vars` is a mapping the loader keeps as written: a handy anchor for the test.
+    let text = "stack: s\nregion: us-east-1\nkube: { kubeconfig: kc }\nvars: &common { team: web }\nresources:\n  - kind: namespace\n    name: app\n    labels:\n      <<: *common\n      tier: front\n";
+    let document = load(&SourceFile::new("m.yaml", text), &VarOverrides::default());
+    assert!(
+        document.diagnostics.is_empty(),
+        "{:?}",
+        document.diagnostics
+    );
+    let stack = document.stack.expect("a valid stack");
+    let labels = stack
+        .document
+        .find(&meshctl_model::FieldPath::parse("resources[0].labels").unwrap())
+        .unwrap();
+    assert_eq!(labels.get("team").and_then(|n| n.as_str()), Some("web"));
+    assert_eq!(labels.get("tier").and_then(|n| n.as_str()), Some("front"));
+}
+
+#[test]
+fn nesting_past_the_limit_is_reported_where_the_first_level_too_deep_opens_block_and_flow() {
+    // The document's mapping is level 1 and `deep:`'s value level 2, so the n-th nested list or
+    // mapping is level n + 1: the first one past the limit is number MAX_DEPTH.
+    let too_deep = u32::try_from(MAX_DEPTH).unwrap();
+    let block = diagnostics(&hostile::deep_block_sequences(10_000));
+    assert_eq!(
+        located(&block),
+        [("nesting-too-deep", 5, 2 * (too_deep - 1) + 1)]
+    );
+    // One space of indentation per level (5,000 levels keep the file under the size limit);
+    // reported at the key of the mapping too deep, on line 4 + MAX_DEPTH.
+    let mappings = diagnostics(&hostile::deep_block_mappings(5_000));
+    assert_eq!(
+        located(&mappings),
+        [("nesting-too-deep", 4 + too_deep, too_deep + 1)]
+    );
+    // `deep: ` is 6 characters: the n-th `[` is at column 6 + n. yaml-rust2 itself gives up at
+    // 255 levels of brackets, reading ahead; the place reported is still the first too deep.
+    let flow = diagnostics(&hostile::deep_flow_sequences(10_000));
+    assert_eq!(located(&flow), [("nesting-too-deep", 4, 6 + too_deep)]);
+    let flow_maps = diagnostics(&hostile::deep_flow_mappings(10_000));
+    assert_eq!(
+        located(&flow_maps),
+        [("nesting-too-deep", 4, 7 + (too_deep - 1) * 4)]
+    );
+}
+
+#[test]
+fn nesting_up_to_the_limit_is_read_and_checked_without_overflowing_the_stack() {
+    // A manifest's objects are free-form: nested to the limit, they reach the typed reader and
+    // every check (the document, resources, the resource, objects and the object take 5 levels).
+    let manifest = |levels: usize| {
+        let mut text = "stack: s\nregion: us-east-1\nkube: { kubeconfig: kc }\nresources:\n  - kind: manifest\n    name: deep\n    objects:\n      - { apiVersion: example.com/v1, kind: Widget, metadata: { name: deep, namespace: default }, spec: ".to_string();
+        text.push_str(&"{a: ".repeat(levels));
+        text.push('1');
+        text.push_str(&"}".repeat(levels));
+        text.push_str(" }\n");
+        text
+    };
+    let text = manifest(MAX_DEPTH - 5);
+    let loaded = load(
+        &SourceFile::new("deep.yaml", text),
+        &VarOverrides::default(),
+    );
+    assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
+    assert!(loaded.stack.is_some());
+    // One more level is one too many.
+    assert_eq!(
+        located(&diagnostics(&manifest(MAX_DEPTH - 4)))[0].0,
+        "nesting-too-deep"
+    );
+}
+
+#[test]
+fn a_50_mb_file_is_refused_where_the_16_mib_limit_falls() {
+    let text = hostile::file_of_tags(50_000_000);
+    let found = diagnostics(&text);
+    // Line and column of byte 16 MiB, counted independently of the loader.
+    let before = &text[..MAX_FILE_BYTES];
+    let line = before.matches('\n').count() as u32 + 1;
+    let col = (before.len() - before.rfind('\n').unwrap()) as u32;
+    assert_eq!(located(&found), [("file-too-large", line, col)]);
+    assert_eq!(found[0].span.unwrap().offset, MAX_FILE_BYTES);
+}
+
+#[test]
+fn a_file_of_tags_under_the_size_limit_is_read() {
+    let found = diagnostics(&hostile::file_of_tags(12_000_000));
+    assert_eq!(located(&found), [("unknown-field", 4, 1)]);
+}
+
+#[test]
+fn a_hundred_thousand_unknown_fields_are_reported_fifty_and_then_how_many_more() {
+    let found = diagnostics(&hostile::unknown_fields(100_000));
+    assert_eq!(found.len(), MAX_REPORTS_PER_CODE + 1);
+    // field0 is on line 7; the first not shown, field50, on line 57.
+    let expected: Vec<(&str, u32, u32)> = (0..=MAX_REPORTS_PER_CODE as u32)
+        .map(|i| ("unknown-field", 7 + i, 5))
+        .collect();
+    assert_eq!(located(&found), expected);
+    let last = found.last().unwrap();
+    assert!(last.message.contains("99950 more"), "{}", last.message);
+}
+
+#[test]
+fn ten_thousand_duplicate_names_are_reported_fifty_and_then_how_many_more() {
+    let found = diagnostics(&hostile::duplicate_names(10_000));
+    // The first `app` is on line 5; every later one (line 6 on) is a duplicate, at column 30.
+    let expected: Vec<(&str, u32, u32)> = (0..=MAX_REPORTS_PER_CODE as u32)
+        .map(|i| ("duplicate-address", 6 + i, 30))
+        .collect();
+    assert_eq!(located(&found), expected);
+    assert!(found.last().unwrap().message.contains("9949 more"));
+
+    let subsets = diagnostics(&hostile::duplicate_subsets(10_000));
+    assert_eq!(subsets.len(), MAX_REPORTS_PER_CODE + 1);
+    assert_eq!(located(&subsets)[0], ("duplicate-subset", 11, 17));
+
+    let keys = diagnostics(&hostile::duplicate_keys(10_000));
+    assert_eq!(located(&keys), [("duplicate-key", 6, 3)]);
+}
+
+#[test]
+fn a_byte_order_mark_is_skipped_and_offsets_still_count_it() {
+    let text = "\u{feff}# a stack saved by an editor that writes a BOM\nstack: s\nregion: us-east-1\nresources:\n  - { kind: vpc, name: main, cidr: 10.0.0.0/16, azs: 2 }\n";
+    let loaded = load(&SourceFile::new("bom.yaml", text), &VarOverrides::default());
+    assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
+    assert!(loaded.stack.is_some());
+
+    let bad = "\u{feff}stack: s\nregion: us-east-1\nresources: []\nextra: 1\n";
+    let found = diagnostics(bad);
+    assert_eq!(located(&found), [("unknown-field", 4, 1)]);
+    assert_eq!(found[0].span.unwrap().offset, bad.find("extra").unwrap());
+    let first_line = diagnostics("\u{feff}stack: s\nregion: us-east-1\nresources: []\nstack: t\n");
+    assert_eq!(located(&first_line), [("duplicate-key", 4, 1)]);
+    let on_line_one = diagnostics("\u{feff}bogus: 1\nstack: s\nregion: us-east-1\nresources: []\n");
+    assert_eq!(located(&on_line_one), [("unknown-field", 1, 1)]);
+    assert_eq!(on_line_one[0].span.unwrap().offset, 3);
+}
+
+#[test]
+fn invalid_utf8_is_reported_at_its_line_column_and_byte_offset() {
+    let mut bytes = b"stack: s\nregion: us-east-1\nresources: []\n# caf".to_vec();
+    bytes.push(0xe9); // Latin-1 é
+    bytes.extend_from_slice(b"\n");
+    let offset = bytes.len() - 2;
+    let source = SourceFile::from_bytes("latin1.yaml", bytes);
+    let found = load(&source, &VarOverrides::default()).diagnostics;
+    assert_eq!(located(&found), [("invalid-utf8", 4, 6)]);
+    assert_eq!(found[0].span.unwrap().offset, offset);
+    assert!(found[0].message.contains(&format!("byte {offset}")));
+}
+
+#[test]
+fn a_typo_in_a_required_field_is_reported_once_as_the_typo() {
+    let text = "stack: s\nregion: us-east-1\nresources:\n  - kind: vpc\n    name: main\n    cidr: 10.0.0.0/16\n    azs: 2\n  - kind: eks_cluster\n    name: main\n    version: \"1.29\"\n    vpc: main\n  - kind: nodegroup\n    name: workers\n    cluster: main\n    instance_type: [t3.large]\n    scaling: { min: 1, desired: 1, max: 2 }\n";
+    let found = diagnostics(text);
+    assert_eq!(located(&found), [("unknown-field", 15, 5)]);
+    assert_eq!(
+        found[0].help.as_deref(),
+        Some("did you mean `instance_types`?")
+    );
+    // A field missing without a look-alike is still reported as missing.
+    let missing = diagnostics(&text.replace("    instance_type: [t3.large]\n", ""));
+    assert_eq!(located(&missing), [("missing-field", 12, 5)]);
+}
+
+#[test]
+fn a_typo_of_resources_is_reported_once_as_the_typo() {
+    let found = diagnostics("stack: s\nregion: us-east-1\nresource: []\n");
+    assert_eq!(located(&found), [("unknown-field", 3, 1)]);
+    let missing = diagnostics("stack: s\nregion: us-east-1\n");
+    assert_eq!(located(&missing), [("missing-field", 1, 1)]);
+}

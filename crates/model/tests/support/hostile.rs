@@ -1,0 +1,112 @@
+//! Hostile stack files, generated in code (a 50 MB file is not committed): shared by the
+//! hostile-input tests and the benchmark that times them.
+
+/// A valid header every generated file starts with (3 lines), so problems are the generated part.
+pub const HEADER: &str = "stack: hostile\nregion: us-east-1\nresources: []\n";
+
+/// A "billion laughs": each line's list repeats the previous line's anchor ten times, so line
+/// `levels + 4` would expand to 10^levels scalars.
+pub fn billion_laughs(levels: usize) -> String {
+    let mut s = HEADER.to_string();
+    s.push_str("l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for level in 1..levels {
+        let previous = format!("*l{}", level - 1);
+        let items = [previous.as_str(); 10].join(", ");
+        s.push_str(&format!("l{level}: &l{level} [{items}]\n"));
+    }
+    s
+}
+
+/// The same through merge keys: each mapping merges the previous one ten times and holds it
+/// under ten keys.
+pub fn merge_key_bomb(levels: usize) -> String {
+    let mut s = HEADER.to_string();
+    s.push_str("m0: &m0 {a: 1, b: 2, c: 3, d: 4, e: 5, f: 6, g: 7, h: 8, i: 9, j: 10}\n");
+    for level in 1..levels {
+        let previous = format!("*m{}", level - 1);
+        let merges = [previous.as_str(); 10].join(", ");
+        let keys: Vec<String> = (0..10).map(|k| format!("k{k}: {previous}")).collect();
+        s.push_str(&format!(
+            "m{level}: &m{level} {{<<: [{merges}], {}}}\n",
+            keys.join(", ")
+        ));
+    }
+    s
+}
+
+/// `depth` block sequences nested on one line: `- - - … x`.
+pub fn deep_block_sequences(depth: usize) -> String {
+    format!("{HEADER}deep:\n{}x\n", "- ".repeat(depth))
+}
+
+/// `depth` block mappings nested by indentation, one space per level.
+pub fn deep_block_mappings(depth: usize) -> String {
+    let mut s = format!("{HEADER}deep:\n");
+    for level in 1..=depth {
+        s.push_str(&" ".repeat(level));
+        s.push_str("a:\n");
+    }
+    s
+}
+
+/// `depth` flow sequences nested: `[[[…]]]`.
+pub fn deep_flow_sequences(depth: usize) -> String {
+    format!("{HEADER}deep: {}{}\n", "[".repeat(depth), "]".repeat(depth))
+}
+
+/// `depth` flow mappings nested: `{a: {a: …}}`.
+pub fn deep_flow_mappings(depth: usize) -> String {
+    format!(
+        "{HEADER}deep: {}1{}\n",
+        "{a: ".repeat(depth),
+        "}".repeat(depth)
+    )
+}
+
+/// At least `bytes` bytes of tagged scalars, one per line.
+pub fn file_of_tags(bytes: usize) -> String {
+    let mut s = format!("{HEADER}tags:\n");
+    let mut i = 0usize;
+    while s.len() < bytes {
+        s.push_str(&format!("  - !tag{} value{}\n", i % 7, i));
+        i += 1;
+    }
+    s
+}
+
+/// One namespace resource with `count` fields it does not take.
+pub fn unknown_fields(count: usize) -> String {
+    let mut s = "stack: hostile\nregion: us-east-1\nkube: { kubeconfig: kubeconfig }\nresources:\n  - kind: namespace\n    name: app\n".to_string();
+    for i in 0..count {
+        s.push_str(&format!("    field{i}: {i}\n"));
+    }
+    s
+}
+
+/// `count` namespace resources all named `app`.
+pub fn duplicate_names(count: usize) -> String {
+    let mut s = "stack: hostile\nregion: us-east-1\nkube: { kubeconfig: kubeconfig }\nresources:\n"
+        .to_string();
+    for _ in 0..count {
+        s.push_str("  - { kind: namespace, name: app }\n");
+    }
+    s
+}
+
+/// One mapping with the key `name` written `count` times.
+pub fn duplicate_keys(count: usize) -> String {
+    let mut s = format!("{HEADER}labels:\n");
+    for i in 0..count {
+        s.push_str(&format!("  name: v{i}\n"));
+    }
+    s
+}
+
+/// A destination rule defining subset `v1` `count` times.
+pub fn duplicate_subsets(count: usize) -> String {
+    let mut s = "stack: hostile\nregion: us-east-1\nkube: { kubeconfig: kubeconfig }\nresources:\n  - kind: destination_rule\n    name: svc\n    namespace: app\n    host: svc\n    subsets:\n".to_string();
+    for _ in 0..count {
+        s.push_str("      - { name: v1, labels: { version: v1 } }\n");
+    }
+    s
+}

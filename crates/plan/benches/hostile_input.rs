@@ -1,0 +1,140 @@
+//! Benchmark: `meshctl validate`'s work (load and graph) on the hostile files of issue 19 item 5 —
+//! alias and merge-key bombs, 10,000-deep nesting in block and flow style, a 50 MB file, 100,000
+//! unknown fields, 10,000 duplicate names. Goal: each under 2 s and 200 MB peak heap. The peak
+//! heap of one run of each is measured by a counting allocator (as in `plan_10k`) and printed
+//! before the timings.
+
+#[path = "../../model/tests/support/hostile.rs"]
+mod hostile;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use meshctl_model::{SourceFile, VarOverrides};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+        PEAK.fetch_max(now, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// What `meshctl validate` does with a file once read; the error codes, for the check below.
+fn validate(source: &SourceFile) -> Vec<String> {
+    let (_, diagnostics) = meshctl_graph::validate(source, &VarOverrides::default());
+    diagnostics.into_iter().map(|d| d.code).collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "billion_laughs",
+            hostile::billion_laughs(9),
+            "alias-expansion-too-large",
+        ),
+        (
+            "merge_key_bomb",
+            hostile::merge_key_bomb(9),
+            "alias-expansion-too-large",
+        ),
+        (
+            "block_nesting_10k",
+            hostile::deep_block_sequences(10_000),
+            "nesting-too-deep",
+        ),
+        (
+            "block_mapping_nesting_5k",
+            hostile::deep_block_mappings(5_000),
+            "nesting-too-deep",
+        ),
+        (
+            "flow_nesting_10k",
+            hostile::deep_flow_sequences(10_000),
+            "nesting-too-deep",
+        ),
+        (
+            "flow_mapping_nesting_10k",
+            hostile::deep_flow_mappings(10_000),
+            "nesting-too-deep",
+        ),
+        (
+            "tags_50mb",
+            hostile::file_of_tags(50_000_000),
+            "file-too-large",
+        ),
+        (
+            "tags_15mb",
+            hostile::file_of_tags(15_000_000),
+            "unknown-field",
+        ),
+        (
+            "unknown_fields_100k",
+            hostile::unknown_fields(100_000),
+            "unknown-field",
+        ),
+        (
+            "duplicate_names_10k",
+            hostile::duplicate_names(10_000),
+            "duplicate-address",
+        ),
+        (
+            "duplicate_keys_10k",
+            hostile::duplicate_keys(10_000),
+            "duplicate-key",
+        ),
+        (
+            "duplicate_subsets_10k",
+            hostile::duplicate_subsets(10_000),
+            "duplicate-subset",
+        ),
+    ];
+    let sources: Vec<(&str, SourceFile)> = cases
+        .into_iter()
+        .map(|(name, text, code)| {
+            let source = SourceFile::new(format!("{name}.yaml"), text);
+            let codes = validate(&source);
+            assert!(
+                codes.iter().any(|c| c == code),
+                "{name}: expected {code}, got {codes:?}"
+            );
+            (name, source)
+        })
+        .collect();
+
+    for (name, source) in &sources {
+        let base = CURRENT.load(Ordering::Relaxed);
+        PEAK.store(base, Ordering::Relaxed);
+        let start = std::time::Instant::now();
+        drop(validate(source));
+        let elapsed = start.elapsed();
+        let peak = PEAK.load(Ordering::Relaxed) - base;
+        eprintln!(
+            "{name}: {:.1} MB file, one validate {:.0} ms, peak heap {:.1} MB (file not counted)",
+            source.text.len() as f64 / 1e6,
+            elapsed.as_secs_f64() * 1e3,
+            peak as f64 / 1e6
+        );
+    }
+
+    let mut group = c.benchmark_group("hostile_input");
+    group.sample_size(10);
+    for (name, source) in &sources {
+        group.bench_function(*name, |b| b.iter(|| validate(source)));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
