@@ -98,7 +98,8 @@ fn every_invalid_stack_reports_exactly_its_expected_diagnostics() {
     let mut failures = Vec::new();
     for file in corpus() {
         let name = file.file_name().unwrap().to_string_lossy().to_string();
-        let text = std::fs::read_to_string(&file).unwrap();
+        // Lossy: a corpus file may hold bytes that are not UTF-8 on purpose (its expectations do not).
+        let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
         let expected: BTreeSet<Expected> = expectations(&text).into_iter().collect();
         if expected.is_empty() {
             failures.push(format!("{name}: no expectations written"));
@@ -191,4 +192,36 @@ fn every_invalid_stack_renders_as_its_snapshot() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_stack_file_over_the_size_limit_is_refused_where_the_limit_falls_without_reading_it_all() {
+    // Generated, not committed: 40 MB of one list under an otherwise valid header.
+    let dir = std::env::temp_dir().join(format!("meshctl-large-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("large.yaml");
+    let line = "  - a value that takes up room\n";
+    let mut text = String::from("stack: demo\nregion: ap-northeast-2\nresources: []\nroom:\n");
+    text.push_str(&line.repeat(40_000_000 / line.len()));
+    std::fs::write(&path, &text).unwrap();
+    let out = meshctl(&["validate", "-f", path.to_str().unwrap(), "--format", "json"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = &report["diagnostics"][0];
+    let limit = meshctl_model::limits::MAX_FILE_BYTES;
+    let before = &text[..limit];
+    let line_number = before.matches('\n').count() + 1;
+    let col = limit - before.rfind('\n').unwrap();
+    assert_eq!(
+        (d["code"].as_str(), d["line"].as_u64(), d["col"].as_u64(), d["offset"].as_u64()),
+        (
+            Some("file-too-large"),
+            Some(line_number as u64),
+            Some(col as u64),
+            Some(limit as u64)
+        ),
+        "{report}"
+    );
+    assert_eq!(report["diagnostics"].as_array().unwrap().len(), 1);
 }

@@ -35,18 +35,23 @@ impl StackArgs {
         }
     }
 
+    /// The stack file. Bytes that are not UTF-8 and a file over the size limit are not refused
+    /// here: loading reports them with their place in the file.
     pub fn source(&self) -> Result<SourceFile> {
-        let text = std::fs::read_to_string(&self.file)
+        let bytes = read_bounded(&self.file)
             .with_context(|| format!("cannot read stack file {}", self.file.display()))?;
-        Ok(SourceFile::new(self.file.display().to_string(), text))
+        Ok(SourceFile::from_bytes(
+            self.file.display().to_string(),
+            bytes,
+        ))
     }
 
     /// Var overrides: var files first, then `--var`, so the command line has the last word.
     pub fn overrides(&self) -> Result<VarOverrides, Box<InputProblem>> {
         let mut overrides = VarOverrides::default();
         for path in &self.var_files {
-            let text = match std::fs::read_to_string(path) {
-                Ok(text) => text,
+            let bytes = match read_bounded(path) {
+                Ok(bytes) => bytes,
                 Err(e) => {
                     let file = SourceFile::new(path.display().to_string(), "");
                     let d = meshctl_model::Diagnostic::error(
@@ -60,7 +65,7 @@ impl StackArgs {
                     }));
                 }
             };
-            let file = SourceFile::new(path.display().to_string(), text);
+            let file = SourceFile::from_bytes(path.display().to_string(), bytes);
             if let Err(d) = overrides.add_file(&file) {
                 return Err(Box::new(InputProblem {
                     file,
@@ -87,6 +92,18 @@ impl StackArgs {
         }
         Ok(overrides)
     }
+}
+
+/// A file's bytes, at most one past the model's size limit: enough for it to report a file too
+/// large without reading (or holding) all of it.
+fn read_bounded(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let limit = meshctl_model::limits::MAX_FILE_BYTES as u64 + 1;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org).

@@ -184,13 +184,16 @@ pub fn invalid<E: de::Error>(code: &str, message: impl fmt::Display, help: impl 
 }
 
 /// The closest candidate by edit distance, when it is close enough to be a likely typo. Words and
-/// candidates longer than any real name are not compared: the distance is quadratic in length.
+/// candidates longer than any real name are not compared (the distance is quadratic in length),
+/// nor candidates past the first `MAX_SUGGESTION_CANDIDATES`: a stack of 10,000 dangling
+/// references to 10,000 names would otherwise cost a hundred million comparisons.
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     if word.len() > limits::MAX_SUGGESTION_LEN {
         return None;
     }
     candidates
         .into_iter()
+        .take(limits::MAX_SUGGESTION_CANDIDATES)
         .filter(|c| c.len() <= limits::MAX_SUGGESTION_LEN)
         .map(|c| (strsim::jaro_winkler(word, c), c))
         .filter(|(score, _)| *score > 0.8)
@@ -349,12 +352,14 @@ impl<'a> NodeDeserializer<'a> {
             None if fields_here.is_empty() => "this mapping takes no fields".to_string(),
             None => format!("fields allowed here: {}", fields_here.join(", ")),
         };
-        self.sink.diagnostics.borrow_mut().push(
+        let mut found = self.sink.diagnostics.borrow_mut();
+        found.push(
             Diagnostic::error("unknown-field", format!("unknown field `{}`", entry.key))
                 .at(path)
                 .with_span(entry.key_span)
                 .help(help),
         );
+        limits::bound(&mut found);
     }
 }
 

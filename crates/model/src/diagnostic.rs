@@ -51,6 +51,10 @@ pub struct Diagnostic {
     /// The source line holds a secret: snippets cut it at the span.
     #[serde(skip)]
     pub conceal: Option<Conceal>,
+    /// For the diagnostic that ends a code's capped report: how many diagnostics of that code, from
+    /// its place on, it stands for (see `limits::cap_per_code`); 0 for an ordinary diagnostic.
+    #[serde(skip)]
+    pub more: usize,
 }
 
 impl Diagnostic {
@@ -65,6 +69,7 @@ impl Diagnostic {
             help: None,
             labels: Vec::new(),
             conceal: None,
+            more: 0,
         }
     }
 
@@ -124,7 +129,8 @@ impl Diagnostic {
 /// Puts diagnostics in source order and drops exact repeats (a check may run more than once while
 /// the loader recovers from earlier errors).
 pub fn sort_and_dedup(diagnostics: &mut Vec<Diagnostic>) {
-    diagnostics.sort_by_key(Diagnostic::sort_key);
+    // Cached: each key allocates, and folding sorts often (see `limits::bound`).
+    diagnostics.sort_by_cached_key(Diagnostic::sort_key);
     diagnostics.dedup_by(|a, b| {
         a.code == b.code && a.path == b.path && a.span == b.span && a.message == b.message
     });

@@ -37,22 +37,41 @@ impl fmt::Display for OutputRef {
 
 /// Scans a string for `${...}`. An unclosed `${` is returned as `Err(byte offset)`.
 pub fn scan(text: &str) -> Result<Vec<Interpolation>, usize> {
-    let mut found = Vec::new();
-    let mut from = 0;
-    while let Some(rel) = text[from..].find("${") {
-        let start = from + rel;
+    interpolations(text).collect()
+}
+
+/// `scan`, one at a time: a long string of millions of `${...}` is never held as a list. An
+/// unclosed `${` ends the sequence with `Err(byte offset)`.
+pub fn interpolations(text: &str) -> impl Iterator<Item = Result<Interpolation, usize>> + '_ {
+    let mut from = Some(0);
+    std::iter::from_fn(move || {
+        let at = from?;
+        let start = at + text[at..].find("${")?;
         let Some(close) = text[start..].find('}') else {
-            return Err(start);
+            from = None;
+            return Some(Err(start));
         };
         let end = start + close + 1;
-        found.push(Interpolation {
+        from = Some(end);
+        Some(Ok(Interpolation {
             start,
             end,
             expr: parse_expr(&text[start + 2..end - 1]),
-        });
-        from = end;
+        }))
+    })
+}
+
+/// Where the first unclosed `${` of a string is, if any.
+pub fn unclosed(text: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(rel) = text[from..].find("${") {
+        let start = from + rel;
+        match text[start..].find('}') {
+            Some(close) => from = start + close + 1,
+            None => return Some(start),
+        }
     }
-    Ok(found)
+    None
 }
 
 fn parse_expr(body: &str) -> Expr {
@@ -90,5 +109,7 @@ mod tests {
         );
         assert_eq!(found[2].expr, Expr::Invalid("nope".into()));
         assert_eq!(scan("a ${var.x").unwrap_err(), 2);
+        assert_eq!(unclosed("a ${var.x} ${var.y"), Some(11));
+        assert_eq!(unclosed("a ${var.x}"), None);
     }
 }

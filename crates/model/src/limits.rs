@@ -4,8 +4,9 @@
 
 use crate::diagnostic::Diagnostic;
 use crate::span::Span;
+use std::collections::HashMap;
 
-/// Largest stack or var file read: 16 MiB, about a hundred times a 10,000-resource stack.
+/// Largest stack or var file read: 16 MiB, about nine times a 10,000-resource stack (1.8 MB).
 pub const MAX_FILE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Deepest nesting of lists and mappings. A stack nests about 10 deep, a Kubernetes manifest in it
@@ -24,6 +25,9 @@ pub const MAX_REPORTS_PER_CODE: usize = 50;
 /// Longest word a "did you mean" is looked for: edit distance is quadratic in the length, and no
 /// field, kind or resource name is longer.
 pub const MAX_SUGGESTION_LEN: usize = 128;
+
+/// Most candidates a "did you mean" compares a word with (the first ones, in the order given).
+pub const MAX_SUGGESTION_CANDIDATES: usize = 1000;
 
 /// The file is longer than `MAX_FILE_BYTES`: reported where the limit falls.
 pub fn file_too_large(text: &str) -> Diagnostic {
@@ -105,36 +109,60 @@ pub fn invalid_utf8(text: &str, offset: usize) -> Diagnostic {
     .help("save the file as UTF-8 (it may be Latin-1 or UTF-16, or hold a binary fragment)")
 }
 
-/// Keeps at most `MAX_REPORTS_PER_CODE` diagnostics of each code (the first in file order) and
-/// replaces the rest of each code by one diagnostic saying how many more there are.
-pub fn cap_per_code(diagnostics: &mut Vec<Diagnostic>) {
-    let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for d in diagnostics.iter() {
-        *counts.entry(d.code.clone()).or_default() += 1;
+/// Diagnostics held before `bound` folds them: a file of three million `${x}` would otherwise
+/// hold three million diagnostics (2 GB) until the end of the run.
+const FOLD_AT: usize = 10_000;
+
+/// Called as diagnostics accumulate: once there are `FOLD_AT`, keeps only what `cap_per_code`
+/// would show in the end, counting the rest, so memory stays bounded whatever the file.
+pub fn bound(diagnostics: &mut Vec<Diagnostic>) {
+    if diagnostics.len() >= FOLD_AT {
+        crate::diagnostic::sort_and_dedup(diagnostics);
+        cap_per_code(diagnostics);
     }
-    if counts.values().all(|n| *n <= MAX_REPORTS_PER_CODE) {
+}
+
+/// Keeps at most `MAX_REPORTS_PER_CODE` diagnostics of each code (the first in file order) and
+/// folds the rest of each code into one diagnostic saying how many more there are, placed where
+/// the first left out is. Sorted input expected; folding again keeps the counts.
+pub fn cap_per_code(diagnostics: &mut Vec<Diagnostic>) {
+    let mut totals: HashMap<String, usize> = HashMap::new();
+    for d in diagnostics.iter() {
+        // A summary stands for `more` diagnostics, itself included.
+        *totals.entry(d.code.clone()).or_default() += d.more.max(1);
+    }
+    let folded_before = diagnostics.iter().any(|d| d.more > 0);
+    if !folded_before && totals.values().all(|n| *n <= MAX_REPORTS_PER_CODE) {
         return;
     }
-    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    let mut kept = Vec::with_capacity(diagnostics.len().min(counts.len() * MAX_REPORTS_PER_CODE));
+    let mut shown: HashMap<String, usize> = HashMap::new();
+    // Where each code's summary is in `kept`.
+    let mut summary: HashMap<String, usize> = HashMap::new();
+    let mut kept = Vec::with_capacity(
+        diagnostics
+            .len()
+            .min(totals.len() * (MAX_REPORTS_PER_CODE + 1)),
+    );
     for d in diagnostics.drain(..) {
-        let n = seen.entry(d.code.clone()).or_default();
-        *n += 1;
-        let total = counts[&d.code];
-        if *n <= MAX_REPORTS_PER_CODE {
+        let count = shown.entry(d.code.clone()).or_default();
+        if d.more == 0 && *count < MAX_REPORTS_PER_CODE {
+            *count += 1;
             kept.push(d);
-        } else if *n == MAX_REPORTS_PER_CODE + 1 {
-            // Where the first unreported one is: fixing down to here shows the next batch.
-            let more = total - MAX_REPORTS_PER_CODE;
-            kept.push(Diagnostic {
-                message: format!("… and {more} more `{}` problems from here on", d.code),
-                help: Some(format!(
-                    "only the first {MAX_REPORTS_PER_CODE} of each kind are shown; fix them and validate again"
-                )),
-                labels: Vec::new(),
-                ..d
-            });
+        } else if !summary.contains_key(&d.code) {
+            // The first left out (or an earlier summary) becomes the summary.
+            summary.insert(d.code.clone(), kept.len());
+            kept.push(d);
         }
+    }
+    for (code, index) in summary {
+        let more = totals[&code] - shown.get(&code).copied().unwrap_or(0);
+        let d = &mut kept[index];
+        d.more = more;
+        d.message = format!("… and {more} more `{code}` problems from here on");
+        d.help = Some(format!(
+            "only the first {MAX_REPORTS_PER_CODE} of each kind are shown; fix them and validate again"
+        ));
+        d.labels.clear();
     }
     *diagnostics = kept;
 }

@@ -3,7 +3,7 @@
 
 use crate::de::{closest, DeError, NodeDeserializer, Sink};
 use crate::diagnostic::{sort_and_dedup, Diagnostic};
-use crate::interpolate::{scan, Expr};
+use crate::interpolate::{interpolations, unclosed, Expr};
 use crate::kinds::{Kind, Spec};
 use crate::path::FieldPath;
 use crate::span::{SourceFile, Span};
@@ -129,11 +129,17 @@ fn load_inner(
 
     // Vars apply everywhere but in `vars` itself, the header included (`region: ${var.region}`).
     let vars = collect_vars(&root, overrides, diags);
+    let mut budget = Expansion::for_document(&root);
     if let NodeKind::Map(entries) = &mut root.kind {
         for entry in entries.iter_mut().filter(|e| e.key != "vars") {
             let path = FieldPath::root().key(&entry.key);
-            substitute_vars(&mut entry.value, &path, &vars, diags);
+            substitute_vars(&mut entry.value, &path, &vars, diags, &mut budget);
         }
+    }
+    if budget.exceeded {
+        // Like the parser's limits, this stops the run: what follows would be read from a
+        // document only partly substituted.
+        return None;
     }
     // Values that arrived through vars (--var, var files) are checked for keys too.
     validate::secrets::refuse_static_keys(&mut root, diags);
@@ -170,7 +176,9 @@ fn load_inner(
         source: source.clone(),
     };
     validate::local(&stack, &read.recovered, diags);
+    crate::limits::bound(diags);
     link(&mut stack, &read.broken, diags);
+    crate::limits::bound(diags);
     validate::cross::check(&stack, &read.recovered, diags);
     locate_all(&stack.document, diags);
     Some(stack)
@@ -249,6 +257,7 @@ fn read_recovering<T>(
     let (value, recovered) = result;
     let typos = sink.take_suggested();
     diags.extend(sink.diagnostics.into_inner());
+    crate::limits::bound(diags);
     Recovered {
         value,
         recovered,
@@ -386,6 +395,76 @@ fn collect_vars(
     vars
 }
 
+/// What substituting vars may add to the document, bounded like aliases: a var holding a list,
+/// used a hundred thousand times, is a billion laughs too.
+struct Expansion {
+    /// Nodes the document may still gain (`MAX_NODES` minus what it holds).
+    nodes: usize,
+    /// Bytes spliced text may still add (`MAX_FILE_BYTES` in all).
+    bytes: usize,
+    /// Reported once; substitution stops there.
+    exceeded: bool,
+}
+
+impl Expansion {
+    fn for_document(root: &Node) -> Self {
+        Expansion {
+            nodes: crate::limits::MAX_NODES.saturating_sub(measure(root).0),
+            bytes: crate::limits::MAX_FILE_BYTES,
+            exceeded: false,
+        }
+    }
+
+    /// Takes `nodes` and `bytes` from the budget, or reports at `at` that they do not fit.
+    fn take(
+        &mut self,
+        nodes: usize,
+        bytes: usize,
+        at: Span,
+        path: &FieldPath,
+        diags: &mut Vec<Diagnostic>,
+    ) -> bool {
+        if self.exceeded {
+            return false;
+        }
+        if nodes <= self.nodes && bytes <= self.bytes {
+            self.nodes -= nodes;
+            self.bytes -= bytes;
+            return true;
+        }
+        self.exceeded = true;
+        diags.push(
+            Diagnostic::error(
+                "var-expansion-too-large",
+                format!(
+                    "with this var substituted the stack would pass {} values or {} MiB of text",
+                    crate::limits::MAX_NODES,
+                    crate::limits::MAX_FILE_BYTES >> 20
+                ),
+            )
+            .at(path.clone())
+            .with_span(at)
+            .help("give the var a smaller value, or use it in fewer places"),
+        );
+        false
+    }
+}
+
+/// Nodes in `node` and how deep it nests (a scalar is 1 deep).
+fn measure(node: &Node) -> (usize, usize) {
+    match &node.kind {
+        NodeKind::Map(entries) => entries.iter().fold((1, 1), |(n, d), e| {
+            let (en, ed) = measure(&e.value);
+            (n + 1 + en, d.max(ed + 1))
+        }),
+        NodeKind::Seq(items) => items.iter().fold((1, 1), |(n, d), item| {
+            let (en, ed) = measure(item);
+            (n + en, d.max(ed + 1))
+        }),
+        _ => (1, 1),
+    }
+}
+
 /// Replaces `${var.x}` in every scalar below `node`. A scalar that is exactly `${var.x}` takes the
 /// var's value with its type (a number stays a number); inside text, the value's text is spliced.
 fn substitute_vars(
@@ -393,52 +472,70 @@ fn substitute_vars(
     path: &FieldPath,
     vars: &BTreeMap<String, Node>,
     diags: &mut Vec<Diagnostic>,
+    budget: &mut Expansion,
 ) {
     match &mut node.kind {
         NodeKind::Map(entries) => {
             for entry in entries {
                 let child = path.key(&entry.key);
-                substitute_vars(&mut entry.value, &child, vars, diags);
+                substitute_vars(&mut entry.value, &child, vars, diags, budget);
             }
         }
         NodeKind::Seq(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                substitute_vars(item, &path.index(i), vars, diags);
+                substitute_vars(item, &path.index(i), vars, diags, budget);
             }
         }
         NodeKind::Scalar(text, style) => {
             let quoted = u32::from(*style == ScalarStyle::Quoted);
-            let found = match scan(text) {
-                Ok(found) => found,
-                Err(at) => {
-                    diags.push(
-                        Diagnostic::error("bad-interpolation", "`${` is never closed")
-                            .at(path.clone())
-                            .with_span(node.span.shifted(
-                                at + quoted as usize,
-                                char_offset(text, at) + quoted,
-                                2,
-                            ))
-                            .help("close it with `}`, e.g. ${var.domain}"),
-                    );
-                    return;
-                }
-            };
+            if let Some(at) = unclosed(text) {
+                diags.push(
+                    Diagnostic::error("bad-interpolation", "`${` is never closed")
+                        .at(path.clone())
+                        .with_span(node.span.shifted(
+                            at + quoted as usize,
+                            char_offset(text, at) + quoted,
+                            2,
+                        ))
+                        .help("close it with `}`, e.g. ${var.domain}"),
+                );
+                return;
+            }
             let mut out = String::new();
             let mut last = 0;
             let mut whole = None;
-            for item in &found {
+            let mut columns = CharColumns::default();
+            let mut any = false;
+            // Read one at a time: a string of millions of `${...}` is never held as a list.
+            for item in interpolations(text).map_while(Result::ok) {
+                any = true;
                 out.push_str(&text[last..item.start]);
                 last = item.end;
                 let at = node.span.shifted(
                     item.start + quoted as usize,
-                    char_offset(text, item.start) + quoted,
+                    columns.at(text, item.start) + quoted,
                     u32::try_from(text[item.start..item.end].chars().count()).unwrap_or(1),
                 );
                 match &item.expr {
                     Expr::Var(name) => match vars.get(name) {
                         Some(value) => {
-                            if item.start == 0 && item.end == text.len() && found.len() == 1 {
+                            // Spanning the whole text, it is the only one.
+                            if item.start == 0 && item.end == text.len() {
+                                // The value's nodes are copied here: they count, and so does
+                                // how deep they reach from this place.
+                                let (nodes, depth) = measure(value);
+                                if budget.exceeded {
+                                    return;
+                                }
+                                if path.segments().len() + depth > crate::limits::MAX_DEPTH {
+                                    diags
+                                        .push(crate::limits::nesting_too_deep(at).at(path.clone()));
+                                    budget.exceeded = true;
+                                    return;
+                                }
+                                if !budget.take(nodes, 0, at, path, diags) {
+                                    return;
+                                }
                                 whole = Some(value.kind.clone());
                             }
                             match &value.kind {
@@ -461,7 +558,9 @@ fn substitute_vars(
                                 }
                                 None => format!(
                                     "declared vars: {}; or pass --var {name}=VALUE",
-                                    vars.keys().cloned().collect::<Vec<_>>().join(", ")
+                                    list_or_none(
+                                        &vars.keys().map(String::as_str).collect::<Vec<_>>()
+                                    )
                                 ),
                             };
                             diags.push(
@@ -487,11 +586,16 @@ fn substitute_vars(
                         out.push_str(&text[item.start..item.end]);
                     }
                 }
+                crate::limits::bound(diags);
             }
-            if found.is_empty() {
+            if !any {
                 return;
             }
             out.push_str(&text[last..]);
+            let grown = out.len().saturating_sub(text.len());
+            if whole.is_none() && !budget.take(0, grown, node.span, path, diags) {
+                return;
+            }
             node.kind = match whole {
                 Some(kind) => kind,
                 None => NodeKind::Scalar(out, *style),
@@ -503,6 +607,26 @@ fn substitute_vars(
 
 fn char_offset(text: &str, byte: usize) -> u32 {
     u32::try_from(text[..byte.min(text.len())].chars().count()).unwrap_or(0)
+}
+
+/// Character offsets of increasing byte offsets in one text, each counted from the previous one
+/// so that a long scalar with many `${...}` is scanned once.
+#[derive(Default)]
+struct CharColumns {
+    byte: usize,
+    chars: u32,
+}
+
+impl CharColumns {
+    fn at(&mut self, text: &str, byte: usize) -> u32 {
+        if byte < self.byte {
+            *self = CharColumns::default();
+        }
+        let end = byte.min(text.len());
+        self.chars += char_offset(&text[self.byte.min(end)..], end - self.byte.min(end));
+        self.byte = end;
+        self.chars
+    }
 }
 
 /// Why a resource entry produced no resource.
@@ -574,6 +698,7 @@ fn read_resources(root: &Node, diags: &mut Vec<Diagnostic>) -> ReadResources {
             Err(Unreadable::UnknownKind(name)) => read.broken.insert(name),
             Err(Unreadable::Unnamed) => {}
         }
+        crate::limits::bound(diags);
     }
     read
 }
@@ -726,6 +851,7 @@ fn link(stack: &mut Stack, broken: &Broken, diags: &mut Vec<Diagnostic>) {
                 .label(first_path.key("name"), "first declared here")
                 .help("give one of them another name: addresses (kind.name) are unique in a stack"),
             );
+            crate::limits::bound(diags);
             continue;
         }
         by_address.insert(r.address.clone(), i);
@@ -861,6 +987,7 @@ fn link(stack: &mut Stack, broken: &Broken, diags: &mut Vec<Diagnostic>) {
             }
         }
         all_edges.push(edges);
+        crate::limits::bound(diags);
     }
 
     // Output references inside strings.
@@ -918,6 +1045,7 @@ fn link(stack: &mut Stack, broken: &Broken, diags: &mut Vec<Diagnostic>) {
             }
         }
         outputs_used.push(used.into_iter().map(|(p, _, o)| (p, o)).collect());
+        crate::limits::bound(diags);
     }
 
     // Implicit edges: cluster objects need the cluster and its nodes; namespaced objects need
@@ -1068,13 +1196,21 @@ fn with_article(kind: &str) -> String {
     format!("{article} {kind}")
 }
 
+/// Names for a help line: at most `LISTED_NAMES`, so a stack of 10,000 names does not put all of
+/// them into each of its diagnostics.
 fn list_or_none(names: &[&str]) -> String {
-    if names.is_empty() {
-        "none".to_string()
-    } else {
-        names.join(", ")
+    match names.len() {
+        0 => "none".to_string(),
+        n if n <= LISTED_NAMES => names.join(", "),
+        n => format!(
+            "{} and {} more",
+            names[..LISTED_NAMES].join(", "),
+            n - LISTED_NAMES
+        ),
     }
 }
+
+const LISTED_NAMES: usize = 20;
 
 fn suggest_address(target: &Address, by_address: &HashMap<Address, usize>) -> String {
     let same_kind: Vec<&str> = by_address
@@ -1110,7 +1246,8 @@ fn collect_output_refs(
         }
         NodeKind::Scalar(text, style) => {
             let quoted = u32::from(*style == ScalarStyle::Quoted);
-            for item in scan(text).unwrap_or_default() {
+            let mut columns = CharColumns::default();
+            for item in interpolations(text).map_while(Result::ok) {
                 if let Expr::Output(o) = item.expr {
                     let len =
                         u32::try_from(text[item.start..item.end].chars().count()).unwrap_or(1);
@@ -1118,7 +1255,7 @@ fn collect_output_refs(
                         path.clone(),
                         node.span.shifted(
                             item.start + quoted as usize,
-                            char_offset(text, item.start) + quoted,
+                            columns.at(text, item.start) + quoted,
                             len,
                         ),
                         o,

@@ -213,3 +213,42 @@ fn a_typo_of_resources_is_reported_once_as_the_typo() {
     let missing = diagnostics("stack: s\nregion: us-east-1\n");
     assert_eq!(located(&missing), [("missing-field", 1, 1)]);
 }
+
+#[test]
+fn vars_copied_whole_or_spliced_into_text_are_bounded_like_aliases() {
+    // The document holds 3,013 values and each use copies 1,001 (uses start on line 7): 995
+    // copies fit in a million, the 996th does not.
+    let found = diagnostics(&hostile::var_list_bomb(2_000));
+    assert_eq!(located(&found), [("var-expansion-too-large", 7 + 995, 5)]);
+    // Each use grows by 999,890 bytes of text: 16 fit in 16 MiB, the 17th does not.
+    let found = diagnostics(&hostile::var_text_bomb(100));
+    assert_eq!(located(&found), [("var-expansion-too-large", 7 + 16, 5)]);
+}
+
+#[test]
+fn a_var_used_whole_counts_toward_the_nesting_limit_where_it_is_used() {
+    let levels = MAX_DEPTH - 3;
+    let value = format!("{}1{}", "[".repeat(levels), "]".repeat(levels));
+    // `vars.deep` holds it within the limit; at `resources[0].labels.x` it would reach past it.
+    let text = format!("stack: s\nregion: us-east-1\nvars:\n  deep: {value}\nresources:\n  - kind: namespace\n    name: app\n    labels:\n      x: ${{var.deep}}\n");
+    let found = diagnostics(&text);
+    assert_eq!(located(&found), [("nesting-too-deep", 9, 10)]);
+}
+
+#[test]
+fn three_million_diagnostics_are_counted_not_kept() {
+    let mut found = diagnostics(&hostile::interpolation_flood(3_000_000));
+    // `note` itself is not a stack field.
+    assert_eq!(located(&found[..1]), [("unknown-field", 4, 1)]);
+    found.remove(0);
+    assert_eq!(found.len(), MAX_REPORTS_PER_CODE + 1);
+    assert!(found.iter().all(|d| d.code == "bad-interpolation"));
+    // Each `${x}` is 4 characters from column 8 on line 4 (`note: "`).
+    let shown = u32::try_from(MAX_REPORTS_PER_CODE).unwrap();
+    assert_eq!(located(&found)[50], ("bad-interpolation", 4, 8 + 4 * shown));
+    assert!(
+        found[50].message.contains(&format!("{} more", 3_000_000 - MAX_REPORTS_PER_CODE)),
+        "{}",
+        found[50].message
+    );
+}

@@ -70,6 +70,21 @@ fn bench(c: &mut Criterion) {
             "nesting-too-deep",
         ),
         (
+            "var_list_bomb",
+            hostile::var_list_bomb(2_000),
+            "var-expansion-too-large",
+        ),
+        (
+            "var_text_bomb",
+            hostile::var_text_bomb(100),
+            "var-expansion-too-large",
+        ),
+        (
+            "interpolation_flood_3m",
+            hostile::interpolation_flood(3_000_000),
+            "bad-interpolation",
+        ),
+        (
             "tags_50mb",
             hostile::file_of_tags(50_000_000),
             "file-too-large",
@@ -82,6 +97,11 @@ fn bench(c: &mut Criterion) {
         (
             "unknown_fields_100k",
             hostile::unknown_fields(100_000),
+            "unknown-field",
+        ),
+        (
+            "unknown_fields_450k",
+            hostile::unknown_fields_dense(450_000),
             "unknown-field",
         ),
         (

@@ -110,3 +110,36 @@ pub fn duplicate_subsets(count: usize) -> String {
     }
     s
 }
+
+/// A var holding a list of 1,000 values, used whole `uses` times: aliases by another name.
+pub fn var_list_bomb(uses: usize) -> String {
+    let items: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+    let mut s = format!("{HEADER}vars:\n  big: [{}]\nuses:\n", items.join(", "));
+    for _ in 0..uses {
+        s.push_str("  - ${var.big}\n");
+    }
+    s
+}
+
+/// A var holding 100 KB of text, spliced ten times into each of `uses` values.
+pub fn var_text_bomb(uses: usize) -> String {
+    let mut s = format!("{HEADER}vars:\n  long: {}\nuses:\n", "x".repeat(100_000));
+    for _ in 0..uses {
+        s.push_str(&format!("  - \"{}\"\n", "${var.long}".repeat(10)));
+    }
+    s
+}
+
+/// One string of `count` interpolations meshctl does not know (`${x}`), each a diagnostic.
+pub fn interpolation_flood(count: usize) -> String {
+    format!("{HEADER}note: \"{}\"\n", "${x}".repeat(count))
+}
+
+/// One namespace resource with `count` fields it does not take, as short as keys can be.
+pub fn unknown_fields_dense(count: usize) -> String {
+    let mut s = "stack: hostile\nregion: us-east-1\nkube: { kubeconfig: kubeconfig }\nresources:\n  - kind: namespace\n    name: app\n".to_string();
+    for i in 0..count {
+        s.push_str(&format!("    {i:x}:\n"));
+    }
+    s
+}
