@@ -9,13 +9,15 @@ use crate::path::FieldPath;
 use crate::span::{SourceFile, Span};
 use crate::stack::{is_resource_name, Address, Dependency, EdgeKind, Header, Resource, Stack};
 use crate::validate;
-use crate::yaml::{self, Node, NodeKind, ScalarStyle};
+use crate::yaml::{self, Entry, Node, NodeKind, ScalarStyle};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Keys of a resource entry that every kind shares; the kind's own structure reads the rest.
 pub const ENVELOPE_KEYS: &[&str] = &["kind", "name", "depends_on", "prevent_destroy"];
 const HEADER_SKIPPED: &[&str] = &["vars", "resources"];
+/// The fields of `Header`.
+const HEADER_FIELDS: &[&str] = &["stack", "region", "kube", "backend"];
 /// Bounds the recovery loop of one value: each round sets aside one bad value and reads again.
 const MAX_RECOVERY_ROUNDS: usize = 64;
 
@@ -144,9 +146,13 @@ fn load_inner(
     // Values that arrived through vars (--var, var files) are checked for keys too.
     validate::secrets::refuse_static_keys(&mut root, diags);
 
-    let header_read = read_recovering(&root, &FieldPath::root(), HEADER_SKIPPED, diags, |de| {
-        Header::deserialize(de)
-    });
+    let header_read = read_recovering(
+        &header_view(&root),
+        &FieldPath::root(),
+        HEADER_SKIPPED,
+        diags,
+        |de| Header::deserialize(de),
+    );
     let header = header_read.value;
     if let Some(header) = &header {
         check_header(header, diags);
@@ -182,6 +188,26 @@ fn load_inner(
     validate::cross::check(&stack, &read.recovered, diags);
     locate_all(&stack.document, diags);
     Some(stack)
+}
+
+/// The document's mapping with only what the header reads: the values of other keys are never
+/// read (an unknown key is reported by name), so recovering from a header error does not copy the
+/// resources.
+fn header_view(root: &Node) -> Node {
+    let entries = root
+        .entries()
+        .iter()
+        .map(|e| Entry {
+            key: e.key.clone(),
+            key_span: e.key_span,
+            value: if HEADER_FIELDS.contains(&e.key.as_str()) {
+                e.value.clone()
+            } else {
+                Node::new(NodeKind::Null, e.value.span)
+            },
+        })
+        .collect();
+    Node::new(NodeKind::Map(entries), root.span)
 }
 
 /// Reads a typed value, reporting an error and setting the bad value aside until it reads, so that
@@ -1294,7 +1320,7 @@ pub fn read_header(source: &SourceFile) -> Result<Header, Vec<Diagnostic>> {
         .entries()
         .iter()
         .map(|e| e.key.as_str())
-        .filter(|k| !["stack", "region", "kube", "backend"].contains(k))
+        .filter(|k| !HEADER_FIELDS.contains(k))
         .collect();
     let header = read_with_recovery(&root, &FieldPath::root(), &skip, &mut diags, |de| {
         Header::deserialize(de)
