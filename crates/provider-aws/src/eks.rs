@@ -3,7 +3,7 @@
 //! private or public subnets, scaling, labels and taints in place).
 
 use crate::iam::{self, service_trust};
-use crate::{optional, sdk_error, Cx, Record, Result};
+use crate::{optional, sdk_error, Cx, Owner, Record, Result};
 use aws_sdk_eks::types::{
     CapacityTypes, ClusterStatus, LogSetup, LogType as EksLogType, Logging, NodegroupScalingConfig,
     NodegroupStatus, RemoteAccessConfig, Taint as EksTaint, TaintEffect as EksTaintEffect,
@@ -114,6 +114,16 @@ pub(crate) async fn create_cluster(
         "create",
     )?);
     let subnets: Vec<String> = private.into_iter().chain(public).collect();
+    let name = cluster_name(cx, &spec);
+    // Before anything is made or recorded: a cluster of this name that is not this resource's
+    // is refused untouched (recording its name would let a rollback delete it).
+    let adopted = match describe_cluster(cx, &name, "create").await? {
+        Some(existing) => {
+            ensure_cluster_ours(cx, &existing, &name)?;
+            true
+        }
+        None => false,
+    };
     let mut objects = Vec::new();
     let role_arn = match &spec.role_arn {
         Some(arn) => arn.as_str().to_string(),
@@ -136,7 +146,6 @@ pub(crate) async fn create_cluster(
             arn
         }
     };
-    let name = cluster_name(cx, &spec);
     let object = OwnedObject {
         kind: CLUSTER.into(),
         id: name.clone(),
@@ -150,7 +159,7 @@ pub(crate) async fn create_cluster(
         &format!("creating EKS cluster {name} (Kubernetes {})", spec.version),
     );
     let started = Instant::now();
-    loop {
+    while !adopted {
         let created = cx
             .aws
             .eks
@@ -165,8 +174,20 @@ pub(crate) async fn create_cluster(
             .await;
         match created {
             Ok(_) => break,
-            // An earlier attempt of this call created it.
-            Err(e) if crate::errors::code_of(&e) == Some("ResourceInUseException") => break,
+            // Made between the look and the create: the same rule decides.
+            Err(e) if crate::errors::code_of(&e) == Some("ResourceInUseException") => {
+                match describe_cluster(cx, &name, "create").await? {
+                    Some(existing) => ensure_cluster_ours(cx, &existing, &name)?,
+                    None => {
+                        return Err(cx.error(
+                            ErrorClass::Retryable,
+                            "create",
+                            format!("EKS cluster {name} is in use but not visible yet"),
+                        ))
+                    }
+                }
+                break;
+            }
             // A role IAM has not propagated yet cannot be assumed for a few seconds.
             Err(e)
                 if crate::errors::code_of(&e) == Some("InvalidParameterException")
@@ -210,6 +231,37 @@ pub(crate) async fn create_cluster(
             format!("cluster {name} is not visible yet"),
         )
     })
+}
+
+/// Whom a cluster belongs to, by its tags.
+fn cluster_owner(cx: &Cx<'_>, cluster: &aws_sdk_eks::types::Cluster) -> Owner {
+    Owner::of(
+        cx,
+        cluster
+            .tags()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    )
+}
+
+/// An existing cluster named like this resource's is an earlier attempt of it only if its tags
+/// say so; anyone else's is refused.
+fn ensure_cluster_ours(
+    cx: &Cx<'_>,
+    cluster: &aws_sdk_eks::types::Cluster,
+    name: &str,
+) -> Result<()> {
+    match cluster_owner(cx, cluster) {
+        Owner::ThisResource => Ok(()),
+        owner => Err(cx.taken(
+            "create",
+            &format!("EKS cluster {name}"),
+            &owner,
+            "give this cluster another name (`cluster_name:`, or rename the resource)",
+            Some(name),
+        )),
+    }
 }
 
 async fn describe_cluster(
@@ -738,6 +790,52 @@ async fn tier_subnets(cx: &Cx<'_>, cluster: &str, tier: SubnetTier) -> Result<Ve
     Ok(chosen)
 }
 
+/// Whom a nodegroup belongs to, by its tags.
+fn nodegroup_owner(cx: &Cx<'_>, group: &aws_sdk_eks::types::Nodegroup) -> Owner {
+    Owner::of(
+        cx,
+        group
+            .tags()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    )
+}
+
+fn ensure_nodegroup_ours(
+    cx: &Cx<'_>,
+    group: &aws_sdk_eks::types::Nodegroup,
+    cluster: &str,
+    name: &str,
+) -> Result<()> {
+    match nodegroup_owner(cx, group) {
+        Owner::ThisResource => Ok(()),
+        owner => Err(cx.taken(
+            "create",
+            &format!("nodegroup {name} of EKS cluster {cluster}"),
+            &owner,
+            "rename this resource (its name is the nodegroup's name)",
+            Some(&format!("{cluster}/{name}")),
+        )),
+    }
+}
+
+/// Whom the cluster or nodegroup `object` belongs to, or `None` if it is gone.
+pub(crate) async fn owner(cx: &Cx<'_>, object: &OwnedObject) -> Result<Option<Owner>> {
+    match object.kind.as_str() {
+        CLUSTER => Ok(describe_cluster(cx, &object.id, "delete")
+            .await?
+            .map(|c| cluster_owner(cx, &c))),
+        NODEGROUP => {
+            let (cluster, name) = object.id.split_once('/').unwrap_or(("", &object.id));
+            Ok(describe_nodegroup(cx, cluster, name, "delete")
+                .await?
+                .map(|g| nodegroup_owner(cx, &g)))
+        }
+        _ => Ok(None),
+    }
+}
+
 async fn describe_nodegroup(
     cx: &Cx<'_>,
     cluster: &str,
@@ -831,6 +929,15 @@ pub(crate) async fn create_nodegroup(
     let spec: Nodegroup = cx.spec(request.desired, "create")?;
     let cluster = cluster_of(cx, request, &spec, "create")?;
     let subnets = tier_subnets(cx, &cluster, spec.subnets).await?;
+    let name = cx.address.name.clone();
+    // Before anything is made or recorded, as for clusters.
+    let adopted = match describe_nodegroup(cx, &cluster, &name, "create").await? {
+        Some(existing) => {
+            ensure_nodegroup_ours(cx, &existing, &cluster, &name)?;
+            true
+        }
+        None => false,
+    };
     progress.update(cx.address, "creating the node role");
     let role_name = cx.name("node", 64);
     let role_arn = iam::ensure_role(
@@ -842,7 +949,6 @@ pub(crate) async fn create_nodegroup(
         record,
     )
     .await?;
-    let name = cx.address.name.clone();
     let object = OwnedObject {
         kind: NODEGROUP.into(),
         id: format!("{cluster}/{name}"),
@@ -873,10 +979,26 @@ pub(crate) async fn create_nodegroup(
         cx.address,
         &format!("creating nodegroup {name} in {cluster}"),
     );
-    match call.send().await {
-        Ok(_) => {}
-        Err(e) if crate::errors::code_of(&e) == Some("ResourceInUseException") => {}
-        Err(e) => return Err(sdk_error(cx.address, "create", "CreateNodegroup", e)),
+    match if adopted {
+        None
+    } else {
+        Some(call.send().await)
+    } {
+        None | Some(Ok(_)) => {}
+        // Made between the look and the create: the same rule decides.
+        Some(Err(e)) if crate::errors::code_of(&e) == Some("ResourceInUseException") => {
+            match describe_nodegroup(cx, &cluster, &name, "create").await? {
+                Some(existing) => ensure_nodegroup_ours(cx, &existing, &cluster, &name)?,
+                None => {
+                    return Err(cx.error(
+                        ErrorClass::Retryable,
+                        "create",
+                        format!("nodegroup {name} is in use but not visible yet"),
+                    ))
+                }
+            }
+        }
+        Some(Err(e)) => return Err(sdk_error(cx.address, "create", "CreateNodegroup", e)),
     }
     wait_nodegroup_active(cx, &cluster, &name, "create", progress).await?;
     let objects = vec![

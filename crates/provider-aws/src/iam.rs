@@ -2,7 +2,7 @@
 //! provider, and `iam_service_account`'s AWS half: a role that only the named service account of
 //! the named cluster can assume, with its policies.
 
-use crate::{optional, sdk_error, Cx, Record, Result, TAG_ADDRESS, TAG_STACK};
+use crate::{optional, sdk_error, Cx, Owner, Record, Result};
 use aws_sdk_iam::types::Tag;
 use meshctl_model::kinds::aws::{IamServiceAccount, WellKnownPolicy};
 use meshctl_model::record::{FieldDrift, OwnedObject};
@@ -48,9 +48,11 @@ pub(crate) fn service_trust(service: &str) -> Value {
     })
 }
 
-/// A role with this trust policy, managed policies and optional inline policy. The name is
-/// recorded before the role exists, so a killed run never leaves an unknown role; a role of
-/// that name from an earlier attempt of this resource is taken over, anyone else's is refused.
+/// A role with this trust policy, managed policies and optional inline policy. A role of that
+/// name already there is taken as an earlier attempt of this resource only if its tags name this
+/// stack and address; anyone else's (another stack's, or one made by hand) is refused untouched.
+/// The role is recorded once it is ours: a run killed between creating and recording it leaves
+/// a tagged role the sweep finds by its name and tags.
 pub(crate) async fn ensure_role(
     cx: &Cx<'_>,
     name: &str,
@@ -60,60 +62,102 @@ pub(crate) async fn ensure_role(
     record: Record<'_>,
 ) -> Result<String> {
     let iam = &cx.aws.iam;
+    let arn = match get_role(cx, name, "create").await? {
+        Some(role) => adopt_role(cx, name, &role, trust).await?,
+        None => {
+            let created = iam
+                .create_role()
+                .role_name(name)
+                .assume_role_policy_document(trust.to_string())
+                .description(format!("meshctl {} ({})", cx.address, cx.settings.stack))
+                .set_tags(Some(iam_tags(cx)?))
+                .send()
+                .await;
+            match created {
+                Ok(out) => out.role().map(|r| r.arn().to_string()).unwrap_or_default(),
+                // Made between the look and the create: the same rule decides.
+                Err(e) if crate::errors::code_of(&e) == Some("EntityAlreadyExists") => {
+                    let role = get_role(cx, name, "create").await?.ok_or_else(|| {
+                        cx.error(
+                            ErrorClass::Retryable,
+                            "create",
+                            format!("IAM role {name} exists but is not visible yet"),
+                        )
+                    })?;
+                    adopt_role(cx, name, &role, trust).await?
+                }
+                Err(e) => return Err(sdk_error(cx.address, "create", "CreateRole", e)),
+            }
+        }
+    };
     record(OwnedObject {
         kind: ROLE.into(),
         id: name.to_string(),
     });
-    let created = iam
-        .create_role()
-        .role_name(name)
-        .assume_role_policy_document(trust.to_string())
-        .description(format!("meshctl {} ({})", cx.address, cx.settings.stack))
-        .set_tags(Some(iam_tags(cx)?))
-        .send()
-        .await;
-    let arn = match created {
-        Ok(out) => out.role().map(|r| r.arn().to_string()).unwrap_or_default(),
-        Err(e) if crate::errors::code_of(&e) == Some("EntityAlreadyExists") => {
-            let role = iam
-                .get_role()
-                .role_name(name)
-                .send()
-                .await
-                .map_err(cx.sdk("create", "GetRole"))?;
-            let role = role.role().cloned().ok_or_else(|| {
-                cx.error(ErrorClass::Retryable, "create", "GetRole returned no role")
-            })?;
-            let ours = role
-                .tags()
-                .iter()
-                .any(|t| t.key() == TAG_ADDRESS && t.value() == cx.address.to_string());
-            if !ours {
-                return Err(cx
-                    .error(
-                        ErrorClass::Permanent,
-                        "create",
-                        format!(
-                            "IAM role {name} already exists and was not created by {}",
-                            cx.address
-                        ),
-                    )
-                    .with_help(
-                        "delete or rename that role, or import it with meshctl state import",
-                    ));
-            }
-            iam.update_assume_role_policy()
-                .role_name(name)
-                .policy_document(trust.to_string())
-                .send()
-                .await
-                .map_err(cx.sdk("create", "UpdateAssumeRolePolicy"))?;
-            role.arn().to_string()
-        }
-        Err(e) => return Err(sdk_error(cx.address, "create", "CreateRole", e)),
-    };
     set_policies(cx, name, managed, inline, "create").await?;
     Ok(arn)
+}
+
+/// The role `name`, if it exists.
+async fn get_role(
+    cx: &Cx<'_>,
+    name: &str,
+    operation: &'static str,
+) -> Result<Option<aws_sdk_iam::types::Role>> {
+    let found = cx
+        .aws
+        .iam
+        .get_role()
+        .role_name(name)
+        .send()
+        .await
+        .map_err(cx.sdk(operation, "GetRole"));
+    Ok(optional(found)?.and_then(|out| out.role().cloned()))
+}
+
+/// Whom a role belongs to, by its tags.
+fn role_owner(cx: &Cx<'_>, role: &aws_sdk_iam::types::Role) -> Owner {
+    Owner::of(cx, role.tags().iter().map(|t| (t.key(), t.value())))
+}
+
+/// Takes over an existing role if an earlier attempt of this resource made it (its trust policy
+/// is set again); refuses anyone else's.
+async fn adopt_role(
+    cx: &Cx<'_>,
+    name: &str,
+    role: &aws_sdk_iam::types::Role,
+    trust: &Value,
+) -> Result<String> {
+    let owner = role_owner(cx, role);
+    if owner != Owner::ThisResource {
+        return Err(cx.taken(
+            "create",
+            &format!("IAM role {name}"),
+            &owner,
+            "give this resource another name (meshctl names its roles <stack>-<resource>-<role>)",
+            None,
+        ));
+    }
+    cx.aws
+        .iam
+        .update_assume_role_policy()
+        .role_name(name)
+        .policy_document(trust.to_string())
+        .send()
+        .await
+        .map_err(cx.sdk("create", "UpdateAssumeRolePolicy"))?;
+    Ok(role.arn().to_string())
+}
+
+/// Whom the role or OIDC provider `object` belongs to, or `None` if it is gone.
+pub(crate) async fn owner(cx: &Cx<'_>, object: &OwnedObject) -> Result<Option<Owner>> {
+    match object.kind.as_str() {
+        ROLE => Ok(get_role(cx, &object.id, "delete")
+            .await?
+            .map(|role| role_owner(cx, &role))),
+        OIDC_PROVIDER => oidc_provider_owner(cx, &object.id, "delete").await,
+        _ => Ok(None),
+    }
 }
 
 /// Makes the role's attached and inline policies exactly these.
@@ -246,9 +290,11 @@ pub(crate) async fn create_oidc_provider(
             .open_id_connect_provider_arn()
             .unwrap_or_default()
             .to_string(),
+        // IAM names the provider by the issuer, which is the cluster's own: one that exists is an
+        // earlier attempt of this resource only if its tags say so.
         Err(e) if crate::errors::code_of(&e) == Some("EntityAlreadyExists") => {
             let host = issuer.trim_start_matches("https://");
-            find_oidc_providers(cx, false)
+            let arn = find_oidc_providers(cx, false)
                 .await?
                 .into_iter()
                 .find(|arn| arn.ends_with(&format!("oidc-provider/{host}")))
@@ -258,7 +304,26 @@ pub(crate) async fn create_oidc_provider(
                         "create",
                         format!("OIDC provider for {issuer} exists but is not listed yet"),
                     )
-                })?
+                })?;
+            match oidc_provider_owner(cx, &arn, "create").await? {
+                Some(Owner::ThisResource) => arn,
+                Some(owner) => {
+                    return Err(cx.taken(
+                        "create",
+                        &format!("IAM OIDC provider {arn}"),
+                        &owner,
+                        "IAM names the provider by the cluster's issuer, so it cannot be renamed: set `oidc: false` to use the existing provider as it is",
+                        None,
+                    ))
+                }
+                None => {
+                    return Err(cx.error(
+                        ErrorClass::Retryable,
+                        "create",
+                        format!("OIDC provider {arn} is listed but not readable yet"),
+                    ))
+                }
+            }
         }
         Err(e) => {
             return Err(sdk_error(
@@ -276,7 +341,24 @@ pub(crate) async fn create_oidc_provider(
     Ok(arn)
 }
 
-/// OIDC providers in the account; with `ours`, only those tagged with this address.
+/// Whom the OIDC provider `arn` belongs to, or `None` if it is gone.
+async fn oidc_provider_owner(
+    cx: &Cx<'_>,
+    arn: &str,
+    operation: &'static str,
+) -> Result<Option<Owner>> {
+    let tags = cx
+        .aws
+        .iam
+        .list_open_id_connect_provider_tags()
+        .open_id_connect_provider_arn(arn)
+        .send()
+        .await
+        .map_err(cx.sdk(operation, "ListOpenIDConnectProviderTags"));
+    Ok(optional(tags)?.map(|tags| Owner::of(cx, tags.tags().iter().map(|t| (t.key(), t.value())))))
+}
+
+/// OIDC providers in the account; with `ours`, only those tagged with this stack and address.
 pub(crate) async fn find_oidc_providers(cx: &Cx<'_>, ours: bool) -> Result<Vec<String>> {
     let iam = &cx.aws.iam;
     let list = iam
@@ -290,17 +372,8 @@ pub(crate) async fn find_oidc_providers(cx: &Cx<'_>, ours: bool) -> Result<Vec<S
         .iter()
         .filter_map(|p| p.arn())
     {
-        if ours {
-            let tags = iam
-                .list_open_id_connect_provider_tags()
-                .open_id_connect_provider_arn(arn)
-                .send()
-                .await
-                .map_err(cx.sdk("sweep", "ListOpenIDConnectProviderTags"))?;
-            let has = |k: &str, v: &str| tags.tags().iter().any(|t| t.key() == k && t.value() == v);
-            if !(has(TAG_ADDRESS, &cx.address.to_string()) && has(TAG_STACK, &cx.settings.stack)) {
-                continue;
-            }
+        if ours && oidc_provider_owner(cx, arn, "sweep").await? != Some(Owner::ThisResource) {
+            continue;
         }
         found.push(arn.to_string());
     }
@@ -328,33 +401,19 @@ pub(crate) async fn delete_object(cx: &Cx<'_>, object: &OwnedObject) -> Result<(
     }
 }
 
-/// The role named `name`, if it exists and carries this address's tag.
+/// The role named `name`, if it exists and is tagged with this stack and address.
 pub(crate) async fn find_role_objects(cx: &Cx<'_>, name: &str) -> Result<Vec<OwnedObject>> {
-    match cx.aws.iam.get_role().role_name(name).send().await {
-        Ok(out) => {
-            let ours = out.role().is_some_and(|r| {
-                r.tags()
-                    .iter()
-                    .any(|t| t.key() == TAG_ADDRESS && t.value() == cx.address.to_string())
-            });
-            Ok(if ours {
-                vec![OwnedObject {
-                    kind: ROLE.into(),
-                    id: name.to_string(),
-                }]
-            } else {
-                Vec::new()
-            })
-        }
-        Err(e) => {
-            let error = sdk_error(cx.address, "sweep", "GetRole", e);
-            if error.class == ErrorClass::NotFound {
-                Ok(Vec::new())
-            } else {
-                Err(error)
-            }
-        }
-    }
+    let ours = get_role(cx, name, "sweep")
+        .await?
+        .is_some_and(|role| role_owner(cx, &role) == Owner::ThisResource);
+    Ok(if ours {
+        vec![OwnedObject {
+            kind: ROLE.into(),
+            id: name.to_string(),
+        }]
+    } else {
+        Vec::new()
+    })
 }
 
 // ---- iam_service_account -------------------------------------------------------------------

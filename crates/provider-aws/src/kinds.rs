@@ -1,6 +1,6 @@
 //! Sends each provider call to the module of the resource's kind.
 
-use crate::{acm, eks, iam, route53, vpc, Cx, Record, Result};
+use crate::{acm, eks, iam, route53, vpc, Cx, Owner, Record, Result};
 use meshctl_model::record::OwnedObject;
 use meshctl_model::Kind;
 use meshctl_provider::{Applied, ErrorClass, Progress, Request};
@@ -81,6 +81,18 @@ pub(crate) async fn delete(
             k if k.starts_with("eks:") => eks::delete_object(cx, object, progress).await,
             k if k.starts_with("iam:") => iam::delete_object(cx, object).await,
             "route53:hosted-zone" => route53::delete_zone(cx, object).await,
+        if let Some(owner) = foreign_owner(cx, object).await? {
+            progress.update(
+                cx.address,
+                &format!(
+                    "leaving {} {} alone: it belongs to {}",
+                    object.kind,
+                    object.id,
+                    owner.describe()
+                ),
+            );
+            continue;
+        }
             "route53:record" => route53::delete_record_object(cx, object).await,
             other => Err(cx.error(
                 ErrorClass::Permanent,
@@ -107,6 +119,20 @@ pub(crate) async fn sweep(
         Kind::Vpc => vpc::find_tagged(cx).await?,
         Kind::EksCluster => eks::find_cluster_objects(cx).await?,
         Kind::Nodegroup => eks::find_nodegroup_objects(cx).await?,
+/// The owner of a recorded object whose tags name another stack or resource. Objects named by
+/// the stack (roles, clusters, nodegroups) are recorded before they are made, so a record can
+/// hold a name someone else took meanwhile; deleting never reaches past those tags. Untagged
+/// objects stay deletable: `meshctl state import` records hand-made objects as they are. Objects
+/// AWS names (VPC parts, zones, certificates) cannot collide and are not looked up.
+async fn foreign_owner(cx: &Cx<'_>, object: &OwnedObject) -> Result<Option<Owner>> {
+    let owner = match object.kind.as_str() {
+        k if k.starts_with("eks:") => eks::owner(cx, object).await?,
+        k if k.starts_with("iam:") => iam::owner(cx, object).await?,
+        _ => None,
+    };
+    Ok(owner.filter(|o| matches!(o, Owner::Other { .. })))
+}
+
         Kind::IamServiceAccount => iam::find_role_objects(cx, &iam::irsa_role_name(cx)).await?,
         Kind::Route53Zone => route53::find_zone_objects(cx).await?,
         Kind::AcmCertificate => acm::find_tagged(cx).await?,

@@ -33,6 +33,56 @@ pub(crate) const TAG_ADDRESS: &str = "meshctl:address";
 
 /// The engine's callback that makes an object durable before the next call.
 pub(crate) type Record<'a> = &'a (dyn Fn(OwnedObject) + Send + Sync);
+/// Whom an existing AWS object belongs to, by its `meshctl:stack` and `meshctl:address` tags.
+/// Tags are the only proof of ownership meshctl has: it tags every object as it creates it, so
+/// an object with this stack's name but not its tags was made by someone else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Owner {
+    /// Tagged with this stack and this resource's address: an earlier attempt of this create.
+    ThisResource,
+    /// Tagged by meshctl for another stack or another resource.
+    Other {
+        stack: Option<String>,
+        address: Option<String>,
+    },
+    /// No meshctl tags: made by hand or by another tool.
+    Unmanaged,
+}
+
+impl Owner {
+    /// Whom an object with these tags belongs to, seen from `cx`'s resource.
+    pub fn of<'t>(cx: &Cx<'_>, tags: impl IntoIterator<Item = (&'t str, &'t str)>) -> Owner {
+        let (mut stack, mut address) = (None, None);
+        for (key, value) in tags {
+            match key {
+                TAG_STACK => stack = Some(value.to_string()),
+                TAG_ADDRESS => address = Some(value.to_string()),
+                _ => {}
+            }
+        }
+        match (stack, address) {
+            (None, None) => Owner::Unmanaged,
+            (Some(s), Some(a)) if s == cx.settings.stack && a == cx.address.to_string() => {
+                Owner::ThisResource
+            }
+            (stack, address) => Owner::Other { stack, address },
+        }
+    }
+
+    /// Who it is, in words: `stack \`prod\` (eks_cluster.main)`.
+    pub fn describe(&self) -> String {
+        match self {
+            Owner::ThisResource => "this resource".to_string(),
+            Owner::Other { stack, address } => format!(
+                "stack `{}` ({})",
+                stack.as_deref().unwrap_or("?"),
+                address.as_deref().unwrap_or("no meshctl:address tag")
+            ),
+            Owner::Unmanaged => "no meshctl stack".to_string(),
+        }
+    }
+}
+
 
 /// What the provider needs from the stack: its name (tags and default names `<stack>-<name>`
 /// carry it) and its region.
@@ -101,6 +151,53 @@ impl Cx<'_> {
 
     /// A name unique to this stack and resource, for objects AWS names by the caller
     /// (`<stack>-<name>[-suffix]`), cut to `max` characters.
+    /// The refusal to take over `what` (`IAM role demo-main-cluster`), which exists under the
+    /// name this resource would create and belongs to `owner`, not to this resource. `rename`
+    /// says how this resource gets another name; `import_id` is the id `meshctl state import`
+    /// takes for this resource, where adopting the object on purpose is possible.
+    pub fn taken(
+        &self,
+        operation: &'static str,
+        what: &str,
+        owner: &Owner,
+        rename: &str,
+        import_id: Option<&str>,
+    ) -> ProviderError {
+        let adopt = |prefix: &str| {
+            import_id
+                .map(|id| format!("{prefix}meshctl state import {} {id}", self.address))
+                .unwrap_or_default()
+        };
+        match owner {
+            Owner::Other { address, .. } => self
+                .error(
+                    ErrorClass::Permanent,
+                    operation,
+                    format!(
+                        "{what} already exists and belongs to {}; meshctl does not take over another stack's objects",
+                        owner.describe()
+                    ),
+                )
+                .with_help(format!(
+                    "{rename}; or, to move it to this stack, forget it in its own stack (meshctl state rm {}) and adopt it here{}",
+                    address.as_deref().unwrap_or("ADDRESS"),
+                    adopt(": "),
+                )),
+            Owner::Unmanaged | Owner::ThisResource => self
+                .error(
+                    ErrorClass::Permanent,
+                    operation,
+                    format!(
+                        "{what} already exists and is not managed by meshctl (it has no {TAG_STACK} tag)"
+                    ),
+                )
+                .with_help(format!(
+                    "{rename}, or delete the existing one{}",
+                    adopt("; to manage it with this stack instead: ")
+                )),
+        }
+    }
+
     pub fn name(&self, suffix: &str, max: usize) -> String {
         let mut name = format!("{}-{}", self.settings.stack, self.address.name);
         if !suffix.is_empty() {

@@ -1,7 +1,7 @@
 //! `route53_zone` (looked up by default, or created and tagged) and `dns_record` (an alias to a
 //! load balancer, or values with a TTL). Record changes wait until Route53 reports them INSYNC.
 
-use crate::{optional, Cx, Record, Result};
+use crate::{optional, Cx, Owner, Record, Result};
 use aws_sdk_route53::types::{
     AliasTarget, Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord,
     ResourceRecordSet, RrType, Tag, TagResourceType,
@@ -129,11 +129,17 @@ pub(crate) async fn create_zone(
         };
     }
     if let Some((id, _)) = find_zone(cx, domain, "create").await? {
+        // Never taken over, not even one tagged for this resource: a killed create's zone is
+        // swept before this create runs, so any zone here is someone else's or a second one.
+        let owner = zone_owner(cx, &id).await?;
         return Err(cx
             .error(
                 ErrorClass::Permanent,
                 "create",
-                format!("a public hosted zone for {domain} already exists ({id})"),
+                format!(
+                    "a public hosted zone for {domain} already exists ({id}, belonging to {})",
+                    owner.describe()
+                ),
             )
             .with_help(format!(
                 "use it with `existing: true`, or import it: meshctl state import {} {id}",
@@ -169,6 +175,27 @@ pub(crate) async fn create_zone(
         .map(|d| d.name_servers().to_vec())
         .unwrap_or_default();
     Ok(zone_applied(&spec, &id, servers, vec![object]))
+}
+
+/// Whom a hosted zone belongs to, by its tags.
+async fn zone_owner(cx: &Cx<'_>, id: &str) -> Result<Owner> {
+    let tags = cx
+        .aws
+        .route53
+        .list_tags_for_resource()
+        .resource_type(TagResourceType::Hostedzone)
+        .resource_id(id)
+        .send()
+        .await
+        .map_err(cx.sdk("create", "ListTagsForResource"))?;
+    Ok(Owner::of(
+        cx,
+        tags.resource_tag_set()
+            .map(|set| set.tags())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|t| Some((t.key()?, t.value()?))),
+    ))
 }
 
 async fn tag_zone(cx: &Cx<'_>, id: &str) -> Result<()> {
@@ -608,6 +635,19 @@ fn record_live(
     });
     if let Some(target) = set.alias_target() {
         // The alias names a load balancer by address; it still holds when the live target is
+/// A record set's answer in words: `alias to X` or its values.
+fn describe_set(set: &ResourceRecordSet) -> String {
+    match set.alias_target() {
+        Some(target) => format!("alias to {}", normal_dns(target.dns_name())),
+        None => set
+            .resource_records()
+            .iter()
+            .map(|r| r.value())
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
         // that balancer's DNS name, and otherwise the live DNS name shows where it points now.
         let expected = spec
             .alias
@@ -658,20 +698,25 @@ pub(crate) async fn create_record(
         id: record_id(&zone, spec.record.as_str(), want.r#type().as_str()),
     };
     if let Some(live) = find_set(cx, &zone, spec.record.as_str(), want.r#type(), "create").await? {
-        // Written by an earlier attempt of this very call; anything else belongs to someone else.
+        // Route53 records carry no tags, so nothing says who wrote one. A record that already
+        // says exactly what this resource wants (an earlier attempt of this call, or the same
+        // answer written elsewhere) is adopted: DNS does not change. Any other value is someone
+        // else's answer, and overwriting it (an UPSERT) would take it over: refused, as
+        // Route53's own CREATE and Terraform's aws_route53_record without allow_overwrite do.
         if !same_set(&live, &want) {
             return Err(cx
                 .error(
                     ErrorClass::Permanent,
                     "create",
                     format!(
-                        "{} {} already exists in zone {zone} with other values",
+                        "{} {} already exists in zone {zone} with other values ({}); meshctl does not overwrite a record it did not write",
                         spec.record,
-                        want.r#type().as_str()
+                        want.r#type().as_str(),
+                        describe_set(&live),
                     ),
                 )
                 .with_help(format!(
-                    "import it (meshctl state import {} {}) or delete it first",
+                    "choose another record name, or delete the existing record; to manage it with this stack instead: meshctl state import {} {}",
                     cx.address, object.id
                 )));
         }
