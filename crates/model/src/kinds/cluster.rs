@@ -486,8 +486,11 @@ impl KindSpec for IngressGateway {
             );
         }
         let ports = field("service").key("ports");
+        // Hashed: a list of 100,000 ports must not take 10^10 comparisons.
+        let mut names = std::collections::HashSet::new();
+        let mut numbers = std::collections::HashSet::new();
         for (i, port) in self.service.ports.iter().enumerate() {
-            if self.service.ports[..i].iter().any(|p| p.name == port.name) {
+            if !names.insert(port.name.as_str()) {
                 cx.error(
                     "duplicate-port",
                     ports.index(i).key("name"),
@@ -495,7 +498,7 @@ impl KindSpec for IngressGateway {
                     "give every Service port a distinct name",
                 );
             }
-            if self.service.ports[..i].iter().any(|p| p.port == port.port) {
+            if !numbers.insert(port.port.0) {
                 cx.error(
                     "duplicate-port",
                     ports.index(i).key("port"),

@@ -132,12 +132,11 @@ impl KindSpec for Gateway {
                 "add a server with a port and hosts",
             );
         }
+        // Hashed: a list of 100,000 servers must not take 10^10 comparisons.
+        let mut port_names = std::collections::HashSet::new();
         for (i, server) in self.servers.iter().enumerate() {
             let at = field("servers").index(i);
-            if self.servers[..i]
-                .iter()
-                .any(|s| s.port.name == server.port.name)
-            {
+            if !port_names.insert(server.port.name.as_str()) {
                 cx.error(
                     "duplicate-port",
                     at.key("port").key("name"),
@@ -586,8 +585,10 @@ impl KindSpec for DestinationRule {
     };
 
     fn check(&self, cx: &mut LocalChecks) {
+        // Hashed: a list of 100,000 subsets must not take 10^10 comparisons.
+        let mut names = std::collections::HashSet::new();
         for (i, subset) in self.subsets.iter().enumerate() {
-            if self.subsets[..i].iter().any(|s| s.name == subset.name) {
+            if !names.insert(subset.name.as_str()) {
                 cx.error(
                     "duplicate-subset",
                     field("subsets").index(i).key("name"),
