@@ -1,13 +1,16 @@
 //! State: what meshctl knows it created. The `StateStore` trait with a sled backend (default,
-//! durable) and an in-memory one (tests), plus the per-directory lock (DESIGN.md §6).
+//! durable) and an in-memory one (tests), the backup beside the database that a damaged database
+//! is restored from, plus the per-directory lock (DESIGN.md §6).
 
+mod backup;
 mod lock;
 mod memory;
 mod sled_store;
 
-pub use lock::{force_unlock, release_held_locks, LockInfo, StateLock};
+pub use backup::{Backup, BackupSummary, Damaged, Snapshot, BACKUP_FILE, CHANGE_LOG_FILE};
+pub use lock::{force_unlock, process_start, release_held_locks, LockInfo, LockedState, StateLock};
 pub use memory::MemoryStore;
-pub use sled_store::SledStore;
+pub use sled_store::{Restored, SledStore};
 
 use meshctl_model::record::{NodeRecord, OwnedObject};
 use meshctl_model::Address;
@@ -72,7 +75,7 @@ pub struct HistoryEntry {
 }
 
 /// One atomic, durable change of state.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Change {
     pub put: Vec<NodeRecord>,
     pub remove: Vec<Address>,
@@ -95,17 +98,15 @@ pub enum StateError {
         expected: String,
     },
     #[error("{0}")]
-    Locked(String),
+    Locked(LockedState),
     #[error("no lock with ID {id} on {path} (current: {current})")]
     NoSuchLock {
         path: String,
         id: String,
         current: String,
     },
-    #[error(
-        "state at {path} is damaged: {detail}; restore it from a backup or `meshctl state history`"
-    )]
-    Corrupt { path: String, detail: String },
+    #[error("{0}")]
+    Damaged(Box<Damaged>),
     #[error("no record for {0} in state")]
     NotFound(Address),
     #[error("{0}")]
@@ -169,6 +170,19 @@ pub trait StateStore: Send + Sync {
         })?;
         self.finish("state mv", &[from.clone(), to.clone()])?;
         Ok(())
+    }
+}
+
+/// `text` as one shell word: as it is when that is safe, else in single quotes.
+pub fn shell_quote(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@+,".contains(c));
+    if plain {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
     }
 }
 

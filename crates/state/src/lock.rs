@@ -1,14 +1,22 @@
-//! The state lock: a file created exclusively in the state directory, naming its holder. A second
-//! meshctl fails fast with the holder's name, or waits with `--lock-timeout`; `force-unlock ID`
-//! breaks a lock whose process is gone.
+//! The state lock: a file in the state directory, created whole and exclusively, naming its
+//! holder. A second meshctl fails fast with the holder's name, or waits with `--lock-timeout`. A
+//! lock whose holder is provably gone (same host, and its pid no longer runs or now belongs to a
+//! process started later) is taken over, and the taker is told so; `force-unlock ID` breaks any
+//! other lock a person knows to be dead.
 
 use crate::{now_rfc3339, StateError};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 const LOCK_FILE: &str = "meshctl.lock";
+/// Held for the few microseconds of a takeover, so two takers cannot both remove a dead lock and
+/// one of them the other's fresh lock.
+const TAKEOVER_FILE: &str = "meshctl.lock.takeover";
+/// A takeover guard older than this was left by a taker that died mid-takeover.
+const TAKEOVER_STALE: Duration = Duration::from_secs(10);
+const POLL: Duration = Duration::from_millis(200);
 
 /// Locks this process holds (file, id): what a signal handler releases before exiting.
 static HELD: std::sync::Mutex<Vec<(PathBuf, String)>> = std::sync::Mutex::new(Vec::new());
@@ -29,7 +37,6 @@ pub fn release_held_locks() -> usize {
     }
     released
 }
-const POLL: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockInfo {
@@ -41,26 +48,112 @@ pub struct LockInfo {
     pub operation: String,
     /// RFC 3339.
     pub since: String,
+    /// Which boot of `host` the holder ran in (Linux: /proc/sys/kernel/random/boot_id); a lock
+    /// from an earlier boot is dead whatever its pid. Absent where the OS does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
+    /// When the holder process started, in clock ticks since boot (Linux: field 22 of
+    /// /proc/<pid>/stat): a live pid that started later is another process that reused it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_start: Option<u64>,
 }
 
 impl LockInfo {
-    fn describe(&self, path: &Path) -> String {
-        let gone = if self.host == hostname() && !process_alive(self.pid) {
-            " — that process is no longer running"
-        } else {
-            ""
-        };
+    fn of_this_process(operation: &str) -> LockInfo {
+        let pid = std::process::id();
+        LockInfo {
+            id: uuid::Uuid::new_v4().to_string(),
+            holder: std::env::var("USER")
+                .or_else(|_| std::env::var("USERNAME"))
+                .unwrap_or_else(|_| "unknown".into()),
+            host: hostname(),
+            pid,
+            operation: operation.to_string(),
+            since: now_rfc3339(),
+            boot_id: boot_id(),
+            process_start: process_start(pid),
+        }
+    }
+
+    /// Why the holder is certainly gone, or `None` while it may still run. Only a holder on this
+    /// host can be judged; elsewhere only a person can tell.
+    pub fn gone_because(&self) -> Option<String> {
+        if self.host != hostname() {
+            return None;
+        }
+        if let (Some(recorded), Some(current)) = (&self.boot_id, boot_id()) {
+            if *recorded != current {
+                return Some("this host has rebooted since".into());
+            }
+        }
+        if !process_running(self.pid)? {
+            return Some(format!("pid {} is no longer running", self.pid));
+        }
+        match (self.process_start, process_start(self.pid)) {
+            (Some(recorded), Some(current)) if current > recorded => Some(format!(
+                "pid {} now belongs to a process started after the lock was taken",
+                self.pid
+            )),
+            _ => None,
+        }
+    }
+
+    /// `user@host (pid N, `operation` since T, lock ID X)`.
+    pub fn describe(&self) -> String {
         format!(
-            "state {} is locked by {}@{} (pid {}{gone}) running `{}` since {}, lock ID {}.\n  Wait for it with --lock-timeout DURATION; if that process is gone, run `meshctl force-unlock {}`",
-            path.display(),
-            self.holder,
-            self.host,
-            self.pid,
-            self.operation,
-            self.since,
-            self.id,
-            self.id
+            "{}@{} (pid {}, `{}` since {}, lock ID {})",
+            self.holder, self.host, self.pid, self.operation, self.since, self.id
         )
+    }
+}
+
+/// The state lock was held by a process that may still be running.
+#[derive(Debug)]
+pub struct LockedState {
+    pub dir: PathBuf,
+    /// `None` when the lock file could not be read.
+    pub holder: Option<LockInfo>,
+}
+
+impl LockedState {
+    /// The message, with `target` the arguments that name this state on a command line
+    /// (`-f stack.yaml`, `--state DIR`), so that the printed command works as it is.
+    pub fn message(&self, target: &str) -> String {
+        let file = self.dir.join(LOCK_FILE);
+        match &self.holder {
+            Some(h) => {
+                let where_ = if h.host == hostname() {
+                    "it is still running on this host".to_string()
+                } else {
+                    format!("it runs on host {}, which meshctl cannot check from here", h.host)
+                };
+                format!(
+                    "the state in {} is locked by {}@{} (pid {}) running `{}` since {}, lock ID {}; {where_}.\n  Wait for it with --lock-timeout (e.g. --lock-timeout 5m or 300); if that process is gone, run\n    meshctl force-unlock {} {target}",
+                    self.dir.display(),
+                    h.holder,
+                    h.host,
+                    h.pid,
+                    h.operation,
+                    h.since,
+                    h.id,
+                    h.id
+                )
+            }
+            None => format!(
+                "the state in {} is locked, and its lock file {} is unreadable; if no meshctl is running on this state, delete that file",
+                self.dir.display(),
+                file.display()
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for LockedState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message(&format!(
+            "--state {}",
+            crate::shell_quote(&self.dir.display().to_string())
+        )))
     }
 }
 
@@ -69,10 +162,13 @@ impl LockInfo {
 pub struct StateLock {
     file: PathBuf,
     pub info: LockInfo,
+    /// The dead holder whose lock this one replaced, and why it counts as dead.
+    pub took_over: Option<(LockInfo, String)>,
 }
 
 impl StateLock {
-    /// Takes the lock of `dir`, waiting up to `timeout` for another holder to release it.
+    /// Takes the lock of `dir`, waiting up to `timeout` for another holder to release it. The
+    /// lock of a holder that is provably gone is taken over at once (see `took_over`).
     pub fn acquire(
         dir: &Path,
         operation: &str,
@@ -83,41 +179,35 @@ impl StateLock {
             source,
         })?;
         let file = dir.join(LOCK_FILE);
-        let info = LockInfo {
-            id: uuid::Uuid::new_v4().to_string(),
-            holder: std::env::var("USER")
-                .or_else(|_| std::env::var("USERNAME"))
-                .unwrap_or_else(|_| "unknown".into()),
-            host: hostname(),
-            pid: std::process::id(),
-            operation: operation.to_string(),
-            since: now_rfc3339(),
-        };
+        let info = LockInfo::of_this_process(operation);
         let body =
             serde_json::to_vec_pretty(&info).map_err(|e| StateError::Invalid(e.to_string()))?;
         let deadline = Instant::now() + timeout;
+        let mut took_over = None;
         loop {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&file)
-            {
-                Ok(mut f) => {
-                    f.write_all(&body)
-                        .and_then(|_| f.sync_all())
-                        .map_err(|source| StateError::Io {
-                            path: file.display().to_string(),
-                            source,
-                        })?;
+            match create_whole(&file, &body) {
+                Ok(()) => {
                     held().push((file.clone(), info.id.clone()));
-                    return Ok(StateLock { file, info });
+                    return Ok(StateLock {
+                        file,
+                        info,
+                        took_over,
+                    });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let holder = read_lock(&file);
+                    if let Some(dead) = holder.as_ref() {
+                        if let Some(reason) = dead.gone_because() {
+                            if remove_dead_lock(dir, &dead.id)? {
+                                took_over = Some((dead.clone(), reason));
+                            }
+                            continue;
+                        }
+                    }
                     if Instant::now() >= deadline {
-                        let holder = read_lock(&file);
-                        return Err(StateError::Locked(match holder {
-                            Some(h) => h.describe(dir),
-                            None => format!("state {} is locked (lock file {} is unreadable); if no meshctl is running on it, delete that file", dir.display(), file.display()),
+                        return Err(StateError::Locked(LockedState {
+                            dir: dir.to_path_buf(),
+                            holder,
                         }));
                     }
                     std::thread::sleep(
@@ -143,6 +233,73 @@ impl Drop for StateLock {
             let _ = std::fs::remove_file(&self.file);
         }
     }
+}
+
+/// Creates `file` with `body` only if it does not exist, so that no reader ever sees it empty or
+/// half written (a holder killed mid-write would leave a lock nobody can judge): written to a
+/// private file first, then hard-linked into place, which fails if the name exists.
+fn create_whole(file: &Path, body: &[u8]) -> std::io::Result<()> {
+    let private = file.with_extension(format!("lock.{}", uuid::Uuid::new_v4()));
+    let written = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&private)?;
+        f.write_all(body)?;
+        f.sync_all()
+    })();
+    let linked = written.and_then(|()| std::fs::hard_link(&private, file));
+    let _ = std::fs::remove_file(&private);
+    match linked {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            // A file system without hard links: exclusive create, then write.
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(file)?;
+            f.write_all(body)?;
+            f.sync_all()
+        }
+        other => other,
+    }
+}
+
+/// Removes the lock of `dir` if it still has ID `dead_id`, under the takeover guard. Returns
+/// whether this call removed it (another taker may have been first).
+fn remove_dead_lock(dir: &Path, dead_id: &str) -> Result<bool, StateError> {
+    let guard = dir.join(TAKEOVER_FILE);
+    let io = |source| StateError::Io {
+        path: guard.display().to_string(),
+        source,
+    };
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&guard)
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let abandoned = std::fs::metadata(&guard)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|at| SystemTime::now().duration_since(at).ok())
+                .is_some_and(|age| age > TAKEOVER_STALE);
+            if abandoned {
+                let _ = std::fs::remove_file(&guard);
+            } else {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            return Ok(false);
+        }
+        Err(e) => return Err(io(e)),
+    }
+    let file = dir.join(LOCK_FILE);
+    let removed = match read_lock(&file) {
+        Some(lock) if lock.id == dead_id => std::fs::remove_file(&file).map(|()| true),
+        _ => Ok(false),
+    };
+    let _ = std::fs::remove_file(&guard);
+    removed.map_err(io)
 }
 
 fn read_lock(file: &Path) -> Option<LockInfo> {
@@ -180,9 +337,37 @@ fn hostname() -> String {
         .unwrap_or_else(|| "unknown-host".to_string())
 }
 
-fn process_alive(pid: u32) -> bool {
-    // Where /proc is absent we cannot tell, and assume it runs.
-    !Path::new("/proc/self").exists() || Path::new(&format!("/proc/{pid}")).exists()
+/// Whether `pid` runs; `None` where this OS gives no cheap answer (then a lock is never judged
+/// dead by its pid).
+fn process_running(pid: u32) -> Option<bool> {
+    if !Path::new("/proc/self/stat").exists() {
+        return None;
+    }
+    // A zombie (killed, not yet reaped by its parent) holds its pid but runs no more.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => Some(stat_fields(&stat).and_then(|f| f.first().copied()) != Some("Z")),
+        Err(_) => Some(false),
+    }
+}
+
+/// The fields of /proc/<pid>/stat after the command name (which may hold spaces and parens):
+/// field 3 (state) first.
+fn stat_fields(stat: &str) -> Option<Vec<&str>> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    Some(rest.split_whitespace().collect())
+}
+
+/// Start of `pid` in clock ticks since boot (field 22 of /proc/<pid>/stat), where the OS says.
+pub fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_fields(&stat)?.get(22 - 3)?.parse().ok()
+}
+
+fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|id| id.trim().to_string())
+        .filter(|id| !id.is_empty())
 }
 
 #[cfg(test)]
@@ -210,6 +395,7 @@ mod tests {
         let second = StateLock::acquire(dir.path(), "plan", Duration::from_secs(10)).unwrap();
         releaser.join().unwrap();
         assert_ne!(second.info.id, id);
+        assert!(second.took_over.is_none());
     }
 
     #[test]
@@ -225,5 +411,34 @@ mod tests {
         drop(held); // must not remove the new holder's lock
         assert!(StateLock::acquire(dir.path(), "plan", Duration::ZERO).is_err());
         drop(again);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_lock_is_judged_by_host_boot_pid_and_start_time() {
+        let me = LockInfo::of_this_process("apply");
+        assert!(me.process_start.is_some() && me.boot_id.is_some());
+        assert_eq!(me.gone_because(), None, "this process runs");
+        let earlier_boot = LockInfo {
+            boot_id: Some("another-boot".into()),
+            ..me.clone()
+        };
+        assert!(earlier_boot.gone_because().unwrap().contains("rebooted"));
+        let reused = LockInfo {
+            process_start: me.process_start.map(|t| t - 1),
+            ..me.clone()
+        };
+        assert!(reused.gone_because().unwrap().contains("started after"));
+        let elsewhere = LockInfo {
+            host: "another-host".into(),
+            pid: u32::MAX,
+            ..me.clone()
+        };
+        assert_eq!(elsewhere.gone_because(), None, "never judged from here");
+        let dead = LockInfo {
+            pid: u32::MAX,
+            ..me
+        };
+        assert!(dead.gone_because().unwrap().contains("no longer running"));
     }
 }

@@ -1,4 +1,5 @@
-//! An in-memory `StateStore` for tests of the planner and engine.
+//! An in-memory `StateStore`: for tests of the planner and engine, and to serve a state read from
+//! its backup (read-only commands while another meshctl holds the database).
 
 use crate::{
     now_rfc3339, Change, HistoryEntry, JournalEntry, Meta, StateError, StateStore, FORMAT_VERSION,
@@ -34,6 +35,24 @@ impl MemoryStore {
                 journal: BTreeMap::new(),
                 history: Vec::new(),
                 next_id: 1,
+            }),
+        }
+    }
+
+    /// The state a snapshot holds (as `Backup::load` reads it).
+    pub fn from_snapshot(snapshot: crate::Snapshot) -> Self {
+        let next_id = snapshot.journal.iter().map(|j| j.id).max().unwrap_or(0) + 1;
+        MemoryStore {
+            inner: Mutex::new(Inner {
+                meta: snapshot.meta,
+                records: snapshot
+                    .records
+                    .into_iter()
+                    .map(|r| (r.address.to_string(), r))
+                    .collect(),
+                journal: snapshot.journal.into_iter().map(|j| (j.id, j)).collect(),
+                history: snapshot.history,
+                next_id,
             }),
         }
     }

@@ -1,52 +1,89 @@
 //! The default backend: one sled database per stack. Each commit is one sled transaction over the
-//! record and journal trees, flushed to disk before it returns.
+//! record and journal trees, flushed to disk before it returns, then logged to the backup beside
+//! the database; each finished serial rewrites the backup's snapshot (see `backup`). A database
+//! that fails sled's checks is reported as `Damaged`, naming the backup; `restore` rebuilds it.
 
+use crate::backup::{Backup, Snapshot};
 use crate::{
-    now_rfc3339, Change, HistoryEntry, JournalEntry, Meta, StateError, StateStore, FORMAT_VERSION,
+    now_rfc3339, Change, Damaged, HistoryEntry, JournalEntry, Meta, StateError, StateStore,
+    FORMAT_VERSION,
 };
 use meshctl_model::record::NodeRecord;
 use meshctl_model::Address;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub struct SledStore {
-    path: String,
+    dir: PathBuf,
     db: sled::Db,
     meta: sled::Tree,
     records: sled::Tree,
     journal: sled::Tree,
     history: sled::Tree,
+    backup: Backup,
+    /// The serial as of the last `finish`, tagging each logged commit.
+    serial: AtomicU64,
+    /// Added to sled's ids: a restored database starts its ids anew, above the restored entries.
+    journal_id_floor: u64,
 }
 
 const META_KEY: &[u8] = b"meta";
+const JOURNAL_ID_FLOOR_KEY: &[u8] = b"journal_id_floor";
+/// The database's directory inside the state directory.
+const DATABASE: &str = "db";
+
+/// What `SledStore::restore` brought back.
+#[derive(Debug)]
+pub struct Restored {
+    pub serial: u64,
+    /// RFC 3339: when the snapshot was written.
+    pub written: String,
+    pub records: usize,
+    /// Commits of an unfinished run replayed on top of the snapshot.
+    pub changes: usize,
+    /// Operations in flight, restored into the journal: the next plan repairs them.
+    pub open_journal: usize,
+    /// Where the damaged database was moved, if there was one.
+    pub damaged_kept: Option<PathBuf>,
+    pub log_problem: Option<String>,
+}
+
+/// Maps a sled error: failed consistency checks are damage, anything else a database error.
+fn sled_error(dir: &Path, e: sled::Error) -> StateError {
+    match e {
+        sled::Error::Corruption { .. } => StateError::Damaged(Box::new(Damaged::new(
+            dir,
+            "its files fail sled's consistency checks (data truncated or overwritten on disk)",
+        ))),
+        other => StateError::Database {
+            path: dir.join(DATABASE).display().to_string(),
+            detail: other.to_string(),
+        },
+    }
+}
 
 impl SledStore {
     /// Opens (or creates) the state of `stack` in `dir`. Refuses a state of a newer format or of
-    /// another stack. Callers hold the `StateLock` of `dir` first.
+    /// another stack, and a damaged one. Writes the backup if there is none yet. Callers hold the
+    /// `StateLock` of `dir` first.
     pub fn open(dir: &Path, stack: &str) -> Result<SledStore, StateError> {
-        let path = dir.display().to_string();
         std::fs::create_dir_all(dir).map_err(|source| StateError::Io {
-            path: path.clone(),
+            path: dir.display().to_string(),
             source,
         })?;
-        let db_error = |e: sled::Error| StateError::Database {
-            path: path.clone(),
-            detail: e.to_string(),
-        };
-        let db = sled::Config::new()
-            .path(dir.join("db"))
-            .open()
-            .map_err(db_error)?;
-        let store = SledStore {
-            meta: db.open_tree("meta").map_err(db_error)?,
-            records: db.open_tree("records").map_err(db_error)?,
-            journal: db.open_tree("journal").map_err(db_error)?,
-            history: db.open_tree("history").map_err(db_error)?,
-            db,
-            path: path.clone(),
-        };
-        match store.meta.get(META_KEY).map_err(db_error)? {
+        let backup = Backup::new(dir);
+        if !dir.join(DATABASE).exists() && backup.exists() {
+            // Opening would create an empty state, and the next apply would create everything
+            // anew beside what exists.
+            return Err(StateError::Damaged(Box::new(Damaged::new(
+                dir,
+                "its directory is missing, while a backup of it exists",
+            ))));
+        }
+        let store = SledStore::open_database(dir, backup)?;
+        match store.meta.get(META_KEY).map_err(|e| store.db_error(e))? {
             None => {
                 let meta = Meta {
                     format_version: FORMAT_VERSION,
@@ -54,10 +91,7 @@ impl SledStore {
                     serial: 0,
                     stack: stack.to_string(),
                 };
-                store
-                    .meta
-                    .insert(META_KEY, store.encode(&meta)?)
-                    .map_err(db_error)?;
+                store.write_meta(&meta)?;
                 store.flush()?;
             }
             Some(bytes) => {
@@ -69,7 +103,7 @@ impl SledStore {
                     .unwrap_or(0);
                 if found > u64::from(FORMAT_VERSION) {
                     return Err(StateError::NewerFormat {
-                        path,
+                        path: dir.display().to_string(),
                         found: u32::try_from(found).unwrap_or(u32::MAX),
                         supported: FORMAT_VERSION,
                     });
@@ -77,21 +111,146 @@ impl SledStore {
                 let meta: Meta = store.decode(&bytes)?;
                 if meta.stack != stack {
                     return Err(StateError::ForeignStack {
-                        path,
+                        path: dir.display().to_string(),
                         found: meta.stack,
                         expected: stack.to_string(),
                     });
                 }
+                store.serial.store(meta.serial, Ordering::SeqCst);
             }
+        }
+        if !store.backup.exists() {
+            store.backup.write(&store.snapshot()?)?;
         }
         Ok(store)
     }
 
-    fn db_error(&self, e: impl std::fmt::Display) -> StateError {
-        StateError::Database {
-            path: self.path.clone(),
-            detail: e.to_string(),
+    fn open_database(dir: &Path, backup: Backup) -> Result<SledStore, StateError> {
+        let db = sled::Config::new()
+            .path(dir.join(DATABASE))
+            .open()
+            .map_err(|e| sled_error(dir, e))?;
+        let tree = |name: &str| db.open_tree(name).map_err(|e| sled_error(dir, e));
+        let meta = tree("meta")?;
+        let journal_id_floor = match meta
+            .get(JOURNAL_ID_FLOOR_KEY)
+            .map_err(|e| sled_error(dir, e))?
+        {
+            Some(bytes) => <[u8; 8]>::try_from(bytes.as_ref())
+                .map(u64::from_be_bytes)
+                .map_err(|_| {
+                    StateError::Damaged(Box::new(Damaged::new(
+                        dir,
+                        "its journal id floor is not 8 bytes",
+                    )))
+                })?,
+            None => 0,
+        };
+        Ok(SledStore {
+            meta,
+            records: tree("records")?,
+            journal: tree("journal")?,
+            history: tree("history")?,
+            db,
+            dir: dir.to_path_buf(),
+            backup,
+            serial: AtomicU64::new(0),
+            journal_id_floor,
+        })
+    }
+
+    /// Rebuilds a damaged (or missing) database of `stack` in `dir` from its backup: the
+    /// snapshot, then the commits logged after it. The damaged database is moved aside, not
+    /// deleted. Callers hold the `StateLock` and have seen the database fail to open or read.
+    pub fn restore(dir: &Path, stack: &str) -> Result<Restored, StateError> {
+        let loaded = Backup::load(dir)?.ok_or_else(|| {
+            StateError::Invalid(format!(
+                "there is no backup in {} to restore from",
+                dir.display()
+            ))
+        })?;
+        let state = loaded.state;
+        if state.meta.stack != stack {
+            return Err(StateError::ForeignStack {
+                path: dir.join(crate::BACKUP_FILE).display().to_string(),
+                found: state.meta.stack,
+                expected: stack.to_string(),
+            });
         }
+        if state.meta.format_version > FORMAT_VERSION {
+            return Err(StateError::NewerFormat {
+                path: dir.join(crate::BACKUP_FILE).display().to_string(),
+                found: state.meta.format_version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let database = dir.join(DATABASE);
+        let damaged_kept = if database.exists() {
+            let stamp = now_rfc3339().replace(':', "");
+            let kept = dir.join(format!("{DATABASE}.damaged-{stamp}"));
+            std::fs::rename(&database, &kept).map_err(|source| StateError::Io {
+                path: database.display().to_string(),
+                source,
+            })?;
+            Some(kept)
+        } else {
+            None
+        };
+        let store = SledStore::open_database(dir, Backup::new(dir))?;
+        for record in &state.records {
+            store
+                .records
+                .insert(record.address.to_string(), store.encode(record)?)
+                .map_err(|e| store.db_error(e))?;
+        }
+        for entry in &state.journal {
+            store
+                .journal
+                .insert(entry.id.to_be_bytes(), store.encode(entry)?)
+                .map_err(|e| store.db_error(e))?;
+        }
+        for entry in &state.history {
+            store
+                .history
+                .insert(entry.serial.to_be_bytes(), store.encode(entry)?)
+                .map_err(|e| store.db_error(e))?;
+        }
+        // The new database counts ids from zero again: start above every restored entry.
+        let floor = state.journal.iter().map(|j| j.id + 1).max().unwrap_or(0);
+        store
+            .meta
+            .insert(JOURNAL_ID_FLOOR_KEY, &floor.to_be_bytes())
+            .map_err(|e| store.db_error(e))?;
+        store.write_meta(&state.meta)?;
+        store.flush()?;
+        store.serial.store(state.meta.serial, Ordering::SeqCst);
+        // Fold the replayed commits into a fresh snapshot.
+        store.backup.write(&store.snapshot()?)?;
+        Ok(Restored {
+            serial: state.meta.serial,
+            written: state.written,
+            records: state.records.len(),
+            changes: loaded.changes,
+            open_journal: state.journal.len(),
+            damaged_kept,
+            log_problem: loaded.log_problem,
+        })
+    }
+
+    /// The whole state, read and decoded: what the backup holds, and a check that every part of
+    /// the database reads.
+    pub fn snapshot(&self) -> Result<Snapshot, StateError> {
+        Ok(Snapshot {
+            meta: self.meta()?,
+            written: now_rfc3339(),
+            records: self.records()?,
+            journal: self.journal()?,
+            history: self.history()?,
+        })
+    }
+
+    fn db_error(&self, e: sled::Error) -> StateError {
+        sled_error(&self.dir, e)
     }
 
     fn encode<T: serde::Serialize>(&self, value: &T) -> Result<Vec<u8>, StateError> {
@@ -100,9 +259,11 @@ impl SledStore {
     }
 
     fn decode<T: serde::de::DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, StateError> {
-        serde_json::from_slice(bytes).map_err(|e| StateError::Corrupt {
-            path: self.path.clone(),
-            detail: e.to_string(),
+        serde_json::from_slice(bytes).map_err(|e| {
+            StateError::Damaged(Box::new(Damaged::new(
+                &self.dir,
+                format!("a stored value does not decode ({e})"),
+            )))
         })
     }
 
@@ -124,9 +285,8 @@ impl StateStore for SledStore {
             .meta
             .get(META_KEY)
             .map_err(|e| self.db_error(e))?
-            .ok_or_else(|| StateError::Corrupt {
-                path: self.path.clone(),
-                detail: "no metadata".into(),
+            .ok_or_else(|| {
+                StateError::Damaged(Box::new(Damaged::new(&self.dir, "its metadata is missing")))
             })?;
         self.decode(&bytes)
     }
@@ -177,8 +337,16 @@ impl StateStore for SledStore {
                 }
                 Ok::<(), ConflictableTransactionError<()>>(())
             })
-            .map_err(|e: TransactionError<()>| self.db_error(format!("{e:?}")))?;
-        self.flush()
+            .map_err(|e: TransactionError<()>| match e {
+                TransactionError::Storage(e) => self.db_error(e),
+                TransactionError::Abort(()) => StateError::Database {
+                    path: self.dir.join(DATABASE).display().to_string(),
+                    detail: "a commit was aborted".into(),
+                },
+            })?;
+        self.flush()?;
+        self.backup
+            .log_change(self.serial.load(Ordering::SeqCst), &change)
     }
 
     fn journal(&self) -> Result<Vec<JournalEntry>, StateError> {
@@ -190,7 +358,8 @@ impl StateStore for SledStore {
     }
 
     fn next_journal_id(&self) -> Result<u64, StateError> {
-        self.db.generate_id().map_err(|e| self.db_error(e))
+        let id = self.db.generate_id().map_err(|e| self.db_error(e))?;
+        Ok(id.saturating_add(self.journal_id_floor))
     }
 
     fn finish(&self, operation: &str, changed: &[Address]) -> Result<u64, StateError> {
@@ -211,6 +380,8 @@ impl StateStore for SledStore {
             .map_err(|e| self.db_error(e))?;
         self.write_meta(&meta)?;
         self.flush()?;
+        self.serial.store(meta.serial, Ordering::SeqCst);
+        self.backup.write(&self.snapshot()?)?;
         Ok(meta.serial)
     }
 

@@ -1,8 +1,8 @@
-//! `meshctl state list | show | rm | mv | history` and `meshctl force-unlock`.
+//! `meshctl state list | show | rm | mv | history | restore-backup` and `meshctl force-unlock`.
 
 use crate::commands::plan::parse_address;
 use crate::input::StackArgs;
-use crate::state_access::StateArgs;
+use crate::state_access::{resolve_target, StateArgs};
 use anyhow::Result;
 use clap::Subcommand;
 use meshctl_model::Address;
@@ -17,16 +17,35 @@ pub struct Args {
 
 #[derive(Subcommand)]
 enum StateCommand {
-    /// One line per recorded resource: address, status, owned objects.
+    /// One line per recorded resource: address, status, owned objects. Needs no lock: while
+    /// another meshctl runs, shows the state's backup.
     List(Common),
-    /// Everything recorded for one resource.
+    /// Everything recorded for one resource. Needs no lock, like `list`.
     Show(WithAddress),
     /// Forget a resource: its objects stay in the world, no longer managed.
     Rm(WithAddress),
     /// Rename a record, after renaming the resource in the stack.
     Mv(Move),
-    /// What each serial changed.
+    /// What each serial changed. Needs no lock, like `list`.
     History(Common),
+    /// Rebuild a damaged state database from the backup beside it (backup.json, then the
+    /// changes logged after it); the damaged database is kept, renamed.
+    RestoreBackup(Target),
+}
+
+/// A state named by its stack file or its directory (the stack file may be what is broken).
+#[derive(clap::Args)]
+struct Target {
+    /// The stack file.
+    #[arg(
+        short = 'f',
+        long = "file",
+        value_name = "STACK",
+        required_unless_present = "dir"
+    )]
+    file: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    state: StateArgs,
 }
 
 #[derive(clap::Args)]
@@ -41,7 +60,8 @@ struct Common {
 struct WithAddress {
     #[command(flatten)]
     common: Common,
-    #[arg(value_parser = parse_address)]
+    /// The resource's address, KIND.NAME as `meshctl state list` prints it (e.g. dns_record.www).
+    #[arg(value_name = "ADDRESS", value_parser = parse_address)]
     address: Address,
 }
 
@@ -49,16 +69,20 @@ struct WithAddress {
 struct Move {
     #[command(flatten)]
     common: Common,
-    #[arg(value_parser = parse_address)]
+    /// The address the record has now, KIND.NAME (e.g. alb.public).
+    #[arg(value_name = "FROM", value_parser = parse_address)]
     from: Address,
-    #[arg(value_parser = parse_address)]
+    /// The address the stack gives the resource now, of the same kind (e.g. alb.web).
+    #[arg(value_name = "TO", value_parser = parse_address)]
     to: Address,
 }
 
 pub fn run(args: &Args) -> Result<ExitCode> {
     match &args.command {
         StateCommand::List(c) => {
-            let state = c.state.open_for(&c.stack.source()?, "state list")?;
+            let state = c
+                .state
+                .open_read_only_for(&c.stack.source()?, "state list")?;
             for r in state.store.records()? {
                 println!(
                     "{:<48} {:<9} {} object(s)",
@@ -72,7 +96,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             let state = w
                 .common
                 .state
-                .open_for(&w.common.stack.source()?, "state show")?;
+                .open_read_only_for(&w.common.stack.source()?, "state show")?;
             match state.store.record(&w.address)? {
                 Some(record) => println!("{}", serde_json::to_string_pretty(&record)?),
                 None => {
@@ -102,7 +126,9 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             println!("Moved {} to {}.", m.from, m.to);
         }
         StateCommand::History(c) => {
-            let state = c.state.open_for(&c.stack.source()?, "state history")?;
+            let state = c
+                .state
+                .open_read_only_for(&c.stack.source()?, "state history")?;
             for entry in state.store.history()? {
                 let changed: Vec<String> = entry
                     .changed
@@ -124,6 +150,67 @@ pub fn run(args: &Args) -> Result<ExitCode> {
                 );
             }
         }
+        StateCommand::RestoreBackup(target) => return restore_backup(target),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `meshctl state restore-backup`: only a database that fails to open or read is replaced, so a
+/// healthy state is never rolled back to its backup by mistake.
+fn restore_backup(target: &Target) -> Result<ExitCode> {
+    let (dir, stack) = resolve_target(target.file.as_deref(), &target.state)?;
+    let _lock = target
+        .state
+        .lock(&dir, "state restore-backup", target.state.lock_timeout)?;
+    let stack = match stack {
+        Some(stack) => stack,
+        None => match meshctl_state::Backup::load(&dir)? {
+            Some(loaded) => loaded.state.meta.stack,
+            None => anyhow::bail!("there is no backup in {} to restore from", dir.display()),
+        },
+    };
+    let health = meshctl_state::SledStore::open(&dir, &stack).and_then(|store| store.snapshot());
+    match health {
+        Ok(state) => anyhow::bail!(
+            "the state in {} reads fine (serial {}, {} record(s)); restore-backup only replaces a damaged database",
+            dir.display(),
+            state.meta.serial,
+            state.records.len()
+        ),
+        Err(meshctl_state::StateError::Damaged(_)) => {}
+        Err(other) => return Err(crate::state_access::explain(other, &dir)),
+    }
+    let restored = meshctl_state::SledStore::restore(&dir, &stack)
+        .map_err(|e| crate::state_access::explain(e, &dir))?;
+    println!(
+        "Restored the state in {} from its backup: serial {} (written {}), {} record(s){}.",
+        dir.display(),
+        restored.serial,
+        restored.written,
+        restored.records,
+        if restored.changes > 0 {
+            format!(
+                ", with the {} change(s) an unfinished run committed after it",
+                restored.changes
+            )
+        } else {
+            String::new()
+        }
+    );
+    if let Some(kept) = &restored.damaged_kept {
+        println!(
+            "The damaged database is kept in {}; delete it once you no longer need it.",
+            kept.display()
+        );
+    }
+    if restored.open_journal > 0 {
+        println!(
+            "{} operation(s) were in flight when it was saved: `meshctl plan` shows what they left, and apply repairs it.",
+            restored.open_journal
+        );
+    }
+    if let Some(problem) = &restored.log_problem {
+        eprintln!("warning: not everything could be restored: {problem}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -133,15 +220,11 @@ pub struct ForceUnlockArgs {
     /// The lock ID printed by the command that found the state locked.
     id: String,
     #[command(flatten)]
-    stack: StackArgs,
-    #[command(flatten)]
-    state: StateArgs,
+    target: Target,
 }
 
 pub fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitCode> {
-    let header = meshctl_model::read_header(&args.stack.source()?)
-        .map_err(|_| anyhow::anyhow!("the stack header has errors; run `meshctl validate`"))?;
-    let dir = args.state.dir_for(&header.stack, header.backend.as_ref())?;
+    let (dir, _) = resolve_target(args.target.file.as_deref(), &args.target.state)?;
     let broken = meshctl_state::force_unlock(&dir, &args.id)?;
     println!(
         "Broke the lock of {}@{} (pid {}, `{}` since {}).",
