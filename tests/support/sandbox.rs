@@ -172,7 +172,9 @@ impl Sandbox {
         serde_json::from_slice(&self.kubectl_run(&all).stdout).unwrap()
     }
 
-    /// Every object of every listable type but Events, as `kind namespace/name`.
+    /// Every object of every listable type but Events, as `kind namespace/name`. Istio's CRDs
+    /// are left out: installs share them, so meshctl never removes them (an uninstall with
+    /// `--purge` would remove every stack's Istio).
     pub fn kube_world(&self) -> BTreeSet<String> {
         let output = self.kubectl_run(&["api-resources", "--verbs=list", "-o", "name"]);
         let types: Vec<String> = text(&output.stdout)
@@ -185,6 +187,12 @@ impl Sandbox {
             .as_array()
             .unwrap()
             .iter()
+            .filter(|o| {
+                !(o["kind"] == "CustomResourceDefinition"
+                    && o["metadata"]["name"]
+                        .as_str()
+                        .is_some_and(|n| n.ends_with(".istio.io")))
+            })
             .map(|o| {
                 format!(
                     "{} {}/{}",

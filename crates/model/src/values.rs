@@ -90,6 +90,12 @@ checked_string!(
     check_namespace
 );
 checked_string!(
+    /// An Istio control plane revision (`istioctl install --revision`): a DNS-1123 label, as it
+    /// names the revision's `istiod-<revision>` Deployment.
+    IstioRevision,
+    check_istio_revision
+);
+checked_string!(
     /// A Go-style duration as Kubernetes and Istio take it: `30s`, `1m30s`, `250ms`.
     Duration,
     check_duration
@@ -379,6 +385,13 @@ pub fn is_k8s_name(text: &str) -> bool {
 fn check_k8s_name(text: &str) -> Check {
     if text.is_empty() || text.len() > 253 || !text.split('.').all(check_label) {
         return fail("bad-k8s-name", format!("`{text}` is not a valid Kubernetes name"), "use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (at most 253 characters)");
+    }
+    Ok(())
+}
+
+fn check_istio_revision(text: &str) -> Check {
+    if !check_label(text) {
+        return fail("bad-value", format!("`{text}` is not a valid Istio revision"), "use at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit, e.g. `1-22-3`");
     }
     Ok(())
 }

@@ -373,16 +373,10 @@ fn check_version_step(
     }
 }
 
-/// `existing` zones and VPCs are looked up, never created or deleted.
+/// Resources that are looked up (`existing` zones, VPCs and Istio control planes), never
+/// created or deleted; each kind's schema says which.
 pub fn is_read_only(desired: &Value, kind: Kind) -> bool {
-    match kind {
-        Kind::Route53Zone => desired
-            .get("existing")
-            .and_then(Value::as_bool)
-            .unwrap_or(true),
-        Kind::Vpc => desired.get("existing").is_some_and(|e| !e.is_null()),
-        _ => false,
-    }
+    kind.is_looked_up(desired)
 }
 
 /// Replaces `${kind.name.output}` whose producer keeps its recorded outputs (unchanged, read, or

@@ -1,9 +1,12 @@
 //! Drift of cluster objects: a rendered object compared with its live counterpart on the fields
 //! meshctl renders, which are the fields its server-side apply owns. Everything else on the live
 //! object (status, finalizers, server defaults, labels and annotations others add) belongs to
-//! someone else and is not drift.
+//! someone else and is not drift. Neither are meshctl's owner marks (managed-by and stack labels,
+//! address annotation): they say who owns the object, not how it is configured, and objects
+//! applied before the stack label existed lack it until their next apply.
 
 use crate::objects::ObjectRef;
+use crate::render::{ADDRESS_ANNOTATION, MANAGED_BY_LABEL, STACK_LABEL};
 use meshctl_model::record::{child_path, FieldDrift};
 use serde_json::Value;
 
@@ -17,7 +20,23 @@ pub fn object_drifts(reference: &ObjectRef, rendered: &Value, live: &Value) -> V
     let Value::Object(fields) = rendered else {
         return drifts;
     };
-    for (key, value) in fields {
+    let mut fields = fields.clone();
+    if let Some(Value::Object(metadata)) = fields.get_mut("metadata") {
+        for (key, mark) in [
+            ("labels", MANAGED_BY_LABEL),
+            ("labels", STACK_LABEL),
+            ("annotations", ADDRESS_ANNOTATION),
+        ] {
+            if let Some(Value::Object(marks)) = metadata.get_mut(key) {
+                marks.remove(mark);
+                // Nothing left to compare: an empty map would claim the live one must be empty.
+                if marks.is_empty() {
+                    metadata.remove(key);
+                }
+            }
+        }
+    }
+    for (key, value) in &fields {
         // Identity is how the object was found; status is the controllers'.
         if matches!(key.as_str(), "apiVersion" | "kind" | "status") {
             continue;
@@ -142,6 +161,21 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn owner_marks_are_not_drift() {
+        let mut rendered = rendered();
+        rendered["metadata"]["labels"]["meshctl.io/stack"] = json!("shop");
+        rendered["metadata"]["annotations"]["meshctl.io/address"] = json!("alb.public");
+        // Applied before the stack label existed, or relabelled by hand: still the same object.
+        let mut live = rendered.clone();
+        live["metadata"]["labels"] = json!({});
+        live["metadata"]["annotations"]
+            .as_object_mut()
+            .unwrap()
+            .remove("meshctl.io/address");
+        assert_eq!(object_drifts(&ingress(), &rendered, &live), []);
     }
 
     #[test]

@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PropagationPolicy};
+use kube::api::{
+    Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PropagationPolicy,
+};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::Scope;
 use meshctl_model::record::OwnedObject;
@@ -199,6 +201,41 @@ impl Objects {
                 error,
             })?;
         Ok(found.map(|o| serde_json::to_value(o).unwrap_or(Value::Null)))
+    }
+
+    /// The objects of a type (in `namespace`, or everywhere) matching a label selector (`""`:
+    /// all); none when the cluster does not serve the type.
+    pub async fn list(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        selector: &str,
+    ) -> Result<Vec<Value>, ObjectError> {
+        let of_type = ObjectRef {
+            api_version: api_version.to_string(),
+            kind: kind.to_string(),
+            namespace: namespace.map(str::to_string),
+            name: String::new(),
+        };
+        let api = match self.api(&of_type).await {
+            Ok(api) => api,
+            Err(ObjectError::UnknownType { .. }) => return Ok(Vec::new()),
+            Err(other) => return Err(other),
+        };
+        let mut params = ListParams::default();
+        if !selector.is_empty() {
+            params = params.labels(selector);
+        }
+        let found = api.list(&params).await.map_err(|error| ObjectError::Api {
+            object: format!("{kind} objects"),
+            error,
+        })?;
+        Ok(found
+            .items
+            .into_iter()
+            .map(|o| serde_json::to_value(o).unwrap_or(Value::Null))
+            .collect())
     }
 
     /// Starts deleting the object (dependents in the foreground); `false` when it was already

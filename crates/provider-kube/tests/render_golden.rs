@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "ap-northeast-2";
+/// The stack the hand-made contexts render for.
+const STACK: &str = "shop";
 const ACM_ARN: &str =
     "arn:aws:acm:ap-northeast-2:123456789012:certificate/0b8d3c1e-5f2a-4c6b-9e7d-1a2b3c4d5e6f";
 const ZONE_ID: &str = "Z08092432XQCIVY7ERHU7";
@@ -111,6 +113,7 @@ impl Rendering {
                     .collect();
                 let desired = serde_json::to_value(&resource.spec).unwrap();
                 let cx = Context {
+                    stack: stack.name(),
                     region: &stack.header.region,
                     cluster: cluster.as_ref(),
                     inputs: &inputs,
@@ -153,6 +156,7 @@ impl Rendering {
             Rendered::Objects(objects) => &objects[0],
             Rendered::IstioOperator { operator, .. } => operator,
             Rendered::Helm(_) => panic!("{kind}.{name} is a Helm release"),
+            Rendered::Existing => panic!("{kind}.{name} is only looked up"),
         }
     }
 
@@ -526,6 +530,7 @@ fn an_unknown_output_is_named_not_guessed() {
     let address = Address::new(Kind::Alb, "public");
     let inputs = alb_inputs(None);
     let cx = Context {
+        stack: STACK,
         region: REGION,
         cluster: None,
         inputs: &inputs,
@@ -567,6 +572,7 @@ fn a_health_check_port_that_is_not_the_status_node_port_is_refused() {
     let address = Address::new(Kind::Alb, "public");
     let inputs = alb_inputs(Some(31234));
     let cx = Context {
+        stack: STACK,
         region: REGION,
         cluster: None,
         inputs: &inputs,
@@ -581,6 +587,7 @@ fn a_health_check_port_that_is_not_the_status_node_port_is_refused() {
 fn no_input_makes_render_panic() {
     let inputs = Inputs::new();
     let cx = Context {
+        stack: STACK,
         region: REGION,
         cluster: None,
         inputs: &inputs,
@@ -622,6 +629,7 @@ fn a_malformed_output_is_an_error_naming_it() {
         .unwrap()
         .insert("status_node_port".into(), json!("not a port"));
     let cx = Context {
+        stack: STACK,
         region: REGION,
         cluster: None,
         inputs: &inputs,
@@ -636,6 +644,7 @@ fn a_malformed_output_is_an_error_naming_it() {
         .unwrap()
         .insert("labels".into(), json!(["istio"]));
     let cx = Context {
+        stack: STACK,
         region: REGION,
         cluster: None,
         inputs: &inputs,
@@ -646,4 +655,116 @@ fn a_malformed_output_is_an_error_naming_it() {
     });
     let err = render(&Address::new(Kind::Gateway, "g"), &gateway, &cx).unwrap_err();
     assert!(matches!(err, RenderError::BadOutput { .. }), "{err}");
+}
+
+#[test]
+fn every_object_release_and_operator_carries_its_owner() {
+    let rendering = Rendering::of("seed-002-nginx-nlb-addons");
+    for (address, result) in &rendering.results {
+        let render = result.as_ref().unwrap();
+        let marked: Vec<&Value> = match &render.rendered {
+            Rendered::Objects(objects) => objects.iter().collect(),
+            Rendered::IstioOperator { operator, .. } => vec![operator],
+            Rendered::Helm(chart) => {
+                assert_eq!(chart.labels["meshctl.io/stack"], "nginx-istio", "{address}");
+                assert_eq!(chart.labels["meshctl.io/kind"], address.kind.as_str());
+                continue;
+            }
+            Rendered::Existing => continue,
+        };
+        for object in marked {
+            let metadata = &object["metadata"];
+            assert_eq!(
+                metadata["labels"]["meshctl.io/stack"], "nginx-istio",
+                "{address}"
+            );
+            assert_eq!(
+                metadata["labels"]["app.kubernetes.io/managed-by"],
+                "meshctl"
+            );
+            assert_eq!(
+                metadata["annotations"]["meshctl.io/address"],
+                address.to_string()
+            );
+        }
+    }
+}
+
+fn istio_inputs(revision: Option<&str>) -> Inputs {
+    let mut outputs = BTreeMap::from([
+        ("version".to_string(), json!("1.22.3")),
+        ("namespace".to_string(), json!("istio-system")),
+    ]);
+    if let Some(revision) = revision {
+        outputs.insert("revision".into(), json!(revision));
+    }
+    BTreeMap::from([(Address::new(Kind::Istio, "mesh"), outputs)])
+}
+
+#[test]
+fn a_revision_names_the_control_plane_and_its_gateways_follow_it() {
+    let istio = Address::new(Kind::Istio, "mesh");
+    let revisioned = render_alone(&istio, json!({"version": "1.22.3", "revision": "blue"}));
+    let Rendered::IstioOperator { operator, .. } = &revisioned.rendered else {
+        panic!("istio renders an IstioOperator");
+    };
+    assert_eq!(operator["spec"]["revision"], "blue");
+    assert_eq!(revisioned.outputs["revision"], "blue");
+    let plain = render_alone(&istio, json!({"version": "1.22.3"}));
+    assert_eq!(plain.outputs["revision"], "default");
+    let Rendered::IstioOperator { operator, .. } = &plain.rendered else {
+        panic!("istio renders an IstioOperator");
+    };
+    assert!(operator["spec"].get("revision").is_none(), "{operator:#}");
+
+    let gateway = Address::new(Kind::IngressGateway, "gw");
+    let desired =
+        json!({"istio": "mesh", "labels": {"istio": "gw"}, "service": {"type": "ClusterIP"}});
+    for (revision, expected) in [
+        (Some("blue"), json!("blue")),
+        (Some("default"), Value::Null),
+        (None, Value::Null),
+    ] {
+        let inputs = istio_inputs(revision);
+        let cx = Context {
+            stack: STACK,
+            region: REGION,
+            cluster: None,
+            inputs: &inputs,
+        };
+        let rendered = render(&gateway, &desired, &cx).unwrap();
+        let Rendered::IstioOperator { operator, .. } = &rendered.rendered else {
+            panic!("a gateway renders an IstioOperator");
+        };
+        assert_eq!(operator["spec"]["revision"], expected, "{revision:?}");
+    }
+}
+
+fn render_alone(address: &Address, desired: Value) -> Render {
+    let inputs = Inputs::new();
+    let cx = Context {
+        stack: STACK,
+        region: REGION,
+        cluster: None,
+        inputs: &inputs,
+    };
+    render(address, &desired, &cx).unwrap()
+}
+
+#[test]
+fn an_existing_control_plane_installs_nothing_and_names_what_it_looks_up() {
+    let istio = Address::new(Kind::Istio, "mesh");
+    let render = render_alone(
+        &istio,
+        json!({"existing": true, "revision": "blue", "namespace": "mesh-system"}),
+    );
+    assert_eq!(render.rendered, Rendered::Existing);
+    assert_eq!(render.rendered.to_yaml().unwrap(), "");
+    assert_eq!(render.outputs["revision"], "blue");
+    assert_eq!(render.outputs["namespace"], "mesh-system");
+    // Its version comes from the cluster, unless the stack pins it.
+    assert!(!render.outputs.contains_key("version"));
+    let pinned = render_alone(&istio, json!({"existing": true, "version": "1.22.3"}));
+    assert_eq!(pinned.outputs["version"], "1.22.3");
+    assert_eq!(pinned.outputs["revision"], "default");
 }

@@ -123,6 +123,10 @@ impl KindSpec for Vpc {
         sensitive: &[],
     };
 
+    fn looked_up(desired: &serde_json::Value) -> bool {
+        desired.get("existing").is_some_and(|e| !e.is_null())
+    }
+
     fn check(&self, cx: &mut LocalChecks) {
         match (&self.existing, &self.cidr) {
             (Some(_), Some(_)) => cx.error("conflicting-fields", field("cidr"), "`cidr` and `existing` cannot both be set", "an existing VPC is only read: remove `cidr` (and `azs`), or remove `existing` to create a VPC"),
@@ -467,6 +471,14 @@ impl KindSpec for Route53Zone {
         create_before_destroy: false,
         sensitive: &[],
     };
+
+    fn looked_up(desired: &serde_json::Value) -> bool {
+        // `existing` defaults to true: a zone is looked up unless the stack says to create it.
+        desired
+            .get("existing")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(true)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,8 +5,8 @@ use super::{field, Kind, KindSpec, Layer, References, Schema};
 use crate::path::FieldPath;
 use crate::validate::LocalChecks;
 use crate::values::{
-    Annotations, Arn, Cidr, DomainPattern, Duration, Email, K8sName, Labels, NamespaceName,
-    NodePort, PinnedVersion, Port, Quantity, Url,
+    Annotations, Arn, Cidr, DomainPattern, Duration, Email, IstioRevision, K8sName, Labels,
+    NamespaceName, NodePort, PinnedVersion, Port, Quantity, Url,
 };
 use serde::{Deserialize, Serialize};
 
@@ -215,8 +215,18 @@ pub enum IstioProfile {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Istio {
-    /// Required and exact: the control plane, istioctl and gateways must run one version.
-    pub version: PinnedVersion,
+    /// Exact: the control plane, istioctl and gateways must run one version. Required unless
+    /// `existing`; there it is the version the control plane found must run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<PinnedVersion>,
+    /// The control plane revision (`istiod-<revision>`); a second control plane on a cluster
+    /// needs its own. Absent: Istio's default revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<IstioRevision>,
+    /// Use the control plane of this `namespace` and `revision` that is already on the cluster
+    /// (installed by another stack, or by hand): looked up, never installed or uninstalled.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub existing: bool,
     #[serde(default)]
     pub profile: IstioProfile,
     #[serde(default = "istio_system")]
@@ -234,13 +244,30 @@ pub struct Istio {
 impl KindSpec for Istio {
     const SCHEMA: Schema = Schema {
         layer: Layer::Cluster,
-        outputs: &["revision"],
-        force_new: &["namespace"],
+        outputs: &["version", "namespace", "revision"],
+        force_new: &["namespace", "revision", "existing"],
         create_before_destroy: false,
         sensitive: &[],
     };
 
+    fn looked_up(desired: &serde_json::Value) -> bool {
+        desired
+            .get("existing")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false)
+    }
+
     fn check(&self, cx: &mut LocalChecks) {
+        if self.existing {
+            self.check_existing(cx);
+        } else if self.version.is_none() {
+            cx.error(
+                "missing-field",
+                FieldPath::root(),
+                "missing required field `version`",
+                "add `version:` to this mapping, or `existing: true` to use the Istio already on the cluster",
+            );
+        }
         check_autoscale(cx, field("pilot"), &self.pilot);
         if let Some(egress) = &self.egress_gateway {
             check_autoscale(
@@ -248,6 +275,33 @@ impl KindSpec for Istio {
                 field("egress_gateway").key("replicas"),
                 &egress.replicas,
             );
+        }
+    }
+}
+
+impl Istio {
+    /// An existing control plane is only read: fields that configure an install mean nothing.
+    fn check_existing(&self, cx: &mut LocalChecks) {
+        let installs = [
+            ("profile", self.profile != IstioProfile::default()),
+            ("pilot", self.pilot != Autoscale::default()),
+            ("egress_gateway", self.egress_gateway.is_some()),
+            ("mesh_config", self.mesh_config != MeshConfig::default()),
+            ("proxy_resources", self.proxy_resources.is_some()),
+        ];
+        for (name, set) in installs {
+            if set {
+                cx.error(
+                    "conflicting-fields",
+                    field(name),
+                    format!(
+                        "`{name}` configures an install, and an `existing` Istio is only looked up"
+                    ),
+                    format!(
+                        "remove `{name}`, or remove `existing` to install Istio from this stack"
+                    ),
+                );
+            }
         }
     }
 }

@@ -70,6 +70,11 @@ pub trait KindSpec {
     fn references(&self, _refs: &mut References) {}
     /// Checks that need only this resource (ranges across fields, exclusive options).
     fn check(&self, _cx: &mut crate::validate::LocalChecks) {}
+    /// Whether a resource with this desired JSON is looked up (an `existing` zone, VPC or
+    /// control plane): read, never created, changed or deleted.
+    fn looked_up(_desired: &serde_json::Value) -> bool {
+        false
+    }
 }
 
 macro_rules! kinds {
@@ -92,6 +97,11 @@ macro_rules! kinds {
 
             pub fn schema(self) -> &'static Schema {
                 match self { $(Kind::$variant => &<$ty as KindSpec>::SCHEMA,)* }
+            }
+
+            /// Whether a resource of this kind with this desired JSON is only looked up.
+            pub fn is_looked_up(self, desired: &serde_json::Value) -> bool {
+                match self { $(Kind::$variant => <$ty as KindSpec>::looked_up(desired),)* }
             }
 
             pub fn names() -> impl Iterator<Item = &'static str> {

@@ -1,16 +1,22 @@
 //! Installs through processes: `helm upgrade --install` / `uninstall` / `status` of a chart, and
 //! `istioctl install` / `uninstall` of an IstioOperator, found again by istioctl's record of it
-//! (`installed-state-<name>`).
+//! (`installed-state-<name>[-<revision>]`).
+//!
+//! Each carries its owner: a release its `--labels` (helm 3.13 or later), an IstioOperator its
+//! metadata's labels and annotations, which istioctl keeps on the installed state. Neither is
+//! installed over another stack's, and a control plane never over another install's revision.
+//! Uninstalling an operator removes what that operator and revision installed (`uninstall -f`);
+//! never `--purge`, which would remove every control plane and Istio's CRDs, shared by all.
 
 use std::time::Duration;
 
 use meshctl_model::record::OwnedObject;
-use meshctl_model::Kind;
 use meshctl_provider::ErrorClass;
 use serde_json::{json, Value};
 
 use super::{split_id, temp_file, Call, Record, Result, HELM_RELEASE, ISTIO_OPERATOR};
 use crate::objects::ObjectRef;
+use crate::owner::{self, Owner};
 use crate::render::HelmChart;
 use crate::tools::{self, ToolError};
 
@@ -24,6 +30,12 @@ impl Call<'_> {
             kind: HELM_RELEASE.to_string(),
             id: format!("{}/{}", chart.namespace, chart.release),
         };
+        if let Some(owner) = self.release_owner(&chart.namespace, &chart.release).await? {
+            if owner.is_other_than(self.stack()) {
+                let what = format!("Helm release {}", object.id);
+                return Err(self.owned_elsewhere(&what, &owner));
+            }
+        }
         record(object.clone());
         let values = temp_file(
             "values.yaml",
@@ -59,6 +71,14 @@ impl Call<'_> {
         if chart.create_namespace {
             args.push("--create-namespace".to_string());
         }
+        if !chart.labels.is_empty() {
+            let labels: Vec<String> = chart
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            args.extend(["--labels".to_string(), labels.join(",")]);
+        }
         args.extend(self.connected.kubeconfig.helm());
         self.progress.update(
             self.address,
@@ -85,14 +105,19 @@ impl Call<'_> {
     ) -> Result<OwnedObject> {
         let reference = ObjectRef::of(operator)
             .ok_or_else(|| self.error(ErrorClass::Permanent, "the IstioOperator has no name"))?;
+        let namespace = reference.namespace.as_deref().unwrap_or("istio-system");
+        let revision = operator["spec"]["revision"]
+            .as_str()
+            .filter(|r| !r.is_empty());
         let object = OwnedObject {
             kind: ISTIO_OPERATOR.to_string(),
             id: format!(
-                "{}/{}",
-                reference.namespace.as_deref().unwrap_or("istio-system"),
-                reference.name
+                "{namespace}/{}",
+                installed_suffix(&reference.name, revision)
             ),
         };
+        self.refuse_istio_of_others(operator, namespace, &object)
+            .await?;
         record(object.clone());
         let file = temp_file(
             "istio-operator.yaml",
@@ -165,20 +190,100 @@ impl Call<'_> {
         }
     }
 
-    /// istioctl's record of an install: IstioOperator `installed-state-<name>`.
+    /// istioctl's record of an install: IstioOperator `installed-state-<name>[-<revision>]`.
     pub(super) async fn installed_state(&self, object: &OwnedObject) -> Result<Option<Value>> {
-        let (namespace, name) = split_id(&object.id);
+        let (namespace, suffix) = split_id(&object.id);
         let reference = ObjectRef {
-            api_version: "install.istio.io/v1alpha1".into(),
+            api_version: OPERATOR_API.into(),
             kind: "IstioOperator".into(),
             namespace: Some(namespace.to_string()),
-            name: format!("installed-state-{name}"),
+            name: format!("{INSTALLED_STATE}-{suffix}"),
         };
         self.connected
             .objects
             .get(&reference)
             .await
             .map_err(|e| self.object_error(e))
+    }
+
+    /// The owner a Helm release's storage Secrets are labelled with (`helm --labels`), newest
+    /// revision first; `None` for no release, or one with no owner mark (installed by hand, or
+    /// stored elsewhere than in Secrets).
+    async fn release_owner(&self, namespace: &str, release: &str) -> Result<Option<Owner>> {
+        let secrets = self
+            .connected
+            .objects
+            .list(
+                "v1",
+                "Secret",
+                Some(namespace),
+                &format!("owner=helm,name={release}"),
+            )
+            .await
+            .map_err(|e| self.object_error(e))?;
+        let newest = secrets.iter().max_by_key(|s| {
+            s["metadata"]["labels"]["version"]
+                .as_str()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        });
+        Ok(newest.and_then(|s| Owner::of_release(&s["metadata"]["labels"], release)))
+    }
+
+    /// Refuses an install that would overwrite another stack's: the same operator installed by
+    /// another stack, or, for a control plane, a revision another install already runs in the
+    /// namespace (istioctl would replace its istiod).
+    async fn refuse_istio_of_others(
+        &self,
+        operator: &Value,
+        namespace: &str,
+        object: &OwnedObject,
+    ) -> Result<()> {
+        let states = self
+            .connected
+            .objects
+            .list(OPERATOR_API, "IstioOperator", Some(namespace), "")
+            .await
+            .map_err(|e| self.object_error(e))?;
+        let (_, suffix) = split_id(&object.id);
+        let ours = format!("{INSTALLED_STATE}-{suffix}");
+        let revision = revision_of(&operator["spec"]);
+        for state in &states {
+            let name = state["metadata"]["name"].as_str().unwrap_or_default();
+            if !name.starts_with(INSTALLED_STATE) {
+                continue;
+            }
+            if name == ours {
+                if let Some(owner) = owner::other_stack(state, self.stack()) {
+                    let what = format!("the Istio install {namespace}/{name}");
+                    return Err(self.owned_elsewhere(&what, &owner));
+                }
+                continue;
+            }
+            let same_control_plane = installs_pilot(&operator["spec"])
+                && installs_pilot(&state["spec"])
+                && revision_of(&state["spec"]) == revision;
+            if !same_control_plane {
+                continue;
+            }
+            let by = match Owner::of(state) {
+                Some(owner) => owner.to_string(),
+                None => format!("{namespace}/{name}, not installed by meshctl"),
+            };
+            return Err(self
+                .error(
+                    ErrorClass::Permanent,
+                    format!(
+                        "the Istio control plane of revision `{revision}` in {namespace} is already installed, by {by}; installing {} would replace it",
+                        self.address
+                    ),
+                )
+                .with_help(format!(
+                    "use it: `existing: true` on {} (with `revision: {revision}` unless it is `default`); or give {} a `revision:` of its own",
+                    self.address, self.address
+                )));
+        }
+        Ok(())
     }
 
     pub(super) async fn helm_uninstall(&self, object: &OwnedObject) -> Result<()> {
@@ -211,39 +316,47 @@ impl Call<'_> {
     }
 
     /// `istioctl uninstall -f` with the spec istioctl recorded at install: removes exactly what
-    /// that operator installed (other operators' gateways stay).
+    /// that operator and revision installed. Never `--purge`: that removes every control plane
+    /// and gateway on the cluster and Istio's CRDs, which other stacks' installs share; the CRDs
+    /// stay (docs/stack-language.md says how to remove them by hand).
     pub(super) async fn istio_uninstall(&self, object: &OwnedObject) -> Result<()> {
         let Some(state) = self.installed_state(object).await? else {
             return Ok(());
         };
-        let (namespace, name) = split_id(&object.id);
-        // The control plane goes with everything Istio installed (its CRDs too): its gateways
-        // and mesh objects depend on it and are gone by now. A gateway removes only its own,
-        // named by the spec istioctl recorded.
-        let mut args = vec!["uninstall".to_string(), "-y".to_string()];
-        let mut _operator_file = None;
-        if self.address.kind == Kind::Istio {
-            args.push("--purge".to_string());
-        } else {
-            let operator = json!({
-                "apiVersion": "install.istio.io/v1alpha1",
-                "kind": "IstioOperator",
-                "metadata": { "name": name, "namespace": namespace },
-                "spec": state["spec"],
-            });
-            let file = temp_file(
-                "istio-operator.yaml",
-                &serde_yaml::to_string(&operator).unwrap_or_default(),
-            )
-            .map_err(|e| {
-                self.error(
-                    ErrorClass::Permanent,
-                    format!("cannot write the IstioOperator: {e}"),
-                )
-            })?;
-            args.extend(["-f".to_string(), file.display().to_string()]);
-            _operator_file = Some(file);
+        let (namespace, suffix) = split_id(&object.id);
+        if let Some(owner) = owner::other_stack(&state, self.stack()) {
+            self.progress.update(
+                self.address,
+                &format!("leaving the Istio install {namespace}/{suffix}: it belongs to {owner}"),
+            );
+            return Ok(());
         }
+        // The operator's own name: the record's suffix without the revision istioctl appended.
+        let name = revision_of_spec(&state["spec"])
+            .and_then(|rev| suffix.strip_suffix(&format!("-{rev}")))
+            .unwrap_or(suffix);
+        let operator = json!({
+            "apiVersion": OPERATOR_API,
+            "kind": "IstioOperator",
+            "metadata": { "name": name, "namespace": namespace },
+            "spec": state["spec"],
+        });
+        let file = temp_file(
+            "istio-operator.yaml",
+            &serde_yaml::to_string(&operator).unwrap_or_default(),
+        )
+        .map_err(|e| {
+            self.error(
+                ErrorClass::Permanent,
+                format!("cannot write the IstioOperator: {e}"),
+            )
+        })?;
+        let mut args = vec![
+            "uninstall".to_string(),
+            "-y".to_string(),
+            "-f".to_string(),
+            file.display().to_string(),
+        ];
         args.extend(self.connected.kubeconfig.istioctl());
         self.progress
             .update(self.address, &format!("istioctl uninstall {name}"));
@@ -256,5 +369,64 @@ impl Call<'_> {
         .await
         .map_err(|e| self.tool_error(e))?;
         Ok(())
+    }
+}
+
+const OPERATOR_API: &str = "install.istio.io/v1alpha1";
+/// What istioctl names its record of an install, before `-<name>` and `-<revision>`.
+const INSTALLED_STATE: &str = "installed-state";
+
+/// The part of istioctl's record name after `installed-state-`: the operator's name, then its
+/// revision when it has one (as istioctl names it, so operators side by side keep their own).
+fn installed_suffix(name: &str, revision: Option<&str>) -> String {
+    match revision {
+        Some(revision) => format!("{name}-{revision}"),
+        None => name.to_string(),
+    }
+}
+
+/// An operator spec's revision, when it sets one.
+fn revision_of_spec(spec: &Value) -> Option<&str> {
+    spec["revision"].as_str().filter(|r| !r.is_empty())
+}
+
+/// An operator spec's revision as Istio names it: `default` when it sets none.
+fn revision_of(spec: &Value) -> &str {
+    revision_of_spec(spec).unwrap_or(crate::render::DEFAULT_REVISION)
+}
+
+/// Whether an operator spec installs a control plane (istiod): every profile but `empty` does,
+/// unless the pilot component is disabled.
+fn installs_pilot(spec: &Value) -> bool {
+    match spec["components"]["pilot"]["enabled"].as_bool() {
+        Some(enabled) => enabled,
+        None => spec["profile"].as_str() != Some("empty"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_are_named_like_istioctl_names_them() {
+        assert_eq!(installed_suffix("mesh", None), "mesh");
+        assert_eq!(installed_suffix("mesh", Some("b")), "mesh-b");
+        let spec = json!({"profile": "default", "revision": "b"});
+        assert_eq!(revision_of(&spec), "b");
+        assert_eq!(revision_of(&json!({"revision": ""})), "default");
+    }
+
+    #[test]
+    fn only_a_profile_with_pilot_installs_a_control_plane() {
+        assert!(installs_pilot(&json!({"profile": "default"})));
+        assert!(installs_pilot(&json!({})));
+        assert!(!installs_pilot(&json!({"profile": "empty"})));
+        assert!(!installs_pilot(
+            &json!({"profile": "default", "components": {"pilot": {"enabled": false}}})
+        ));
+        assert!(installs_pilot(
+            &json!({"profile": "empty", "components": {"pilot": {"enabled": true}}})
+        ));
     }
 }

@@ -14,6 +14,13 @@
 //!
 //! Names are chosen by the stack, so every object is recorded before the call that creates it;
 //! a killed run leaves nothing state does not know about, and nothing needs sweeping.
+//!
+//! Several stacks may share a cluster. What meshctl makes carries its owner (`crate::owner`): the
+//! stack label and address annotation on objects, IstioOperators and the namespaces installs
+//! create, release labels on Helm releases. Apply refuses to take over what another stack owns
+//! (objects with no owner mark, made by hand, are adopted as server-side apply does); delete and
+//! rollback leave what another stack owns alone; Istio is uninstalled per operator and
+//! revision, never with `--purge`, so the shared CRDs and other stacks' control planes stay.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,6 +41,7 @@ mod waits;
 use crate::access::{self, AccessError, AccessSource, ClusterAccess};
 use crate::drift;
 use crate::objects::{ObjectError, ObjectRef, Objects};
+use crate::owner::{self, Owner};
 use crate::render::{self, Context, Render, RenderError, Rendered};
 use crate::tools::{ToolError, Tools};
 
@@ -322,6 +330,7 @@ impl KubeProvider {
     ) -> std::result::Result<Render, RenderError> {
         let cluster = self.cluster_address();
         let cx = Context {
+            stack: &self.settings.stack,
             region: &self.settings.region,
             cluster: cluster.as_ref(),
             inputs,
@@ -351,9 +360,11 @@ impl KubeProvider {
         // Namespaces helm or istioctl create for this resource are its own, so destroy leaves
         // nothing behind; ones that existed before stay someone else's.
         let mut owned = Vec::new();
+        let mut adopted = Vec::new();
         for namespace in created_namespaces(&render) {
             if let Some(object) = cx.adopt_namespace(&namespace, prior, record).await? {
                 owned.push(object);
+                adopted.push(namespace);
             }
         }
         match &render.rendered {
@@ -362,6 +373,11 @@ impl KubeProvider {
             Rendered::IstioOperator { operator, .. } => {
                 owned.push(cx.istio_install(operator, record).await?)
             }
+            // Looked up by `observe` below; nothing of it is this resource's.
+            Rendered::Existing => {}
+        }
+        for namespace in &adopted {
+            cx.mark_namespace(namespace).await?;
         }
         // cert-manager keeps a Certificate's Secret when the Certificate goes; meshctl asked for
         // it, so it is this resource's to delete. It goes first in the list, so that deleting
@@ -517,6 +533,9 @@ impl Call<'_> {
                     "an object has no apiVersion, kind or metadata.name",
                 )
             })?;
+            // Checked before recording: a refused object must never become this resource's to
+            // delete on rollback.
+            self.refuse_if_owned_elsewhere(&reference).await?;
             record(reference.owned());
             self.progress
                 .update(self.address, &format!("applying {reference}"));
@@ -528,6 +547,65 @@ impl Call<'_> {
             owned.push(reference.owned());
         }
         Ok(owned)
+    }
+
+    /// The stack this provider applies.
+    fn stack(&self) -> &str {
+        &self.provider.settings.stack
+    }
+
+    /// A permanent error when the live object carries another stack's owner mark: applying would
+    /// take it over from that stack (whose next apply would take it back, and whose destroy
+    /// would delete it under this one).
+    async fn refuse_if_owned_elsewhere(&self, reference: &ObjectRef) -> Result<()> {
+        let live = self
+            .connected
+            .objects
+            .get(reference)
+            .await
+            .map_err(|e| self.object_error(e))?;
+        match live.and_then(|live| owner::other_stack(&live, self.stack())) {
+            Some(owner) => Err(self.owned_elsewhere(&reference.to_string(), &owner)),
+            None => Ok(()),
+        }
+    }
+
+    /// The refusal to touch what another stack owns, naming it, its owner and what to do.
+    fn owned_elsewhere(&self, what: &str, owner: &Owner) -> ProviderError {
+        self.error(
+            ErrorClass::Permanent,
+            format!(
+                "{what} belongs to {owner}; {} will not take it over",
+                self.address
+            ),
+        )
+        .with_help(format!(
+            "one stack owns each object: remove {} from this stack (or give it another name or namespace), or delete it from stack `{}` first",
+            self.address, owner.stack
+        ))
+    }
+
+    /// Marks a namespace this resource's install created with its owner, so another stack can
+    /// tell it is not its own and a delete can tell it is.
+    async fn mark_namespace(&self, name: &str) -> Result<()> {
+        let mut labels = serde_json::Map::new();
+        labels.insert(render::MANAGED_BY_LABEL.into(), render::MANAGED_BY.into());
+        labels.insert(render::STACK_LABEL.into(), self.stack().into());
+        let namespace = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": name,
+                "labels": labels,
+                "annotations": { render::ADDRESS_ANNOTATION: self.address.to_string() },
+            },
+        });
+        self.connected
+            .objects
+            .apply(&namespace)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.object_error(e))
     }
 
     /// Records `namespace` as this resource's when it does not exist yet (or was already
@@ -655,7 +733,25 @@ impl Call<'_> {
 
     /// Deletes an object and waits until it is gone (its finalizers done: for an Ingress, the
     /// controller has deleted its ALB).
+    /// An object another stack has marked as its own since (it took over a name this resource
+    /// once had) is left alone.
     async fn delete_object(&self, reference: &ObjectRef) -> Result<()> {
+        let live = self
+            .connected
+            .objects
+            .get(reference)
+            .await
+            .map_err(|e| self.object_error(e))?;
+        let Some(live) = live else {
+            return Ok(());
+        };
+        if let Some(owner) = owner::other_stack(&live, self.stack()) {
+            self.progress.update(
+                self.address,
+                &format!("leaving {reference}: it belongs to {owner}"),
+            );
+            return Ok(());
+        }
         self.progress
             .update(self.address, &format!("deleting {reference}"));
         if !self
@@ -762,6 +858,8 @@ impl Provider for KubeProvider {
                 Some(drifts) => drifts,
                 None => return Ok(None),
             },
+            // Looked up by `observe`, which says when it is gone.
+            Rendered::Existing => Vec::new(),
             // An install is checked for its release or installed state: the chart and istioctl
             // render its objects, not meshctl.
             Rendered::Helm(_) | Rendered::IstioOperator { .. } => {
@@ -826,7 +924,7 @@ impl Provider for KubeProvider {
             "import",
             "cluster resources are not imported by id",
         )
-        .with_help("add the resource to the stack and run `meshctl apply`: server-side apply takes over the existing objects"))
+        .with_help("add the resource to the stack and run `meshctl apply`: server-side apply takes over existing objects that no other stack owns"))
     }
 }
 

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::{Call, Result, POLL};
 use crate::objects::ObjectRef;
-use crate::render::{Render, Rendered};
+use crate::render::{Render, Rendered, DEFAULT_REVISION};
 use crate::tools;
 
 impl Call<'_> {
@@ -26,6 +26,10 @@ impl Call<'_> {
     ) -> Result<Option<String>> {
         match self.address.kind {
             Kind::IngressGateway => self.observe_gateway(outputs, wait).await,
+            Kind::Istio if matches!(render.rendered, Rendered::Existing) => {
+                self.observe_existing_control_plane(outputs).await?;
+                Ok(None)
+            }
             Kind::Alb => {
                 let Rendered::Objects(objects) = &render.rendered else {
                     return Ok(None);
@@ -77,6 +81,82 @@ impl Call<'_> {
             }
             _ => Ok(None),
         }
+    }
+
+    /// An `existing` control plane: its istiod Deployment (`istiod`, or `istiod-<revision>`) in
+    /// its namespace, available, and the version it runs (its image's tag) as the `version`
+    /// output. Not there is `NotFound`: apply says what to do, drift reports it gone.
+    pub(super) async fn observe_existing_control_plane(
+        &self,
+        outputs: &mut BTreeMap<String, Value>,
+    ) -> Result<()> {
+        let namespace = outputs
+            .get("namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("istio-system")
+            .to_string();
+        let revision = outputs
+            .get("revision")
+            .and_then(Value::as_str)
+            .filter(|r| *r != DEFAULT_REVISION)
+            .map(str::to_string);
+        let istiod = ObjectRef {
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+            namespace: Some(namespace.clone()),
+            name: revision
+                .as_ref()
+                .map_or_else(|| "istiod".to_string(), |r| format!("istiod-{r}")),
+        };
+        let which = match &revision {
+            Some(revision) => format!("revision `{revision}`"),
+            None => "the default revision".to_string(),
+        };
+        let live = self
+            .connected
+            .objects
+            .get(&istiod)
+            .await
+            .map_err(|e| self.object_error(e))?
+            .ok_or_else(|| {
+                self.error(
+                    ErrorClass::NotFound,
+                    format!("no Istio control plane of {which} in {namespace}: {istiod} does not exist"),
+                )
+                .with_help("install Istio first (the stack that owns it, or istioctl), or set the `namespace` and `revision` it runs with; or remove `existing` to install it from this stack")
+            })?;
+        let image = live["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap_or_default();
+        let running = image_version(image);
+        let wanted = outputs.get("version").and_then(Value::as_str);
+        match (wanted, &running) {
+            (Some(wanted), Some(running)) if wanted != running => {
+                return Err(self
+                    .error(
+                        ErrorClass::Permanent,
+                        format!("{istiod} runs Istio {running}, not the {wanted} the stack says"),
+                    )
+                    .with_help(format!(
+                        "set `version: {running}` (gateways run the control plane's version), or remove `version`"
+                    )))
+            }
+            (None, Some(running)) => {
+                outputs.insert("version".into(), running.clone().into());
+            }
+            _ => {}
+        }
+        if !outputs.contains_key("version") {
+            return Err(self
+                .error(
+                    ErrorClass::Permanent,
+                    format!(
+                        "cannot tell which Istio version {istiod} runs from its image `{image}`"
+                    ),
+                )
+                .with_help("set `version:` to the version it runs"));
+        }
+        Ok(())
     }
 
     /// The gateway Service's nodePorts, and for a LoadBalancer Service its balancer.
@@ -344,5 +424,43 @@ impl Call<'_> {
                 )
             })
             .unwrap_or_default()
+    }
+}
+
+/// The Istio version an image runs, from its tag: `docker.io/istio/pilot:1.22.3` and
+/// `…/pilot:1.22.3-distroless` run 1.22.3. `None` for an untagged or digest-only image.
+fn image_version(image: &str) -> Option<String> {
+    let without_digest = image.split('@').next().unwrap_or(image);
+    let (repository, tag) = without_digest.rsplit_once(':')?;
+    // A colon in the registry's host:port is not a tag.
+    if tag.contains('/') || repository.is_empty() {
+        return None;
+    }
+    let version = tag
+        .strip_suffix("-distroless")
+        .or_else(|| tag.strip_suffix("-debug"))
+        .unwrap_or(tag);
+    version
+        .starts_with(|c: char| c.is_ascii_digit())
+        .then(|| version.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::image_version;
+
+    #[test]
+    fn the_version_is_the_image_tag() {
+        assert_eq!(
+            image_version("docker.io/istio/pilot:1.22.3").as_deref(),
+            Some("1.22.3")
+        );
+        assert_eq!(
+            image_version("registry:5000/istio/pilot:1.21.0-distroless").as_deref(),
+            Some("1.21.0")
+        );
+        assert_eq!(image_version("registry:5000/istio/pilot"), None);
+        assert_eq!(image_version("istio/pilot:latest"), None);
+        assert_eq!(image_version("istio/pilot@sha256:abc"), None);
     }
 }

@@ -87,6 +87,7 @@ pub(super) fn lb_controller(r: &Renderer<'_>, spec: &LbController) -> Result<Ren
             repository: Some(EKS_CHARTS_REPOSITORY.to_string()),
             version: spec.chart_version.to_string(),
             values,
+            labels: r.release_labels(),
         }),
         outputs: BTreeMap::from([("release".to_string(), r.name().into())]),
     })
@@ -130,6 +131,7 @@ pub(super) fn cert_manager(r: &Renderer<'_>, spec: &CertManager) -> Result<Rende
             repository: Some(CERT_MANAGER_REPOSITORY.to_string()),
             version,
             values,
+            labels: r.release_labels(),
         }),
         outputs: BTreeMap::from([("release".to_string(), r.name().into())]),
     })
@@ -150,6 +152,7 @@ pub(super) fn helm_release(r: &Renderer<'_>, spec: &HelmRelease) -> Result<Rende
             repository: spec.repository.as_ref().map(ToString::to_string),
             version: spec.version.to_string(),
             values,
+            labels: r.release_labels(),
         }),
         outputs: BTreeMap::from([("release".to_string(), r.name().into())]),
     })

@@ -1,7 +1,7 @@
 //! IstioOperators: the control plane of an `istio` node, and one operator (profile `empty`) per
 //! `ingress_gateway`, with its Service, nodePorts and NLB annotations (seeds 000, 001, 004).
 
-use super::{object, Render, RenderError, Rendered, Renderer};
+use super::{object, opt, Render, RenderError, Rendered, Renderer};
 use meshctl_model::kinds::cluster::{
     Autoscale, ExternalTrafficPolicy, HealthProtocol, IngressGateway, Istio, IstioProfile,
     NlbSettings, Resources, Scheme, ServiceType, TargetType, LB_TYPE_ANNOTATION,
@@ -36,7 +36,39 @@ fn resources(resources: &Resources) -> Value {
     serde_json::to_value(resources).unwrap_or(Value::Null)
 }
 
+/// The revision Istio labels an unrevisioned control plane's objects with (`istio.io/rev`).
+pub const DEFAULT_REVISION: &str = "default";
+
+/// What dependents read of a control plane: its version (when known), namespace and revision.
+fn control_plane_outputs(spec: &Istio) -> BTreeMap<String, Value> {
+    let mut outputs = BTreeMap::from([
+        ("namespace".to_string(), spec.namespace.as_str().into()),
+        (
+            "revision".to_string(),
+            spec.revision
+                .as_ref()
+                .map_or(DEFAULT_REVISION, |r| r.as_str())
+                .into(),
+        ),
+    ]);
+    if let Some(version) = &spec.version {
+        outputs.insert("version".to_string(), version.to_string().into());
+    }
+    outputs
+}
+
 pub(super) fn control_plane(r: &Renderer<'_>, spec: &Istio) -> Result<Render, RenderError> {
+    // A control plane already on the cluster is only looked up: nothing to install. The
+    // provider reads its version from the cluster.
+    if spec.existing {
+        return Ok(Render {
+            rendered: Rendered::Existing,
+            outputs: control_plane_outputs(spec),
+        });
+    }
+    let Some(version) = &spec.version else {
+        return Err(r.conflict("`version` is required to install Istio"));
+    };
     let namespace = spec.namespace.as_str();
     let egress = match &spec.egress_gateway {
         Some(egress) if egress.enabled => json!({
@@ -68,7 +100,8 @@ pub(super) fn control_plane(r: &Renderer<'_>, spec: &Istio) -> Result<Render, Re
     );
     let mut spec_json = object([
         ("profile", profile(spec.profile).into()),
-        ("tag", spec.version.to_string().into()),
+        ("tag", version.to_string().into()),
+        ("revision", opt(spec.revision.as_ref().map(|r| r.as_str()))),
         ("components", components),
         ("meshConfig", Value::Object(mesh_config)),
     ]);
@@ -94,13 +127,10 @@ pub(super) fn control_plane(r: &Renderer<'_>, spec: &Istio) -> Result<Render, Re
     });
     Ok(Render {
         rendered: Rendered::IstioOperator {
-            version: spec.version.to_string(),
+            version: version.to_string(),
             operator,
         },
-        outputs: BTreeMap::from([
-            ("version".to_string(), spec.version.to_string().into()),
-            ("namespace".to_string(), namespace.into()),
-        ]),
+        outputs: control_plane_outputs(spec),
     })
 }
 
@@ -214,6 +244,10 @@ pub(super) fn ingress_gateway(
     let istio_namespace = r
         .optional_string_output(Kind::Istio, &spec.istio, "namespace")
         .unwrap_or_else(|| ISTIO_SYSTEM.to_string());
+    // A gateway's proxies connect to its control plane's revision.
+    let revision = r
+        .optional_string_output(Kind::Istio, &spec.istio, "revision")
+        .filter(|rev| rev != DEFAULT_REVISION);
     let kind = spec.service_type();
     let mut service = Map::new();
     service.insert("type".into(), service_type(kind).into());
@@ -272,6 +306,9 @@ pub(super) fn ingress_gateway(
         "tag": version,
         "components": { "ingressGateways": [component] },
     });
+    if let Some(revision) = revision {
+        spec_json["revision"] = revision.into();
+    }
     if istio_namespace != ISTIO_SYSTEM {
         spec_json["values"] = json!({ "global": { "istioNamespace": istio_namespace } });
     }

@@ -3,9 +3,11 @@
 //! Helm chart and values helm installs. Pure: no IO, no async, no kube client, so plans can show
 //! exactly what apply will send and golden files can hold it.
 //!
-//! Every Kubernetes object (and every IstioOperator) carries the label
-//! `app.kubernetes.io/managed-by: meshctl` and the annotation `meshctl.io/address: kind.name`, so
-//! a live object can be traced back to the stack resource that owns it.
+//! Every Kubernetes object (and every IstioOperator) carries its owner: the labels
+//! `app.kubernetes.io/managed-by: meshctl` and `meshctl.io/stack: <stack>`, and the annotation
+//! `meshctl.io/address: kind.name` (an annotation because an address may hold characters a label
+//! value may not), so a live object can be traced back to the stack resource that owns it and
+//! another stack on the same cluster can tell it is not its own.
 //!
 //! Inputs come as the engine hands them to providers: the outputs of the resources this one
 //! depends on, by address. An output that is not there yet is an error naming the
@@ -31,6 +33,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 pub use addons::{CERT_MANAGER_REPOSITORY, EKS_CHARTS_REPOSITORY};
+pub use istio::DEFAULT_REVISION;
 
 /// Outputs of referenced resources, by address (the engine's `Request::inputs`).
 pub type Inputs = BTreeMap<Address, BTreeMap<String, Value>>;
@@ -38,14 +41,22 @@ pub type Inputs = BTreeMap<Address, BTreeMap<String, Value>>;
 /// The label every rendered object carries.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY: &str = "meshctl";
+/// The label naming the stack that owns an object.
+pub const STACK_LABEL: &str = "meshctl.io/stack";
 /// The annotation naming the stack resource that owns an object.
 pub const ADDRESS_ANNOTATION: &str = "meshctl.io/address";
+/// The label on a Helm release (on its storage Secret, through `helm --labels`) naming the kind of
+/// the resource that owns it; with the release name, which is the resource's, it makes the
+/// address. An address can be longer than a label value may be, a kind cannot.
+pub const KIND_LABEL: &str = "meshctl.io/kind";
 /// The annotation that binds a ServiceAccount to an IAM role (IRSA).
 pub const IRSA_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
 
 /// What rendering needs besides the resource itself.
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {
+    /// The stack's name, which every rendered object carries as its owner.
+    pub stack: &'a str,
     /// The stack's AWS region (the LB controller's and Route53 solver's region).
     pub region: &'a str,
     /// The `eks_cluster` behind `kube.from_cluster`, whose `name` output the LB controller needs.
@@ -64,6 +75,8 @@ pub struct HelmChart {
     pub repository: Option<String>,
     pub version: String,
     pub values: Value,
+    /// The release's own labels (`helm --labels`): its owner, stack and kind.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// What one stack resource renders to.
@@ -76,6 +89,9 @@ pub enum Rendered {
     IstioOperator { version: String, operator: Value },
     /// A Helm release.
     Helm(HelmChart),
+    /// Something already on the cluster that the resource only looks up (an `existing` Istio
+    /// control plane): nothing to install, nothing to delete.
+    Existing,
 }
 
 impl Rendered {
@@ -86,6 +102,7 @@ impl Rendered {
             Rendered::Objects(objects) => objects.clone(),
             Rendered::IstioOperator { operator, .. } => vec![operator.clone()],
             Rendered::Helm(chart) => vec![serde_json::to_value(chart).unwrap_or(Value::Null)],
+            Rendered::Existing => Vec::new(),
         }
     }
 
@@ -222,6 +239,14 @@ impl Renderer<'_> {
         })
     }
 
+    /// The labels a Helm release carries: the stack and kind that own it.
+    pub fn release_labels(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (STACK_LABEL.to_string(), self.cx.stack.to_string()),
+            (KIND_LABEL.to_string(), self.address.kind.to_string()),
+        ])
+    }
+
     /// The resource's own name, which names its Kubernetes objects.
     pub fn name(&self) -> &str {
         &self.address.name
@@ -306,6 +331,7 @@ impl Renderer<'_> {
             .map(|(k, v)| (k.clone(), v.clone().into()))
             .collect();
         all.insert(MANAGED_BY_LABEL.into(), MANAGED_BY.into());
+        all.insert(STACK_LABEL.into(), self.cx.stack.into());
         Value::Object(all)
     }
 
@@ -318,7 +344,7 @@ impl Renderer<'_> {
         Value::Object(all)
     }
 
-    /// Adds meshctl's label and annotation to an object given as is (a manifest's), keeping
+    /// Adds meshctl's owner labels and annotation to an object given as is (a manifest's), keeping
     /// everything else the author wrote.
     pub fn stamp(&self, mut object: Value) -> Value {
         if let Value::Object(map) = &mut object {
@@ -331,6 +357,7 @@ impl Renderer<'_> {
             if let Value::Object(metadata) = metadata {
                 for (key, name, value) in [
                     ("labels", MANAGED_BY_LABEL, MANAGED_BY.to_string()),
+                    ("labels", STACK_LABEL, self.cx.stack.to_string()),
                     ("annotations", ADDRESS_ANNOTATION, self.address.to_string()),
                 ] {
                     let entry = metadata

@@ -2,7 +2,9 @@
 //! meshctl uses would create (the AWS Load Balancer Controller, cert-manager, Istio's base, istiod
 //! and gateway charts; any other chart becomes one Deployment named after the release), with
 //! releases stored as real helm stores them: Secrets `sh.helm.release.v1.NAME.vN` labelled
-//! owner=helm, name, status, version (data: base64 JSON, which real helm also reads).
+//! owner=helm, name, status, version and the release's own `--labels` (helm 3.13+: merged over
+//! the previous revision's on upgrade, the system labels refused) (data: base64 JSON, which real
+//! helm also reads).
 //!
 //! Supported: `upgrade --install`, `install`, `upgrade`, `uninstall`/`delete`, `status`,
 //! `list`/`ls`, `get values`, `repo add|update` (no-ops), `version`.
@@ -48,7 +50,19 @@ struct Args {
     output: Option<String>,
     all_namespaces: bool,
     short: bool,
+    /// `--labels k=v,k2=v2`: the release's own labels.
+    labels: Vec<(String, String)>,
 }
+
+/// The labels helm keeps for itself on a release's Secret; `--labels` may not set them.
+const SYSTEM_LABELS: &[&str] = &[
+    "createdAt",
+    "modifiedAt",
+    "name",
+    "owner",
+    "status",
+    "version",
+];
 
 /// Flags that take a value and that the stand-in accepts without acting on.
 const IGNORED_WITH_VALUE: &[&str] = &[
@@ -117,6 +131,14 @@ fn parse(argv: &[String]) -> Result<Args, Failure> {
             "-o" | "--output" => args.output = Some(take(&mut i)?),
             "-A" | "--all-namespaces" => args.all_namespaces = true,
             "--short" => args.short = true,
+            "-l" | "--labels" => {
+                for pair in take(&mut i)?.split(',').filter(|p| !p.is_empty()) {
+                    let (key, value) = pair.split_once('=').ok_or_else(|| {
+                        Failure(format!("invalid argument \"{pair}\" for \"-l, --labels\" flag: {pair} must be formatted as key=value"))
+                    })?;
+                    args.labels.push((key.to_string(), value.to_string()));
+                }
+            }
             f if IGNORED_WITH_VALUE.contains(&f) => {
                 take(&mut i)?;
             }
@@ -195,9 +217,19 @@ fn releases(cluster: &Cluster, namespace: &str, name: &str) -> Result<Vec<(i64, 
         .flatten()
         .filter(|s| s["metadata"]["labels"]["name"] == name)
         .filter_map(|s| {
+            let mut release = decode_release(s)?;
+            // As helm's Secret driver does: the Secret's non-system labels are the release's.
+            let custom: serde_json::Map<String, Value> = s["metadata"]["labels"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, _)| !SYSTEM_LABELS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            release["labels"] = Value::Object(custom);
             Some((
                 s["metadata"]["labels"]["version"].as_str()?.parse().ok()?,
-                decode_release(s)?,
+                release,
             ))
         })
         .collect();
@@ -231,6 +263,20 @@ fn release_secret(release: &Value, status: &str) -> Value {
     let b64 = base64::engine::general_purpose::STANDARD;
     let name = release["name"].as_str().unwrap_or_default();
     let version = release["version"].as_i64().unwrap_or(1);
+    // The release's own labels live on the Secret only, as helm keeps them (not in its JSON).
+    let mut labels = release["labels"].as_object().cloned().unwrap_or_default();
+    for (key, value) in [
+        ("owner", "helm".to_string()),
+        ("name", name.to_string()),
+        ("status", status.to_string()),
+        ("version", version.to_string()),
+    ] {
+        labels.insert(key.into(), value.into());
+    }
+    let mut release = release.clone();
+    if let Some(fields) = release.as_object_mut() {
+        fields.remove("labels");
+    }
     json!({
         "apiVersion": "v1",
         "kind": "Secret",
@@ -238,7 +284,7 @@ fn release_secret(release: &Value, status: &str) -> Value {
         "metadata": {
             "name": format!("sh.helm.release.v1.{name}.v{version}"),
             "namespace": release["namespace"],
-            "labels": {"owner": "helm", "name": name, "status": status, "version": version.to_string()},
+            "labels": labels,
         },
         "data": {"release": b64.encode(b64.encode(release.to_string()))},
     })
@@ -544,6 +590,15 @@ fn install(args: &Args, plain_install: bool) -> Result<(), Failure> {
             )))
         }
     };
+    if let Some((key, _)) = args
+        .labels
+        .iter()
+        .find(|(k, _)| SYSTEM_LABELS.contains(&k.as_str()))
+    {
+        return Err(Failure(format!(
+            "user supplied labels contains system reserved label name ({key}). System labels: {SYSTEM_LABELS:?}"
+        )));
+    }
     let (cluster, namespace) = cluster(args)?;
     let history = releases(&cluster, &namespace, &release_name)?;
     let deployed = history
@@ -629,6 +684,14 @@ fn install(args: &Args, plain_install: bool) -> Result<(), Failure> {
             .map_err(|Failure(m)| Failure(format!("{verb} FAILED: {m}")))?;
     }
     let version = history.last().map(|(v, _)| v + 1).unwrap_or(1);
+    // An upgrade keeps the labels of the last revision, the new ones merged over them.
+    let mut labels = history
+        .last()
+        .and_then(|(_, r)| r["labels"].as_object().cloned())
+        .unwrap_or_default();
+    for (key, value) in &args.labels {
+        labels.insert(key.clone(), value.clone().into());
+    }
     let now = meshctl_sandbox::kube::clock::now_rfc3339();
     let first_deployed = history
         .first()
@@ -648,6 +711,7 @@ fn install(args: &Args, plain_install: bool) -> Result<(), Failure> {
         "chart": {"metadata": {"name": chart_short, "version": chart_version, "appVersion": app_version, "apiVersion": "v2"}},
         "config": values,
         "manifest": manifest_text(&objects),
+        "labels": labels,
     });
     // The previous revision is superseded.
     if let Some((_, previous)) = &deployed {
@@ -699,6 +763,12 @@ fn status(args: &Args) -> Result<(), Failure> {
     let Some((version, release)) = history.last() else {
         return Err(Failure("release: not found".into()));
     };
+    // helm prints a release without its labels (they are not part of its JSON).
+    let mut release = release.clone();
+    if let Some(fields) = release.as_object_mut() {
+        fields.remove("labels");
+    }
+    let release = &release;
     match args.output.as_deref() {
         Some("json") => println!("{release}"),
         Some("yaml") => print!("{}", serde_yaml::to_string(release).unwrap_or_default()),

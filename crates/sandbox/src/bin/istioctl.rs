@@ -2,9 +2,12 @@
 //! does to a cluster for an IstioOperator (the istio-system namespace, Istio's CRDs, istiod, and
 //! a Deployment + Service per enabled ingress/egress gateway with the operator's service type,
 //! ports, nodePorts, labels and annotations), keeping the merged operator as the
-//! `installed-state` IstioOperator like the real tool.
+//! `installed-state` IstioOperator like the real tool (with the operator's own labels and
+//! annotations, and `-<name>-<revision>` in its name).
 //!
-//! Supported: `install`, `uninstall --purge`, `version`, `verify-install`.
+//! Supported: `install`, `uninstall` (`-f`: what that operator and revision installed;
+//! `--revision`: what that revision installed; `--purge`: every install and Istio's CRDs,
+//! ignoring `-f` and `--revision`, as istioctl 1.2x does), `version`, `verify-install`.
 
 mod standin;
 
@@ -192,7 +195,10 @@ fn render(spec: &Value) -> Vec<Value> {
         .as_str()
         .unwrap_or("istio-system");
     let version = istio_version(spec);
-    let owner = json!({"install.operator.istio.io/owning-resource": "installed-state", "operator.istio.io/version": version});
+    let revision = spec["revision"].as_str().filter(|r| !r.is_empty());
+    // Every component's objects carry their revision, as istioctl labels them.
+    let owner = json!({"install.operator.istio.io/owning-resource": "installed-state", "operator.istio.io/version": version,
+                       "istio.io/rev": revision.unwrap_or("default")});
     let with = |extra: Value| {
         let mut labels = owner.clone();
         deep_merge(&mut labels, &extra);
@@ -220,7 +226,6 @@ fn render(spec: &Value) -> Vec<Value> {
             json!({"operator.istio.io/component": "Base"}),
         )));
     }
-    let revision = spec["revision"].as_str().filter(|r| !r.is_empty());
     if spec["components"]["pilot"]["enabled"]
         .as_bool()
         .unwrap_or(true)
@@ -433,8 +438,17 @@ fn install(args: &Args) -> Result<(), Failure> {
         .unwrap_or("istio-system");
     let refs: Vec<Value> = objects.iter().map(object_ref).collect();
     let state_name = installed_state_name(&spec, &metadata);
-    let mut state_meta = json!({"name": state_name, "namespace": namespace,
-        "annotations": {OBJECTS_ANNOTATION: Value::Array(refs).to_string()}});
+    // The installed state keeps the operator's own labels and annotations.
+    let mut annotations = metadata["annotations"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    annotations.insert(
+        OBJECTS_ANNOTATION.into(),
+        Value::Array(refs).to_string().into(),
+    );
+    let mut state_meta =
+        json!({"name": state_name, "namespace": namespace, "annotations": annotations});
     if let Some(labels) = metadata["labels"].as_object() {
         state_meta["labels"] = json!(labels);
     }
@@ -498,21 +512,36 @@ fn uninstall(args: &Args) -> Result<(), Failure> {
             ));
         }
     }
+    if args.purge && (args.revision.is_some() || !args.files.is_empty()) {
+        println!("Purge uninstall will remove all Istio resources, ignoring the specified revision or operator file");
+    }
     let cluster = cluster(args)?;
     let states = installed_states(&cluster)?;
-    // `-f` removes what those operators installed; `--revision` what that revision did.
+    // `-f` removes what that operator (with its revision, `--revision` merged in) installed;
+    // `--revision` alone what every install of that revision did; `--purge` everything.
     let wanted_state = if args.files.is_empty() {
-        args.revision
-            .as_ref()
-            .map(|r| format!("installed-state-{r}"))
+        None
     } else {
         let (spec, metadata) = operator_spec(args)?;
         Some(installed_state_name(&spec, &metadata))
     };
+    let wanted_revision = args
+        .revision
+        .as_deref()
+        .map(|r| if r.is_empty() { "default" } else { r });
     let mut removed = 0;
     for state in &states {
         let name = state["metadata"]["name"].as_str().unwrap_or_default();
-        if !args.purge && wanted_state.as_deref().is_some_and(|w| w != name) {
+        let revision = state["spec"]["revision"]
+            .as_str()
+            .filter(|r| !r.is_empty())
+            .unwrap_or("default");
+        let wanted = match (&wanted_state, wanted_revision) {
+            (Some(state), _) => state == name,
+            (None, Some(wanted)) => wanted == revision,
+            (None, None) => false,
+        };
+        if !args.purge && !wanted {
             continue;
         }
         let refs: Vec<Value> = state["metadata"]["annotations"][OBJECTS_ANNOTATION]
