@@ -8,11 +8,13 @@
 mod call;
 mod events;
 mod limits;
+mod lookup;
 mod refresh;
 mod walk;
 
 pub use events::{Event, EventSink, NoEvents};
 pub use limits::{RateLimits, RetryPolicy, Timeouts};
+pub use lookup::lookup;
 pub use refresh::refresh;
 pub use walk::apply;
 

@@ -129,8 +129,14 @@ impl Diagnostic {
 /// Puts diagnostics in source order and drops exact repeats (a check may run more than once while
 /// the loader recovers from earlier errors).
 pub fn sort_and_dedup(diagnostics: &mut Vec<Diagnostic>) {
-    // Cached: each key allocates, and folding sorts often (see `limits::bound`).
-    diagnostics.sort_by_cached_key(Diagnostic::sort_key);
+    // Position and code decide almost every comparison; the full key allocates, so it is built
+    // only for ties (folding sorts often, see `limits::bound`). Same order as the full key alone.
+    diagnostics.sort_by(|a, b| {
+        let position = |d: &Diagnostic| d.span.map(|s| (s.line, s.col)).unwrap_or((0, 0));
+        (position(a), &a.code)
+            .cmp(&(position(b), &b.code))
+            .then_with(|| a.sort_key().cmp(&b.sort_key()))
+    });
     diagnostics.dedup_by(|a, b| {
         a.code == b.code && a.path == b.path && a.span == b.span && a.message == b.message
     });

@@ -129,7 +129,12 @@ pub fn cap_per_code(diagnostics: &mut Vec<Diagnostic>) {
     let mut totals: HashMap<String, usize> = HashMap::new();
     for d in diagnostics.iter() {
         // A summary stands for `more` diagnostics, itself included.
-        *totals.entry(d.code.clone()).or_default() += d.more.max(1);
+        match totals.get_mut(d.code.as_str()) {
+            Some(total) => *total += d.more.max(1),
+            None => {
+                totals.insert(d.code.clone(), d.more.max(1));
+            }
+        }
     }
     let folded_before = diagnostics.iter().any(|d| d.more > 0);
     if !folded_before && totals.values().all(|n| *n <= MAX_REPORTS_PER_CODE) {
@@ -144,7 +149,12 @@ pub fn cap_per_code(diagnostics: &mut Vec<Diagnostic>) {
             .min(totals.len() * (MAX_REPORTS_PER_CODE + 1)),
     );
     for d in diagnostics.drain(..) {
-        let count = shown.entry(d.code.clone()).or_default();
+        if !shown.contains_key(d.code.as_str()) {
+            shown.insert(d.code.clone(), 0);
+        }
+        let Some(count) = shown.get_mut(d.code.as_str()) else {
+            continue;
+        };
         if d.more == 0 && *count < MAX_REPORTS_PER_CODE {
             *count += 1;
             kept.push(d);

@@ -87,6 +87,7 @@ fn plan_once(source: &SourceFile, prior: &[NodeRecord]) -> meshctl_plan::Plan {
         prior,
         interrupted: &[],
         live: None,
+        lookups: None,
         lineage: "bench",
         serial: 1,
         options: &options,

@@ -5,6 +5,7 @@
 mod diff;
 pub mod drift;
 mod file;
+mod lookup;
 mod planner;
 pub mod render;
 mod risks;
@@ -13,6 +14,7 @@ pub use diff::is_unknown;
 pub use diff::{flatten, FieldChange};
 pub use drift::{DriftReport, Live, LiveWorld};
 pub use file::{check_current, decode, encode, PlanFileError};
+pub use lookup::{lookups_to_make, missing_lookups, plan_lookups, Lookup, LookupRequest, Lookups};
 pub use planner::{is_read_only, plan, resolve_outputs, stack_digest, PlanInput, PlanOptions};
 
 use meshctl_model::record::OwnedObject;

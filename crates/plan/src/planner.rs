@@ -10,7 +10,7 @@ use meshctl_model::record::{NodeRecord, Status};
 use meshctl_model::{Address, Diagnostic, Kind, Spec, Stack};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 #[derive(Debug, Clone, Default)]
 pub struct PlanOptions {
@@ -28,6 +28,9 @@ pub struct PlanInput<'a> {
     pub interrupted: &'a [(Address, String)],
     /// What refresh read, when providers read the live world: `None` means the object is gone.
     pub live: Option<&'a LiveWorld>,
+    /// What looking up the stack's looked-up resources found (`lookup::lookups_to_make`);
+    /// `None` when nothing was looked up (`--refresh=false`): they stay `read` at apply.
+    pub lookups: Option<&'a crate::lookup::Lookups>,
     pub lineage: &'a str,
     pub serial: u64,
     pub options: &'a PlanOptions,
@@ -48,6 +51,8 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<Diagnostic>> {
     let mut changes: Vec<ResourceChange> = Vec::new();
     // Actions decided so far, to know whether a producer's outputs are still the recorded ones.
     let mut decided: HashMap<Address, Action> = HashMap::new();
+    // Outputs of looked-up resources, found while planning: what apply will read too.
+    let mut looked_up: HashMap<Address, BTreeMap<String, Value>> = HashMap::new();
     if !input.options.destroy {
         for index in input.graph.creation_order() {
             let resource = &stack.resources[index];
@@ -58,14 +63,22 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<Diagnostic>> {
                 continue;
             }
             let mut desired = desired_all[index].clone();
+            resolve_outputs(&mut desired, &|address, output| {
+                looked_up.get(address).and_then(|o| o.get(output).cloned())
+            });
             resolve_known_outputs(&mut desired, &decided, &prior);
             let record = prior.get(&resource.address).copied();
-            let live = input.live.and_then(|l| l.get(&resource.address));
+            let lookup = input.lookups.and_then(|l| l.get(&resource.address));
+            // A looked-up resource's lookup is its live read.
+            let live = match lookup {
+                Some(_) => None,
+                None => input.live.and_then(|l| l.get(&resource.address)),
+            };
             let interrupted_update = input
                 .interrupted
                 .iter()
                 .any(|(a, op)| a == &resource.address && op == "update");
-            let change = plan_resource(
+            let mut change = plan_resource(
                 resource,
                 desired,
                 record,
@@ -73,6 +86,16 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<Diagnostic>> {
                 interrupted_update,
                 &mut errors,
             );
+            if let Some(lookup) = lookup {
+                crate::lookup::apply_lookup(
+                    &mut change,
+                    resource,
+                    record,
+                    lookup,
+                    &mut looked_up,
+                    &mut errors,
+                );
+            }
             decided.insert(resource.address.clone(), change.action);
             changes.push(change);
         }
@@ -442,7 +465,7 @@ pub fn resolve_outputs(value: &mut Value, lookup: &dyn Fn(&Address, &str) -> Opt
 }
 
 /// `--target`: the named resources and everything they depend on; `None` plans everything.
-fn target_closure(input: &PlanInput<'_>, errors: &mut Vec<Diagnostic>) -> Option<HashSet<Address>> {
+pub(crate) fn target_closure(input: &PlanInput<'_>, errors: &mut Vec<Diagnostic>) -> Option<HashSet<Address>> {
     if input.options.targets.is_empty() {
         return None;
     }

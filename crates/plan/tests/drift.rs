@@ -61,6 +61,7 @@ fn plan_records_with_live(prior: &[NodeRecord], live_www: Option<Live>) -> meshc
         prior,
         interrupted: &[],
         live: Some(&live),
+        lookups: None,
         lineage: "l",
         serial: 1,
         options: &options,

@@ -72,15 +72,6 @@ pub(crate) async fn delete(
     }
     // Objects are deleted newest first: what was created last depends on what came before.
     for object in objects.iter().rev() {
-        progress.update(
-            cx.address,
-            &format!("deleting {} {}", object.kind, object.id),
-        );
-        let deleted = match object.kind.as_str() {
-            k if k.starts_with("ec2:") => vpc::delete_object(cx, object, progress).await,
-            k if k.starts_with("eks:") => eks::delete_object(cx, object, progress).await,
-            k if k.starts_with("iam:") => iam::delete_object(cx, object).await,
-            "route53:hosted-zone" => route53::delete_zone(cx, object).await,
         if let Some(owner) = foreign_owner(cx, object).await? {
             progress.update(
                 cx.address,
@@ -93,6 +84,15 @@ pub(crate) async fn delete(
             );
             continue;
         }
+        progress.update(
+            cx.address,
+            &format!("deleting {} {}", object.kind, object.id),
+        );
+        let deleted = match object.kind.as_str() {
+            k if k.starts_with("ec2:") => vpc::delete_object(cx, object, progress).await,
+            k if k.starts_with("eks:") => eks::delete_object(cx, object, progress).await,
+            k if k.starts_with("iam:") => iam::delete_object(cx, object).await,
+            "route53:hosted-zone" => route53::delete_zone(cx, object).await,
             "route53:record" => route53::delete_record_object(cx, object).await,
             other => Err(cx.error(
                 ErrorClass::Permanent,
@@ -110,15 +110,6 @@ pub(crate) async fn delete(
     Ok(())
 }
 
-pub(crate) async fn sweep(
-    cx: &Cx<'_>,
-    keep: &[OwnedObject],
-    progress: &dyn Progress,
-) -> Result<()> {
-    let found = match cx.address.kind {
-        Kind::Vpc => vpc::find_tagged(cx).await?,
-        Kind::EksCluster => eks::find_cluster_objects(cx).await?,
-        Kind::Nodegroup => eks::find_nodegroup_objects(cx).await?,
 /// The owner of a recorded object whose tags name another stack or resource. Objects named by
 /// the stack (roles, clusters, nodegroups) are recorded before they are made, so a record can
 /// hold a name someone else took meanwhile; deleting never reaches past those tags. Untagged
@@ -133,6 +124,15 @@ async fn foreign_owner(cx: &Cx<'_>, object: &OwnedObject) -> Result<Option<Owner
     Ok(owner.filter(|o| matches!(o, Owner::Other { .. })))
 }
 
+pub(crate) async fn sweep(
+    cx: &Cx<'_>,
+    keep: &[OwnedObject],
+    progress: &dyn Progress,
+) -> Result<()> {
+    let found = match cx.address.kind {
+        Kind::Vpc => vpc::find_tagged(cx).await?,
+        Kind::EksCluster => eks::find_cluster_objects(cx).await?,
+        Kind::Nodegroup => eks::find_nodegroup_objects(cx).await?,
         Kind::IamServiceAccount => iam::find_role_objects(cx, &iam::irsa_role_name(cx)).await?,
         Kind::Route53Zone => route53::find_zone_objects(cx).await?,
         Kind::AcmCertificate => acm::find_tagged(cx).await?,

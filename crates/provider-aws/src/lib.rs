@@ -7,7 +7,9 @@
 //!
 //! Every object a resource creates is tagged `meshctl:stack` and `meshctl:address` (where AWS can
 //! tag it) and recorded through the engine's callback as soon as it exists; objects whose ids AWS
-//! assigns are found again by those tags when a killed run left them unrecorded (`sweep`).
+//! assigns are found again by those tags when a killed run left them unrecorded (`sweep`). The
+//! same tags decide ownership (`Owner`): a create takes over an object under its name only if it
+//! is tagged with this stack and address, and a delete never removes one tagged for another.
 
 mod acm;
 mod balancers;
@@ -31,8 +33,6 @@ pub(crate) use errors::{optional, sdk_error, Result};
 pub(crate) const TAG_STACK: &str = "meshctl:stack";
 pub(crate) const TAG_ADDRESS: &str = "meshctl:address";
 
-/// The engine's callback that makes an object durable before the next call.
-pub(crate) type Record<'a> = &'a (dyn Fn(OwnedObject) + Send + Sync);
 /// Whom an existing AWS object belongs to, by its `meshctl:stack` and `meshctl:address` tags.
 /// Tags are the only proof of ownership meshctl has: it tags every object as it creates it, so
 /// an object with this stack's name but not its tags was made by someone else.
@@ -83,6 +83,8 @@ impl Owner {
     }
 }
 
+/// The engine's callback that makes an object durable before the next call.
+pub(crate) type Record<'a> = &'a (dyn Fn(OwnedObject) + Send + Sync);
 
 /// What the provider needs from the stack: its name (tags and default names `<stack>-<name>`
 /// carry it) and its region.
@@ -149,8 +151,6 @@ impl Cx<'_> {
         ]
     }
 
-    /// A name unique to this stack and resource, for objects AWS names by the caller
-    /// (`<stack>-<name>[-suffix]`), cut to `max` characters.
     /// The refusal to take over `what` (`IAM role demo-main-cluster`), which exists under the
     /// name this resource would create and belongs to `owner`, not to this resource. `rename`
     /// says how this resource gets another name; `import_id` is the id `meshctl state import`
@@ -198,6 +198,8 @@ impl Cx<'_> {
         }
     }
 
+    /// A name unique to this stack and resource, for objects AWS names by the caller
+    /// (`<stack>-<name>[-suffix]`), cut to `max` characters.
     pub fn name(&self, suffix: &str, max: usize) -> String {
         let mut name = format!("{}-{}", self.settings.stack, self.address.name);
         if !suffix.is_empty() {

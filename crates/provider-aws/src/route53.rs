@@ -615,6 +615,19 @@ fn same_set(live: &ResourceRecordSet, want: &ResourceRecordSet) -> bool {
     targets(live) == targets(want) && values(live) == values(want) && ttl(live) == ttl(want)
 }
 
+/// A record set's answer in words: `alias to X` or its values.
+fn describe_set(set: &ResourceRecordSet) -> String {
+    match set.alias_target() {
+        Some(target) => format!("alias to {}", normal_dns(target.dns_name())),
+        None => set
+            .resource_records()
+            .iter()
+            .map(|r| r.value())
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
 /// ELB DNS names come back lower-cased, with a trailing dot and sometimes `dualstack.`.
 fn normal_dns(name: &str) -> String {
     name.trim_end_matches('.')
@@ -635,19 +648,6 @@ fn record_live(
     });
     if let Some(target) = set.alias_target() {
         // The alias names a load balancer by address; it still holds when the live target is
-/// A record set's answer in words: `alias to X` or its values.
-fn describe_set(set: &ResourceRecordSet) -> String {
-    match set.alias_target() {
-        Some(target) => format!("alias to {}", normal_dns(target.dns_name())),
-        None => set
-            .resource_records()
-            .iter()
-            .map(|r| r.value())
-            .collect::<Vec<_>>()
-            .join(", "),
-    }
-}
-
         // that balancer's DNS name, and otherwise the live DNS name shows where it points now.
         let expected = spec
             .alias

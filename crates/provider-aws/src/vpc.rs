@@ -9,7 +9,7 @@ use aws_sdk_ec2::types::{
 };
 use meshctl_model::kinds::aws::{Azs, NatMode, Vpc};
 use meshctl_model::record::OwnedObject;
-use meshctl_provider::{Applied, ErrorClass, Progress, Request};
+use meshctl_provider::{Applied, ErrorClass, Lookup, LookupMissing, Progress, Request};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -630,6 +630,48 @@ pub(crate) async fn read(
         outputs,
         live,
     }))
+}
+
+/// Finds the VPC an `existing` names, and checks that the subnets it lists are that VPC's, while
+/// planning: a missing one stops the plan at the field naming it.
+pub(crate) async fn lookup(cx: &Cx<'_>, request: &Request<'_>) -> Result<Lookup> {
+    let spec: Vpc = cx.spec(request.desired, "lookup")?;
+    let region = &cx.settings.region;
+    let found = read(cx, request, &[]).await?;
+    let (Some(existing), Some(applied)) = (&spec.existing, found) else {
+        let vpc_id = spec.existing.as_ref().map(|e| e.vpc_id.as_str()).unwrap_or_default();
+        return Ok(Lookup::Missing(LookupMissing {
+            field: "existing.vpc_id".to_string(),
+            message: format!("no VPC {vpc_id} exists in {region} in this AWS account"),
+            help: format!("check `existing.vpc_id`: it must be the id of a VPC in {region} (`aws ec2 describe-vpcs --region {region}`), or replace `existing` with `cidr` and `azs` to let meshctl create a VPC"),
+        }));
+    };
+    let subnets = cx
+        .aws
+        .ec2
+        .describe_subnets()
+        .filters(Filter::builder().name("vpc-id").values(&existing.vpc_id).build())
+        .send()
+        .await
+        .map_err(cx.sdk("lookup", "DescribeSubnets"))?;
+    let in_vpc: Vec<&str> = subnets
+        .subnets()
+        .iter()
+        .filter_map(|s| s.subnet_id())
+        .collect();
+    for (field, ids) in [
+        ("public_subnet_ids", &existing.public_subnet_ids),
+        ("private_subnet_ids", &existing.private_subnet_ids),
+    ] {
+        if let Some((index, id)) = ids.iter().enumerate().find(|(_, id)| !in_vpc.contains(&id.as_str())) {
+            return Ok(Lookup::Missing(LookupMissing {
+                field: format!("existing.{field}[{index}]"),
+                message: format!("subnet {id} is not a subnet of VPC {} in {region}", existing.vpc_id),
+                help: format!("list subnets of that VPC (`aws ec2 describe-subnets --region {region} --filters Name=vpc-id,Values={}`)", existing.vpc_id),
+            }));
+        }
+    }
+    Ok(Lookup::Found(applied))
 }
 
 /// Tags are the only field of a created VPC that changes in place.

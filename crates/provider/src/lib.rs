@@ -93,6 +93,27 @@ pub struct Applied {
     pub drifts: Vec<FieldDrift>,
 }
 
+/// What a lookup of a resource the stack uses but does not manage (an existing zone or VPC)
+/// found while planning.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup {
+    Found(Applied),
+    /// Nothing matches: the plan stops here, before anything changes.
+    Missing(LookupMissing),
+}
+
+/// Why a lookup found nothing, worded by the provider that searched.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LookupMissing {
+    /// The field the lookup searched by, relative to the resource (`domain`,
+    /// `existing.vpc_id`), where the plan's error points.
+    pub field: String,
+    /// What was searched for, and where (the domain or id, the region).
+    pub message: String,
+    /// What to do about it.
+    pub help: String,
+}
+
 /// Outputs of other resources, by address.
 pub type Inputs = BTreeMap<Address, BTreeMap<String, Value>>;
 
@@ -124,6 +145,20 @@ pub trait Provider: Send + Sync {
         request: &Request<'_>,
         objects: &[OwnedObject],
     ) -> Result<Option<Applied>, ProviderError>;
+
+    /// Looks up a resource the stack uses but does not manage, while planning, so that a missing
+    /// one stops the plan before anything changes. The default reads it with no recorded
+    /// objects; providers override it to say what they searched for.
+    async fn lookup(&self, request: &Request<'_>) -> Result<Lookup, ProviderError> {
+        Ok(match self.read(request, &[]).await? {
+            Some(applied) => Lookup::Found(applied),
+            None => Lookup::Missing(LookupMissing {
+                field: String::new(),
+                message: format!("{} was not found", request.address),
+                help: "check the fields it is looked up by".to_string(),
+            }),
+        })
+    }
 
     /// Creates the resource. `record` is called with each object as soon as it exists, so the
     /// engine can make it durable before the next step (a crash never orphans it).

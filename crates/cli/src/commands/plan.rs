@@ -145,6 +145,16 @@ pub fn open_saved_plan(
         region: plan.region.clone(),
         kube: plan.kube.clone(),
     });
+    // What the plan reads must still be there, or applying it would fail half-way.
+    let requests = meshctl_plan::plan_lookups(&plan, &state.store.records()?);
+    if let Some(lookups) = look_up(&requests, &providers)? {
+        let missing = meshctl_plan::missing_lookups(&lookups);
+        if !missing.is_empty() {
+            let source = meshctl_model::SourceFile::new(file.display().to_string(), String::new());
+            eprint!("{}", render_text(&missing, &source, stderr_color()));
+            return Ok(None);
+        }
+    }
     Ok(Some(Planned {
         plan,
         state,
@@ -180,6 +190,26 @@ pub fn read_live(
         &meshctl_engine::ApplyOptions::default(),
     ))?;
     Ok(Some(live))
+}
+
+/// Looks up the resources the stack uses but does not manage; `None` when there are none.
+fn look_up(
+    requests: &[meshctl_plan::LookupRequest],
+    providers: &Providers,
+) -> Result<Option<meshctl_plan::Lookups>> {
+    if requests.is_empty() {
+        return Ok(None);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let lookups = runtime.block_on(meshctl_engine::lookup(
+        requests,
+        providers,
+        &meshctl_engine::ApplyOptions::default(),
+    ))?;
+    Ok(Some(lookups))
 }
 
 /// A plan and the locked state it was made against.
@@ -236,16 +266,25 @@ pub fn make_plan(
     } else {
         None
     };
-    let input = PlanInput {
+    let mut input = PlanInput {
         stack: &stack,
         graph: &graph,
         prior: &prior,
         interrupted: &interrupted,
         live: live.as_ref(),
+        lookups: None,
         lineage: &meta.lineage,
         serial: meta.serial,
         options,
     };
+    // Looked-up resources are found now, so a missing one stops the plan (as refresh, skipped
+    // with --refresh=false: apply always plans with both).
+    let lookups = if refresh {
+        look_up(&meshctl_plan::lookups_to_make(&input), &providers)?
+    } else {
+        None
+    };
+    input.lookups = lookups.as_ref();
     match meshctl_plan::plan(&input) {
         Ok(plan) => Ok(Some(Planned {
             plan,

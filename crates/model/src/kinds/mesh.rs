@@ -4,7 +4,7 @@ use super::{field, Kind, KindSpec, Layer, References, Schema};
 use crate::path::FieldPath;
 use crate::validate::LocalChecks;
 use crate::values::{
-    Cidr, Duration, IstioHost, Labels, NamespaceName, Percent, Port, Re2Regex, Url,
+    Cidr, DomainName, Duration, IstioHost, Labels, NamespaceName, Percent, Port, Re2Regex, Url,
 };
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -342,6 +342,11 @@ pub struct VirtualService {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gateways: Vec<String>,
     pub http: Vec<HttpRoute>,
+    /// DNS zones this stack does not manage (another stack's, account's or DNS provider's) that
+    /// hold some of `hosts`: hosts within them need no `route53_zone` here. Validation only;
+    /// nothing of it reaches the cluster.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub external_zones: Vec<DomainName>,
 }
 
 impl KindSpec for VirtualService {

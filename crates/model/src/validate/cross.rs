@@ -498,11 +498,20 @@ fn check_virtual_service(
                 continue;
             }
             let host_path = at.key("hosts").index(i);
-            if !zones.iter().any(|z| domain_within(host, z)) {
+            let external = vs
+                .external_zones
+                .iter()
+                .any(|z| domain_within(host, z.as_str()));
+            if !external && !zones.iter().any(|z| domain_within(host, z)) {
+                let managed = if zones.is_empty() {
+                    String::new()
+                } else {
+                    format!("managed zones: {}; ", zones.join(", "))
+                };
                 diags.push(
                     Diagnostic::error("host-outside-zones", format!("host `{host}` is in no route53_zone of this stack"))
                         .at(host_path.clone())
-                        .help(if zones.is_empty() { "declare the route53_zone that holds this name".to_string() } else { format!("managed zones: {}; declare the zone that holds this host, or fix the host", zones.join(", ")) }),
+                        .help(format!("{managed}fix the host, or declare its zone: a `route53_zone` (`existing: true` uses one in this account without managing it), or `external_zones: [ZONE]` on this virtual_service if its DNS is managed outside this stack")),
                 );
             }
             for (gw_name, gateway) in &gateways {
