@@ -1,6 +1,7 @@
 //! Hostile and broken input is bounded (issue 19, item 5): alias and merge-key bombs, 10,000-deep
 //! nesting in block and flow style, a 50 MB file, 100,000 unknown fields, 10,000 duplicates, a
-//! byte-order mark, invalid UTF-8. Each gets one located diagnostic (or a capped report) quickly;
+//! byte-order mark, invalid UTF-8; and the same class through vars and through millions of
+//! diagnostics. Each gets one located diagnostic (or a capped report) quickly;
 //! `crates/plan/benches/hostile_input.rs` times the same files and measures their peak heap.
 
 mod support;
@@ -247,7 +248,9 @@ fn three_million_diagnostics_are_counted_not_kept() {
     let shown = u32::try_from(MAX_REPORTS_PER_CODE).unwrap();
     assert_eq!(located(&found)[50], ("bad-interpolation", 4, 8 + 4 * shown));
     assert!(
-        found[50].message.contains(&format!("{} more", 3_000_000 - MAX_REPORTS_PER_CODE)),
+        found[50]
+            .message
+            .contains(&format!("{} more", 3_000_000 - MAX_REPORTS_PER_CODE)),
         "{}",
         found[50].message
     );

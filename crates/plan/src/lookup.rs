@@ -7,7 +7,7 @@
 use crate::planner::{is_read_only, target_closure};
 use crate::{Action, Plan, PlanInput, ResourceChange};
 use meshctl_model::path::FieldPath;
-use meshctl_model::record::NodeRecord;
+use meshctl_model::record::{NodeRecord, Status};
 use meshctl_model::{Address, Diagnostic, Resource};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -38,19 +38,28 @@ pub enum Lookup {
 pub type Lookups = BTreeMap<Address, Lookup>;
 
 /// The lookups a plan of `input` needs: every looked-up resource of the stack within `--target`.
-/// A destroy plan looks nothing up (looked-up resources are only forgotten), and a resource whose
-/// fields use another resource's outputs is looked up by apply, once those are known.
+/// A destroy plan looks nothing up (looked-up resources are only forgotten). A resource whose
+/// fields use another resource's outputs, or that depends on something not yet recorded (an
+/// existing control plane in a cluster this apply creates), is looked up by apply, once what it
+/// needs exists.
 pub fn lookups_to_make(input: &PlanInput<'_>) -> Vec<LookupRequest> {
     if input.options.destroy {
         return Vec::new();
     }
     let targets = target_closure(input, &mut Vec::new());
+    let recorded = |address: &Address| {
+        input
+            .prior
+            .iter()
+            .any(|r| &r.address == address && r.status == Status::Ok)
+    };
     input
         .stack
         .resources
         .iter()
         .filter(|r| targets.as_ref().is_none_or(|t| t.contains(&r.address)))
         .filter(|r| r.outputs_used.is_empty())
+        .filter(|r| r.dependencies.iter().all(|d| recorded(&d.target)))
         .filter_map(|r| {
             let desired = serde_json::to_value(&r.spec).ok()?;
             is_read_only(&desired, r.address.kind).then(|| LookupRequest {

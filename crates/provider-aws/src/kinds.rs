@@ -3,7 +3,7 @@
 use crate::{acm, eks, iam, route53, vpc, Cx, Owner, Record, Result};
 use meshctl_model::record::OwnedObject;
 use meshctl_model::Kind;
-use meshctl_provider::{Applied, ErrorClass, Progress, Request};
+use meshctl_provider::{Applied, ErrorClass, Lookup, Progress, Request};
 use serde_json::Value;
 
 pub(crate) async fn create(
@@ -38,6 +38,15 @@ pub(crate) async fn read(
         Kind::AcmCertificate => acm::read(cx, request, objects).await,
         Kind::DnsRecord => route53::read_record(cx, request, objects).await,
         other => Err(not_ours(cx, "read", other)),
+    }
+}
+
+/// Finds a resource the stack uses but does not manage: an existing zone or VPC.
+pub(crate) async fn lookup(cx: &Cx<'_>, request: &Request<'_>) -> Result<Lookup> {
+    match cx.address.kind {
+        Kind::Route53Zone => route53::lookup_zone(cx, request).await,
+        Kind::Vpc => vpc::lookup(cx, request).await,
+        other => Err(not_ours(cx, "lookup", other)),
     }
 }
 

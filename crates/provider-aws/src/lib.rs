@@ -23,7 +23,9 @@ mod vpc;
 use async_trait::async_trait;
 use meshctl_model::record::OwnedObject;
 use meshctl_model::{Address, Kind};
-use meshctl_provider::{Applied, ErrorClass, Inputs, Progress, Provider, ProviderError, Request};
+use meshctl_provider::{
+    Applied, ErrorClass, Inputs, Lookup, Progress, Provider, ProviderError, Request,
+};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
@@ -320,6 +322,11 @@ impl Provider for AwsProvider {
     ) -> Result<Option<Applied>> {
         let cx = self.cx(request.address).await;
         kinds::read(&cx, request, objects).await
+    }
+
+    async fn lookup(&self, request: &Request<'_>) -> Result<Lookup> {
+        let cx = self.cx(request.address).await;
+        kinds::lookup(&cx, request).await
     }
 
     async fn create(

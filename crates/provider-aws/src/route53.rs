@@ -9,7 +9,7 @@ use aws_sdk_route53::types::{
 use meshctl_model::kinds::aws::{DnsRecord, RecordType, Route53Zone};
 use meshctl_model::record::OwnedObject;
 use meshctl_model::{Address, Kind};
-use meshctl_provider::{Applied, ErrorClass, Request};
+use meshctl_provider::{Applied, ErrorClass, Lookup, LookupMissing, Request};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -235,6 +235,26 @@ fn missing_zone(
         format!("no public hosted zone for {domain} exists in this account"),
     )
     .with_help("create it (registrars create one with the domain), or set `existing: false` to let meshctl create it")
+}
+
+/// Finds the zone a `route53_zone` with `existing` (the default) names, while planning: a
+/// missing zone stops the plan at `domain`.
+pub(crate) async fn lookup_zone(cx: &Cx<'_>, request: &Request<'_>) -> Result<Lookup> {
+    let spec: Route53Zone = cx.spec(request.desired, "lookup")?;
+    let domain = spec.domain.as_str();
+    Ok(match find_zone(cx, domain, "lookup").await? {
+        Some((id, servers)) => Lookup::Found(zone_applied(&spec, &id, servers, Vec::new())),
+        None => Lookup::Missing(LookupMissing {
+            field: "domain".to_string(),
+            message: format!(
+                "no public hosted zone for {domain} exists in this AWS account (Route53 zones are global; the stack's region is {})",
+                cx.settings.region
+            ),
+            help: format!(
+                "set `existing: false` to let meshctl create the zone for {domain} (then delegate the domain to its name servers), or create it first, or correct `domain`"
+            ),
+        }),
+    })
 }
 
 pub(crate) async fn read_zone(
