@@ -618,3 +618,77 @@ resources:
     );
     assert_eq!(sandbox.kube_world(), kube_before);
 }
+
+/// The load balancer hostname the controller wrote into an Ingress's status, read with kubectl.
+fn ingress_hostname(sandbox: &Sandbox, namespace: &str, name: &str) -> String {
+    let ingress = sandbox.kubectl(&["get", "ingress", name, "-n", namespace]);
+    ingress["status"]["loadBalancer"]["ingress"][0]["hostname"]
+        .as_str()
+        .expect("the Ingress has a load balancer hostname")
+        .to_string()
+}
+
+#[test]
+fn a_replaced_alb_takes_its_aliases_along_in_the_same_apply() {
+    let rt = runtime();
+    let (sandbox, config) = Sandbox::start("moamoa-main", "moamoa-news.com", &rt);
+    let dir = tempfile::tempdir().unwrap();
+    let stack = dir.path().join("stack.yaml");
+    let original = std::fs::read_to_string(stack_file("seed-001-https.yaml")).unwrap();
+    std::fs::write(&stack, &original).unwrap();
+    let state = dir.path().join("state");
+    assert_exit(
+        &sandbox.meshctl_approved(&stack, &state, &["apply"]),
+        0,
+        "apply",
+    );
+    let old_name = ingress_hostname(&sandbox, "istio-system", "public");
+
+    // A new scheme replaces the ALB: a new balancer with a new DNS name.
+    let internal = original.replace("scheme: internet-facing", "scheme: internal");
+    assert_ne!(internal, original, "the ALB's scheme is in the stack");
+    std::fs::write(&stack, internal).unwrap();
+    let plan = sandbox.meshctl_approved(&stack, &state, &["plan", "--format", "json"]);
+    assert_exit(&plan, 0, "plan");
+    let plan: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let action = |address: &str| {
+        plan["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["address"] == address)
+            .map(|c| c["action"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("{address} is not in the plan"))
+    };
+    assert_eq!(action("alb.public"), "replace");
+    assert_eq!(action("dns_record.apex"), "update");
+    assert_eq!(action("dns_record.www"), "update");
+
+    assert_exit(
+        &sandbox.meshctl_approved(&stack, &state, &["apply"]),
+        0,
+        "apply",
+    );
+    let new_name = ingress_hostname(&sandbox, "istio-system", "public");
+    assert_ne!(new_name, old_name, "the ALB was not replaced");
+    let alb = balancer(&rt, &config, &new_name);
+    assert_eq!(alb.balancer.scheme().unwrap().as_str(), "internal");
+    // Both aliases point at the new balancer, checked in Route53 itself.
+    let zone = records(&rt, &config, "moamoa-news.com");
+    for name in ["moamoa-news.com. A", "www.moamoa-news.com. A"] {
+        let alias = zone[name].alias_target().expect("an alias");
+        assert_eq!(alias.dns_name().trim_end_matches('.'), new_name, "{name}");
+        assert_eq!(
+            alias.hosted_zone_id(),
+            alb.balancer.canonical_hosted_zone_id().unwrap()
+        );
+    }
+    // Nothing is left for a second apply, and nothing has drifted.
+    let again = sandbox.meshctl_approved(&stack, &state, &["plan", "--detailed-exitcode"]);
+    assert_exit(&again, 0, "plan after the replacement");
+    assert_exit(
+        &sandbox.meshctl_approved(&stack, &state, &["drift"]),
+        0,
+        "drift after the replacement",
+    );
+}

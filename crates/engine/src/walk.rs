@@ -39,6 +39,25 @@ struct Walk {
     leftovers: Mutex<HashMap<Address, Leftovers>>,
 }
 
+/// Which part of a step a scheduled node runs. A replacement that deletes first runs as two
+/// nodes, so that replacements chained through dependencies delete dependents first and create
+/// them last (a VPC's cluster is deleted before the VPC, and created after the new one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Whole,
+    /// Delete the old objects of a replaced resource.
+    Destroy,
+    /// Create the new ones.
+    Create,
+}
+
+/// One schedulable unit: a step, or one phase of a replacement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Node {
+    step: usize,
+    phase: Phase,
+}
+
 /// How to undo one completed step.
 #[derive(Debug, Clone)]
 enum Undo {
@@ -58,11 +77,15 @@ enum Undo {
 
 struct Done {
     step: usize,
+    node: usize,
     undo: Undo,
 }
 
 struct StepFailure {
     step: usize,
+    /// The scheduled node (index into the walk's nodes) and its phase.
+    node: usize,
+    phase: Phase,
     message: String,
     /// Objects a failed create left behind, to clean up with the rollback.
     partial: Vec<OwnedObject>,
@@ -119,10 +142,9 @@ pub async fn apply(
         return Ok(Outcome::Applied { serial });
     }
 
-    let (mut waiting_on, dependents) = order(&walk.steps);
-    let mut ready: VecDeque<usize> = (0..walk.steps.len())
-        .filter(|i| waiting_on[*i] == 0)
-        .collect();
+    let nodes = nodes(&walk.steps, &walk.prior);
+    let (mut waiting_on, dependents) = order(&walk.steps, &nodes);
+    let mut ready: VecDeque<usize> = (0..nodes.len()).filter(|i| waiting_on[*i] == 0).collect();
     let mut running: JoinSet<Result<Done, StepFailure>> = JoinSet::new();
     let mut in_flight: HashMap<tokio::task::Id, usize> = HashMap::new();
     let mut completed: Vec<Done> = Vec::new();
@@ -140,14 +162,19 @@ pub async fn apply(
         }
         let stopping = failure.is_some() || cancel.stopping();
         while !stopping && running.len() < limit {
-            let Some(step) = ready.pop_front() else { break };
-            let change = &walk.steps[step];
-            events.emit(Event::Started {
-                address: change.address.clone(),
-                action: change.action.verb().to_string(),
-            });
-            let handle = running.spawn(run_step(walk.clone(), step));
-            in_flight.insert(handle.id(), step);
+            let Some(index) = ready.pop_front() else {
+                break;
+            };
+            let node = nodes[index];
+            let change = &walk.steps[node.step];
+            if node.phase != Phase::Create {
+                events.emit(Event::Started {
+                    address: change.address.clone(),
+                    action: change.action.verb().to_string(),
+                });
+            }
+            let handle = running.spawn(run_step(walk.clone(), node, index));
+            in_flight.insert(handle.id(), index);
         }
         if running.is_empty() {
             break;
@@ -160,18 +187,19 @@ pub async fn apply(
                         result
                     }
                     Some(Err(error)) => {
-                        let step = in_flight.remove(&error.id()).unwrap_or(0);
+                        let index = in_flight.remove(&error.id()).unwrap_or(0);
                         if error.is_cancelled() {
                             // Aborted by a second Ctrl-C: state keeps what the step recorded.
                             continue;
                         }
-                        Err(StepFailure { step, message: format!("the step panicked: {error}"), partial: Vec::new() })
+                        let node = nodes[index];
+                        Err(StepFailure { step: node.step, node: index, phase: node.phase, message: format!("the step panicked: {error}"), partial: Vec::new() })
                     }
                     None => continue,
                 };
                 match result {
                     Ok(done) => {
-                        for &next in &dependents[done.step] {
+                        for &next in &dependents[done.node] {
                             waiting_on[next] -= 1;
                             if waiting_on[next] == 0 {
                                 ready.push_back(next);
@@ -202,7 +230,8 @@ pub async fn apply(
     let changed: Vec<Address> = walk.steps.iter().map(|s| s.address.clone()).collect();
     let Some(failed) = failure else {
         let serial = state.finish(&options.operation, &changed)?;
-        return Ok(if cancel.stopping() {
+        // An interrupt that came when every step had finished (or was finishing) stopped nothing.
+        return Ok(if cancel.stopping() && completed.len() < walk.steps.len() {
             Outcome::Interrupted { serial }
         } else {
             Outcome::Applied { serial }
@@ -239,6 +268,8 @@ pub async fn apply(
 fn undo_failed(walk: &Walk, failed: StepFailure) -> Done {
     let step = &walk.steps[failed.step];
     let undo = match walk.prior.get(&step.address) {
+        // The old objects are already gone, and the completed destroy phase brings them back.
+        Some(_) if failed.phase == Phase::Create => Undo::Created(failed.partial),
         Some(prior) => Undo::Restore {
             prior: prior.clone(),
             current: failed.partial,
@@ -248,6 +279,7 @@ fn undo_failed(walk: &Walk, failed: StepFailure) -> Done {
     };
     Done {
         step: failed.step,
+        node: failed.node,
         undo,
     }
 }
@@ -274,47 +306,101 @@ async fn roll_back(walk: &Walk, completed: Vec<Done>) -> Vec<(Address, String)> 
     tainted
 }
 
-/// For each step, how many steps it waits for, and which steps wait for it. Creates, updates and
-/// reads follow the steps of what they depend on; deletions of resources that left the stack
-/// follow every other step (something may still use them until it is updated) and the deletions
-/// of what depended on them.
-fn order(steps: &[ResourceChange]) -> (Vec<usize>, Vec<Vec<usize>>) {
+/// The scheduled nodes: one per step, two for a replacement that deletes first (and has
+/// something recorded to delete).
+fn nodes(steps: &[ResourceChange], prior: &HashMap<Address, NodeRecord>) -> Vec<Node> {
+    let mut nodes = Vec::new();
+    for (step, change) in steps.iter().enumerate() {
+        if change.action == Action::Replace
+            && !change.create_before_destroy
+            && prior.contains_key(&change.address)
+        {
+            nodes.push(Node {
+                step,
+                phase: Phase::Destroy,
+            });
+            nodes.push(Node {
+                step,
+                phase: Phase::Create,
+            });
+        } else {
+            nodes.push(Node {
+                step,
+                phase: Phase::Whole,
+            });
+        }
+    }
+    nodes
+}
+
+/// For each node, how many nodes it waits for, and which nodes wait for it. Creates, updates and
+/// reads follow what they depend on (a replaced dependency once its new object exists);
+/// deletions of resources that left the stack follow every other node (something may still use
+/// them until it is updated) and the deletions of what depended on them; the old objects of a
+/// replaced resource are deleted after those of replaced resources that depend on it, and
+/// created again after they are deleted.
+fn order(steps: &[ResourceChange], nodes: &[Node]) -> (Vec<usize>, Vec<Vec<usize>>) {
     let index: HashMap<&Address, usize> = steps
         .iter()
         .enumerate()
         .map(|(i, s)| (&s.address, i))
         .collect();
-    let mut waits: Vec<HashSet<usize>> = vec![HashSet::new(); steps.len()];
-    let keeps: Vec<usize> = (0..steps.len())
-        .filter(|i| steps[*i].action != Action::Delete)
+    let node_of = |step: usize, phase: Phase| {
+        nodes
+            .iter()
+            .position(|n| n.step == step && n.phase == phase)
+    };
+    // The node after which a step's new outputs exist, and the one that deletes its old objects.
+    let ready_node: Vec<usize> = (0..steps.len())
+        .map(|i| {
+            node_of(i, Phase::Create)
+                .or_else(|| node_of(i, Phase::Whole))
+                .unwrap_or(0)
+        })
         .collect();
-    for (i, step) in steps.iter().enumerate() {
-        if step.action == Action::Delete {
-            waits[i].extend(keeps.iter().copied());
-        } else {
-            for dep in &step.depends_on {
-                if let Some(&j) = index.get(dep) {
-                    if steps[j].action != Action::Delete {
-                        waits[i].insert(j);
+    let destroy_node: Vec<Option<usize>> = (0..steps.len())
+        .map(|i| node_of(i, Phase::Destroy))
+        .collect();
+    let mut waits: Vec<HashSet<usize>> = vec![HashSet::new(); nodes.len()];
+    let keeps: Vec<usize> = (0..nodes.len())
+        .filter(|n| steps[nodes[*n].step].action != Action::Delete)
+        .collect();
+    for (n, node) in nodes.iter().enumerate() {
+        let step = &steps[node.step];
+        match node.phase {
+            _ if step.action == Action::Delete => {
+                waits[n].extend(keeps.iter().copied());
+                // A deletion waits for the deletions of what depended on it.
+                for dep in &step.depends_on {
+                    if let Some(&j) = index.get(dep) {
+                        if steps[j].action == Action::Delete {
+                            waits[ready_node[j]].insert(n);
+                        }
+                    }
+                }
+            }
+            Phase::Destroy => {}
+            Phase::Whole | Phase::Create => {
+                for dep in &step.depends_on {
+                    if let Some(&j) = index.get(dep) {
+                        if steps[j].action != Action::Delete {
+                            waits[n].insert(ready_node[j]);
+                        }
+                    }
+                }
+                if let Some(destroy) = destroy_node[node.step] {
+                    waits[n].insert(destroy);
+                    // The old objects of what this depends on go after this one's old objects.
+                    for dep in &step.depends_on {
+                        if let Some(dep_destroy) = index.get(dep).and_then(|&j| destroy_node[j]) {
+                            waits[dep_destroy].insert(destroy);
+                        }
                     }
                 }
             }
         }
     }
-    // A deletion waits for the deletions of what depended on it.
-    for (i, step) in steps.iter().enumerate() {
-        if step.action != Action::Delete {
-            continue;
-        }
-        for dep in &step.depends_on {
-            if let Some(&j) = index.get(dep) {
-                if steps[j].action == Action::Delete {
-                    waits[j].insert(i);
-                }
-            }
-        }
-    }
-    let mut dependents = vec![Vec::new(); steps.len()];
+    let mut dependents = vec![Vec::new(); nodes.len()];
     for (i, w) in waits.iter().enumerate() {
         for &j in w {
             dependents[j].push(i);
@@ -334,14 +420,63 @@ impl Progress for EventProgress {
     }
 }
 
-async fn run_step(walk: Arc<Walk>, step: usize) -> Result<Done, StepFailure> {
+async fn run_step(walk: Arc<Walk>, node: Node, index: usize) -> Result<Done, StepFailure> {
     let started = Instant::now();
+    let step = node.step;
     let change = walk.steps[step].clone();
     let fail = |message: String, partial: Vec<OwnedObject>| StepFailure {
         step,
+        node: index,
+        phase: node.phase,
         message,
         partial,
     };
+    let prior = walk.prior.get(&change.address).cloned();
+    match (node.phase, &prior) {
+        (Phase::Destroy, Some(prior)) => {
+            let result = match walk.provider(&change) {
+                Ok(provider) => walk.delete_and_forget(provider, &change, prior).await,
+                Err(e) => Err(e),
+            };
+            return match result {
+                Ok(()) => Ok(Done {
+                    step,
+                    node: index,
+                    undo: Undo::Recreate(prior.clone()),
+                }),
+                Err((message, partial)) => Err(fail(message, partial)),
+            };
+        }
+        (Phase::Create, _) => {
+            let desired = change.desired.clone().map(|d| walk.resolve(d));
+            if desired.as_ref().is_some_and(contains_unknown) {
+                return Err(fail(
+                    "a value it needs from another resource is still unknown".to_string(),
+                    Vec::new(),
+                ));
+            }
+            return match walk.create(&change, desired.as_ref()).await {
+                Ok(objects) => {
+                    walk.events.emit(Event::Finished {
+                        address: change.address.clone(),
+                        action: change.action.verb().to_string(),
+                        elapsed_ms: u64::try_from(started.elapsed().as_millis())
+                            .unwrap_or(u64::MAX),
+                    });
+                    Ok(Done {
+                        step,
+                        node: index,
+                        undo: Undo::Created(objects),
+                    })
+                }
+                Err((message, partial)) => Err(fail(
+                    format!("{message} (the old object was already deleted)"),
+                    partial,
+                )),
+            };
+        }
+        _ => {}
+    }
     let desired = change.desired.clone().map(|d| walk.resolve(d));
     if let Some(d) = &desired {
         if meshctl_plan::is_unknown(d) || contains_unknown(d) {
@@ -351,7 +486,6 @@ async fn run_step(walk: Arc<Walk>, step: usize) -> Result<Done, StepFailure> {
             ));
         }
     }
-    let prior = walk.prior.get(&change.address).cloned();
     let result = match change.action {
         Action::Create => walk
             .create(&change, desired.as_ref())
@@ -375,7 +509,11 @@ async fn run_step(walk: Arc<Walk>, step: usize) -> Result<Done, StepFailure> {
                 action: change.action.verb().to_string(),
                 elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             });
-            Ok(Done { step, undo })
+            Ok(Done {
+                step,
+                node: index,
+                undo,
+            })
         }
         Err((message, partial)) => Err(fail(message, partial)),
     }
@@ -916,6 +1054,17 @@ async fn undo(walk: &Walk, step: usize, undo: Undo) -> Result<(), String> {
         }
     }
     .await;
+    if result.is_ok() {
+        // Steps undone after this one (older ones) see the outputs as they are again: a
+        // dependent recreated in its old form needs its producer's old outputs, not the new ones.
+        let current = walk.state.record(&change.address).ok().flatten();
+        if let Some(outputs) = current
+            .map(|r| r.outputs)
+            .or_else(|| walk.prior.get(&change.address).map(|p| p.outputs.clone()))
+        {
+            walk.publish_outputs(&change.address, &outputs);
+        }
+    }
     if let Err(error) = &result {
         let current = walk.state.record(&change.address).ok().flatten();
         let tainted = match current {

@@ -1164,7 +1164,7 @@ fn link(stack: &mut Stack, broken: &Broken, diags: &mut Vec<Diagnostic>) {
                 all_edges[i].push(Dependency {
                     target: ng.clone(),
                     path: at.clone(),
-                    kind: EdgeKind::Cluster,
+                    kind: EdgeKind::Nodes,
                 });
             }
         }

@@ -79,13 +79,30 @@ pub enum EdgeKind {
     Interpolation,
     /// `depends_on`.
     Explicit,
-    /// Cluster resources need the cluster (and its nodes) from `kube.from_cluster`.
+    /// Cluster resources reach the cluster of `kube.from_cluster` through its outputs (endpoint,
+    /// CA): a new cluster holds none of their objects.
     Cluster,
+    /// Cluster resources wait for that cluster's nodegroups (pods need nodes); ordering only.
+    Nodes,
     /// A Kubernetes object in a namespace the stack declares.
     Namespace,
     /// A custom resource needs the add-on whose CRDs and controller serve it (a Certificate needs
     /// cert-manager, an ALB Ingress the Load Balancer Controller, a VirtualService Istio).
     Controller,
+}
+
+impl EdgeKind {
+    /// Whether the dependent reads the target's outputs through this edge, so that new outputs
+    /// (the target created or replaced, or an update changing them) must reach it in the same
+    /// apply. The other edges only order the steps.
+    pub fn reads_outputs(self) -> bool {
+        match self {
+            EdgeKind::Reference | EdgeKind::Interpolation | EdgeKind::Cluster => true,
+            EdgeKind::Explicit | EdgeKind::Nodes | EdgeKind::Namespace | EdgeKind::Controller => {
+                false
+            }
+        }
+    }
 }
 
 /// "This resource needs `target` first", with the field that says so.

@@ -1,12 +1,13 @@
 //! Deciding each resource's action: create, update, replace, delete, read or nothing, with the
 //! fields that drive it, values only known during apply, and `prevent_destroy` enforcement.
 
-use crate::diff::{diff, field_change, pointer};
+use crate::diff::{diff, field_change, pointer, FieldChange};
 use crate::drift::{applied_drifts, Live, LiveWorld};
 use crate::risks::risks;
 use crate::{Action, Plan, ResourceChange, PLAN_FORMAT_VERSION};
 use meshctl_graph::StackGraph;
 use meshctl_model::record::{NodeRecord, Status};
+use meshctl_model::stack::EdgeKind;
 use meshctl_model::{Address, Diagnostic, Kind, Spec, Stack};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -53,6 +54,8 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<Diagnostic>> {
     let mut decided: HashMap<Address, Action> = HashMap::new();
     // Outputs of looked-up resources, found while planning: what apply will read too.
     let mut looked_up: HashMap<Address, BTreeMap<String, Value>> = HashMap::new();
+    // Producers whose outputs this plan changes, so their readers follow in the same apply.
+    let mut changing: HashMap<Address, NewOutputs> = HashMap::new();
     if !input.options.destroy {
         for index in input.graph.creation_order() {
             let resource = &stack.resources[index];
@@ -66,7 +69,8 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<Diagnostic>> {
             resolve_outputs(&mut desired, &|address, output| {
                 looked_up.get(address).and_then(|o| o.get(output).cloned())
             });
-            resolve_known_outputs(&mut desired, &decided, &prior);
+            resolve_known_outputs(&mut desired, &decided, &changing, &prior);
+            let upstream = upstream_changes(resource, &desired, &changing);
             let record = prior.get(&resource.address).copied();
             let lookup = input.lookups.and_then(|l| l.get(&resource.address));
             // A looked-up resource's lookup is its live read.
@@ -84,6 +88,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<Diagnostic>> {
                 record,
                 live,
                 interrupted_update,
+                upstream,
                 &mut errors,
             );
             if let Some(lookup) = lookup {
@@ -95,6 +100,9 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<Diagnostic>> {
                     &mut looked_up,
                     &mut errors,
                 );
+            }
+            if let Some(outputs) = NewOutputs::of(&change) {
+                changing.insert(resource.address.clone(), outputs);
             }
             decided.insert(resource.address.clone(), change.action);
             changes.push(change);
@@ -204,12 +212,126 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<Diagnostic>> {
     })
 }
 
+/// Which outputs of a producer this plan changes: all of them (created or replaced), or those an
+/// in-place update of the changed fields can change (the kind's `outputs_changed_by`).
+#[derive(Debug, Clone, PartialEq)]
+enum NewOutputs {
+    All,
+    Some(BTreeSet<&'static str>),
+}
+
+impl NewOutputs {
+    fn of(change: &ResourceChange) -> Option<NewOutputs> {
+        match change.action {
+            Action::Create | Action::Replace => Some(NewOutputs::All),
+            Action::Update => {
+                let changed: BTreeSet<&str> = change
+                    .fields
+                    .iter()
+                    .map(|f| crate::diff::top_field(&f.path))
+                    .collect();
+                let outputs: BTreeSet<&'static str> = change
+                    .kind
+                    .schema()
+                    .outputs_changed_by
+                    .iter()
+                    .filter(|(field, _)| *field == "*" || changed.contains(field))
+                    .flat_map(|(_, outputs)| outputs.iter().copied())
+                    .collect();
+                (!outputs.is_empty()).then_some(NewOutputs::Some(outputs))
+            }
+            Action::NoOp | Action::Read | Action::Delete => None,
+        }
+    }
+
+    fn includes(&self, output: &str) -> bool {
+        match self {
+            NewOutputs::All => true,
+            NewOutputs::Some(outputs) => outputs.contains(output),
+        }
+    }
+}
+
+/// What a producer's new outputs do to a resource that reads them.
+struct Upstream {
+    /// The reading field, its value known only after apply (none for the cluster edge).
+    field: Option<FieldChange>,
+    reason: String,
+    forces_replacement: bool,
+}
+
+/// The changes a resource must follow because producers it reads are created, replaced or
+/// updated in ways that change their outputs: typed references (whose values providers resolve
+/// from the producer's outputs) and the cluster the resource lives in. `${kind.name.output}` needs
+/// nothing here: it stays unresolved in `desired`, so the field diff shows it.
+fn upstream_changes(
+    resource: &meshctl_model::Resource,
+    desired: &Value,
+    changing: &HashMap<Address, NewOutputs>,
+) -> Vec<Upstream> {
+    let schema = resource.address.kind.schema();
+    let base = resource.path();
+    let mut upstream: Vec<Upstream> = Vec::new();
+    let mut seen: HashSet<(&Address, String)> = HashSet::new();
+    for dependency in &resource.dependencies {
+        let Some(outputs) = changing.get(&dependency.target) else {
+            continue;
+        };
+        let how = match outputs {
+            NewOutputs::All => "is replaced or created",
+            NewOutputs::Some(_) => "changes outputs in place",
+        };
+        match dependency.kind {
+            EdgeKind::Reference => {
+                let Some(relative) = dependency.path.strip_prefix(&base) else {
+                    continue;
+                };
+                let path = relative.to_string();
+                if !seen.insert((&dependency.target, path.clone())) {
+                    continue;
+                }
+                let top = crate::diff::top_field(&path);
+                // Only a new object behind a force-new reference forces replacement; the same
+                // object with new outputs is followed in place.
+                let forces = *outputs == NewOutputs::All
+                    && schema.force_new.contains(&top)
+                    && !schema.follows_in_place.contains(&top);
+                let current = desired.pointer(&pointer(&path));
+                let mut field = field_change(&path, current, current, &[], schema.sensitive);
+                field.unknown = true;
+                field.forces_replacement = forces;
+                upstream.push(Upstream {
+                    field: Some(field),
+                    reason: format!("{} {how}", dependency.target),
+                    forces_replacement: forces,
+                });
+            }
+            EdgeKind::Cluster if *outputs == NewOutputs::All => {
+                if !seen.insert((&dependency.target, String::new())) {
+                    continue;
+                }
+                upstream.push(Upstream {
+                    field: None,
+                    reason: format!(
+                        "its cluster {} is replaced or created: the new cluster has none of its objects",
+                        dependency.target
+                    ),
+                    forces_replacement: true,
+                });
+            }
+            _ => {}
+        }
+    }
+    upstream
+}
+
 fn plan_resource(
     resource: &meshctl_model::Resource,
     desired: Value,
     record: Option<&NodeRecord>,
     live: Option<&Option<Live>>,
     interrupted_update: bool,
+    upstream: Vec<Upstream>,
     errors: &mut Vec<Diagnostic>,
 ) -> ResourceChange {
     let kind = resource.address.kind;
@@ -280,6 +402,19 @@ fn plan_resource(
                     ));
                 }
             }
+            let mut upstream_forces = false;
+            if !gone {
+                for follow in upstream {
+                    if let Some(field) = follow.field {
+                        if fields.iter().any(|f| f.path == field.path) {
+                            continue;
+                        }
+                        fields.push(field);
+                    }
+                    upstream_forces |= follow.forces_replacement;
+                    reasons.push(follow.reason);
+                }
+            }
             let action = match record.status {
                 Status::Tainted => {
                     reasons.push("tainted by a failed apply".to_string());
@@ -305,8 +440,11 @@ fn plan_resource(
                         .push("a previous update was interrupted; applying it again".to_string());
                     Action::Update
                 }
-                Status::Ok if fields.is_empty() => Action::NoOp,
+                Status::Ok if fields.is_empty() && !upstream_forces => Action::NoOp,
                 Status::Ok if read_only => Action::Read,
+                Status::Ok if upstream_forces && !fields.iter().any(|f| f.forces_replacement) => {
+                    Action::Replace
+                }
                 Status::Ok => {
                     let forcing: BTreeSet<&str> = fields
                         .iter()
@@ -407,13 +545,14 @@ pub fn is_read_only(desired: &Value, kind: Kind) -> bool {
 fn resolve_known_outputs(
     value: &mut Value,
     decided: &HashMap<Address, Action>,
+    changing: &HashMap<Address, NewOutputs>,
     prior: &HashMap<&Address, &NodeRecord>,
 ) {
     resolve_outputs(value, &|address, output| {
         let keeps = matches!(
             decided.get(address),
             Some(Action::NoOp | Action::Read | Action::Update)
-        );
+        ) && !changing.get(address).is_some_and(|o| o.includes(output));
         keeps
             .then(|| {
                 prior
@@ -465,7 +604,10 @@ pub fn resolve_outputs(value: &mut Value, lookup: &dyn Fn(&Address, &str) -> Opt
 }
 
 /// `--target`: the named resources and everything they depend on; `None` plans everything.
-pub(crate) fn target_closure(input: &PlanInput<'_>, errors: &mut Vec<Diagnostic>) -> Option<HashSet<Address>> {
+pub(crate) fn target_closure(
+    input: &PlanInput<'_>,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<HashSet<Address>> {
     if input.options.targets.is_empty() {
         return None;
     }

@@ -102,6 +102,8 @@ struct Latencies {
 struct Failures {
     throttle_rate: f64,
     permanent: HashSet<(Address, Op)>,
+    /// Calls that fail permanently once; the next such call succeeds (rollback's retry of it).
+    permanent_once: HashSet<(Address, Op)>,
     /// Creates that fail permanently after making this many of their objects.
     after_objects: HashMap<Address, usize>,
     /// The next create fails with a retryable error after making this many objects.
@@ -208,6 +210,13 @@ impl FakeCloud {
         lock(&self.failures).permanent.insert((address.clone(), op));
     }
 
+    /// The next `op` call for `address` fails with a permanent error; later ones succeed.
+    pub fn fail_permanently_once(&self, address: &Address, op: Op) {
+        lock(&self.failures)
+            .permanent_once
+            .insert((address.clone(), op));
+    }
+
     /// Every create of `address` fails permanently after making `objects` of its objects (all of
     /// them when it has fewer), each recorded through the callback as usual: a partial create for
     /// rollback to clean up.
@@ -260,8 +269,10 @@ impl FakeCloud {
 
     /// Decides, at the start of a call, whether it fails.
     pub(crate) fn injected_failure(&self, address: &Address, op: Op) -> Option<InjectedFailure> {
-        let failures = lock(&self.failures);
-        if failures.permanent.contains(&(address.clone(), op)) {
+        let mut failures = lock(&self.failures);
+        if failures.permanent.contains(&(address.clone(), op))
+            || failures.permanent_once.remove(&(address.clone(), op))
+        {
             return Some(InjectedFailure::Permanent);
         }
         let throttled = failures.throttle_rate > 0.0 && fastrand::f64() < failures.throttle_rate;

@@ -730,3 +730,106 @@ async fn create_before_destroy_keeps_the_new_objects() {
         "created before destroyed"
     );
 }
+
+/// A zone and a record in it, the zone named `domain`.
+fn zone_and_record(domain: &str) -> String {
+    format!("stack: t\nregion: us-east-1\nresources:\n  - {{ kind: route53_zone, name: public, domain: {domain}, existing: false }}\n  - {{ kind: dns_record, name: www, zone: public, record: www.{domain}, type: TXT, values: [\"v\"], ttl: 60 }}\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chained_replacements_delete_dependents_first_and_create_them_last() {
+    let cloud = FakeCloud::new();
+    let state = Arc::new(MemoryStore::new("t"));
+    assert!(matches!(
+        run(
+            &cloud,
+            &state,
+            &zone_and_record("example.com"),
+            &options(10)
+        )
+        .await,
+        Outcome::Applied { .. }
+    ));
+    let before = cloud.calls().len();
+    // Both are replaced: the record must leave the old zone before the zone goes, and can only
+    // be made in the new zone once it exists.
+    assert!(matches!(
+        run(
+            &cloud,
+            &state,
+            &zone_and_record("example.org"),
+            &options(10)
+        )
+        .await,
+        Outcome::Applied { .. }
+    ));
+    let zone = Address::new(Kind::Route53Zone, "public");
+    let record = Address::new(Kind::DnsRecord, "www");
+    let order: Vec<(Address, Op)> = cloud.calls()[before..]
+        .iter()
+        .filter(|c| matches!(c.op, Op::Create | Op::Delete))
+        .map(|c| (c.address.clone(), c.op))
+        .collect();
+    assert_eq!(
+        order,
+        vec![
+            (record.clone(), Op::Delete),
+            (zone.clone(), Op::Delete),
+            (zone.clone(), Op::Create),
+            (record.clone(), Op::Create),
+        ]
+    );
+    assert_eq!(
+        state.record(&record).unwrap().unwrap().desired["record"],
+        "www.example.org"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_chained_replacement_rolls_back_to_the_old_objects() {
+    let cloud = FakeCloud::new();
+    let state = Arc::new(MemoryStore::new("t"));
+    assert!(matches!(
+        run(
+            &cloud,
+            &state,
+            &zone_and_record("example.com"),
+            &options(10)
+        )
+        .await,
+        Outcome::Applied { .. }
+    ));
+    let before_world = world(&cloud);
+    let before_records: Vec<(String, serde_json::Value)> = state
+        .records()
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.address.to_string(), r.desired))
+        .collect();
+    // The new record cannot be created, after both old objects were deleted.
+    cloud.fail_permanently_once(&Address::new(Kind::DnsRecord, "www"), Op::Create);
+    let outcome = run(
+        &cloud,
+        &state,
+        &zone_and_record("example.org"),
+        &options(10),
+    )
+    .await;
+    assert!(
+        matches!(&outcome, Outcome::RolledBack { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(world(&cloud), before_world);
+    let after_records: Vec<(String, serde_json::Value)> = state
+        .records()
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.address.to_string(), r.desired))
+        .collect();
+    assert_eq!(after_records, before_records);
+    assert!(state
+        .records()
+        .unwrap()
+        .iter()
+        .all(|r| r.status == Status::Ok));
+}

@@ -120,6 +120,8 @@ impl KindSpec for Vpc {
         outputs: &["vpc_id", "public_subnet_ids", "private_subnet_ids"],
         force_new: &["cidr", "azs", "existing", "subnets"],
         create_before_destroy: false,
+        follows_in_place: &[],
+        outputs_changed_by: &[],
         sensitive: &[],
     };
 
@@ -249,6 +251,9 @@ impl KindSpec for EksCluster {
         ],
         force_new: &["cluster_name", "vpc", "role_arn"],
         create_before_destroy: false,
+        follows_in_place: &[],
+        // Turning OIDC on creates the issuer and its IAM provider.
+        outputs_changed_by: &[("oidc", &["oidc_issuer", "oidc_provider_arn"])],
         sensitive: &[],
     };
 
@@ -356,6 +361,8 @@ impl KindSpec for Nodegroup {
             "capacity_type",
         ],
         create_before_destroy: false,
+        follows_in_place: &[],
+        outputs_changed_by: &[],
         sensitive: &[],
     };
 
@@ -432,6 +439,8 @@ impl KindSpec for IamServiceAccount {
         outputs: &["role_arn", "role_name"],
         force_new: &["cluster", "namespace", "service_account"],
         create_before_destroy: false,
+        follows_in_place: &[],
+        outputs_changed_by: &[],
         sensitive: &[],
     };
 
@@ -469,6 +478,8 @@ impl KindSpec for Route53Zone {
         outputs: &["zone_id", "name_servers"],
         force_new: &["domain", "existing"],
         create_before_destroy: false,
+        follows_in_place: &[],
+        outputs_changed_by: &[],
         sensitive: &[],
     };
 
@@ -503,6 +514,8 @@ impl KindSpec for AcmCertificate {
         outputs: &["arn"],
         force_new: &["domain", "sans", "validation_zone"],
         create_before_destroy: true,
+        follows_in_place: &[],
+        outputs_changed_by: &[],
         sensitive: &[],
     };
 
@@ -547,6 +560,8 @@ impl KindSpec for DnsRecord {
         outputs: &["fqdn"],
         force_new: &["zone", "record", "type"],
         create_before_destroy: false,
+        follows_in_place: &[],
+        outputs_changed_by: &[],
         sensitive: &[],
     };
 

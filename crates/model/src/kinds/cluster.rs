@@ -37,6 +37,8 @@ impl KindSpec for Namespace {
         outputs: &["name"],
         force_new: &[],
         create_before_destroy: false,
+        follows_in_place: &[],
+        outputs_changed_by: &[],
         sensitive: &[],
     };
 }
@@ -67,6 +69,8 @@ impl KindSpec for LbController {
         outputs: &["release"],
         force_new: &[],
         create_before_destroy: false,
+        follows_in_place: &[],
+        outputs_changed_by: &[],
         sensitive: &[],
     };
 
@@ -104,6 +108,8 @@ impl KindSpec for CertManager {
         outputs: &["release"],
         force_new: &["namespace"],
         create_before_destroy: false,
+        follows_in_place: &[],
+        outputs_changed_by: &[],
         sensitive: &[],
     };
 
@@ -247,6 +253,8 @@ impl KindSpec for Istio {
         outputs: &["version", "namespace", "revision"],
         force_new: &["namespace", "revision", "existing"],
         create_before_destroy: false,
+        follows_in_place: &[],
+        outputs_changed_by: &[],
         sensitive: &[],
     };
 
@@ -515,6 +523,16 @@ impl KindSpec for IngressGateway {
         ],
         force_new: &["namespace", "istio"],
         create_before_destroy: false,
+        follows_in_place: &[],
+        // Ports given without a nodePort are reassigned when the list changes; another NLB
+        // setting can make the controller build a new balancer.
+        outputs_changed_by: &[
+            ("service", &["node_ports", "status_node_port"]),
+            (
+                "nlb",
+                &["load_balancer_hostname", "canonical_hosted_zone_id"],
+            ),
+        ],
         sensitive: &[],
     };
 
@@ -706,6 +724,9 @@ impl KindSpec for Alb {
         outputs: &["dns_name", "arn", "canonical_hosted_zone_id"],
         force_new: &["gateway", "scheme", "group"],
         create_before_destroy: false,
+        // A replaced gateway keeps its Service's name; the Ingress follows its new nodePorts.
+        follows_in_place: &["gateway"],
+        outputs_changed_by: &[],
         sensitive: &[],
     };
 
@@ -786,6 +807,8 @@ impl KindSpec for Issuer {
         outputs: &["name"],
         force_new: &[],
         create_before_destroy: false,
+        follows_in_place: &[],
+        outputs_changed_by: &[],
         sensitive: &[],
     };
 
@@ -825,6 +848,8 @@ impl KindSpec for Certificate {
         outputs: &["secret_name"],
         force_new: &["namespace", "secret_name"],
         create_before_destroy: false,
+        follows_in_place: &[],
+        outputs_changed_by: &[],
         sensitive: &[],
     };
 
@@ -878,6 +903,9 @@ impl KindSpec for HelmRelease {
         outputs: &["release", "revision"],
         force_new: &["chart", "namespace"],
         create_before_destroy: false,
+        follows_in_place: &[],
+        // Every `helm upgrade` is a new revision.
+        outputs_changed_by: &[("*", &["revision"])],
         sensitive: &[],
     };
 }
@@ -895,6 +923,8 @@ impl KindSpec for Manifest {
         outputs: &[],
         force_new: &[],
         create_before_destroy: false,
+        follows_in_place: &[],
+        outputs_changed_by: &[],
         sensitive: &[],
     };
 

@@ -106,6 +106,8 @@ impl KindSpec for Gateway {
         outputs: &["name"],
         force_new: &["namespace"],
         create_before_destroy: false,
+        follows_in_place: &[],
+        outputs_changed_by: &[],
         sensitive: &[],
     };
 
@@ -355,6 +357,8 @@ impl KindSpec for VirtualService {
         outputs: &["name"],
         force_new: &["namespace"],
         create_before_destroy: false,
+        follows_in_place: &[],
+        outputs_changed_by: &[],
         sensitive: &[],
     };
 
@@ -586,6 +590,8 @@ impl KindSpec for DestinationRule {
         outputs: &["name"],
         force_new: &["namespace"],
         create_before_destroy: false,
+        follows_in_place: &[],
+        outputs_changed_by: &[],
         sensitive: &[],
     };
 
@@ -634,6 +640,8 @@ impl KindSpec for PeerAuthentication {
         outputs: &["name"],
         force_new: &["namespace"],
         create_before_destroy: false,
+        follows_in_place: &[],
+        outputs_changed_by: &[],
         sensitive: &[],
     };
 }
@@ -665,6 +673,8 @@ impl KindSpec for RequestAuthentication {
         outputs: &["name"],
         force_new: &["namespace"],
         create_before_destroy: false,
+        follows_in_place: &[],
+        outputs_changed_by: &[],
         sensitive: &[],
     };
 
@@ -766,6 +776,8 @@ impl KindSpec for AuthorizationPolicy {
         outputs: &["name"],
         force_new: &["namespace"],
         create_before_destroy: false,
+        follows_in_place: &[],
+        outputs_changed_by: &[],
         sensitive: &[],
     };
 

@@ -1,4 +1,4 @@
-//! The resource kinds of the v1 catalog (DESIGN.md §4): one typed structure per kind, and each
+//! The resource kinds (docs/stack-language.md): one typed structure per kind, and each
 //! kind's schema (outputs, fields that force replacement, sensitive fields) for the planner.
 
 pub mod aws;
@@ -27,6 +27,13 @@ pub struct Schema {
     pub force_new: &'static [&'static str],
     /// Replacement creates the new object before deleting the old (an ACM certificate in use).
     pub create_before_destroy: bool,
+    /// Reference fields in `force_new` whose target's replacement this kind follows with an
+    /// in-place update: changing the field names another object, but the same object renamed
+    /// nothing (an ALB follows its gateway's new nodePorts without being replaced).
+    pub follows_in_place: &'static [&'static str],
+    /// Outputs an in-place update can change, by the top-level field whose change does it
+    /// (`*`: any update). Readers of those outputs are updated in the same apply.
+    pub outputs_changed_by: &'static [(&'static str, &'static [&'static str])],
     /// Fields never shown in plans, state, logs or events.
     pub sensitive: &'static [&'static str],
 }
