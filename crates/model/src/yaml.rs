@@ -199,7 +199,8 @@ fn build(body: &str, base: usize, may_retry: bool) -> Result<Node, Diagnostic> {
                 let problem = builder.syntax_error(&error);
                 if problem.code == "nesting-too-deep" && may_retry {
                     // The scanner reads ahead and gives up at 255 brackets, before the builder
-                    // saw level 129; the text up to there, read again, shows where that is.
+                    // saw the first level past `MAX_DEPTH`; the text up to there, read again,
+                    // shows where that level opens.
                     let end = problem.span.map_or(0, |s| s.offset - base);
                     if let Some(prefix) = body.get(..end) {
                         if let Err(exact) = build(prefix, base, false) {
@@ -432,8 +433,9 @@ impl<'a> TreeBuilder<'a> {
                 );
             }
         }
-        // yaml-rust2 counts flow nesting in a byte and gives up at 255 levels, before the
-        // builder's own limit can see the nodes: the same limit, reported the same way.
+        // yaml-rust2 counts flow nesting in a byte and gives up at 255 levels, reading ahead of
+        // the events the builder's own limit sees: past that limit too, so reported as it is
+        // (`build` then finds where the builder's limit is passed).
         if error.info().contains("recursion limit") {
             return limits::nesting_too_deep(span);
         }
