@@ -607,3 +607,156 @@ async fn istioctl_default_profile_gives_a_load_balancer_gateway() {
         "nodePorts allocated"
     );
 }
+
+/// An IstioOperator named `name`, installing a control plane of `revision` (or the default one).
+fn control_plane_operator(name: &str, revision: Option<&str>) -> String {
+    let revision = revision.map_or(String::new(), |r| format!("  revision: {r}\n"));
+    format!(
+        "apiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\nmetadata:\n  name: {name}\n  namespace: istio-system\n  labels: {{ meshctl.io/stack: {name} }}\n  annotations: {{ meshctl.io/address: istio.{name} }}\nspec:\n  profile: default\n  tag: 1.22.3\n{revision}  components:\n    ingressGateways: [{{ name: istio-ingressgateway, enabled: false }}]\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn istioctl_uninstalls_one_operator_or_revision_and_only_purge_takes_all() {
+    common::kubectl_path();
+    let kube = Kube::start().await;
+    let first = kube.file("first.yaml", &control_plane_operator("first", None));
+    let second = kube.file(
+        "second.yaml",
+        &control_plane_operator("second", Some("blue")),
+    );
+    let third = kube.file(
+        "third.yaml",
+        &control_plane_operator("third", Some("green")),
+    );
+    for (what, file) in [("first", &first), ("second", &second), ("third", &third)] {
+        succeeded(
+            what,
+            &istioctl(&kube, &["install", "-y", "-f", path_str(file)]),
+        );
+    }
+    // Side by side: one istiod per revision, one installed state per operator and revision,
+    // keeping the operator's labels and annotations.
+    for deployment in ["istiod", "istiod-blue", "istiod-green"] {
+        kube.ok(&["get", "deploy", "-n", "istio-system", deployment])
+            .await;
+    }
+    let state = kube
+        .get_json(&[
+            "get",
+            "istiooperator",
+            "-n",
+            "istio-system",
+            "installed-state-second-blue",
+        ])
+        .await;
+    assert_eq!(state["metadata"]["labels"]["meshctl.io/stack"], "second");
+    assert_eq!(
+        state["metadata"]["annotations"]["meshctl.io/address"],
+        "istio.second"
+    );
+
+    // `-f`: that operator and revision only; the CRDs stay.
+    succeeded(
+        "uninstall -f",
+        &istioctl(&kube, &["uninstall", "-y", "-f", path_str(&second)]),
+    );
+    let gone = kube
+        .kubectl(&["get", "deploy", "-n", "istio-system", "istiod-blue"])
+        .await;
+    assert!(!gone.status.success(), "istiod-blue survived uninstall -f");
+    kube.ok(&["get", "deploy", "-n", "istio-system", "istiod"])
+        .await;
+    kube.ok(&["get", "deploy", "-n", "istio-system", "istiod-green"])
+        .await;
+    kube.ok(&["get", "crd", "virtualservices.networking.istio.io"])
+        .await;
+
+    // `--revision`: every install of that revision; the default one stays.
+    succeeded(
+        "uninstall --revision",
+        &istioctl(&kube, &["uninstall", "-y", "--revision", "green"]),
+    );
+    let gone = kube
+        .kubectl(&["get", "deploy", "-n", "istio-system", "istiod-green"])
+        .await;
+    assert!(!gone.status.success(), "istiod-green survived --revision");
+    kube.ok(&["get", "deploy", "-n", "istio-system", "istiod"])
+        .await;
+    kube.ok(&["get", "crd", "gateways.networking.istio.io"])
+        .await;
+
+    // `--purge` ignores `-f` and removes everything, CRDs too, as istioctl does.
+    let out = succeeded(
+        "uninstall --purge -f",
+        &istioctl(
+            &kube,
+            &["uninstall", "-y", "--purge", "-f", path_str(&second)],
+        ),
+    );
+    assert!(
+        out.contains("ignoring the specified revision or operator file"),
+        "{out}"
+    );
+    let gone = kube
+        .kubectl(&["get", "deploy", "-n", "istio-system", "istiod"])
+        .await;
+    assert!(!gone.status.success(), "--purge kept istiod");
+    let crd = kube
+        .kubectl(&["get", "crd", "gateways.networking.istio.io"])
+        .await;
+    assert!(!crd.status.success(), "--purge kept the CRDs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helm_keeps_release_labels_on_its_secrets_and_refuses_system_ones() {
+    common::kubectl_path();
+    let kube = Kube::start().await;
+    kube.ok(&["create", "namespace", "tools"]).await;
+    let install = |labels: &'static str| {
+        vec![
+            "upgrade",
+            "--install",
+            "dashboard",
+            "dashboard-chart",
+            "--namespace",
+            "tools",
+            "--labels",
+            labels,
+        ]
+    };
+    succeeded(
+        "install with labels",
+        &helm(
+            &kube,
+            &install("meshctl.io/stack=shop,meshctl.io/kind=helm_release"),
+        ),
+    );
+    // An upgrade merges its labels over the last revision's.
+    succeeded("upgrade with a label", &helm(&kube, &install("team=web")));
+    let secret = kube
+        .get_json(&[
+            "get",
+            "secret",
+            "-n",
+            "tools",
+            "sh.helm.release.v1.dashboard.v2",
+        ])
+        .await;
+    let labels = &secret["metadata"]["labels"];
+    assert_eq!(labels["meshctl.io/stack"], "shop");
+    assert_eq!(labels["meshctl.io/kind"], "helm_release");
+    assert_eq!(labels["team"], "web");
+    assert_eq!(labels["owner"], "helm");
+    assert_eq!(labels["version"], "2");
+    // Labels are not part of the release's JSON.
+    let status = succeeded(
+        "status",
+        &helm(&kube, &["status", "dashboard", "-n", "tools", "-o", "json"]),
+    );
+    let release: Value = serde_json::from_str(&status).unwrap();
+    assert!(release.get("labels").is_none(), "{release}");
+
+    let stderr = failed("a system label", &helm(&kube, &install("owner=me")));
+    assert!(stderr.contains("system reserved label name"), "{stderr}");
+}
