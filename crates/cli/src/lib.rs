@@ -46,7 +46,8 @@ enum Command {
     Graph(commands::graph::Args),
     /// Inspect and edit recorded state.
     State(commands::state::Args),
-    /// Break a state lock left by a meshctl that is no longer running.
+    /// Break a state lock meshctl cannot judge (another host's); a dead holder's on this host is
+    /// taken over without it.
     ForceUnlock(commands::state::ForceUnlockArgs),
     /// Print a shell completion script.
     Completions(commands::completions::Args),

@@ -152,6 +152,19 @@ impl Backup {
             .map_err(|e| self.io_error(CHANGE_LOG_FILE, e))
     }
 
+    /// The meta of the snapshot in `dir` alone (the rest is skipped, not built): `None` when
+    /// there is none or it does not decode.
+    pub fn meta(dir: &Path) -> Option<Meta> {
+        #[derive(Deserialize)]
+        struct MetaOnly {
+            meta: Meta,
+        }
+        let bytes = std::fs::read(dir.join(BACKUP_FILE)).ok()?;
+        serde_json::from_slice::<MetaOnly>(&bytes)
+            .ok()
+            .map(|m| m.meta)
+    }
+
     /// Reads the backup of `dir`: `None` when there is none.
     pub fn load(dir: &Path) -> Result<Option<Loaded>, StateError> {
         let file = dir.join(BACKUP_FILE);

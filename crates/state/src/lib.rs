@@ -1,6 +1,6 @@
 //! State: what meshctl knows it created. The `StateStore` trait with a sled backend (default,
 //! durable) and an in-memory one (tests), the backup beside the database that a damaged database
-//! is restored from, plus the per-directory lock (DESIGN.md §6).
+//! is restored from, plus the per-directory lock (ARCHITECTURE.md).
 
 mod backup;
 mod lock;

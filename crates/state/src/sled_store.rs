@@ -117,6 +117,19 @@ impl SledStore {
                     });
                 }
                 store.serial.store(meta.serial, Ordering::SeqCst);
+                // sled recovers a cut log to an older consistent point without complaint: a
+                // database behind its own backup has lost finished runs.
+                if let Some(saved) = Backup::meta(dir) {
+                    if saved.lineage == meta.lineage && saved.serial > meta.serial {
+                        return Err(StateError::Damaged(Box::new(Damaged::new(
+                            dir,
+                            format!(
+                                "it is at serial {}, behind its own backup at serial {}: finished runs were lost from it",
+                                meta.serial, saved.serial
+                            ),
+                        ))));
+                    }
+                }
             }
         }
         if !store.backup.exists() {
@@ -476,6 +489,53 @@ mod tests {
         drop(SledStore::open(other.path(), "demo").unwrap());
         let err = SledStore::open(other.path(), "prod").err().unwrap();
         assert!(err.to_string().contains("belongs to stack `demo`"), "{err}");
+    }
+
+    #[test]
+    fn a_database_behind_its_backup_is_damaged_and_restores_from_it() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SledStore::open(dir.path(), "demo").unwrap();
+            store
+                .commit(Change {
+                    put: vec![record("a")],
+                    ..Change::default()
+                })
+                .unwrap();
+            store
+                .finish("apply", &[Address::new(Kind::Vpc, "a")])
+                .unwrap();
+            store
+                .commit(Change {
+                    put: vec![record("b")],
+                    ..Change::default()
+                })
+                .unwrap();
+            // What a log cut back to an older consistent point looks like: an earlier serial.
+            let mut meta = store.meta().unwrap();
+            meta.serial = 0;
+            store.write_meta(&meta).unwrap();
+            store.flush().unwrap();
+        }
+        let err = SledStore::open(dir.path(), "demo")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("it is at serial 0, behind its own backup at serial 1")
+                && err.contains("1 change(s) committed after it")
+                && err.contains("meshctl state restore-backup --state"),
+            "{err}"
+        );
+        let restored = SledStore::restore(dir.path(), "demo").unwrap();
+        assert_eq!(
+            (restored.serial, restored.records, restored.changes),
+            (1, 2, 1)
+        );
+        let store = SledStore::open(dir.path(), "demo").unwrap();
+        assert_eq!(store.meta().unwrap().serial, 1);
+        assert_eq!(store.records().unwrap().len(), 2);
+        assert_eq!(store.history().unwrap().len(), 1);
     }
 
     #[test]
