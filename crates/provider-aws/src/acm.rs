@@ -124,8 +124,12 @@ pub(crate) async fn create(
             id: format!("{zone}/{}/CNAME", name.trim_end_matches('.')),
         };
         if !objects.contains(&object) {
+            // Checked before it is recorded: a rollback deletes what was recorded.
+            let needed = validation_record_needed(cx, &zone, &name, &value).await?;
             record(object.clone());
-            write_validation_record(cx, &zone, &name, &value).await?;
+            if needed {
+                write_validation_record(cx, &zone, &name, &value).await?;
+            }
             objects.push(object);
         }
     }
@@ -182,8 +186,41 @@ async fn write_validation_record(cx: &Cx<'_>, zone: &str, name: &str, value: &st
         )
         .build()
         .map_err(|e| cx.error(ErrorClass::Permanent, "create", e.to_string()))?;
-    // UPSERT: certificates for the same name share the validation record.
+    // UPSERT: a record written meanwhile for another certificate of the same name is the same.
     route53::change(cx, zone, ChangeAction::Upsert, set, "create").await
+}
+
+/// Whether the validation CNAME still has to be written. Certificates of this account for the
+/// same name share it (ACM derives its name and value from the account and the name), so one
+/// holding this value is left as it is; one holding another value is someone else's, and
+/// overwriting it would take it over.
+async fn validation_record_needed(
+    cx: &Cx<'_>,
+    zone: &str,
+    name: &str,
+    value: &str,
+) -> Result<bool> {
+    if let Some(live) = route53::find_set(cx, zone, name, &RrType::Cname, "create").await? {
+        let values: Vec<&str> = live.resource_records().iter().map(|r| r.value()).collect();
+        if let [one] = values.as_slice() {
+            if same_name(one, value) {
+                return Ok(false);
+            }
+        }
+        return Err(cx
+            .error(
+                ErrorClass::Permanent,
+                "create",
+                format!(
+                    "the validation record {name} CNAME already exists in zone {zone} with another value ({}); meshctl does not overwrite a record it did not write",
+                    values.join(", ")
+                ),
+            )
+            .with_help(format!(
+                "ACM needs it to point at {value}: delete the existing record (or fix it to that value), then apply again"
+            )));
+    }
+    Ok(true)
 }
 
 async fn wait_issued(

@@ -3,8 +3,8 @@
 //! permanently naming the owner and leaves the object as it was (checked with direct aws-sdk
 //! calls); deleting what such a create recorded, as the engine's rollback does, leaves it too;
 //! an object tagged for this very resource (an interrupted create's) is still taken over; a sweep
-//! removes only objects tagged with this stack and address; a DNS record holding someone else's
-//! answer is refused.
+//! removes only objects tagged with this stack and address; a DNS record, or an ACM validation
+//! record, holding someone else's answer is refused.
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_eks::types::VpcConfigRequest;
@@ -12,7 +12,7 @@ use aws_sdk_iam::types::Tag as IamTag;
 use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
 };
-use meshctl_model::kinds::aws::{DnsRecord, EksCluster, IamServiceAccount};
+use meshctl_model::kinds::aws::{AcmCertificate, DnsRecord, EksCluster, IamServiceAccount};
 use meshctl_model::record::OwnedObject;
 use meshctl_model::{Address, Kind};
 use meshctl_provider::{Applied, ErrorClass, Progress, Provider, ProviderError, Request};
@@ -162,6 +162,73 @@ impl Sandbox {
             .send()
             .await
             .expect("CreateRole");
+    }
+
+    /// A public hosted zone made directly; returns its id.
+    async fn zone(&self, domain: &str) -> String {
+        self.route53()
+            .create_hosted_zone()
+            .name(domain)
+            .caller_reference(format!("test-{domain}"))
+            .send()
+            .await
+            .expect("CreateHostedZone")
+            .hosted_zone()
+            .expect("a zone")
+            .id()
+            .trim_start_matches("/hostedzone/")
+            .to_string()
+    }
+
+    /// A record written directly, as someone else would.
+    async fn write_record(&self, zone: &str, name: &str, kind: RrType, value: &str) {
+        let set = ResourceRecordSet::builder()
+            .name(name)
+            .r#type(kind)
+            .ttl(60)
+            .resource_records(
+                ResourceRecord::builder()
+                    .value(value)
+                    .build()
+                    .expect("a record"),
+            )
+            .build()
+            .expect("a record set");
+        self.route53()
+            .change_resource_record_sets()
+            .hosted_zone_id(zone)
+            .change_batch(
+                ChangeBatch::builder()
+                    .changes(
+                        Change::builder()
+                            .action(ChangeAction::Create)
+                            .resource_record_set(set)
+                            .build()
+                            .expect("a change"),
+                    )
+                    .build()
+                    .expect("a batch"),
+            )
+            .send()
+            .await
+            .expect("ChangeResourceRecordSets");
+    }
+
+    /// The values of the live record `name`/`kind`.
+    async fn record_values(&self, zone: &str, name: &str, kind: RrType) -> Vec<String> {
+        self.route53()
+            .list_resource_record_sets()
+            .hosted_zone_id(zone)
+            .send()
+            .await
+            .expect("ListResourceRecordSets")
+            .resource_record_sets()
+            .iter()
+            .filter(|s| {
+                s.r#type() == &kind && s.name().trim_end_matches('.') == name.trim_end_matches('.')
+            })
+            .flat_map(|s| s.resource_records().iter().map(|r| r.value().to_string()))
+            .collect()
     }
 
     /// The live role's trust policy and attached policies, if it exists.
@@ -557,50 +624,11 @@ async fn iam_role_tagged_for_this_resource_is_taken_over() {
 #[tokio::test]
 async fn dns_record_with_someone_elses_answer_is_refused_and_the_same_answer_adopted() {
     let sandbox = sandbox().await;
-    let zone = sandbox
-        .route53()
-        .create_hosted_zone()
-        .name("owned-elsewhere.com")
-        .caller_reference("test-owned-elsewhere")
-        .send()
-        .await
-        .expect("CreateHostedZone")
-        .hosted_zone()
-        .expect("a zone")
-        .id()
-        .trim_start_matches("/hostedzone/")
-        .to_string();
-    let set = ResourceRecordSet::builder()
-        .name("api.owned-elsewhere.com")
-        .r#type(RrType::A)
-        .ttl(60)
-        .resource_records(
-            ResourceRecord::builder()
-                .value("198.51.100.7")
-                .build()
-                .expect("a record"),
-        )
-        .build()
-        .expect("a record set");
+    let zone = sandbox.zone("owned-elsewhere.com").await;
+    let name = "api.owned-elsewhere.com";
     sandbox
-        .route53()
-        .change_resource_record_sets()
-        .hosted_zone_id(&zone)
-        .change_batch(
-            ChangeBatch::builder()
-                .changes(
-                    Change::builder()
-                        .action(ChangeAction::Create)
-                        .resource_record_set(set)
-                        .build()
-                        .expect("a change"),
-                )
-                .build()
-                .expect("a batch"),
-        )
-        .send()
-        .await
-        .expect("ChangeResourceRecordSets");
+        .write_record(&zone, name, RrType::A, "198.51.100.7")
+        .await;
     let inputs = Inputs::from([(
         Address::new(Kind::Route53Zone, "main"),
         BTreeMap::from([("zone_id".to_string(), json!(zone))]),
@@ -608,25 +636,11 @@ async fn dns_record_with_someone_elses_answer_is_refused_and_the_same_answer_ado
     let values = |values: &[&str]| {
         desired::<DnsRecord>(json!({
             "zone": "main",
-            "record": "api.owned-elsewhere.com",
+            "record": name,
             "type": "A",
             "values": values,
             "ttl": 60,
         }))
-    };
-    let live_values = || async {
-        sandbox
-            .route53()
-            .list_resource_record_sets()
-            .hosted_zone_id(&zone)
-            .send()
-            .await
-            .expect("ListResourceRecordSets")
-            .resource_record_sets()
-            .iter()
-            .filter(|s| s.r#type() == &RrType::A)
-            .flat_map(|s| s.resource_records().iter().map(|r| r.value().to_string()))
-            .collect::<Vec<_>>()
     };
 
     let address = Address::new(Kind::DnsRecord, "api");
@@ -641,7 +655,7 @@ async fn dns_record_with_someone_elses_answer_is_refused_and_the_same_answer_ado
     );
     assert!(recorded.is_empty(), "{recorded:?}");
     assert_eq!(
-        live_values().await,
+        sandbox.record_values(&zone, name, RrType::A).await,
         ["198.51.100.7"],
         "the record is untouched"
     );
@@ -652,4 +666,46 @@ async fn dns_record_with_someone_elses_answer_is_refused_and_the_same_answer_ado
         .await;
     result.unwrap_or_else(|e| panic!("a record already saying this is adopted: {e}"));
     assert_eq!(recorded.len(), 1);
+}
+
+#[tokio::test]
+async fn acm_validation_record_holding_another_value_is_refused_untouched() {
+    let sandbox = sandbox().await;
+    let zone = sandbox.zone("certs-elsewhere.com").await;
+    // moto names the validation record of a domain as ACM does, from the domain (and account).
+    let validation = "_d930b28be6c5927595552b219965053e.app.certs-elsewhere.com";
+    sandbox
+        .write_record(
+            &zone,
+            validation,
+            RrType::Cname,
+            "somewhere-else.example.net",
+        )
+        .await;
+    let inputs = Inputs::from([(
+        Address::new(Kind::Route53Zone, "main"),
+        BTreeMap::from([("zone_id".to_string(), json!(zone))]),
+    )]);
+    let address = Address::new(Kind::AcmCertificate, "web");
+    let spec = desired::<AcmCertificate>(json!({
+        "domain": "app.certs-elsewhere.com",
+        "validation_zone": "main",
+        "timeout": "60s",
+    }));
+    let (result, recorded) = sandbox.create(&address, &spec, &inputs).await;
+    let error = refusal(result);
+    assert!(
+        error.message.contains(validation) && error.message.contains("somewhere-else.example.net"),
+        "{}",
+        error.message
+    );
+    // The rollback deletes what was recorded: the certificate, not the record.
+    sandbox.delete(&address, &recorded).await;
+    assert_eq!(
+        sandbox
+            .record_values(&zone, validation, RrType::Cname)
+            .await,
+        ["somewhere-else.example.net"],
+        "the record is untouched"
+    );
 }
