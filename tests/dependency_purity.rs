@@ -1,4 +1,4 @@
-//! DESIGN.md §2's first invariant: the pure core (`model`, `graph`, `plan`) depends on no tokio,
+//! ARCHITECTURE.md's first invariant: the pure core (`model`, `graph`, `plan`) depends on no tokio,
 //! sled, aws-sdk-*, kube or hyper, directly or through anything else. Normal dependencies only;
 //! dev-dependencies may use anything.
 

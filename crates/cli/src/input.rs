@@ -26,15 +26,6 @@ pub struct StackArgs {
 }
 
 impl StackArgs {
-    /// A stack file given without var overrides.
-    pub fn for_file(path: &std::path::Path) -> Self {
-        StackArgs {
-            file: path.to_path_buf(),
-            vars: Vec::new(),
-            var_files: Vec::new(),
-        }
-    }
-
     /// The stack file. Bytes that are not UTF-8 and a file over the size limit are not refused
     /// here: loading reports them with their place in the file.
     pub fn source(&self) -> Result<SourceFile> {
@@ -115,16 +106,65 @@ pub fn stderr_color() -> bool {
     use_color(std::io::stderr().is_terminal())
 }
 
-/// The digest of a stack as the planner computes it, for checking a saved plan against it.
-pub fn stack_digest(path: &std::path::Path) -> Result<String> {
-    let source = StackArgs::for_file(path).source()?;
-    let loaded = meshctl_model::load(&source, &VarOverrides::default());
-    let stack = loaded.stack.ok_or_else(|| {
-        anyhow::anyhow!(
-            "{} has errors; run `meshctl validate -f {}`",
-            path.display(),
-            path.display()
-        )
-    })?;
-    Ok(meshctl_plan::stack_digest(&stack))
+/// The stack now, for checking a saved plan against it: loaded with the same var overrides as
+/// the plan was, its header (vars substituted), resolved resources and what it is made from.
+pub struct StackNow {
+    pub header: meshctl_model::stack::Header,
+    pub stack_digest: String,
+    pub made_from: meshctl_plan::MadeFrom,
+}
+
+impl StackNow {
+    pub fn load(args: &StackArgs) -> Result<StackNow> {
+        let source = args.source()?;
+        let overrides = args.overrides().map_err(|problem| {
+            let text = meshctl_model::diagnostic::render_text(
+                &[problem.diagnostic],
+                &problem.file,
+                stderr_color(),
+            );
+            anyhow::anyhow!("{}", text.trim_end())
+        })?;
+        let loaded = meshctl_model::load(&source, &overrides);
+        let stack = loaded.stack.ok_or_else(|| {
+            anyhow::anyhow!(
+                "{} has errors; run `meshctl validate -f {}` with the same vars",
+                args.file.display(),
+                args.file.display()
+            )
+        })?;
+        let vars = meshctl_model::resolved_vars(&source, &overrides);
+        Ok(StackNow {
+            stack_digest: meshctl_plan::stack_digest(&stack),
+            made_from: meshctl_plan::MadeFrom::new(&source.text, &vars),
+            header: stack.header,
+        })
+    }
+}
+
+/// The stack a saved plan is checked against (`show PLANFILE`, `apply PLANFILE`), or planned from
+/// (`apply -f STACK`), with the var overrides `meshctl plan` was given.
+#[derive(Args)]
+pub struct OptionalStackArgs {
+    /// The stack file. With a saved plan: the stack it was made from, checked to be unchanged.
+    #[arg(short = 'f', long = "file", value_name = "STACK")]
+    pub file: Option<PathBuf>,
+    /// Override a var: --var domain=example.com (repeatable; needs -f). With a saved plan, give
+    /// the same ones as `meshctl plan` had.
+    #[arg(long = "var", value_name = "NAME=VALUE", requires = "file")]
+    pub vars: Vec<String>,
+    /// Read var overrides from a YAML file (repeatable; later files win; needs -f).
+    #[arg(long = "var-file", value_name = "FILE", requires = "file")]
+    pub var_files: Vec<PathBuf>,
+}
+
+impl OptionalStackArgs {
+    /// The stack and its overrides, when a stack file was given.
+    pub fn stack(&self) -> Option<StackArgs> {
+        self.file.as_ref().map(|file| StackArgs {
+            file: file.clone(),
+            vars: self.vars.clone(),
+            var_files: self.var_files.clone(),
+        })
+    }
 }

@@ -72,8 +72,12 @@ pub fn run(providers: &ProviderFactory) -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // The reader of our output went away (`| head`): end as quietly as other Unix tools.
+        Err(error) if output::is_stdout_closed(&error) => {
+            ExitCode::from(output::STDOUT_CLOSED_EXIT)
+        }
         Err(error) => {
-            eprintln!("error: {error:#}");
+            output::note(&format!("error: {error:#}"));
             ExitCode::from(1)
         }
     }

@@ -1,8 +1,10 @@
 //! Showing an apply as it happens: JSON lines for pipelines (`--events json`), spinners on a
-//! terminal (indicatif), plain lines otherwise.
+//! terminal (indicatif), plain lines otherwise. None of them can stop the apply: output that
+//! cannot be written is dropped (`output::print_while_applying`, `output::note`).
 
+use crate::output::{note, print_while_applying};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use meshctl_engine::{Event, EventSink};
+use meshctl_engine::{Cancel, Event, EventSink};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -13,18 +15,27 @@ pub struct JsonLines;
 impl EventSink for JsonLines {
     fn emit(&self, event: Event) {
         if let Ok(line) = serde_json::to_string(&event) {
-            println!("{line}");
+            print_while_applying(&(line + "\n"));
         }
     }
 }
 
 /// Human-readable lines on stderr.
-pub struct PlainLines;
+pub struct PlainLines {
+    cancel: Cancel,
+}
+
+impl PlainLines {
+    /// `cancel` is the apply's: once interrupted, the interrupt handler has said so already.
+    pub fn new(cancel: Cancel) -> Self {
+        PlainLines { cancel }
+    }
+}
 
 impl EventSink for PlainLines {
     fn emit(&self, event: Event) {
-        if let Some(line) = describe(&event) {
-            eprintln!("{line}");
+        if let Some(line) = describe(&event, &self.cancel) {
+            note(&line);
         }
     }
 }
@@ -33,13 +44,16 @@ impl EventSink for PlainLines {
 pub struct Spinners {
     bars: MultiProgress,
     running: Mutex<HashMap<String, ProgressBar>>,
+    cancel: Cancel,
 }
 
 impl Spinners {
-    pub fn new() -> Self {
+    /// `cancel` is the apply's: once interrupted, the interrupt handler has said so already.
+    pub fn new(cancel: Cancel) -> Self {
         Spinners {
             bars: MultiProgress::new(),
             running: Mutex::new(HashMap::new()),
+            cancel,
         }
     }
 }
@@ -72,12 +86,12 @@ impl EventSink for Spinners {
                 if let Some(bar) = running.remove(&address.to_string()) {
                     bar.finish_and_clear();
                 }
-                if let Some(line) = describe(&event) {
+                if let Some(line) = describe(&event, &self.cancel) {
                     let _ = self.bars.println(line);
                 }
             }
             _ => {
-                if let Some(line) = describe(&event) {
+                if let Some(line) = describe(&event, &self.cancel) {
                     let _ = self.bars.println(line);
                 }
             }
@@ -85,7 +99,9 @@ impl EventSink for Spinners {
     }
 }
 
-fn describe(event: &Event) -> Option<String> {
+/// The line an event shows as; `None` for a `stopping` event after an interrupt, which the
+/// interrupt handler has already announced (with how to abort).
+fn describe(event: &Event, cancel: &Cancel) -> Option<String> {
     Some(match event {
         Event::Started { address, action } => format!("{address}: {action}…"),
         Event::Progress { address, message } => format!("{address}: {message}"),
@@ -113,6 +129,7 @@ fn describe(event: &Event) -> Option<String> {
         Event::RollbackFailed { address, error } => {
             format!("✗ {address}: rollback failed: {error}")
         }
+        Event::Stopping { .. } if cancel.stopping() => return None,
         Event::Stopping { reason } => format!("Stopping: {reason}"),
     })
 }

@@ -1,4 +1,4 @@
-//! The executor (DESIGN.md §7): walks a plan's DAG on tokio — a resource starts as soon as what it
+//! The executor: walks a plan's DAG on tokio — a resource starts as soon as what it
 //! depends on is done, within a parallelism limit and per-service rate limits — calling providers
 //! through the `Provider` trait and recording every step through `StateStore`: the intent is in
 //! the journal before a provider creates anything, and each object is recorded as soon as it

@@ -19,7 +19,7 @@ pub mod yaml;
 
 pub use diagnostic::{Diagnostic, Severity};
 pub use kinds::{Kind, Spec};
-pub use load::{load, read_header, Loaded, VarOverrides};
+pub use load::{load, read_header, read_header_with, resolved_vars, Loaded, VarOverrides};
 pub use path::FieldPath;
 pub use span::{SourceFile, Span};
 pub use stack::{Address, Resource, Stack};

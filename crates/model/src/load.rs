@@ -421,6 +421,27 @@ fn collect_vars(
     vars
 }
 
+/// The resolved value of every var (the stack's `vars`, then var files and `--var` in the order
+/// given) as JSON: what a saved plan records it was made with. Problems are `load`'s to report.
+pub fn resolved_vars(
+    source: &SourceFile,
+    overrides: &VarOverrides,
+) -> BTreeMap<String, serde_json::Value> {
+    let Ok(root) = yaml::parse_file(source) else {
+        return BTreeMap::new();
+    };
+    collect_vars(&root, overrides, &mut Vec::new())
+        .into_iter()
+        .map(|(name, node)| {
+            let sink = Sink::default();
+            let path = FieldPath::root().key("vars").key(&name);
+            let value = serde_json::Value::deserialize(&NodeDeserializer::new(&node, path, &sink))
+                .unwrap_or(serde_json::Value::Null);
+            (name, value)
+        })
+        .collect()
+}
+
 /// What substituting vars may add to the document, bounded like aliases: a var holding a list,
 /// used a hundred thousand times, is a billion laughs too.
 struct Expansion {
@@ -1314,8 +1335,28 @@ fn locate_all(document: &Node, diags: &mut [Diagnostic]) {
 /// Reads only the header (stack name, region, kube, backend): enough for state commands, which
 /// must work even while a resource in the stack has errors.
 pub fn read_header(source: &SourceFile) -> Result<Header, Vec<Diagnostic>> {
+    read_header_with(source, &VarOverrides::default())
+}
+
+/// `read_header` with var overrides: `${var.x}` in the header resolves as `load` resolves it
+/// (problems of the vars themselves are `load`'s to report).
+pub fn read_header_with(
+    source: &SourceFile,
+    overrides: &VarOverrides,
+) -> Result<Header, Vec<Diagnostic>> {
     let mut diags = Vec::new();
-    let root = yaml::parse_file(source).map_err(|d| vec![d])?;
+    let mut root = yaml::parse_file(source).map_err(|d| vec![d])?;
+    let vars = collect_vars(&root, overrides, &mut Vec::new());
+    let mut budget = Expansion::for_document(&root);
+    if let NodeKind::Map(entries) = &mut root.kind {
+        for entry in entries
+            .iter_mut()
+            .filter(|e| HEADER_FIELDS.contains(&e.key.as_str()))
+        {
+            let path = FieldPath::root().key(&entry.key);
+            substitute_vars(&mut entry.value, &path, &vars, &mut diags, &mut budget);
+        }
+    }
     let skip: Vec<&str> = root
         .entries()
         .iter()

@@ -1,8 +1,11 @@
 //! Plan files: `plan --out FILE` saves the plan with the state lineage and serial it was made
-//! against; reading it back refuses a stale, foreign or damaged plan, saying what changed.
+//! against, and what it was made from (the stack file and each var's value, as digests); reading
+//! it back refuses a stale, foreign or damaged plan, saying what changed.
 
 use crate::{Plan, PLAN_FORMAT_VERSION};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 
 /// Marks a JSON document as a meshctl plan file.
 const MAGIC: &str = "meshctl-plan";
@@ -11,6 +14,48 @@ const MAGIC: &str = "meshctl-plan";
 struct PlanFile {
     kind: String,
     plan: Plan,
+    /// Absent in plan files written before it existed; those are checked by `stack_digest` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    made_from: Option<MadeFrom>,
+}
+
+/// What a plan was made from besides the state: the stack file's text and the resolved value of
+/// every var (the stack's `vars`, then `--var-file`, then `--var`), each as a SHA-256, so that
+/// `apply PLANFILE -f STACK --var ...` can say which of them differs now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MadeFrom {
+    pub stack_file: String,
+    /// Var name → SHA-256 of its resolved value as JSON.
+    pub vars: BTreeMap<String, String>,
+}
+
+impl MadeFrom {
+    pub fn new(stack_text: &str, vars: &BTreeMap<String, serde_json::Value>) -> Self {
+        MadeFrom {
+            stack_file: sha256_hex(stack_text.as_bytes()),
+            vars: vars
+                .iter()
+                .map(|(name, value)| {
+                    let json = serde_json::to_vec(value).unwrap_or_default();
+                    (name.clone(), sha256_hex(&json))
+                })
+                .collect(),
+        }
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A plan read back from its file.
+#[derive(Debug, Clone)]
+pub struct SavedPlan {
+    pub plan: Plan,
+    pub made_from: Option<MadeFrom>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -28,6 +73,8 @@ pub enum PlanFileError {
         state_serial: u64,
     },
     StackChanged,
+    /// The stack file is the same, but these vars resolve to other values.
+    VarsChanged(Vec<String>),
 }
 
 impl std::fmt::Display for PlanFileError {
@@ -44,19 +91,29 @@ impl std::fmt::Display for PlanFileError {
                 "the plan is stale: it was made at state serial {plan_serial}, and the state is now at serial {state_serial} (another apply ran since); run `meshctl plan` again and review the new plan"
             ),
             PlanFileError::StackChanged => write!(f, "the stack file changed since the plan was made; run `meshctl plan` again and review the new plan"),
+            PlanFileError::VarsChanged(names) => {
+                let names: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+                let (noun, verb) = if names.len() == 1 { ("var", "has") } else { ("vars", "have") };
+                write!(
+                    f,
+                    "{noun} {} {verb} another value than when the plan was made (from --var, --var-file or the stack's `vars`); pass the same --var and --var-file as `meshctl plan` had, or run `meshctl plan` again and review the new plan",
+                    names.join(", ")
+                )
+            }
         }
     }
 }
 
-pub fn encode(plan: &Plan) -> Vec<u8> {
+pub fn encode(plan: &Plan, made_from: &MadeFrom) -> Vec<u8> {
     let file = PlanFile {
         kind: MAGIC.to_string(),
         plan: plan.clone(),
+        made_from: Some(made_from.clone()),
     };
     serde_json::to_vec_pretty(&file).unwrap_or_default()
 }
 
-pub fn decode(bytes: &[u8]) -> Result<Plan, PlanFileError> {
+pub fn decode(bytes: &[u8]) -> Result<SavedPlan, PlanFileError> {
     let value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| PlanFileError::NotAPlan(e.to_string()))?;
     if value.get("kind").and_then(|k| k.as_str()) != Some(MAGIC) {
@@ -75,18 +132,29 @@ pub fn decode(bytes: &[u8]) -> Result<Plan, PlanFileError> {
     }
     let file: PlanFile =
         serde_json::from_value(value).map_err(|e| PlanFileError::NotAPlan(e.to_string()))?;
-    Ok(file.plan)
+    Ok(SavedPlan {
+        plan: file.plan,
+        made_from: file.made_from,
+    })
+}
+
+/// The stack as it is now, to compare a saved plan with: its resolved resources
+/// (`stack_digest`) and what they were made from.
+pub struct StackNow<'a> {
+    pub stack_digest: &'a str,
+    pub made_from: &'a MadeFrom,
 }
 
 /// Refuses a plan made against another state, an older serial, or (when the stack is given) a
-/// different stack.
+/// different stack file or other var values.
 pub fn check_current(
-    plan: &Plan,
+    saved: &SavedPlan,
     state_stack: &str,
     state_lineage: &str,
     state_serial: u64,
-    stack_digest: Option<&str>,
+    stack: Option<&StackNow<'_>>,
 ) -> Result<(), PlanFileError> {
+    let plan = &saved.plan;
     if plan.lineage != state_lineage || plan.stack != state_stack {
         return Err(PlanFileError::Foreign {
             plan_stack: plan.stack.clone(),
@@ -101,7 +169,25 @@ pub fn check_current(
             state_serial,
         });
     }
-    if stack_digest.is_some_and(|d| d != plan.stack_digest) {
+    let Some(now) = stack else {
+        return Ok(());
+    };
+    if let Some(then) = &saved.made_from {
+        if then.stack_file != now.made_from.stack_file {
+            return Err(PlanFileError::StackChanged);
+        }
+        let names: std::collections::BTreeSet<&String> =
+            then.vars.keys().chain(now.made_from.vars.keys()).collect();
+        let changed: Vec<String> = names
+            .into_iter()
+            .filter(|name| then.vars.get(*name) != now.made_from.vars.get(*name))
+            .cloned()
+            .collect();
+        if !changed.is_empty() {
+            return Err(PlanFileError::VarsChanged(changed));
+        }
+    }
+    if now.stack_digest != plan.stack_digest {
         return Err(PlanFileError::StackChanged);
     }
     Ok(())

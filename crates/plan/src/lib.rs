@@ -13,7 +13,7 @@ mod risks;
 pub use diff::is_unknown;
 pub use diff::{flatten, FieldChange};
 pub use drift::{DriftReport, Live, LiveWorld};
-pub use file::{check_current, decode, encode, PlanFileError};
+pub use file::{check_current, decode, encode, MadeFrom, PlanFileError, SavedPlan, StackNow};
 pub use lookup::{lookups_to_make, missing_lookups, plan_lookups, Lookup, LookupRequest, Lookups};
 pub use planner::{is_read_only, plan, resolve_outputs, stack_digest, PlanInput, PlanOptions};
 

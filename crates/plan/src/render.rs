@@ -67,6 +67,20 @@ fn show(value: Option<&Value>, sensitive: bool) -> String {
     }
 }
 
+/// The fields a reader is shown: without the whole-resource `{}` that a kind with no fields (or
+/// one that gains or loses its first field) diffs as, which says nothing (JSON keeps it).
+fn shown_fields(change: &ResourceChange) -> impl Iterator<Item = &FieldChange> {
+    let empty = |v: &Option<Value>| match v {
+        None => true,
+        Some(Value::Object(map)) => map.is_empty(),
+        Some(_) => false,
+    };
+    change
+        .fields
+        .iter()
+        .filter(move |f| !(f.path.is_empty() && empty(&f.old) && empty(&f.new)))
+}
+
 fn field_line(f: &FieldChange, action: Action) -> String {
     let new = if f.unknown && !f.sensitive {
         UNKNOWN.to_string()
@@ -111,7 +125,7 @@ pub fn text(plan: &Plan, color: bool) -> String {
             header.push_str(&format!(": {}", change.reasons.join("; ")));
         }
         let _ = writeln!(out, "{}", paint(tint(change.action), &header));
-        for f in &change.fields {
+        for f in shown_fields(change) {
             let _ = writeln!(out, "    {}", field_line(f, change.action));
             if let Some(diff) = &f.text_diff {
                 for line in diff
@@ -204,7 +218,7 @@ pub fn markdown(plan: &Plan) -> String {
             c.address,
             c.action.verb()
         );
-        for f in &c.fields {
+        for f in shown_fields(c) {
             let _ = writeln!(
                 out,
                 "{}     {}",

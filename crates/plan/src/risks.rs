@@ -1,4 +1,4 @@
-//! Risk notes: what a reviewer should know before approving a change (DESIGN.md §5).
+//! Risk notes: what a reviewer should know before approving a change.
 
 use crate::{Action, ResourceChange};
 use meshctl_model::record::NodeRecord;

@@ -255,7 +255,7 @@ impl Cx<'_> {
     }
 }
 
-/// The AWS provider for the AWS kinds of DESIGN.md §4.
+/// The AWS provider for the AWS kinds of docs/stack-language.md.
 pub struct AwsProvider {
     settings: AwsSettings,
     clients: OnceCell<Clients>,

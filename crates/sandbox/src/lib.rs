@@ -1,5 +1,5 @@
 //! The sandbox: moto for AWS and a local Kubernetes API server with the controllers a cluster
-//! runs, so that the real code paths run end to end on loopback (DESIGN.md §9). Test and demo
+//! runs, so that the real code paths run end to end on loopback (ARCHITECTURE.md). Test and demo
 //! support only; product crates never depend on it.
 
 pub mod controllers;

@@ -1,7 +1,8 @@
 //! `meshctl apply` and `meshctl destroy`: show the plan, get approval, run the executor, report.
 
 use crate::commands::plan::{make_plan, open_saved_plan, parse_address, Planned};
-use crate::input::{use_color, StackArgs};
+use crate::input::{stderr_color, use_color, OptionalStackArgs, StackArgs};
+use crate::output::{note, print_while_applying};
 use crate::progress::{JsonLines, PlainLines, Spinners};
 use crate::state_access::StateArgs;
 use crate::ProviderFactory;
@@ -26,20 +27,22 @@ pub enum Events {
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// A plan saved with `meshctl plan --out FILE`: applied exactly, if still current.
+    /// A plan saved with `meshctl plan --out FILE`: applied exactly, if still current (with -f,
+    /// also if made from this stack file and the same var values).
     plan: Option<PathBuf>,
-    #[arg(short = 'f', long = "file", value_name = "STACK")]
-    file: Option<PathBuf>,
-    #[arg(long = "var", value_name = "NAME=VALUE")]
-    vars: Vec<String>,
-    #[arg(long = "var-file", value_name = "FILE")]
-    var_files: Vec<PathBuf>,
+    #[command(flatten)]
+    stack: OptionalStackArgs,
     #[command(flatten)]
     state: StateArgs,
     #[command(flatten)]
     run: RunArgs,
-    #[arg(long = "target", value_name = "KIND.NAME", value_parser = parse_address)]
+    /// Apply only this resource and what it depends on (repeatable), e.g. --target alb.public.
+    #[arg(long = "target", value_name = "KIND.NAME", value_parser = parse_address, conflicts_with = "plan")]
     targets: Vec<Address>,
+    /// Read the live world before planning, so that changes made outside meshctl are put back
+    /// (--refresh=false plans from state alone). A saved plan was refreshed when it was made.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL", conflicts_with = "plan")]
+    refresh: bool,
 }
 
 #[derive(clap::Args)]
@@ -50,6 +53,10 @@ pub struct DestroyArgs {
     state: StateArgs,
     #[command(flatten)]
     run: RunArgs,
+    /// Read the live world before planning the deletions (--refresh=false plans from state
+    /// alone).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    refresh: bool,
 }
 
 #[derive(clap::Args)]
@@ -63,27 +70,32 @@ pub struct RunArgs {
     /// Keep what was done when a step fails, instead of undoing it.
     #[arg(long)]
     no_rollback: bool,
+    /// How progress is shown: spinners or lines on standard error (human), or one JSON object per
+    /// line on standard output (json, docs/events.md; the plan then goes to standard error).
     #[arg(long, value_enum, default_value = "human")]
     events: Events,
 }
 
 pub fn apply(args: &Args, providers: &ProviderFactory) -> Result<ExitCode> {
+    let stack = args.stack.stack();
     let planned = match &args.plan {
-        Some(file) => open_saved_plan(file, args.file.as_deref(), &args.state, "apply", providers)?,
+        Some(file) => open_saved_plan(file, stack.as_ref(), &args.state, "apply", providers)?,
         None => {
-            let Some(file) = &args.file else {
+            let Some(stack) = &stack else {
                 bail!("give a stack (-f STACK) or a saved plan (meshctl apply PLANFILE)")
-            };
-            let stack = StackArgs {
-                file: file.clone(),
-                vars: args.vars.clone(),
-                var_files: args.var_files.clone(),
             };
             let options = PlanOptions {
                 targets: args.targets.clone(),
                 destroy: false,
             };
-            make_plan(&stack, &args.state, &options, true, providers, "apply")?
+            make_plan(
+                stack,
+                &args.state,
+                &options,
+                args.refresh,
+                providers,
+                "apply",
+            )?
         }
     };
     let Some(planned) = planned else {
@@ -101,7 +113,7 @@ pub fn destroy(args: &DestroyArgs, providers: &ProviderFactory) -> Result<ExitCo
         &args.stack,
         &args.state,
         &options,
-        true,
+        args.refresh,
         providers,
         "destroy",
     )?
@@ -116,14 +128,21 @@ fn execute(planned: Planned, run: &RunArgs, operation: &str, saved_plan: bool) -
         plan,
         state,
         providers,
+        ..
     } = planned;
     let providers = &providers;
     let json = matches!(run.events, Events::Json);
-    let rendered = render::text(&plan, use_color(std::io::stdout().is_terminal()));
+    let asks = plan.has_changes() && !run.auto_approve && !saved_plan;
     if json {
-        eprint!("{rendered}");
+        note(render::text(&plan, stderr_color()).trim_end());
     } else {
-        print!("{rendered}");
+        let rendered = render::text(&plan, use_color(std::io::stdout().is_terminal()));
+        if asks {
+            // Nobody approves a plan they could not read: a closed stdout ends here, unchanged.
+            crate::output::print(&rendered)?;
+        } else {
+            print_while_applying(&rendered);
+        }
     }
     if !plan.has_changes() {
         return Ok(ExitCode::SUCCESS);
@@ -137,22 +156,22 @@ fn execute(planned: Planned, run: &RunArgs, operation: &str, saved_plan: bool) -
         );
     }
     // A saved plan was reviewed when it was made; applying it is the approval.
-    if !run.auto_approve
-        && !saved_plan
+    if asks
         && !confirm(
             operation,
             &format!("Do you want to {operation} these changes?"),
         )?
     {
-        eprintln!("{operation} cancelled; nothing was changed.");
+        note(&format!("{operation} cancelled; nothing was changed."));
         return Ok(ExitCode::from(1));
     }
+    let cancel = Cancel::new();
     let events: Arc<dyn EventSink> = if json {
         Arc::new(JsonLines)
     } else if std::io::stderr().is_terminal() {
-        Arc::new(Spinners::new())
+        Arc::new(Spinners::new(cancel.clone()))
     } else {
-        Arc::new(PlainLines)
+        Arc::new(PlainLines::new(cancel.clone()))
     };
     let options = ApplyOptions {
         parallelism: run.parallelism,
@@ -165,17 +184,18 @@ fn execute(planned: Planned, run: &RunArgs, operation: &str, saved_plan: bool) -
         .build()
         .context("cannot start the async runtime")?;
     let store: Arc<dyn StateStore> = Arc::new(state.store);
-    let cancel = Cancel::new();
     let applying = crate::signals::Applying::begin();
     let outcome = runtime.block_on(async {
         let on_interrupt = cancel.clone();
         tokio::spawn(async move {
             loop {
                 crate::signals::next_signal().await;
+                // The one line an interrupt prints; the progress sinks leave the walk's
+                // `stopping` event to it.
                 if on_interrupt.stopping() {
-                    eprintln!("\nSecond interrupt: aborting running steps; state keeps what they recorded.");
+                    note("\nSecond interrupt: aborting running steps; state keeps what they recorded.");
                 } else {
-                    eprintln!("\nInterrupted: finishing running steps (interrupt again to abort them).");
+                    note("\nInterrupted: finishing running steps (interrupt again to abort them).");
                 }
                 on_interrupt.interrupt();
             }
@@ -183,7 +203,7 @@ fn execute(planned: Planned, run: &RunArgs, operation: &str, saved_plan: bool) -
         meshctl_engine::apply(&plan, store, providers, &options, events, cancel.clone()).await
     })?;
     drop(applying);
-    eprintln!("{}", describe(&outcome, operation));
+    note(&describe(&outcome, operation));
     Ok(ExitCode::from(outcome.exit_code()))
 }
 
@@ -211,6 +231,6 @@ fn describe(outcome: &Outcome, operation: &str) -> String {
                 list.join("\n")
             )
         }
-        Outcome::Interrupted { serial } => format!("{operation} interrupted; finished steps are recorded (state serial {serial}). `meshctl plan` shows what is left."),
+        Outcome::Interrupted { serial } => format!("{operation} stopped before every step ran; the steps that finished are recorded (state serial {serial}). `meshctl plan` shows what is left."),
     }
 }

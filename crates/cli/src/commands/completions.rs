@@ -13,6 +13,9 @@ pub struct Args {
 
 pub fn run<C: CommandFactory>(args: &Args) -> Result<ExitCode> {
     let mut command = C::command();
-    clap_complete::generate(args.shell, &mut command, "meshctl", &mut std::io::stdout());
+    // Generated into memory: clap_complete panics when it cannot write.
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut command, "meshctl", &mut script);
+    crate::output::print(&String::from_utf8_lossy(&script))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -94,8 +94,9 @@ pub fn run(args: &Args, providers: &ProviderFactory) -> Result<ExitCode> {
             // The textfile collector still learns that the check ran and failed.
             if args.format == Format::Prometheus {
                 let metrics = render::run_metrics(&stack, checked_at.unix, false);
-                if let Err(e) = emit(args.output.as_deref(), &metrics) {
-                    eprintln!("error: {e:#}");
+                match emit(args.output.as_deref(), &metrics) {
+                    Err(e) if !crate::output::is_stdout_closed(&e) => eprintln!("error: {e:#}"),
+                    _ => {}
                 }
             }
             eprintln!("error: {error:#}");
@@ -107,12 +108,12 @@ pub fn run(args: &Args, providers: &ProviderFactory) -> Result<ExitCode> {
 pub fn refresh(args: &RefreshArgs, providers: &ProviderFactory) -> Result<ExitCode> {
     let header = stack_header(&args.file)?;
     let (report, state) = check(&header, &args.state, "refresh", providers, &now())?;
-    print!(
-        "{}",
-        render::text(&report, use_color(std::io::stdout().is_terminal()))
-    );
+    crate::output::print(&render::text(
+        &report,
+        use_color(std::io::stdout().is_terminal()),
+    ))?;
     if !report.has_drift() {
-        println!("Nothing to accept into state.");
+        crate::output::print("Nothing to accept into state.\n")?;
         return Ok(ExitCode::SUCCESS);
     }
     if !args.auto_approve && !confirm("refresh", "Accept these live values into state?")? {
@@ -130,7 +131,7 @@ pub fn refresh(args: &RefreshArgs, providers: &ProviderFactory) -> Result<ExitCo
     }
     let changed = acceptance.changed();
     if changed.is_empty() {
-        println!("Nothing could be accepted into state.");
+        crate::output::print("Nothing could be accepted into state.\n")?;
         return Ok(ExitCode::SUCCESS);
     }
     let (kept, removed) = (acceptance.put.len(), acceptance.remove.len());
@@ -197,10 +198,7 @@ fn now() -> CheckedAt {
 /// Prints the report, or writes it to `output` with `write_atomically`.
 fn emit(output: Option<&Path>, text: &str) -> Result<()> {
     match output {
-        None => {
-            print!("{text}");
-            Ok(())
-        }
+        None => crate::output::print(text),
         Some(path) => write_atomically(path, text.as_bytes())
             .with_context(|| format!("cannot write {}", path.display())),
     }

@@ -37,9 +37,10 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let Some((stack, graph)) = checked else {
         return Ok(ExitCode::from(1));
     };
-    print!(
-        "{}",
-        meshctl_graph::render(&stack, &graph, matches!(args.format, Format::Mermaid))
-    );
+    crate::output::print(&meshctl_graph::render(
+        &stack,
+        &graph,
+        matches!(args.format, Format::Mermaid),
+    ))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,6 @@
 //! `meshctl plan`: what apply would change, for review (text, JSON, Markdown) or to save.
 
-use crate::input::{stderr_color, use_color, StackArgs};
+use crate::input::{stderr_color, use_color, StackArgs, StackNow};
 use crate::output::write_atomically;
 use crate::state_access::{OpenState, StateArgs};
 use crate::ProviderFactory;
@@ -30,7 +30,9 @@ pub struct Args {
     #[command(flatten)]
     state: StateArgs,
     /// Read the live world before planning: changes made outside meshctl show as updates, deleted
-    /// objects as creates. Kinds this build has no provider for keep their recorded state.
+    /// objects as creates. Kinds this build has no provider for keep their recorded state. Also
+    /// looks up existing zones and VPCs (a missing one is an error); without it, their outputs
+    /// are known after apply, which looks them up before changing anything.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     refresh: bool,
     /// Plan only this resource and what it depends on (repeatable), e.g. --target alb.public.
@@ -70,9 +72,9 @@ pub fn run(args: &Args, providers: &ProviderFactory) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     };
     let plan = planned.plan;
-    print_plan(&plan, args.format);
-    if let Some(out) = &args.out {
-        write_atomically(out, &meshctl_plan::encode(&plan))
+    // Saved before printing, so a reader that stops early (`| head`) still gets the file.
+    if let (Some(out), Some(made_from)) = (&args.out, &planned.made_from) {
+        write_atomically(out, &meshctl_plan::encode(&plan, made_from))
             .with_context(|| format!("cannot write plan file {}", out.display()))?;
         eprintln!(
             "Saved the plan to {} (state serial {}).",
@@ -80,6 +82,7 @@ pub fn run(args: &Args, providers: &ProviderFactory) -> Result<ExitCode> {
             plan.serial
         );
     }
+    print_plan(&plan, args.format)?;
     Ok(ExitCode::from(
         if args.detailed_exitcode && plan.has_changes() {
             2
@@ -90,56 +93,46 @@ pub fn run(args: &Args, providers: &ProviderFactory) -> Result<ExitCode> {
 }
 
 /// Prints a plan to stdout in the chosen format.
-pub fn print_plan(plan: &meshctl_plan::Plan, format: Format) {
-    match format {
-        Format::Text => print!(
-            "{}",
-            render::text(plan, use_color(std::io::stdout().is_terminal()))
-        ),
-        Format::Json => println!("{}", render::json(plan)),
-        Format::Markdown => print!("{}", render::markdown(plan)),
-    }
+pub fn print_plan(plan: &meshctl_plan::Plan, format: Format) -> Result<()> {
+    crate::output::print(&match format {
+        Format::Text => render::text(plan, use_color(std::io::stdout().is_terminal())),
+        Format::Json => render::json(plan) + "\n",
+        Format::Markdown => render::markdown(plan),
+    })
 }
 
 /// Reads a saved plan and opens (locks) the state it was made for; `None` (reported on stderr)
-/// when the plan is stale, foreign, or made from another version of `stack`.
+/// when the plan is stale, foreign, or made from another version of `stack` or other var values.
 pub fn open_saved_plan(
     file: &std::path::Path,
-    stack: Option<&std::path::Path>,
+    stack: Option<&StackArgs>,
     state_args: &StateArgs,
     operation: &str,
     make_providers: &ProviderFactory,
 ) -> Result<Option<Planned>> {
     let bytes =
         std::fs::read(file).with_context(|| format!("cannot read plan file {}", file.display()))?;
-    let plan =
+    let saved =
         meshctl_plan::decode(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    let (digest, backend) = match stack {
-        Some(path) => {
-            let source = StackArgs::for_file(path).source()?;
-            let header = meshctl_model::read_header(&source).map_err(|_| {
-                anyhow::anyhow!(
-                    "{} has errors; run `meshctl validate -f {}`",
-                    path.display(),
-                    path.display()
-                )
-            })?;
-            (Some(crate::input::stack_digest(path)?), header.backend)
-        }
-        None => (None, None),
-    };
-    let state = state_args.open(&plan.stack, backend.as_ref(), operation)?;
+    let now = stack.map(StackNow::load).transpose()?;
+    let backend = now.as_ref().and_then(|now| now.header.backend.as_ref());
+    let state = state_args.open(&saved.plan.stack, backend, operation)?;
     let meta = state.store.meta()?;
+    let compared = now.as_ref().map(|now| meshctl_plan::StackNow {
+        stack_digest: &now.stack_digest,
+        made_from: &now.made_from,
+    });
     if let Err(e) = meshctl_plan::check_current(
-        &plan,
+        &saved,
         &meta.stack,
         &meta.lineage,
         meta.serial,
-        digest.as_deref(),
+        compared.as_ref(),
     ) {
         eprintln!("error: {}: {e}", file.display());
         return Ok(None);
     }
+    let meshctl_plan::SavedPlan { plan, made_from } = saved;
     let providers = make_providers(&StackSettings {
         stack: plan.stack.clone(),
         region: plan.region.clone(),
@@ -159,6 +152,7 @@ pub fn open_saved_plan(
         plan,
         state,
         providers,
+        made_from,
     }))
 }
 
@@ -218,6 +212,8 @@ pub struct Planned {
     pub state: OpenState,
     /// The providers, configured for the plan's stack and region.
     pub providers: Providers,
+    /// The stack file and var values the plan was made from (absent in old plan files).
+    pub made_from: Option<meshctl_plan::MadeFrom>,
 }
 
 /// Loads and checks the stack, opens and locks its state, and plans. `None` when problems were
@@ -246,6 +242,8 @@ pub fn make_plan(
     let Some((stack, graph)) = checked else {
         return Ok(None);
     };
+    let made_from =
+        meshctl_plan::MadeFrom::new(&source.text, &meshctl_model::resolved_vars(&source, &vars));
 
     let providers = make_providers(&StackSettings {
         stack: stack.name().to_string(),
@@ -290,6 +288,7 @@ pub fn make_plan(
             plan,
             state,
             providers,
+            made_from: Some(made_from),
         })),
         Err(errors) => {
             eprint!("{}", render_text(&errors, &source, stderr_color()));

@@ -1,7 +1,8 @@
 //! `meshctl show PLANFILE`: render a saved plan, after checking it still matches the state (and,
-//! with -f, the stack) it was made for — the same check `apply PLANFILE` makes.
+//! with -f, the stack file and var values) it was made for — the same check `apply PLANFILE` makes.
 
 use crate::commands::plan::{open_saved_plan, print_plan, Format};
+use crate::input::OptionalStackArgs;
 use crate::state_access::StateArgs;
 use anyhow::Result;
 use std::path::PathBuf;
@@ -11,11 +12,11 @@ use std::process::ExitCode;
 pub struct Args {
     /// A plan saved with `meshctl plan --out FILE`.
     plan: PathBuf,
-    /// The stack the plan was made from; checks the plan still matches it.
-    #[arg(short = 'f', long = "file", value_name = "STACK")]
-    stack: Option<PathBuf>,
+    #[command(flatten)]
+    stack: OptionalStackArgs,
     #[command(flatten)]
     state: StateArgs,
+    /// Output format (JSON: docs/plan-json.md).
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
 }
@@ -23,7 +24,7 @@ pub struct Args {
 pub fn run(args: &Args) -> Result<ExitCode> {
     let Some(planned) = open_saved_plan(
         &args.plan,
-        args.stack.as_deref(),
+        args.stack.stack().as_ref(),
         &args.state,
         "show",
         &|_| meshctl_engine::Providers::new(),
@@ -31,6 +32,6 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     else {
         return Ok(ExitCode::from(1));
     };
-    print_plan(&planned.plan, args.format);
+    print_plan(&planned.plan, args.format)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -2,6 +2,7 @@
 
 use crate::commands::plan::parse_address;
 use crate::input::StackArgs;
+use crate::output::outln;
 use crate::state_access::{resolve_target, StateArgs};
 use anyhow::Result;
 use clap::Subcommand;
@@ -84,7 +85,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
                 .state
                 .open_read_only_for(&c.stack.source()?, "state list")?;
             for r in state.store.records()? {
-                println!(
+                outln!(
                     "{:<48} {:<9} {} object(s)",
                     r.address.to_string(),
                     format!("{:?}", r.status).to_lowercase(),
@@ -98,7 +99,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
                 .state
                 .open_read_only_for(&w.common.stack.source()?, "state show")?;
             match state.store.record(&w.address)? {
-                Some(record) => println!("{}", serde_json::to_string_pretty(&record)?),
+                Some(record) => outln!("{}", serde_json::to_string_pretty(&record)?),
                 None => {
                     eprintln!("error: no record for {} in state {}; `meshctl state list` shows what is recorded", w.address, state.dir.display());
                     return Ok(ExitCode::from(1));
@@ -111,7 +112,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
                 .state
                 .open_for(&w.common.stack.source()?, "state rm")?;
             let record = state.store.remove(&w.address)?;
-            println!(
+            outln!(
                 "Removed {} from state; its {} object(s) still exist and are no longer managed.",
                 w.address,
                 record.objects.len()
@@ -123,7 +124,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
                 .state
                 .open_for(&m.common.stack.source()?, "state mv")?;
             state.store.rename(&m.from, &m.to)?;
-            println!("Moved {} to {}.", m.from, m.to);
+            outln!("Moved {} to {}.", m.from, m.to);
         }
         StateCommand::History(c) => {
             let state = c
@@ -141,7 +142,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
                         }
                     })
                     .collect();
-                println!(
+                outln!(
                     "serial {:<5} {}  {:<14} {}",
                     entry.serial,
                     entry.at,
@@ -182,7 +183,7 @@ fn restore_backup(target: &Target) -> Result<ExitCode> {
     }
     let restored = meshctl_state::SledStore::restore(&dir, &stack)
         .map_err(|e| crate::state_access::explain(e, &dir))?;
-    println!(
+    outln!(
         "Restored the state in {} from its backup: serial {} (written {}), {} record(s){}.",
         dir.display(),
         restored.serial,
@@ -198,13 +199,13 @@ fn restore_backup(target: &Target) -> Result<ExitCode> {
         }
     );
     if let Some(kept) = &restored.damaged_kept {
-        println!(
+        outln!(
             "The damaged database is kept in {}; delete it once you no longer need it.",
             kept.display()
         );
     }
     if restored.open_journal > 0 {
-        println!(
+        outln!(
             "{} operation(s) were in flight when it was saved: `meshctl plan` shows what they left, and apply repairs it.",
             restored.open_journal
         );
@@ -226,9 +227,13 @@ pub struct ForceUnlockArgs {
 pub fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitCode> {
     let (dir, _) = resolve_target(args.target.file.as_deref(), &args.target.state)?;
     let broken = meshctl_state::force_unlock(&dir, &args.id)?;
-    println!(
+    outln!(
         "Broke the lock of {}@{} (pid {}, `{}` since {}).",
-        broken.holder, broken.host, broken.pid, broken.operation, broken.since
+        broken.holder,
+        broken.host,
+        broken.pid,
+        broken.operation,
+        broken.since
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -37,11 +37,13 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     };
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     match args.format {
-        Format::Json => println!("{}", json_report(&source, &diagnostics, errors)),
+        Format::Json => {
+            crate::output::print(&(json_report(&source, &diagnostics, errors) + "\n"))?;
+        }
         Format::Text => {
             eprint!("{}", render_text(&diagnostics, &source, stderr_color()));
             if errors == 0 {
-                println!("{}: valid ({resources} resources)", source.name);
+                crate::output::print(&format!("{}: valid ({resources} resources)\n", source.name))?;
             } else {
                 eprintln!(
                     "{}: {errors} error{}",

@@ -426,11 +426,36 @@ impl KindSpec for VirtualService {
                     .iter()
                     .map(|d| u64::from(d.weight.unwrap_or(0)))
                     .sum();
-                if weighted != route.route.len() || total != 100 {
+                let unweighted: Vec<String> = route
+                    .route
+                    .iter()
+                    .filter(|d| d.weight.is_none())
+                    .map(|d| match &d.destination.subset {
+                        Some(subset) => format!("`{}` (subset `{subset}`)", d.destination.host),
+                        None => format!("`{}`", d.destination.host),
+                    })
+                    .collect();
+                if !unweighted.is_empty() {
+                    let verb = if unweighted.len() == 1 { "has" } else { "have" };
+                    let others = if weighted > 0 {
+                        format!(" (the weights given sum to {total})")
+                    } else {
+                        String::new()
+                    };
+                    cx.error(
+                        "bad-weights",
+                        at.key("route"),
+                        format!(
+                            "every destination of a split route needs a weight: {} {verb} none{others}",
+                            unweighted.join(", ")
+                        ),
+                        "give every destination a weight, and make them add up to 100",
+                    );
+                } else if total != 100 {
                     let detail = route
                         .route
                         .iter()
-                        .map(|d| d.weight.map_or("-".to_string(), |w| w.to_string()))
+                        .map(|d| d.weight.unwrap_or(0).to_string())
                         .collect::<Vec<_>>()
                         .join(" + ");
                     cx.error(

@@ -1,5 +1,5 @@
 //! Cross-resource checks that run before anything touches AWS: the traps the seeds' authors hit by
-//! hand (DESIGN.md §4). Each check reads typed resources and reports at the field to change.
+//! hand. Each check reads typed resources and reports at the field to change.
 
 use crate::diagnostic::Diagnostic;
 use crate::kinds::aws::{AcmCertificate, IamServiceAccount, WellKnownPolicy};

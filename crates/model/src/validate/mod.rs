@@ -1,5 +1,5 @@
 //! Checks beyond the schema: per-resource rules (`LocalChecks`), the static-credential guard, and
-//! the cross-resource traps of DESIGN.md §4 (`cross`).
+//! the cross-resource traps of docs/stack-language.md (`cross`).
 
 pub mod cross;
 pub mod secrets;

@@ -54,7 +54,7 @@ const LOAD_BALANCER: &str = "elbv2:load-balancer";
 /// How often waits look again.
 const POLL: Duration = Duration::from_millis(500);
 
-/// The cluster kinds of DESIGN.md §4.
+/// The cluster kinds of docs/stack-language.md.
 const KINDS: &[Kind] = &[
     Kind::Namespace,
     Kind::LbController,
