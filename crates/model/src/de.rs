@@ -191,14 +191,62 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
     if word.len() > limits::MAX_SUGGESTION_LEN {
         return None;
     }
+    let counts = CharCounts::of(word);
     candidates
         .into_iter()
         .take(limits::MAX_SUGGESTION_CANDIDATES)
-        .filter(|c| c.len() <= limits::MAX_SUGGESTION_LEN)
+        .filter(|c| c.len() <= limits::MAX_SUGGESTION_LEN && counts.may_be_close(c))
         .map(|c| (strsim::jaro_winkler(word, c), c))
         .filter(|(score, _)| *score > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)
+}
+
+/// How often each ASCII character occurs in a word: a bound on Jaro-Winkler that needs no
+/// allocation, so a file of 100,000 unknown keys is not slowed by computing the real thing.
+struct CharCounts {
+    /// None for a word that is empty or not ASCII: every candidate is then compared.
+    counts: Option<[u8; 128]>,
+    len: usize,
+}
+
+impl CharCounts {
+    fn of(word: &str) -> Self {
+        let mut counts = [0u8; 128];
+        let ascii = !word.is_empty() && word.is_ascii();
+        if ascii {
+            for b in word.bytes() {
+                counts[usize::from(b)] = counts[usize::from(b)].saturating_add(1);
+            }
+        }
+        CharCounts {
+            counts: ascii.then_some(counts),
+            len: word.len(),
+        }
+    }
+
+    /// False only when `candidate` cannot score over 0.8: at most the characters the two have
+    /// in common match, so Jaro is at most (c/|a| + c/|b| + 1) / 3, and under 0.7 Jaro-Winkler
+    /// adds no prefix bonus.
+    fn may_be_close(&self, candidate: &str) -> bool {
+        let Some(mut left) = self.counts else {
+            return true;
+        };
+        if candidate.is_empty() || !candidate.is_ascii() {
+            return true;
+        }
+        let mut common = 0usize;
+        for b in candidate.bytes() {
+            let slot = &mut left[usize::from(b)];
+            if *slot > 0 {
+                *slot -= 1;
+                common += 1;
+            }
+        }
+        let common = common as f64;
+        let bound = (common / self.len as f64 + common / candidate.len() as f64 + 1.0) / 3.0;
+        bound > 0.7 - 1e-9
+    }
 }
 
 /// Where non-fatal findings (unknown fields) go while a value is deserialized. One sink serves
@@ -862,6 +910,40 @@ mod tests {
             .collect();
         assert_eq!(paths, ["srevers", "servers[0].hots"]);
         assert_eq!(found[1].help.as_deref(), Some("did you mean `hosts`?"));
+    }
+
+    #[test]
+    fn the_character_bound_never_skips_a_candidate_that_would_be_suggested() {
+        // Every pair of words of up to 4 characters from a small alphabet, and some real names.
+        let mut words: Vec<String> = vec![String::new()];
+        for _ in 0..4 {
+            let longer: Vec<String> = words
+                .iter()
+                .flat_map(|w| ["a", "b", "c", "_"].map(|c| format!("{w}{c}")))
+                .collect();
+            words.extend(longer);
+        }
+        words.sort();
+        words.dedup();
+        words.extend(
+            [
+                "hosts",
+                "hots",
+                "instance_types",
+                "instance_type",
+                "name",
+                "6ddd0",
+            ]
+            .map(String::from),
+        );
+        for a in &words {
+            let counts = CharCounts::of(a);
+            for b in &words {
+                if strsim::jaro_winkler(a, b) > 0.8 {
+                    assert!(counts.may_be_close(b), "{a:?} ~ {b:?}");
+                }
+            }
+        }
     }
 
     #[test]
