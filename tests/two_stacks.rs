@@ -279,6 +279,15 @@ fn stacks_sharing_a_cluster_apply_roll_back_and_destroy_without_touching_each_ot
         world.state("beta"),
     );
 
+    // Beta's plan looks alpha's Istio up before anything changes: not there yet, it stops.
+    let early = world.meshctl(&beta_stack, &beta_state, &["plan"]);
+    assert_exit(&early, 1, "beta's plan before alpha installed Istio");
+    let stderr = text(&early.stderr);
+    assert!(
+        stderr.contains("no Istio control plane of the default revision in istio-system"),
+        "{stderr}"
+    );
+
     world.apply(&alpha_stack, &alpha_state, "apply alpha");
     world.apply(&beta_stack, &beta_state, "apply beta, using alpha's Istio");
     // Beta's objects carry beta as their owner; nothing of Istio is beta's.

@@ -286,8 +286,19 @@ impl Call<'_> {
         Ok(())
     }
 
+    /// Uninstalls this resource's release; one another stack has installed under the name since
+    /// is left alone.
     pub(super) async fn helm_uninstall(&self, object: &OwnedObject) -> Result<()> {
         let (namespace, release) = split_id(&object.id);
+        if let Some(owner) = self.release_owner(namespace, release).await? {
+            if owner.is_other_than(self.stack()) {
+                self.progress.update(
+                    self.address,
+                    &format!("leaving Helm release {}: it belongs to {owner}", object.id),
+                );
+                return Ok(());
+            }
+        }
         let timeout = self.provider.tools.timeout;
         let mut args = vec![
             "uninstall".to_string(),

@@ -29,8 +29,8 @@ use async_trait::async_trait;
 use meshctl_model::record::{FieldDrift, OwnedObject};
 use meshctl_model::{Address, Kind};
 use meshctl_provider::{
-    Applied, ErrorClass, Inputs, LoadBalancers, Progress, Provider, ProviderError, Request,
-    StackSettings,
+    Applied, ErrorClass, Inputs, LoadBalancers, Lookup, LookupMissing, Progress, Provider,
+    ProviderError, Request, StackSettings,
 };
 use serde_json::Value;
 use tokio::sync::{Mutex, OnceCell};
@@ -877,6 +877,33 @@ impl Provider for KubeProvider {
             live: request.desired.clone(),
             drifts,
         }))
+    }
+
+    /// A looked-up resource (an `existing` control plane) is read; one that is not there is
+    /// `Missing`, so the plan stops before anything changes.
+    async fn lookup(&self, request: &Request<'_>) -> Result<Lookup> {
+        match self.read(request, &[]).await {
+            Ok(Some(applied)) => Ok(Lookup::Found(applied)),
+            Ok(None) => Ok(Lookup::Missing(LookupMissing {
+                field: "existing".into(),
+                message: format!("{} is not on the cluster", request.address),
+                help: "install it first, or remove `existing` to install it from this stack".into(),
+            })),
+            Err(e) if e.class == ErrorClass::NotFound => {
+                // The read's message says what was searched for and (after `with_help`'s
+                // separator) what to do; the plan shows them at the field.
+                let (message, help) = match e.message.split_once("\n  help: ") {
+                    Some((message, help)) => (message.to_string(), help.to_string()),
+                    None => (e.message.clone(), String::new()),
+                };
+                Ok(Lookup::Missing(LookupMissing {
+                    field: "existing".into(),
+                    message,
+                    help,
+                }))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn create(

@@ -108,10 +108,6 @@ impl Call<'_> {
                 .as_ref()
                 .map_or_else(|| "istiod".to_string(), |r| format!("istiod-{r}")),
         };
-        let which = match &revision {
-            Some(revision) => format!("revision `{revision}`"),
-            None => "the default revision".to_string(),
-        };
         let live = self
             .connected
             .objects
@@ -119,11 +115,8 @@ impl Call<'_> {
             .await
             .map_err(|e| self.object_error(e))?
             .ok_or_else(|| {
-                self.error(
-                    ErrorClass::NotFound,
-                    format!("no Istio control plane of {which} in {namespace}: {istiod} does not exist"),
-                )
-                .with_help("install Istio first (the stack that owns it, or istioctl), or set the `namespace` and `revision` it runs with; or remove `existing` to install it from this stack")
+                let (message, help) = missing_control_plane(&istiod);
+                self.error(ErrorClass::NotFound, message).with_help(help)
             })?;
         let image = live["spec"]["template"]["spec"]["containers"][0]["image"]
             .as_str()
@@ -425,6 +418,22 @@ impl Call<'_> {
             })
             .unwrap_or_default()
     }
+}
+
+/// What to say when an `existing` control plane's istiod Deployment is not there: the message,
+/// and what to do.
+fn missing_control_plane(istiod: &ObjectRef) -> (String, String) {
+    let which = match istiod.name.strip_prefix("istiod-") {
+        Some(revision) => format!("revision `{revision}`"),
+        None => "the default revision".to_string(),
+    };
+    (
+        format!(
+            "no Istio control plane of {which} in {}: {istiod} does not exist",
+            istiod.namespace.as_deref().unwrap_or("istio-system")
+        ),
+        "install Istio first (the stack that owns it, or istioctl), or set the `namespace` and `revision` it runs with; or remove `existing` to install it from this stack".to_string(),
+    )
 }
 
 /// The Istio version an image runs, from its tag: `docker.io/istio/pilot:1.22.3` and
