@@ -97,7 +97,13 @@ fn world(rt: &tokio::runtime::Runtime, config: &SdkConfig) -> BTreeSet<String> {
                 certificate.certificate_arn().unwrap_or_default()
             ));
         }
-        for zone in route53.list_hosted_zones().send().await.unwrap().hosted_zones() {
+        for zone in route53
+            .list_hosted_zones()
+            .send()
+            .await
+            .unwrap()
+            .hosted_zones()
+        {
             world.insert(format!("zone {}", zone.name()));
         }
         world
@@ -137,10 +143,7 @@ fn a_missing_zone_stops_plan_and_apply_before_anything_is_created() {
     let work = tempfile::tempdir().unwrap();
     let state = work.path().join("state");
     let stack = Path::new(SEED_001);
-    let targets: Vec<&str> = SEED_001_AWS
-        .iter()
-        .flat_map(|t| ["--target", *t])
-        .collect();
+    let targets: Vec<&str> = SEED_001_AWS.iter().flat_map(|t| ["--target", *t]).collect();
 
     let plan = meshctl(
         &moto,
@@ -174,7 +177,11 @@ fn a_missing_zone_stops_plan_and_apply_before_anything_is_created() {
         show(&apply)
     );
     assert_eq!(world(&rt, &config), before, "apply created something");
-    assert_eq!(state_of(&state, "moamoa"), (0, Vec::new()), "state was written");
+    assert_eq!(
+        state_of(&state, "moamoa"),
+        (0, Vec::new()),
+        "state was written"
+    );
     assert!(
         !state.join("meshctl.lock").exists(),
         "a lock was left behind"

@@ -2,12 +2,12 @@
 //! as an error located at the field searched by, and found outputs resolved in the resources that
 //! use them (where they used to be known only after apply).
 
+use meshctl_graph::StackGraph;
 use meshctl_model::record::{NodeRecord, Status};
 use meshctl_model::{Address, Diagnostic, Kind, SourceFile, Stack, VarOverrides};
 use meshctl_plan::{
     lookups_to_make, Action, Lookup, Lookups, Plan, PlanInput, PlanOptions, ResourceChange,
 };
-use meshctl_graph::StackGraph;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -132,7 +132,10 @@ fn the_plan_asks_for_every_looked_up_resource_and_nothing_for_destroy() {
         destroy: true,
     };
     input.options = &destroy;
-    assert!(lookups_to_make(&input).is_empty(), "destroy looks nothing up");
+    assert!(
+        lookups_to_make(&input).is_empty(),
+        "destroy looks nothing up"
+    );
 }
 
 #[test]
@@ -158,7 +161,10 @@ fn a_zone_that_is_not_there_is_a_plan_error_at_its_domain() {
         "{}",
         error.message
     );
-    assert_eq!(error.path.as_ref().unwrap().to_string(), "resources[0].domain");
+    assert_eq!(
+        error.path.as_ref().unwrap().to_string(),
+        "resources[0].domain"
+    );
     let span = error.span.expect("located in the stack");
     assert_eq!((span.line, span.col), (6, 13));
     assert!(error.help.as_deref().unwrap().contains("existing: false"));
@@ -190,7 +196,10 @@ fn a_missing_subnet_points_at_its_place_in_the_list() {
 fn a_found_zone_id_is_known_in_the_plan() {
     // Without a lookup (`--refresh=false`), the new zone's id is known only after apply.
     let unlooked = plan(&[], None, &PlanOptions::default()).unwrap();
-    assert_eq!(change(&unlooked, "route53_zone.public").action, Action::Read);
+    assert_eq!(
+        change(&unlooked, "route53_zone.public").action,
+        Action::Read
+    );
     assert_eq!(
         marker_value(&unlooked),
         json!("zone ${route53_zone.public.zone_id}")
@@ -223,7 +232,10 @@ fn zone_record(zone_id: &str) -> NodeRecord {
 fn a_recorded_zone_is_read_again_only_when_what_it_finds_moved() {
     let same: Lookups = [(zone(), found("Z1")), vpc_found()].into();
     let unchanged = plan(&[zone_record("Z1")], Some(&same), &PlanOptions::default()).unwrap();
-    assert_eq!(change(&unchanged, "route53_zone.public").action, Action::NoOp);
+    assert_eq!(
+        change(&unchanged, "route53_zone.public").action,
+        Action::NoOp
+    );
     assert_eq!(marker_value(&unchanged), json!("zone Z1"));
 
     // The zone was deleted and created again outside meshctl: a new id.
@@ -231,6 +243,9 @@ fn a_recorded_zone_is_read_again_only_when_what_it_finds_moved() {
     let plan = plan(&[zone_record("Z1")], Some(&moved), &PlanOptions::default()).unwrap();
     let read = change(&plan, "route53_zone.public");
     assert_eq!(read.action, Action::Read);
-    assert_eq!(read.reasons, ["zone_id changed since it was last looked up"]);
+    assert_eq!(
+        read.reasons,
+        ["zone_id changed since it was last looked up"]
+    );
     assert_eq!(marker_value(&plan), json!("zone Z2"));
 }

@@ -639,7 +639,11 @@ pub(crate) async fn lookup(cx: &Cx<'_>, request: &Request<'_>) -> Result<Lookup>
     let region = &cx.settings.region;
     let found = read(cx, request, &[]).await?;
     let (Some(existing), Some(applied)) = (&spec.existing, found) else {
-        let vpc_id = spec.existing.as_ref().map(|e| e.vpc_id.as_str()).unwrap_or_default();
+        let vpc_id = spec
+            .existing
+            .as_ref()
+            .map(|e| e.vpc_id.as_str())
+            .unwrap_or_default();
         return Ok(Lookup::Missing(LookupMissing {
             field: "existing.vpc_id".to_string(),
             message: format!("no VPC {vpc_id} exists in {region} in this AWS account"),
@@ -650,7 +654,12 @@ pub(crate) async fn lookup(cx: &Cx<'_>, request: &Request<'_>) -> Result<Lookup>
         .aws
         .ec2
         .describe_subnets()
-        .filters(Filter::builder().name("vpc-id").values(&existing.vpc_id).build())
+        .filters(
+            Filter::builder()
+                .name("vpc-id")
+                .values(&existing.vpc_id)
+                .build(),
+        )
         .send()
         .await
         .map_err(cx.sdk("lookup", "DescribeSubnets"))?;
@@ -663,7 +672,11 @@ pub(crate) async fn lookup(cx: &Cx<'_>, request: &Request<'_>) -> Result<Lookup>
         ("public_subnet_ids", &existing.public_subnet_ids),
         ("private_subnet_ids", &existing.private_subnet_ids),
     ] {
-        if let Some((index, id)) = ids.iter().enumerate().find(|(_, id)| !in_vpc.contains(&id.as_str())) {
+        if let Some((index, id)) = ids
+            .iter()
+            .enumerate()
+            .find(|(_, id)| !in_vpc.contains(&id.as_str()))
+        {
             return Ok(Lookup::Missing(LookupMissing {
                 field: format!("existing.{field}[{index}]"),
                 message: format!("subnet {id} is not a subnet of VPC {} in {region}", existing.vpc_id),
