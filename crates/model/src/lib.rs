@@ -11,6 +11,7 @@ pub mod limits;
 pub mod load;
 pub mod path;
 pub mod record;
+pub mod redact;
 pub mod span;
 pub mod stack;
 pub mod validate;
