@@ -7,12 +7,14 @@
 //! record, holding someone else's answer is refused.
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_eks::types::VpcConfigRequest;
+use aws_sdk_eks::types::{NodegroupScalingConfig, VpcConfigRequest};
 use aws_sdk_iam::types::Tag as IamTag;
 use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
 };
-use meshctl_model::kinds::aws::{AcmCertificate, DnsRecord, EksCluster, IamServiceAccount};
+use meshctl_model::kinds::aws::{
+    AcmCertificate, DnsRecord, EksCluster, IamServiceAccount, Nodegroup, Vpc,
+};
 use meshctl_model::record::OwnedObject;
 use meshctl_model::{Address, Kind};
 use meshctl_provider::{Applied, ErrorClass, Progress, Provider, ProviderError, Request};
@@ -489,6 +491,107 @@ async fn eks_cluster_tagged_for_this_resource_is_taken_over_but_its_oidc_provide
         .open_id_connect_provider_list()
         .iter()
         .any(|p| p.arn() == Some(provider_arn.as_str())));
+}
+
+#[tokio::test]
+async fn nodegroup_of_another_stack_in_a_shared_cluster_is_refused_untouched() {
+    let sandbox = sandbox().await;
+    // This stack's VPC and cluster, made through the provider.
+    let vpc_address = Address::new(Kind::Vpc, "main");
+    let vpc_spec = desired::<Vpc>(json!({ "cidr": "10.60.0.0/16", "azs": 2, "nat": "none" }));
+    let (vpc, _) = sandbox
+        .create(&vpc_address, &vpc_spec, &Inputs::new())
+        .await;
+    let vpc = vpc.unwrap_or_else(|e| panic!("create the VPC: {e}"));
+    let cluster_address = Address::new(Kind::EksCluster, "main");
+    let vpc_inputs = Inputs::from([(vpc_address, vpc.outputs.clone())]);
+    let (cluster, _) = sandbox
+        .create(
+            &cluster_address,
+            &cluster_spec("shared", false),
+            &vpc_inputs,
+        )
+        .await;
+    let cluster = cluster.unwrap_or_else(|e| panic!("create the cluster: {e}"));
+    let subnets: Vec<String> =
+        serde_json::from_value(vpc.outputs["private_subnet_ids"].clone()).expect("subnet ids");
+
+    // Another stack's nodegroup in it, under the name this stack's nodegroup would take.
+    sandbox
+        .eks()
+        .create_nodegroup()
+        .cluster_name("shared")
+        .nodegroup_name("general")
+        .node_role("arn:aws:iam::123456789012:role/payments-general-node")
+        .set_subnets(Some(subnets))
+        .scaling_config(
+            NodegroupScalingConfig::builder()
+                .min_size(1)
+                .desired_size(1)
+                .max_size(1)
+                .build(),
+        )
+        .tags("meshctl:stack", "payments")
+        .tags("meshctl:address", "nodegroup.general")
+        .send()
+        .await
+        .expect("CreateNodegroup");
+    let live = || async {
+        let group = sandbox
+            .eks()
+            .describe_nodegroup()
+            .cluster_name("shared")
+            .nodegroup_name("general")
+            .send()
+            .await
+            .expect("DescribeNodegroup")
+            .nodegroup()
+            .cloned()
+            .expect("the nodegroup exists");
+        let scaling = group.scaling_config().expect("a scaling config");
+        (
+            group.node_role().map(str::to_string),
+            scaling.desired_size(),
+            group.tags().cloned().unwrap_or_default(),
+        )
+    };
+    let before = live().await;
+
+    let address = Address::new(Kind::Nodegroup, "general");
+    let spec = desired::<Nodegroup>(json!({
+        "cluster": "main",
+        "instance_types": ["t3.large"],
+        "scaling": { "min": 2, "desired": 3, "max": 4 },
+        "subnets": "private",
+    }));
+    let inputs = Inputs::from([(cluster_address, cluster.outputs.clone())]);
+    let (result, recorded) = sandbox.create(&address, &spec, &inputs).await;
+    let error = refusal(result);
+    assert!(
+        error
+            .message
+            .contains("nodegroup general of EKS cluster shared")
+            && error
+                .message
+                .contains("stack `payments` (nodegroup.general)"),
+        "{}",
+        error.message
+    );
+    assert!(recorded.is_empty(), "{recorded:?}");
+    assert!(
+        sandbox.role_state("demo-general-node").await.is_none(),
+        "no node role was made for the refused nodegroup"
+    );
+    let object = OwnedObject {
+        kind: "eks:nodegroup".into(),
+        id: "shared/general".into(),
+    };
+    sandbox.delete(&address, &[object]).await;
+    assert_eq!(
+        live().await,
+        before,
+        "the other stack's nodegroup is untouched"
+    );
 }
 
 /// What an `iam_service_account` create needs from its cluster.
