@@ -181,7 +181,62 @@ pub fn parse(text: &str) -> Result<Node, Diagnostic> {
     } else {
         0
     };
+    if let Some(problem) = forbidden_character(&text[bom..], bom) {
+        return Err(problem);
+    }
     build(&text[bom..], bom, true)
+}
+
+/// Whether YAML 1.2 allows `c` in a stream (its `c-printable`): tab, line breaks, printable
+/// ASCII, NEL and Unicode from U+00A0 on, but no other C0 or C1 control, DEL, U+FFFE or U+FFFF.
+fn is_yaml_printable(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{85}' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+}
+
+/// The first character YAML forbids in `body` (which starts `base` bytes into the file), as a
+/// located error counting the others. Checked before parsing because yaml-rust2 takes a NUL for
+/// the end of the input: everything after one would vanish without a word.
+fn forbidden_character(body: &str, base: usize) -> Option<Diagnostic> {
+    let (at, found) = body.char_indices().find(|(_, c)| !is_yaml_printable(*c))?;
+    let before = &body[..at];
+    let line = before.bytes().filter(|b| *b == b'\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = before[line_start..].chars().count() + 1;
+    let others = body[at + found.len_utf8()..]
+        .chars()
+        .filter(|c| !is_yaml_printable(*c))
+        .count();
+    let name = match found {
+        '\0' => " (NUL)",
+        '\u{7}' => " (BEL)",
+        '\u{8}' => " (backspace)",
+        '\u{1b}' => " (ESC)",
+        '\u{7f}' => " (DEL)",
+        '\u{fffe}' | '\u{ffff}' => " (a noncharacter)",
+        _ => " (a control character)",
+    };
+    let more = match others {
+        0 => String::new(),
+        1 => ", and 1 more after it".to_string(),
+        n => format!(", and {n} more after it"),
+    };
+    Some(
+        Diagnostic::error(
+            "forbidden-character",
+            format!(
+                "the file holds U+{:04X}{name} at byte {} (line {line}, column {col}), a character YAML does not allow{more}",
+                u32::from(found),
+                base + at
+            ),
+        )
+        .with_span(Span::new(
+            base + at,
+            u32::try_from(line).unwrap_or(u32::MAX),
+            u32::try_from(col).unwrap_or(u32::MAX),
+            1,
+        ))
+        .help("remove it: a file holding control characters may be binary or not saved as UTF-8 (UTF-16 has NULs); write one a value needs as a double-quoted escape, e.g. \"\\e\"")
+    )
 }
 
 /// Builds the tree of `body`, which starts `base` bytes into the file.
@@ -239,32 +294,56 @@ pub fn parse_file(source: &SourceFile) -> Result<Node, Diagnostic> {
 const BYTE_ORDER_MARK: char = '\u{feff}';
 
 /// Applies YAML merge keys (`<<: *base` or `<<: [*a, *b]`): the merged mappings' entries are
-/// added unless the mapping sets the key itself; earlier merged mappings win over later ones.
-fn merge_keys(entries: Vec<Entry>) -> Vec<Entry> {
+/// added unless the mapping sets the key itself; earlier merged mappings win over later ones. A
+/// value that is not a mapping (or a list of them) is reported at that value, not ignored.
+fn merge_keys(entries: Vec<Entry>) -> (Vec<Entry>, Option<Diagnostic>) {
     if !entries.iter().any(|e| e.key == "<<") {
-        return entries;
+        return (entries, None);
     }
     let (merges, mut own): (Vec<Entry>, Vec<Entry>) =
         entries.into_iter().partition(|e| e.key == "<<");
+    let mut problem = None;
     // Hashed, so merging stays linear in the entries merged.
     let mut present: HashSet<String> = own.iter().map(|e| e.key.clone()).collect();
     for merge in merges {
         let sources = match merge.value.kind {
             NodeKind::Map(_) => vec![merge.value],
             NodeKind::Seq(items) => items,
-            _ => Vec::new(),
+            _ => {
+                problem.get_or_insert_with(|| bad_merge(&merge.value, None));
+                Vec::new()
+            }
         };
-        for source in sources {
-            if let NodeKind::Map(merged) = source.kind {
-                for entry in merged {
-                    if present.insert(entry.key.clone()) {
-                        own.push(entry);
+        for (index, source) in sources.into_iter().enumerate() {
+            match source.kind {
+                NodeKind::Map(merged) => {
+                    for entry in merged {
+                        if present.insert(entry.key.clone()) {
+                            own.push(entry);
+                        }
                     }
+                }
+                _ => {
+                    problem.get_or_insert_with(|| bad_merge(&source, Some(index)));
                 }
             }
         }
     }
-    own
+    (own, problem)
+}
+
+/// A merge key's value, or item `index` of its list, that is not a mapping.
+fn bad_merge(value: &Node, index: Option<usize>) -> Diagnostic {
+    let what = match index {
+        Some(i) => format!("item {} of the `<<` list is {}", i + 1, value.describe()),
+        None => format!("the value of `<<` is {}", value.describe()),
+    };
+    Diagnostic::error(
+        "bad-merge",
+        format!("{what}: a merge key takes a mapping or a list of mappings"),
+    )
+    .with_span(value.span)
+    .help("merge an anchored mapping (`<<: *base` or `<<: [*a, *b]`), or rename the key if it is not meant as a merge")
 }
 
 /// A mapping grows a hash of its keys past this many entries; smaller ones are searched in place.
@@ -648,7 +727,11 @@ impl<'a> TreeBuilder<'a> {
                             Some(first) if !flow => first.key_span,
                             _ => open.span,
                         };
-                        Node::new(NodeKind::Map(merge_keys(entries)), span)
+                        let (entries, bad_merge) = merge_keys(entries);
+                        if self.problem.is_none() {
+                            self.problem = bad_merge;
+                        }
+                        Node::new(NodeKind::Map(entries), span)
                     }
                 };
                 self.push_value(node, open.anchor, cost)?;
@@ -706,6 +789,39 @@ mod tests {
         assert_eq!(x.get("a").unwrap().as_str(), Some("1"));
         assert_eq!(x.get("b").unwrap().as_str(), Some("3"));
         assert!(x.get("<<").is_none());
+    }
+
+    #[test]
+    fn a_character_yaml_forbids_is_located_and_never_ends_the_file() {
+        // yaml-rust2 alone reads `a: 1` and stops at the NUL, dropping `b`.
+        let nul = parse("a: 1\nb: x\u{0}y\n\u{1b}\n").unwrap_err();
+        assert_eq!(nul.code, "forbidden-character");
+        let span = nul.span.unwrap();
+        assert_eq!((span.offset, span.line, span.col), (9, 2, 5));
+        assert!(nul.message.contains("U+0000 (NUL)"), "{}", nul.message);
+        assert!(nul.message.contains("1 more"), "{}", nul.message);
+        // Offsets count a byte-order mark; columns count characters.
+        let c1 = parse("\u{feff}k: é\u{85}\u{9b}\n").unwrap_err();
+        let span = c1.span.unwrap();
+        assert_eq!((span.offset, span.line, span.col), (3 + 7, 1, 6));
+        for allowed in [
+            "a: \"\t\u{85}\u{a0}\u{feff}\u{fffd}\u{10ffff}\"\r\n",
+            "a: \"\\0\\e\"\n",
+        ] {
+            assert!(parse(allowed).is_ok(), "{allowed:?}");
+        }
+    }
+
+    #[test]
+    fn merge_keys_that_are_not_mappings_are_reported_at_the_value() {
+        let scalar = parse("x:\n  <<: 5\n  a: 1\n").unwrap_err();
+        assert_eq!(scalar.code, "bad-merge");
+        assert_eq!(scalar.span.map(|s| (s.line, s.col)), Some((2, 7)));
+        let item = parse("b: &b {k: v}\nx: {<<: [*b, 7], a: 1}\n").unwrap_err();
+        assert_eq!(item.code, "bad-merge");
+        assert_eq!(item.span.map(|s| (s.line, s.col)), Some((2, 14)));
+        assert!(item.message.contains("item 2"), "{}", item.message);
+        assert_eq!(parse("x:\n  <<:\n").unwrap_err().code, "bad-merge");
     }
 
     #[test]

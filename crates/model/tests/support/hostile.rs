@@ -143,3 +143,23 @@ pub fn unknown_fields_dense(count: usize) -> String {
     }
     s
 }
+
+/// A valid stack of `count` resources (namespaces and the config maps in them, alternately)
+/// written as JSON on one line: every span is on line 1, megabytes from its start.
+pub fn one_line_json(count: usize) -> String {
+    let mut resources = Vec::with_capacity(count);
+    for i in 0..count {
+        let unit = i / 2;
+        resources.push(if i % 2 == 0 {
+            format!(r#"{{"kind":"namespace","name":"app-{unit}","labels":{{"istio-injection":"enabled"}}}}"#)
+        } else {
+            format!(
+                r#"{{"kind":"manifest","name":"cm-{unit}","objects":[{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"cm-{unit}","namespace":"app-{unit}"}},"data":{{"greeting":"hello"}}}}]}}"#
+            )
+        });
+    }
+    format!(
+        r#"{{"stack":"hostile","region":"us-east-1","kube":{{"kubeconfig":"kubeconfig"}},"resources":[{}]}}"#,
+        resources.join(",")
+    )
+}
