@@ -301,3 +301,57 @@ fn a_found_zone_id_shows_in_the_plan_and_reaches_the_record() {
     let again = meshctl(&moto, &stack, &state, &["plan", "--detailed-exitcode"]);
     assert_exit(&again, 0, "a second plan has nothing to do");
 }
+
+#[test]
+fn a_saved_plan_whose_zone_has_gone_is_refused_before_anything_is_created() {
+    let rt = runtime();
+    let moto = Moto::start().expect("moto_server must be installed: pip install 'moto[server]'");
+    let config = sdk_config(&rt, &moto.url());
+    let zone_id = create_zone(&rt, &config, "lookup-test.example");
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let stack = work.path().join("stack.yaml");
+    std::fs::write(&stack, MARKER_STACK).unwrap();
+    let plan_file = work.path().join("plan.json");
+    let planned = meshctl(
+        &moto,
+        &stack,
+        &state,
+        &["plan", "--out", plan_file.to_str().unwrap()],
+    );
+    assert_exit(&planned, 0, "plan --out with the zone in place");
+
+    // Between review and apply, the zone is deleted.
+    rt.block_on(async {
+        aws_sdk_route53::Client::new(&config)
+            .delete_hosted_zone()
+            .id(&zone_id)
+            .send()
+            .await
+            .unwrap();
+    });
+    let before = world(&rt, &config);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_meshctl"));
+    let applied = command
+        .arg("apply")
+        .arg(&plan_file)
+        .arg("--state")
+        .arg(&state)
+        .env("NO_COLOR", "1")
+        .env_remove("AWS_PROFILE")
+        .envs(meshctl_sandbox::moto::aws_env(&moto.url(), support::REGION))
+        .output()
+        .unwrap();
+    assert_exit(&applied, 1, "apply of a plan whose zone has gone");
+    let stderr = text(&applied.stderr);
+    assert!(
+        stderr.contains("error[lookup-not-found]: cannot look up route53_zone.public: no public hosted zone for lookup-test.example"),
+        "{stderr}"
+    );
+    assert_eq!(world(&rt, &config), before, "apply created something");
+    assert_eq!(
+        state_of(&state, "lookups"),
+        (0, Vec::new()),
+        "state was written"
+    );
+}
