@@ -26,8 +26,11 @@ impl std::fmt::Display for StdoutClosed {
 
 impl std::error::Error for StdoutClosed {}
 
-/// Writes `text` to standard output and flushes it. A closed pipe is `StdoutClosed`.
+/// Writes `text` to standard output and flushes it. A closed pipe is `StdoutClosed`. Whatever
+/// looks like a credential is written as `<redacted>` (the renderers redact already; this is the
+/// last net for messages that quote a value, e.g. a provider's error).
 pub fn print(text: &str) -> anyhow::Result<()> {
+    let text = meshctl_model::redact::redact(text);
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(text.as_bytes())
@@ -75,6 +78,7 @@ pub fn print_while_applying(text: &str) {
 /// One line on standard error, ignoring failure: progress and results of an apply must never
 /// stop it (`eprintln!` panics when standard error is a closed pipe).
 pub fn note(line: &str) {
+    let line = meshctl_model::redact::redact(line);
     let mut stderr = std::io::stderr().lock();
     let _ = writeln!(stderr, "{line}");
 }

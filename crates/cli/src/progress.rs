@@ -14,6 +14,7 @@ pub struct JsonLines;
 
 impl EventSink for JsonLines {
     fn emit(&self, event: Event) {
+        let event = event.redacted();
         if let Ok(line) = serde_json::to_string(&event) {
             print_while_applying(&(line + "\n"));
         }
@@ -34,6 +35,7 @@ impl PlainLines {
 
 impl EventSink for PlainLines {
     fn emit(&self, event: Event) {
+        let event = event.redacted();
         if let Some(line) = describe(&event, &self.cancel) {
             note(&line);
         }
@@ -60,6 +62,7 @@ impl Spinners {
 
 impl EventSink for Spinners {
     fn emit(&self, event: Event) {
+        let event = event.redacted();
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         match &event {
             Event::Started { address, action } => {

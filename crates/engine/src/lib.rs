@@ -9,6 +9,7 @@ mod call;
 mod events;
 mod limits;
 mod lookup;
+mod recording;
 mod refresh;
 mod walk;
 

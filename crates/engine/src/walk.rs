@@ -129,7 +129,7 @@ pub async fn apply(
     let walk = Arc::new(Walk {
         limiters: options.rate_limits.limiters(),
         steps,
-        state: state.clone(),
+        state: Arc::new(crate::recording::RecordingStore(state.clone())),
         providers: providers.clone(),
         options: options.clone(),
         events: events.clone(),
@@ -1003,6 +1003,9 @@ async fn undo(walk: &Walk, step: usize, undo: Undo) -> Result<(), String> {
                 current,
                 recreate,
             } => {
+                if meshctl_plan::recorded::holds_redacted(&prior.desired) {
+                    return Err("its recorded values hold secrets, which state keeps only as digests, so they cannot be written back; apply the stack again to put it right".to_string());
+                }
                 let restored = if recreate {
                     if !current.is_empty() {
                         let inputs = walk.inputs(change);

@@ -68,9 +68,7 @@ pub fn secret_spans(text: &str) -> Vec<Range<usize>> {
             let word = &bytes[run.clone()];
             if is_access_key_id(word) || is_secret_key(word) {
                 spans.push(run);
-            } else if word.iter().all(|b| b.is_ascii_alphanumeric()) {
-                return;
-            } else {
+            } else if !word.iter().all(|b| b.is_ascii_alphanumeric()) {
                 // `AKIA…/rest`: an access key ID ends at any character outside its alphabet.
                 runs(word, is_alnum, &mut |inner| {
                     if is_access_key_id(&word[inner.clone()]) {

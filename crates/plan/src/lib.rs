@@ -7,6 +7,7 @@ pub mod drift;
 mod file;
 mod lookup;
 mod planner;
+pub mod recorded;
 pub mod render;
 mod risks;
 

@@ -348,9 +348,11 @@ fn plan_resource(
             (action, diff(None, Some(&desired), &[], schema.sensitive))
         }
         Some(record) => {
+            // State records secrets as digests (`recorded`): compare in that form.
+            let desired_form = crate::recorded::recorded_form(&desired);
             let mut fields = diff(
                 Some(&record.desired),
-                Some(&desired),
+                Some(&desired_form),
                 schema.force_new,
                 schema.sensitive,
             );
@@ -362,7 +364,7 @@ fn plan_resource(
                     if fields.iter().any(|f| f.path == drift.path) {
                         continue;
                     }
-                    let target = desired
+                    let target = desired_form
                         .pointer(&pointer(&drift.path))
                         .cloned()
                         .or(drift.applied.clone());

@@ -1,8 +1,11 @@
 //! Plan renderers: text for terminals and logs (summary first), JSON (versioned, see
-//! docs/plan-json.md) for tools, Markdown for pull-request comments.
+//! docs/plan-json.md) for tools, Markdown for pull-request comments. Every rendering passes
+//! through `meshctl_model::redact`: a value that looks like a credential is shown as
+//! `<redacted>` whatever field, key, reason or risk holds it (the plan itself keeps it, to apply).
 
 use crate::diff::FieldChange;
 use crate::{Action, Plan, ResourceChange};
+use meshctl_model::redact::{redact, redact_value};
 use serde_json::Value;
 use std::fmt::Write as _;
 
@@ -101,6 +104,10 @@ fn field_line(f: &FieldChange, action: Action) -> String {
 
 /// Human-readable plan: summary line, warnings, then each change with its fields and risks.
 pub fn text(plan: &Plan, color: bool) -> String {
+    redact(&unredacted_text(plan, color)).into_owned()
+}
+
+fn unredacted_text(plan: &Plan, color: bool) -> String {
     let paint = |code: &str, s: &str| {
         if color && code != "0" {
             format!("\x1b[{code}m{s}\x1b[0m")
@@ -158,6 +165,7 @@ pub fn text(plan: &Plan, color: bool) -> String {
 /// The versioned JSON document: the plan itself plus its summary.
 pub fn json(plan: &Plan) -> String {
     let mut value = serde_json::to_value(plan).unwrap_or(Value::Null);
+    redact_value(&mut value);
     if let Value::Object(map) = &mut value {
         map.insert(
             "summary".to_string(),
@@ -170,6 +178,10 @@ pub fn json(plan: &Plan) -> String {
 
 /// A pull-request comment: summary, a table of changes, risks, and diffs in a fold.
 pub fn markdown(plan: &Plan) -> String {
+    redact(&unredacted_markdown(plan)).into_owned()
+}
+
+fn unredacted_markdown(plan: &Plan) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,

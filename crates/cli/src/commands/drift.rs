@@ -136,7 +136,12 @@ pub fn refresh(args: &RefreshArgs, providers: &ProviderFactory) -> Result<ExitCo
     }
     let (kept, removed) = (acceptance.put.len(), acceptance.remove.len());
     state.store.commit(Change {
-        put: acceptance.put,
+        // Accepted live values may hold secrets: state keeps them as digests.
+        put: acceptance
+            .put
+            .into_iter()
+            .map(meshctl_plan::recorded::recorded_record)
+            .collect(),
         remove: acceptance.remove,
         ..Change::default()
     })?;

@@ -57,7 +57,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
 }
 
 fn json_report(source: &SourceFile, diagnostics: &[Diagnostic], errors: usize) -> String {
-    let report = serde_json::json!({
+    let mut report = serde_json::json!({
         "version": JSON_SCHEMA_VERSION,
         "file": source.name,
         "valid": errors == 0,
@@ -67,5 +67,7 @@ fn json_report(source: &SourceFile, diagnostics: &[Diagnostic], errors: usize) -
         },
         "diagnostics": diagnostics,
     });
+    // Messages and field paths may quote a stack's values: credentials among them are not shown.
+    meshctl_model::redact::redact_value(&mut report);
     serde_json::to_string_pretty(&report).unwrap_or_default()
 }

@@ -31,7 +31,8 @@ pub type LiveWorld = BTreeMap<Address, Option<Live>>;
 /// record has is a field the provider does not read back.
 pub fn applied_drifts(record: &NodeRecord, live: &Live) -> Vec<FieldDrift> {
     let applied = flatten(&record.desired);
-    let read = flatten(&live.fields);
+    // State records secrets as digests (`recorded`): read values are compared in that form.
+    let read = flatten(&crate::recorded::recorded_form(&live.fields));
     let mut paths: Vec<&String> = applied.keys().chain(read.keys()).collect();
     paths.sort();
     paths.dedup();
