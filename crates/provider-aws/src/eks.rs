@@ -158,47 +158,8 @@ pub(crate) async fn create_cluster(
         cx.address,
         &format!("creating EKS cluster {name} (Kubernetes {})", spec.version),
     );
-    let started = Instant::now();
-    while !adopted {
-        let created = cx
-            .aws
-            .eks
-            .create_cluster()
-            .name(&name)
-            .version(spec.version.as_str())
-            .role_arn(&role_arn)
-            .resources_vpc_config(vpc_config(&spec, Some(subnets.clone())))
-            .logging(logging(&spec))
-            .set_tags(Some(tags.clone().into_iter().collect()))
-            .send()
-            .await;
-        match created {
-            Ok(_) => break,
-            // Made between the look and the create: the same rule decides.
-            Err(e) if crate::errors::code_of(&e) == Some("ResourceInUseException") => {
-                match describe_cluster(cx, &name, "create").await? {
-                    Some(existing) => ensure_cluster_ours(cx, &existing, &name)?,
-                    None => {
-                        return Err(cx.error(
-                            ErrorClass::Retryable,
-                            "create",
-                            format!("EKS cluster {name} is in use but not visible yet"),
-                        ))
-                    }
-                }
-                break;
-            }
-            // A role IAM has not propagated yet cannot be assumed for a few seconds.
-            Err(e)
-                if crate::errors::code_of(&e) == Some("InvalidParameterException")
-                    && format!("{e:?}").contains("assume")
-                    && started.elapsed() < Duration::from_secs(120) =>
-            {
-                progress.update(cx.address, "waiting for the new cluster role to propagate");
-                tokio::time::sleep(Duration::from_secs(5)).await;
-            }
-            Err(e) => return Err(sdk_error(cx.address, "create", "CreateCluster", e)),
-        }
+    if !adopted {
+        send_create_cluster(cx, &name, &spec, &role_arn, &subnets, &tags, progress).await?;
     }
     wait_cluster_active(cx, &name, progress).await?;
     if spec.oidc {
@@ -231,6 +192,62 @@ pub(crate) async fn create_cluster(
             format!("cluster {name} is not visible yet"),
         )
     })
+}
+
+/// CreateCluster, waiting out a new role IAM has not propagated yet; a cluster of that name made
+/// meanwhile is taken as this create only if its tags say it is this resource's.
+async fn send_create_cluster(
+    cx: &Cx<'_>,
+    name: &str,
+    spec: &EksCluster,
+    role_arn: &str,
+    subnets: &[String],
+    tags: &BTreeMap<String, String>,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        let created = cx
+            .aws
+            .eks
+            .create_cluster()
+            .name(name)
+            .version(spec.version.as_str())
+            .role_arn(role_arn)
+            .resources_vpc_config(vpc_config(spec, Some(subnets.to_vec())))
+            .logging(logging(spec))
+            .set_tags(Some(tags.clone().into_iter().collect()))
+            .send()
+            .await;
+        match created {
+            Ok(_) => break,
+            // Made between the look and the create: the same rule decides.
+            Err(e) if crate::errors::code_of(&e) == Some("ResourceInUseException") => {
+                match describe_cluster(cx, name, "create").await? {
+                    Some(existing) => ensure_cluster_ours(cx, &existing, name)?,
+                    None => {
+                        return Err(cx.error(
+                            ErrorClass::Retryable,
+                            "create",
+                            format!("EKS cluster {name} is in use but not visible yet"),
+                        ))
+                    }
+                }
+                break;
+            }
+            // A role IAM has not propagated yet cannot be assumed for a few seconds.
+            Err(e)
+                if crate::errors::code_of(&e) == Some("InvalidParameterException")
+                    && format!("{e:?}").contains("assume")
+                    && started.elapsed() < Duration::from_secs(120) =>
+            {
+                progress.update(cx.address, "waiting for the new cluster role to propagate");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+            Err(e) => return Err(sdk_error(cx.address, "create", "CreateCluster", e)),
+        }
+    }
+    Ok(())
 }
 
 /// Whom a cluster belongs to, by its tags.
