@@ -98,7 +98,7 @@ pub enum StateError {
         expected: String,
     },
     #[error("{0}")]
-    Locked(LockedState),
+    Locked(Box<LockedState>),
     #[error("no lock with ID {id} on {path} (current: {current})")]
     NoSuchLock {
         path: String,
