@@ -193,7 +193,7 @@ fn corpus() -> Vec<Placement> {
 
     let mut key_default = placement(
         "a secret key in a var default, used in a label",
-        format!("  - {{ kind: namespace, name: fromvar, labels: {{ k: \"${{var.secret}}\" }} }}\n"),
+        "  - { kind: namespace, name: fromvar, labels: { k: \"${var.secret}\" } }\n".to_string(),
         &[SECRET_KEY_2],
     );
     key_default.vars = format!("  secret: \"{SECRET_KEY_2}\"\n");

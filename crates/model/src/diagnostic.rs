@@ -1,9 +1,11 @@
 //! Diagnostics: a located problem in a stack (where, what, what to do) and its text rendering.
 
 use crate::path::FieldPath;
+use crate::redact::{redact, secret_spans};
 use crate::span::{SourceFile, Span};
 use serde::Serialize;
 use std::fmt::Write as _;
+use std::ops::Range;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -143,7 +145,9 @@ pub fn sort_and_dedup(diagnostics: &mut Vec<Diagnostic>) {
 }
 
 /// Renders diagnostics as a compiler would: header, location, the source line with a caret
-/// underline, labels, and the help line.
+/// underline, labels, and the help line. Anything that looks like a secret (`redact`) is shown as
+/// `<redacted>`: in messages, paths and help, and in source lines, where secrets are found in the
+/// whole file (a private key spans lines) and cut out of each line shown.
 pub fn render_text(diagnostics: &[Diagnostic], source: &SourceFile, color: bool) -> String {
     let paint = |code: &str, text: &str| {
         if color {
@@ -154,7 +158,11 @@ pub fn render_text(diagnostics: &[Diagnostic], source: &SourceFile, color: bool)
     };
     let mut out = String::new();
     // Split once: looking each line up in the text again would be quadratic in a long report.
-    let lines = source.lines();
+    let lines = Source {
+        base: source.text.as_ptr() as usize,
+        secrets: secret_spans(&source.text),
+        lines: source.lines(),
+    };
     for d in diagnostics {
         let (word, tint) = match d.severity {
             Severity::Error => ("error", "1;31"),
@@ -165,10 +173,11 @@ pub fn render_text(diagnostics: &[Diagnostic], source: &SourceFile, color: bool)
             "{}{} {}",
             paint(tint, &format!("{word}[{}]", d.code)),
             paint("1", ":"),
-            paint("1", &d.message)
+            paint("1", &redact(&d.message))
         );
-        let file = d.file.as_deref().unwrap_or(&source.name);
-        let path = d.path.as_ref().map(|p| p.to_string());
+        let file = redact(d.file.as_deref().unwrap_or(&source.name)).into_owned();
+        let file = file.as_str();
+        let path = d.path.as_ref().map(|p| redact(&p.to_string()).into_owned());
         let shown = Shown {
             span: d.span,
             path: path.as_deref(),
@@ -178,22 +187,56 @@ pub fn render_text(diagnostics: &[Diagnostic], source: &SourceFile, color: bool)
         };
         snippet(&mut out, &lines, file, &shown, &paint);
         for label in &d.labels {
-            let path = label.path.as_ref().map(|p| p.to_string());
+            let path = label
+                .path
+                .as_ref()
+                .map(|p| redact(&p.to_string()).into_owned());
+            let note = redact(&label.message).into_owned();
             let shown = Shown {
                 span: label.span,
                 path: path.as_deref(),
                 marker: "-",
-                note: Some(&label.message),
+                note: Some(&note),
                 conceal: d.conceal,
             };
             snippet(&mut out, &lines, file, &shown, &paint);
         }
         if let Some(help) = &d.help {
+            let help = redact(help);
             let _ = writeln!(out, "  {} {help}", paint("1;36", "= help:"));
         }
         out.push('\n');
     }
     out
+}
+
+/// The file diagnostics point into: its lines, and where secrets sit in it (byte ranges of the
+/// whole text, which the lines are slices of).
+struct Source<'a> {
+    base: usize,
+    secrets: Vec<Range<usize>>,
+    lines: Vec<&'a str>,
+}
+
+impl Source<'_> {
+    /// The first `keep` bytes of `line` (one of `lines`) with the secrets in them replaced by
+    /// `<redacted>`.
+    fn shown_line(&self, line: &str, keep: usize) -> String {
+        let start = (line.as_ptr() as usize).saturating_sub(self.base);
+        let end = start + keep;
+        let first = self.secrets.partition_point(|s| s.end <= start);
+        let mut out = String::new();
+        let mut at = start;
+        for hit in self.secrets[first..].iter().take_while(|s| s.start < end) {
+            if hit.start > at {
+                out.push_str(&line[at - start..hit.start - start]);
+            }
+            out.push_str(crate::redact::MARKER);
+            at = at.max(hit.end.min(end));
+        }
+        out.push_str(&line[at - start..keep]);
+        out
+    }
 }
 
 /// One place to show under a diagnostic.
@@ -207,7 +250,7 @@ struct Shown<'a> {
 
 fn snippet(
     out: &mut String,
-    lines: &[&str],
+    source: &Source<'_>,
     file: &str,
     shown: &Shown<'_>,
     paint: &dyn Fn(&str, &str) -> String,
@@ -246,26 +289,29 @@ fn snippet(
     let Some(&full_line) = usize::try_from(span.line)
         .ok()
         .and_then(|n| n.checked_sub(1))
-        .and_then(|i| lines.get(i))
+        .and_then(|i| source.lines.get(i))
     else {
         return;
     };
-    let concealed;
-    let line = match conceal {
+    // Cut (by the columns of the source) before secrets are replaced, which moves columns.
+    let concealed = match conceal {
         Some(how) => {
             let end = match how {
                 Conceal::AfterSpan => span.col + span.len,
                 Conceal::FromSpan => span.col,
             };
-            let keep: String = full_line
-                .chars()
-                .take(end.saturating_sub(1) as usize)
-                .collect();
-            concealed = format!("{} <redacted>", keep.trim_end());
-            concealed.as_str()
+            let keep = full_line
+                .char_indices()
+                .nth(end.saturating_sub(1) as usize)
+                .map_or(full_line.len(), |(i, _)| i);
+            format!(
+                "{} <redacted>",
+                source.shown_line(full_line, keep).trim_end()
+            )
         }
-        None => full_line,
+        None => source.shown_line(full_line, full_line.len()),
     };
+    let line = concealed.as_str();
     let bar = paint("1;34", "|");
     let _ = writeln!(out, "{pad} {bar}");
     let _ = writeln!(
@@ -288,4 +334,52 @@ fn snippet(
         let _ = write!(out, " {}", paint(tint, note));
     }
     out.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRETS: &[&str] = &[
+        "AKIAIOSFODNN7EXAMPLE",
+        "AKIAI44QH8DHBEXAMPLE",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "MIIEplantedPrivateKeyBody",
+    ];
+
+    /// Each diagnostic points at one place; the report must not show any secret of the file, on
+    /// its line or another, in a message, path, label or help.
+    #[test]
+    fn reports_show_no_secret_whatever_they_point_at() {
+        let text = "a: { x: AKIAIOSFODNN7EXAMPLE, y: AKIAI44QH8DHBEXAMPLE } # wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\nkey: |\n  -----BEGIN RSA PRIVATE KEY-----\n  MIIEplantedPrivateKeyBody\n  -----END RSA PRIVATE KEY-----\n";
+        let source = SourceFile::new("s.yaml", text);
+        let at = |line: u32, col: u32, len: u32| Span::new(0, line, col, len);
+        let diagnostics = vec![
+            // The second key, cut at itself: the first one is before it on the line.
+            Diagnostic::error("static-aws-key", "an AWS access key ID")
+                .with_span(at(1, 34, 20))
+                .concealed(Conceal::FromSpan),
+            // Another error on the line, quoting a key in its message, path and label.
+            Diagnostic::error("unknown-field", "unknown field `AKIAIOSFODNN7EXAMPLE`")
+                .at(FieldPath::root().key("AKIAIOSFODNN7EXAMPLE"))
+                .with_span(at(1, 1, 1))
+                .label(
+                    FieldPath::root().key("a"),
+                    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                )
+                .help("did you mean AKIAI44QH8DHBEXAMPLE?"),
+            // Lines inside a private key.
+            Diagnostic::warning("bad-value", "a key").with_span(at(3, 3, 5)),
+            Diagnostic::warning("bad-value", "a key").with_span(at(4, 3, 5)),
+        ];
+        let report = render_text(&diagnostics, &source, false);
+        for secret in SECRETS {
+            assert!(!report.contains(secret), "{secret} in:\n{report}");
+        }
+        assert!(
+            report.contains("1 | a: { x: <redacted>, y: <redacted>"),
+            "{report}"
+        );
+        assert!(report.contains("4 | <redacted>\n"), "{report}");
+    }
 }

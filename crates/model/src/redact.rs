@@ -13,9 +13,12 @@ use std::ops::Range;
 /// What a secret is replaced by in anything shown to a person.
 pub const MARKER: &str = "<redacted>";
 
+/// A token prefix, the characters its body is made of, and the shortest body that counts.
+type PrefixedToken = (&'static str, fn(u8) -> bool, usize);
+
 /// Prefixes of tokens that are credentials whatever follows, with the characters their body is
 /// made of and the shortest body that counts (so `ghp_` alone in prose is left alone).
-const PREFIXED_TOKENS: &[(&str, fn(u8) -> bool, usize)] = &[
+const PREFIXED_TOKENS: &[PrefixedToken] = &[
     ("github_pat_", is_word, 20),
     ("ghp_", is_alnum, 20),
     ("gho_", is_alnum, 20),
