@@ -101,7 +101,22 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<Diagnostic>> {
                     &mut errors,
                 );
             }
-            if let Some(outputs) = NewOutputs::of(&change) {
+            let mut outputs = NewOutputs::of(&change);
+            if let (Some(crate::lookup::Lookup::Found { outputs: found }), Some(record)) =
+                (lookup, record)
+            {
+                // A looked-up object that moved (a zone recreated under a new id) is new outputs
+                // to everything that points at it.
+                let moved: BTreeSet<String> = found
+                    .iter()
+                    .filter(|(name, value)| record.outputs.get(*name) != Some(value))
+                    .map(|(name, _)| name.clone())
+                    .collect();
+                if !moved.is_empty() {
+                    outputs = Some(NewOutputs::Moved(moved));
+                }
+            }
+            if let Some(outputs) = outputs {
                 changing.insert(resource.address.clone(), outputs);
             }
             decided.insert(resource.address.clone(), change.action);
@@ -217,7 +232,10 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<Diagnostic>> {
 #[derive(Debug, Clone, PartialEq)]
 enum NewOutputs {
     All,
-    Some(BTreeSet<&'static str>),
+    Some(BTreeSet<String>),
+    /// A looked-up object found again with these outputs changed: another object by now (a zone
+    /// deleted and created again has a new id), so readers follow as they follow a replacement.
+    Moved(BTreeSet<String>),
 }
 
 impl NewOutputs {
@@ -230,13 +248,13 @@ impl NewOutputs {
                     .iter()
                     .map(|f| crate::diff::top_field(&f.path))
                     .collect();
-                let outputs: BTreeSet<&'static str> = change
+                let outputs: BTreeSet<String> = change
                     .kind
                     .schema()
                     .outputs_changed_by
                     .iter()
                     .filter(|(field, _)| *field == "*" || changed.contains(field))
-                    .flat_map(|(_, outputs)| outputs.iter().copied())
+                    .flat_map(|(_, outputs)| outputs.iter().map(|o| o.to_string()))
                     .collect();
                 (!outputs.is_empty()).then_some(NewOutputs::Some(outputs))
             }
@@ -247,8 +265,13 @@ impl NewOutputs {
     fn includes(&self, output: &str) -> bool {
         match self {
             NewOutputs::All => true,
-            NewOutputs::Some(outputs) => outputs.contains(output),
+            NewOutputs::Some(outputs) | NewOutputs::Moved(outputs) => outputs.contains(output),
         }
+    }
+
+    /// Whether a new object stands behind the outputs (not the same one changed in place).
+    fn is_new_object(&self) -> bool {
+        matches!(self, NewOutputs::All | NewOutputs::Moved(_))
     }
 }
 
@@ -277,9 +300,17 @@ fn upstream_changes(
         let Some(outputs) = changing.get(&dependency.target) else {
             continue;
         };
+        let names = |names: &BTreeSet<String>| {
+            names
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let how = match outputs {
-            NewOutputs::All => "is replaced or created",
-            NewOutputs::Some(_) => "changes outputs in place",
+            NewOutputs::All => "is replaced or created".to_string(),
+            NewOutputs::Some(changed) => format!("has new {}", names(changed)),
+            NewOutputs::Moved(changed) => format!("was found with a new {}", names(changed)),
         };
         match dependency.kind {
             EdgeKind::Reference => {
@@ -293,7 +324,7 @@ fn upstream_changes(
                 let top = crate::diff::top_field(&path);
                 // Only a new object behind a force-new reference forces replacement; the same
                 // object with new outputs is followed in place.
-                let forces = *outputs == NewOutputs::All
+                let forces = outputs.is_new_object()
                     && schema.force_new.contains(&top)
                     && !schema.follows_in_place.contains(&top);
                 let current = desired.pointer(&pointer(&path));
@@ -306,7 +337,7 @@ fn upstream_changes(
                     forces_replacement: forces,
                 });
             }
-            EdgeKind::Cluster if *outputs == NewOutputs::All => {
+            EdgeKind::Cluster if outputs.is_new_object() => {
                 if !seen.insert((&dependency.target, String::new())) {
                     continue;
                 }

@@ -294,6 +294,44 @@ fn an_update_that_changes_node_ports_updates_their_readers() {
     assert_eq!(alb.action, Action::Update);
     assert_eq!(
         alb.reasons,
-        vec!["ingress_gateway.istio-ingressgateway changes outputs in place".to_string()]
+        vec![
+            "ingress_gateway.istio-ingressgateway has new node_ports, status_node_port".to_string()
+        ]
     );
+}
+
+#[test]
+fn a_looked_up_zone_under_a_new_id_replaces_the_records_in_it() {
+    let (stack, graph, prior) = seed_001();
+    let zone = addr("route53_zone.public");
+    let recorded = prior.iter().find(|r| r.address == zone).unwrap();
+    let mut outputs = recorded.outputs.clone();
+    outputs.insert("zone_id".into(), Value::String("Z0NEW".into()));
+    let lookups: meshctl_plan::Lookups =
+        [(zone.clone(), meshctl_plan::Lookup::Found { outputs })].into();
+    let options = PlanOptions::default();
+    let plan = meshctl_plan::plan(&PlanInput {
+        stack: &stack,
+        graph: &graph,
+        prior: &prior,
+        interrupted: &[],
+        live: None,
+        lookups: Some(&lookups),
+        lineage: "l",
+        serial: 1,
+        options: &options,
+    })
+    .unwrap();
+    assert_eq!(change(&plan, "route53_zone.public").action, Action::Read);
+    for record in ["dns_record.apex", "dns_record.www"] {
+        let c = change(&plan, record);
+        // Another zone by now: the record is made again in it (`zone` forces replacement).
+        assert_eq!(c.action, Action::Replace, "{record}");
+        assert!(
+            c.reasons
+                .contains(&"route53_zone.public was found with a new zone_id".to_string()),
+            "{record}: {:?}",
+            c.reasons
+        );
+    }
 }
