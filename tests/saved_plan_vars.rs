@@ -132,7 +132,7 @@ fn vars_without_the_stack_file_are_a_usage_error() {
 }
 
 #[test]
-fn vars_in_the_header_resolve_alike_for_every_command() {
+fn vars_in_the_header_resolve_alike_for_every_command_and_var() {
     // `stack` names the state: plan (which loads the whole stack) and the commands that read only
     // the header must find the same one.
     let dir = tempfile::tempdir().unwrap();
@@ -169,4 +169,34 @@ fn vars_in_the_header_resolve_alike_for_every_command() {
     );
     let shown = show(dir.path(), &[]);
     assert!(shown.status.success(), "{}", text(&shown.stderr));
+    // With --var, the header-only commands find the state that `plan --var` used.
+    let listed = meshctl(
+        dir.path(),
+        &["state", "list", "-f", "stack.yaml", "--var", "env=prod"],
+    );
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    assert!(
+        !text(&listed.stdout).contains("namespace.app"),
+        "state/demo-prod was never written, yet: {}",
+        text(&listed.stdout)
+    );
+    let gone = meshctl(
+        dir.path(),
+        &[
+            "state",
+            "rm",
+            "namespace.app",
+            "-f",
+            "stack.yaml",
+            "--var",
+            "env=dev",
+        ],
+    );
+    assert!(gone.status.success(), "{}", text(&gone.stderr));
+    let listed = meshctl(dir.path(), &["state", "list", "-f", "stack.yaml"]);
+    assert!(
+        !text(&listed.stdout).contains("namespace.app"),
+        "{}",
+        text(&listed.stdout)
+    );
 }

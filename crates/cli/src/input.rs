@@ -37,6 +37,25 @@ impl StackArgs {
         ))
     }
 
+    /// Only the stack's header, its `${var.x}` resolved with these overrides: what the commands
+    /// that work from state alone (drift, refresh, state) need, even while a resource has errors.
+    pub fn header(&self) -> Result<meshctl_model::stack::Header> {
+        let source = self.source()?;
+        let overrides = self.overrides().map_err(|problem| {
+            let text = meshctl_model::diagnostic::render_text(
+                &[problem.diagnostic],
+                &problem.file,
+                stderr_color(),
+            );
+            anyhow::anyhow!("{}", text.trim_end())
+        })?;
+        meshctl_model::read_header_with(&source, &overrides).map_err(|diagnostics| {
+            let text =
+                meshctl_model::diagnostic::render_text(&diagnostics, &source, stderr_color());
+            anyhow::anyhow!("the stack header has errors:\n{text}")
+        })
+    }
+
     /// Var overrides: var files first, then `--var`, so the command line has the last word.
     pub fn overrides(&self) -> Result<VarOverrides, Box<InputProblem>> {
         let mut overrides = VarOverrides::default();

@@ -155,15 +155,19 @@ impl StateArgs {
         }
     }
 
-    /// Opens the state of the stack in `source`, reading only its header.
-    pub fn open_for(&self, source: &SourceFile, operation: &str) -> Result<OpenState> {
-        let header = read_header(source)?;
+    /// Opens the state of `stack`, reading only its header (with its var overrides).
+    pub fn open_for(&self, stack: &crate::input::StackArgs, operation: &str) -> Result<OpenState> {
+        let header = stack.header()?;
         self.open(&header.stack, header.backend.as_ref(), operation)
     }
 
-    /// `open_read_only` for the stack in `source`.
-    pub fn open_read_only_for(&self, source: &SourceFile, operation: &str) -> Result<ReadState> {
-        let header = read_header(source)?;
+    /// `open_read_only` for `stack`.
+    pub fn open_read_only_for(
+        &self,
+        stack: &crate::input::StackArgs,
+        operation: &str,
+    ) -> Result<ReadState> {
+        let header = stack.header()?;
         self.open_read_only(&header.stack, header.backend.as_ref(), operation)
     }
 }

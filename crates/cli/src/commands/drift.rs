@@ -4,7 +4,7 @@
 
 use crate::commands::apply::confirm;
 use crate::commands::plan::read_live;
-use crate::input::{stderr_color, use_color};
+use crate::input::{use_color, StackArgs};
 use crate::output::write_atomically;
 use crate::state_access::{OpenState, StateArgs};
 use crate::ProviderFactory;
@@ -12,7 +12,6 @@ use anyhow::{Context, Result};
 use clap::ValueEnum;
 use meshctl_model::record::NodeRecord;
 use meshctl_model::stack::Header;
-use meshctl_model::SourceFile;
 use meshctl_plan::drift::{self, render, CheckedAt, DriftReport};
 use meshctl_provider::StackSettings;
 use meshctl_state::{Change, StateStore};
@@ -32,9 +31,10 @@ pub enum Format {
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The stack file (only its header is read: name, region, cluster access, backend).
-    #[arg(short = 'f', long = "file", value_name = "STACK")]
-    file: PathBuf,
+    /// The stack (only its header is read: name, region, cluster access, backend; with the same
+    /// --var/--var-file as apply had when the header uses vars).
+    #[command(flatten)]
+    stack: StackArgs,
     #[command(flatten)]
     state: StateArgs,
     #[arg(long, value_enum, default_value = "text")]
@@ -47,9 +47,9 @@ pub struct Args {
 
 #[derive(clap::Args)]
 pub struct RefreshArgs {
-    /// The stack file (only its header is read).
-    #[arg(short = 'f', long = "file", value_name = "STACK")]
-    file: PathBuf,
+    /// The stack (only its header is read).
+    #[command(flatten)]
+    stack: StackArgs,
     #[command(flatten)]
     state: StateArgs,
     /// Accept without asking (CI). Without it, meshctl asks on a terminal and refuses otherwise.
@@ -65,7 +65,7 @@ const DRIFTED: u8 = 2;
 pub fn run(args: &Args, providers: &ProviderFactory) -> Result<ExitCode> {
     let checked_at = now();
     // The stack's name labels the metrics of a failed check too, once the header gave it.
-    let (stack, result) = match stack_header(&args.file) {
+    let (stack, result) = match args.stack.header() {
         Ok(header) => {
             let result = check(&header, &args.state, "drift", providers, &checked_at);
             (header.stack, result)
@@ -106,7 +106,7 @@ pub fn run(args: &Args, providers: &ProviderFactory) -> Result<ExitCode> {
 }
 
 pub fn refresh(args: &RefreshArgs, providers: &ProviderFactory) -> Result<ExitCode> {
-    let header = stack_header(&args.file)?;
+    let header = args.stack.header()?;
     let (report, state) = check(&header, &args.state, "refresh", providers, &now())?;
     crate::output::print(&render::text(
         &report,
@@ -149,17 +149,6 @@ pub fn refresh(args: &RefreshArgs, providers: &ProviderFactory) -> Result<ExitCo
     eprintln!("refresh complete (state serial {serial}): accepted live values of {kept} resource(s), forgot {removed} deleted outside meshctl.");
     eprintln!("`meshctl plan` shows what applying the stack would change back.");
     Ok(ExitCode::SUCCESS)
-}
-
-/// The stack's header: all drift and refresh need of it.
-fn stack_header(file: &Path) -> Result<Header> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("cannot read stack file {}", file.display()))?;
-    let source = SourceFile::new(file.display().to_string(), text);
-    meshctl_model::read_header(&source).map_err(|diagnostics| {
-        let text = meshctl_model::diagnostic::render_text(&diagnostics, &source, stderr_color());
-        anyhow::anyhow!("the stack header has errors:\n{text}")
-    })
 }
 
 /// Opens the stack's state, reads the live world and compares the two.

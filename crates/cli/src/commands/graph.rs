@@ -16,6 +16,7 @@ pub enum Format {
 pub struct Args {
     #[command(flatten)]
     stack: StackArgs,
+    /// Output format: Graphviz dot or Mermaid.
     #[arg(long, value_enum, default_value = "dot")]
     format: Format,
 }

@@ -44,6 +44,7 @@ pub struct Args {
     /// Save the plan for `meshctl apply PLANFILE`.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// Output format: text, json (docs/plan-json.md) or markdown (a pull-request comment).
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
     /// Exit 0 with no changes, 2 with changes, 1 on error.

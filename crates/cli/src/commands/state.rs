@@ -81,9 +81,7 @@ struct Move {
 pub fn run(args: &Args) -> Result<ExitCode> {
     match &args.command {
         StateCommand::List(c) => {
-            let state = c
-                .state
-                .open_read_only_for(&c.stack.source()?, "state list")?;
+            let state = c.state.open_read_only_for(&c.stack, "state list")?;
             for r in state.store.records()? {
                 outln!(
                     "{:<48} {:<9} {} object(s)",
@@ -97,7 +95,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             let state = w
                 .common
                 .state
-                .open_read_only_for(&w.common.stack.source()?, "state show")?;
+                .open_read_only_for(&w.common.stack, "state show")?;
             match state.store.record(&w.address)? {
                 Some(record) => outln!("{}", serde_json::to_string_pretty(&record)?),
                 None => {
@@ -107,10 +105,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             }
         }
         StateCommand::Rm(w) => {
-            let state = w
-                .common
-                .state
-                .open_for(&w.common.stack.source()?, "state rm")?;
+            let state = w.common.state.open_for(&w.common.stack, "state rm")?;
             let record = state.store.remove(&w.address)?;
             outln!(
                 "Removed {} from state; its {} object(s) still exist and are no longer managed.",
@@ -119,17 +114,12 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             );
         }
         StateCommand::Mv(m) => {
-            let state = m
-                .common
-                .state
-                .open_for(&m.common.stack.source()?, "state mv")?;
+            let state = m.common.state.open_for(&m.common.stack, "state mv")?;
             state.store.rename(&m.from, &m.to)?;
             outln!("Moved {} to {}.", m.from, m.to);
         }
         StateCommand::History(c) => {
-            let state = c
-                .state
-                .open_read_only_for(&c.stack.source()?, "state history")?;
+            let state = c.state.open_read_only_for(&c.stack, "state history")?;
             for entry in state.store.history()? {
                 let changed: Vec<String> = entry
                     .changed
