@@ -4,6 +4,7 @@ use crate::path::FieldPath;
 use crate::redact::{redact, secret_spans};
 use crate::span::{SourceFile, Span};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::ops::Range;
 
@@ -173,11 +174,15 @@ pub fn render_text(diagnostics: &[Diagnostic], source: &SourceFile, color: bool)
             "{}{} {}",
             paint(tint, &format!("{word}[{}]", d.code)),
             paint("1", ":"),
-            paint("1", &redact(&d.message))
+            paint("1", &escape_terminal(&redact(&d.message)))
         );
         let file = redact(d.file.as_deref().unwrap_or(&source.name)).into_owned();
-        let file = file.as_str();
-        let path = d.path.as_ref().map(|p| redact(&p.to_string()).into_owned());
+        let file = escape_terminal(&file);
+        let file = file.as_ref();
+        let path = d
+            .path
+            .as_ref()
+            .map(|p| escape_terminal(&redact(&p.to_string())).into_owned());
         let shown = Shown {
             span: d.span,
             path: path.as_deref(),
@@ -190,8 +195,8 @@ pub fn render_text(diagnostics: &[Diagnostic], source: &SourceFile, color: bool)
             let path = label
                 .path
                 .as_ref()
-                .map(|p| redact(&p.to_string()).into_owned());
-            let note = redact(&label.message).into_owned();
+                .map(|p| escape_terminal(&redact(&p.to_string())).into_owned());
+            let note = escape_terminal(&redact(&label.message)).into_owned();
             let shown = Shown {
                 span: label.span,
                 path: path.as_deref(),
@@ -203,6 +208,7 @@ pub fn render_text(diagnostics: &[Diagnostic], source: &SourceFile, color: bool)
         }
         if let Some(help) = &d.help {
             let help = redact(help);
+            let help = escape_terminal(&help);
             let _ = writeln!(out, "  {} {help}", paint("1;36", "= help:"));
         }
         out.push('\n');
@@ -313,27 +319,102 @@ fn snippet(
     };
     let line = concealed.as_str();
     let bar = paint("1;34", "|");
+    let (line, start, width) = snippet_window(
+        line,
+        span.col.saturating_sub(1) as usize,
+        span.len.max(1) as usize,
+    );
     let _ = writeln!(out, "{pad} {bar}");
     let _ = writeln!(
         out,
         "{} {bar} {line}",
         paint("1;34", &span.line.to_string())
     );
-    let line_chars = u32::try_from(line.chars().count()).unwrap_or(u32::MAX);
-    let start = span.col.saturating_sub(1).min(line_chars);
-    let width = span.len.max(1).min(line_chars.saturating_sub(start).max(1));
-    let underline = marker.repeat(width as usize);
+    let underline = marker.repeat(width);
     let tint = if marker == "^" { "1;31" } else { "1;34" };
     let _ = write!(
         out,
         "{pad} {bar} {}{}",
-        " ".repeat(start as usize),
+        " ".repeat(start),
         paint(tint, &underline)
     );
     if let Some(note) = note {
         let _ = write!(out, " {}", paint(tint, note));
     }
     out.push('\n');
+}
+
+/// Most characters of a source line a snippet shows: a longer line (a stack written as one line
+/// of JSON) is cut around the span, with `…` where it is cut, so a report stays a page.
+const SNIPPET_WIDTH: usize = 100;
+
+/// Characters shown before the span when a long line is cut.
+const SNIPPET_LEAD: usize = 40;
+
+/// The part of `line` a snippet shows, escaped, and where the underline of the span starting at
+/// character `start`, `len` characters long, goes in it (start and width, in characters shown).
+/// Reads only up to the end of what is shown, so every snippet of a long line is cheap.
+fn snippet_window(line: &str, start: usize, len: usize) -> (String, usize, usize) {
+    let from = if start + len <= SNIPPET_WIDTH {
+        0
+    } else {
+        start.saturating_sub(SNIPPET_LEAD)
+    };
+    let end = (start + len.min(SNIPPET_WIDTH)).max(from + SNIPPET_WIDTH);
+    let mut shown = String::new();
+    if from > 0 {
+        shown.push('…');
+    }
+    let mut width = usize::from(from > 0);
+    let (mut underline_start, mut underline_end) = (None, None);
+    for (i, c) in (from..).zip(line.chars().skip(from)) {
+        if i == start {
+            underline_start = Some(width);
+        }
+        if i == start + len {
+            underline_end = Some(width);
+        }
+        if i == end {
+            shown.push('…');
+            break;
+        }
+        let before = shown.len();
+        push_escaped(&mut shown, c);
+        width += shown[before..].chars().count();
+    }
+    let underline_start = underline_start.unwrap_or(width);
+    let underline_end = underline_end.unwrap_or(width).max(underline_start + 1);
+    (shown, underline_start, underline_end - underline_start)
+}
+
+/// Whether a character would act on a terminal rather than show: C0 and C1 controls (ESC, BEL,
+/// backspace, …) except tab and newline, DEL, and the bidirectional controls that reorder what
+/// follows them (U+202A–U+202E, U+2066–U+2069, marks).
+fn acts_on_terminal(c: char) -> bool {
+    (c.is_control() && c != '\t' && c != '\n')
+        || matches!(c, '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+fn push_escaped(out: &mut String, c: char) {
+    if acts_on_terminal(c) {
+        let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+    } else {
+        out.push(c);
+    }
+}
+
+/// `text` with every character that would act on a terminal written as an escape (`\u{1b}`),
+/// so a name or value from a stack file can be printed without moving the cursor, ringing,
+/// recolouring or reordering what follows. Used by every text renderer (diagnostics, plans).
+pub fn escape_terminal(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(acts_on_terminal) {
+        return Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        push_escaped(&mut escaped, c);
+    }
+    Cow::Owned(escaped)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 mod support;
 
+use meshctl_model::diagnostic::render_text;
 use meshctl_model::limits::{MAX_DEPTH, MAX_FILE_BYTES, MAX_REPORTS_PER_CODE};
 use meshctl_model::{load, Diagnostic, SourceFile, VarOverrides};
 use support::hostile;
@@ -254,4 +255,40 @@ fn three_million_diagnostics_are_counted_not_kept() {
         "{}",
         found[50].message
     );
+}
+
+#[test]
+fn a_stack_written_as_one_line_of_json_is_read_and_located_and_its_snippet_cut() {
+    // The case: 10,000 resources on one line (1.2 MB); one bad value near its end.
+    let valid = load(
+        &SourceFile::new("one.json", hostile::one_line_json(10_000)),
+        &VarOverrides::default(),
+    );
+    assert!(valid.diagnostics.is_empty(), "{:?}", valid.diagnostics);
+    assert_eq!(valid.stack.map(|s| s.resources.len()), Some(10_000));
+    let (text, at) = hostile::one_line_json_bad_label(10_000);
+    let source = SourceFile::new("one.json", text);
+    let found = load(&source, &VarOverrides::default()).diagnostics;
+    // All ASCII: the column is the byte offset plus one.
+    let col = u32::try_from(at).unwrap() + 1;
+    assert_eq!(located(&found), [("bad-label", 1, col)]);
+    assert_eq!(found[0].span.unwrap().offset, at);
+    // The snippet shows 40 characters before the value, the value underlined, and is cut.
+    let rendered = render_text(&found, &source, false);
+    let lines: Vec<&str> = rendered.lines().collect();
+    let before = &source.text[at - 40..at];
+    let shown = format!("1 | …{before}\"en abled\"");
+    assert!(lines[3].starts_with(&shown), "{rendered}");
+    assert!(lines[3].ends_with('…'), "{rendered}");
+    assert_eq!(
+        lines[3].chars().count(),
+        "1 | ".len() + 1 + 100 + 1,
+        "{rendered}"
+    );
+    // Under the value: `…` and the 40 characters before it, then its 10 (quotes included).
+    assert_eq!(
+        lines[4],
+        format!("  | {}{}", " ".repeat(41), "^".repeat(10))
+    );
+    assert!(rendered.len() < 1_000, "{rendered}");
 }

@@ -1,6 +1,7 @@
 //! Benchmark: `meshctl validate`'s work (load and graph) on the hostile files of issue 19 item 5 —
 //! alias and merge-key bombs, 10,000-deep nesting in block and flow style, a 50 MB file, 100,000
-//! unknown fields, 10,000 duplicate names; and beyond them var bombs, 450,000 unknown fields and
+//! unknown fields, 10,000 duplicate names; a 10,000-resource stack on one line of JSON (issue 21
+//! item 2); and beyond them var bombs, 450,000 unknown fields and
 //! 3 million bad interpolations. Goal: each under 2 s and 200 MB peak heap. The peak
 //! heap of one run of each is measured by a counting allocator (as in `plan_10k`) and printed
 //! before the timings.
@@ -114,6 +115,12 @@ fn bench(c: &mut Criterion) {
             "duplicate_keys_10k",
             hostile::duplicate_keys(10_000),
             "duplicate-key",
+        ),
+        (
+            // 10,000 resources as one line of JSON (1.2 MB), one bad label near its end.
+            "one_line_json_10k",
+            hostile::one_line_json_bad_label(10_000).0,
+            "bad-label",
         ),
         (
             "duplicate_subsets_10k",

@@ -5,6 +5,7 @@
 
 use crate::diff::FieldChange;
 use crate::{Action, Plan, ResourceChange};
+use meshctl_model::diagnostic::escape_terminal;
 use meshctl_model::redact::{redact, redact_value};
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -66,7 +67,8 @@ fn show(value: Option<&Value>, sensitive: bool) -> String {
         _ if sensitive => SENSITIVE.to_string(),
         None => "(none)".to_string(),
         Some(Value::String(s)) if s.contains("${") => UNKNOWN.to_string(),
-        Some(v) => v.to_string(),
+        // JSON escapes C0 controls; bidirectional overrides and C1 controls need escaping too.
+        Some(v) => escape_terminal(&v.to_string()).into_owned(),
     }
 }
 
@@ -118,7 +120,7 @@ fn unredacted_text(plan: &Plan, color: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", paint("1", &summary_line(plan)));
     for w in &plan.warnings {
-        let _ = writeln!(out, "{} {w}", paint("33", "warning:"));
+        let _ = writeln!(out, "{} {}", paint("33", "warning:"), escape_terminal(w));
     }
     for change in plan.changes.iter().filter(|c| c.action != Action::NoOp) {
         out.push('\n');
@@ -131,6 +133,7 @@ fn unredacted_text(plan: &Plan, color: bool) -> String {
         if !change.reasons.is_empty() {
             header.push_str(&format!(": {}", change.reasons.join("; ")));
         }
+        let header = escape_terminal(&header);
         let _ = writeln!(out, "{}", paint(tint(change.action), &header));
         for f in shown_fields(change) {
             let _ = writeln!(out, "    {}", field_line(f, change.action));
@@ -146,7 +149,7 @@ fn unredacted_text(plan: &Plan, color: bool) -> String {
                     } else {
                         "0"
                     };
-                    let _ = writeln!(out, "        {}", paint(code, line));
+                    let _ = writeln!(out, "        {}", paint(code, &escape_terminal(line)));
                 }
             }
         }
@@ -156,7 +159,12 @@ fn unredacted_text(plan: &Plan, color: bool) -> String {
             }
         }
         for r in &change.risks {
-            let _ = writeln!(out, "    {} {r}", paint("1;33", "! risk:"));
+            let _ = writeln!(
+                out,
+                "    {} {}",
+                paint("1;33", "! risk:"),
+                escape_terminal(r)
+            );
         }
     }
     out

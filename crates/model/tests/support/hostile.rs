@@ -163,3 +163,12 @@ pub fn one_line_json(count: usize) -> String {
         resources.join(",")
     )
 }
+
+/// `one_line_json(count)` with the last label value made invalid (`en abled`), and the byte
+/// offset of that value (its opening quote): one problem, a megabyte into one line.
+pub fn one_line_json_bad_label(count: usize) -> (String, usize) {
+    let mut json = one_line_json(count);
+    let at = json.rfind("\"enabled\"").unwrap_or(0);
+    json.replace_range(at..at + "\"enabled\"".len(), "\"en abled\"");
+    (json, at)
+}
