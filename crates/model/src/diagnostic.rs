@@ -464,3 +464,37 @@ mod tests {
         assert!(report.contains("4 | <redacted>\n"), "{report}");
     }
 }
+
+#[cfg(test)]
+mod terminal_tests {
+    use super::*;
+
+    #[test]
+    fn characters_that_act_on_a_terminal_are_escaped_and_others_kept() {
+        assert_eq!(
+            escape_terminal("a\u{1b}[2Jb\u{7}\u{202e}c\u{9b}\td é"),
+            "a\\u{1b}[2Jb\\u{7}\\u{202e}c\\u{9b}\td é"
+        );
+        assert!(matches!(escape_terminal("plain é\t"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn snippets_underline_the_escaped_span_and_cut_long_lines_around_it() {
+        // Short: the whole line, the underline under the escape of the one character.
+        assert_eq!(
+            snippet_window("k: a\u{0}b", 4, 1),
+            ("k: a\\u{0}b".to_string(), 4, 5)
+        );
+        // A span past the end of the line (a missing value) is marked just after it.
+        assert_eq!(snippet_window("k:", 5, 1), ("k:".to_string(), 2, 1));
+        // Long: 40 characters before the span, 100 in all, `…` at both cuts.
+        let line = format!("{}BAD{}", "x".repeat(1000), "y".repeat(1000));
+        let (shown, start, width) = snippet_window(&line, 1000, 3);
+        assert_eq!(shown, format!("…{}BAD{}…", "x".repeat(40), "y".repeat(57)));
+        assert_eq!((start, width), (41, 3));
+        // A span longer than the window is underlined to the cut.
+        let (shown, start, width) = snippet_window(&"z".repeat(5000), 200, 3000);
+        assert_eq!(shown.chars().count(), 1 + 40 + 100 + 1);
+        assert_eq!((start, width), (41, 100));
+    }
+}
