@@ -1,7 +1,10 @@
 //! A fault-injecting HTTP proxy in front of moto: adds latency and answers a chosen share of calls
 //! with AWS-shaped throttling or 5xx errors, per service, the way each service's protocol shapes
 //! them, so the SDK and meshctl classify them as the real ones. Rules can also fail matching calls
-//! permanently (AccessDenied) to drive rollbacks.
+//! permanently (AccessDenied) to drive rollbacks. It counts what it did per service and per call
+//! (`ec2:CreateVpc`), so a test can tell how many creates reached moto.
+//!
+//! `Faults::parse` reads the `meshctl-sandbox --faults` syntax: `ec2=throttle:0.5,*=5xx:0.1`.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -41,10 +44,73 @@ pub struct Counts {
     pub failed: u64,
 }
 
+impl Faults {
+    /// Reads comma-separated rules `SERVICE=FAULT:RATE`: SERVICE is the SigV4 signing name
+    /// (`ec2`, `eks`, `iam`, `route53`, `acm`, `elasticloadbalancing`) or `*` for all, FAULT is
+    /// `throttle` or `5xx`, RATE the share of calls between 0 and 1; `latency=MS` delays every
+    /// call. The error says which rule is wrong and what was expected.
+    pub fn parse(spec: &str) -> Result<Faults, String> {
+        const FORM: &str =
+            "expected SERVICE=throttle:RATE, SERVICE=5xx:RATE or latency=MS (e.g. ec2=throttle:0.3,route53=5xx:0.1)";
+        let mut faults = Faults::default();
+        for rule in spec.split(',').map(str::trim) {
+            if rule.is_empty() {
+                continue;
+            }
+            let Some((service, fault)) = rule.split_once('=') else {
+                return Err(format!("fault rule {rule:?}: {FORM}"));
+            };
+            let service = service.trim();
+            if service == "latency" {
+                let ms: u64 = fault.trim().parse().map_err(|_| {
+                    format!("fault rule {rule:?}: the latency is a whole number of milliseconds")
+                })?;
+                faults.latency = Duration::from_millis(ms);
+                continue;
+            }
+            if service.is_empty()
+                || !(service == "*"
+                    || service
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+            {
+                return Err(format!(
+                    "fault rule {rule:?}: {service:?} is not a service signing name (ec2, eks, iam, route53, acm, elasticloadbalancing) nor *"
+                ));
+            }
+            let Some((kind, rate)) = fault.split_once(':') else {
+                return Err(format!("fault rule {rule:?}: {FORM}"));
+            };
+            let rate: f64 = match rate.trim().parse() {
+                Ok(rate) if (0.0..=1.0).contains(&rate) => rate,
+                _ => {
+                    return Err(format!(
+                        "fault rule {rule:?}: the rate {:?} is not a number between 0 and 1",
+                        rate.trim()
+                    ))
+                }
+            };
+            let table = match kind.trim() {
+                "throttle" => &mut faults.throttle_rate,
+                "5xx" => &mut faults.server_error_rate,
+                other => {
+                    return Err(format!(
+                        "fault rule {rule:?}: unknown fault {other:?}; the faults are `throttle` and `5xx`"
+                    ))
+                }
+            };
+            table.insert(service.to_string(), rate);
+        }
+        Ok(faults)
+    }
+}
+
 struct Shared {
     upstream: String,
     faults: Mutex<Faults>,
     counts: Mutex<HashMap<String, Counts>>,
+    /// The same, per call: `ec2:CreateVpc`, `acm:RequestCertificate`, `route53:POST /...`.
+    calls: Mutex<HashMap<String, Counts>>,
     random: Mutex<fastrand::Rng>,
 }
 
@@ -67,6 +133,7 @@ impl FaultProxy {
             upstream: upstream.trim_end_matches('/').to_string(),
             faults: Mutex::new(Faults::default()),
             counts: Mutex::new(HashMap::new()),
+            calls: Mutex::new(HashMap::new()),
             random: Mutex::new(fastrand::Rng::with_seed(seed)),
         });
         let (stop, stopped) = tokio::sync::oneshot::channel();
@@ -97,6 +164,12 @@ impl FaultProxy {
     /// What happened so far, by service (`ec2`, `iam`, `route53`, ...).
     pub fn counts(&self) -> HashMap<String, Counts> {
         lock(&self.shared.counts).clone()
+    }
+
+    /// What happened so far, by call: `ec2:CreateVpc` (query protocols name the action in the
+    /// body, JSON ones in `X-Amz-Target`; REST calls are `METHOD path`).
+    pub fn calls(&self) -> HashMap<String, Counts> {
+        lock(&self.shared.calls).clone()
     }
 }
 
@@ -152,6 +225,11 @@ async fn handle(
     client: ProxyClient,
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
     let service = signing_service(&request).unwrap_or_else(|| "unknown".to_string());
+    let target = request
+        .headers()
+        .get("x-amz-target")
+        .and_then(|t| t.to_str().ok())
+        .map(|t| t.rsplit('.').next().unwrap_or(t).to_string());
     let (parts, body) = request.into_parts();
     let body = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -190,9 +268,15 @@ async fn handle(
     } else {
         None
     };
-    {
-        let mut counts = lock(&shared.counts);
-        let entry = counts.entry(service.clone()).or_default();
+    let call = format!(
+        "{service}:{}",
+        query_action(&text)
+            .or(target)
+            .unwrap_or_else(|| format!("{} {path}", parts.method))
+    );
+    for (table, key) in [(&shared.counts, service.clone()), (&shared.calls, call)] {
+        let mut counts = lock(table);
+        let entry = counts.entry(key).or_default();
         match outcome {
             Some(Fault::AccessDenied) => entry.failed += 1,
             Some(Fault::Throttling) => entry.throttled += 1,
@@ -244,6 +328,13 @@ fn signing_service<B>(request: &Request<B>) -> Option<String> {
     let credential = authorization.split("Credential=").nth(1)?;
     let scope = credential.split(',').next()?;
     scope.split('/').nth(3).map(str::to_string)
+}
+
+/// The `Action=` of a query-protocol body (EC2, IAM, ELBv2, STS).
+fn query_action(body: &str) -> Option<String> {
+    body.split('&')
+        .find_map(|pair| pair.strip_prefix("Action="))
+        .map(str::to_string)
 }
 
 fn plain(status: StatusCode, message: String) -> Response<Full<Bytes>> {
@@ -299,4 +390,52 @@ fn aws_error(service: &str, fault: Fault) -> Response<Full<Bytes>> {
         headers.insert("x-amzn-errortype", value);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_faults_spec_sets_rates_per_service_and_latency() {
+        let faults =
+            Faults::parse("ec2=throttle:0.3, route53=5xx:0.1,*=throttle:1,latency=50").unwrap();
+        assert_eq!(faults.throttle_rate["ec2"], 0.3);
+        assert_eq!(faults.throttle_rate["*"], 1.0);
+        assert_eq!(faults.server_error_rate["route53"], 0.1);
+        assert_eq!(faults.latency, Duration::from_millis(50));
+    }
+
+    #[test]
+    fn a_wrong_faults_spec_says_which_rule_and_what_is_expected() {
+        for (spec, expected) in [
+            ("ec2", "expected SERVICE=throttle:RATE"),
+            ("ec2=throttle", "expected SERVICE=throttle:RATE"),
+            ("ec2=throttle:1.5", "not a number between 0 and 1"),
+            ("ec2=throttle:lots", "not a number between 0 and 1"),
+            ("ec2=slow:0.1", "unknown fault \"slow\""),
+            ("EC2 =throttle:0.1", "not a service signing name"),
+            ("latency=fast", "whole number of milliseconds"),
+        ] {
+            let error = Faults::parse(spec).unwrap_err();
+            assert!(error.contains(expected), "{spec}: {error}");
+            assert!(
+                error.contains(spec.split(',').next().unwrap()),
+                "{spec}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_action_of_a_query_body_is_found() {
+        assert_eq!(
+            query_action("Action=CreateVpc&Version=2016-11-15&CidrBlock=10.0.0.0%2F16").as_deref(),
+            Some("CreateVpc")
+        );
+        assert_eq!(
+            query_action("Version=1&Action=CreateRole").as_deref(),
+            Some("CreateRole")
+        );
+        assert_eq!(query_action("{}"), None);
+    }
 }

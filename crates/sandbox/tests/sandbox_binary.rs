@@ -1,5 +1,6 @@
 //! The `meshctl-sandbox` binary: it says `ready` within 10 s, the environment it prints works
 //! (kubectl, an AWS SDK call, the stand-ins on PATH), and SIGTERM stops it and its moto server.
+//! With `--faults` its AWS endpoint is the fault proxy's; a wrong rule is explained.
 //!
 //! Run: `cargo test -p meshctl-sandbox --test sandbox_binary` (needs moto_server and kubectl).
 
@@ -169,4 +170,103 @@ fn sandbox_binary_rejects_unknown_arguments() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown argument \"--frobnicate\""));
+}
+
+#[test]
+fn sandbox_binary_explains_a_wrong_faults_rule() {
+    let out = Command::new(env!("CARGO_BIN_EXE_meshctl-sandbox"))
+        .args(["--faults", "ec2=throttle:0.3,route53=slow:0.1"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--faults: fault rule \"route53=slow:0.1\": unknown fault \"slow\""),
+        "{stderr}"
+    );
+}
+
+/// `--faults`: the printed endpoint is the fault proxy's, which throttles every EC2 call at rate 1
+/// the way EC2 does and forwards the other services' calls to moto untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_binary_with_faults_throttles_through_the_printed_endpoint() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_meshctl-sandbox"))
+        .args(["--dir", common::path_str(dir.path())])
+        .args(["--faults", "ec2=throttle:1", "--exit-on-stdin-close"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("meshctl-sandbox starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut printed = String::new();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(line) if line == "ready" => break,
+            Ok(line) => {
+                printed.push_str(&line);
+                printed.push('\n');
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let output = child.wait_with_output().expect("wait");
+                panic!(
+                    "no `ready` within 20 s; stdout so far:\n{printed}\nstderr:\n{}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+        }
+    }
+    let env = common::parse_exports(&printed);
+    let endpoint = env
+        .iter()
+        .find(|(key, _)| key == "AWS_ENDPOINT_URL")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| panic!("AWS_ENDPOINT_URL not exported:\n{printed}"));
+
+    let aws = common::Aws::new(&endpoint).await;
+    let throttled = aws
+        .ec2
+        .describe_vpcs()
+        .send()
+        .await
+        .expect_err("every EC2 call is throttled");
+    use aws_sdk_ec2::error::ProvideErrorMetadata as _;
+    assert_eq!(
+        throttled.code(),
+        Some("RequestLimitExceeded"),
+        "{throttled:?}"
+    );
+    aws.acm
+        .list_certificates()
+        .send()
+        .await
+        .expect("ACM has no faults: its calls reach moto through the proxy");
+
+    // Closing stdin stops it; on the way out it reports what it injected.
+    drop(child.stdin.take());
+    let output = child.wait_with_output().expect("wait");
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("fault proxy http://127.0.0.1:") && stderr.contains("ec2 throttle 100%"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("fault proxy, ec2: 0 forwarded,"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("fault proxy, acm: 1 forwarded, 0 throttled"),
+        "{stderr}"
+    );
 }

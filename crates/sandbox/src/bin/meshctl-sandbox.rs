@@ -5,7 +5,11 @@
 //! stdin, stopping moto on the way out.
 //!
 //! Usage: `meshctl-sandbox [--dir DIR] [--region REGION] [--cluster-name NAME]
-//! [--deletion-delay-ms MS] [--exit-on-stdin-close]`
+//! [--deletion-delay-ms MS] [--faults RULES] [--exit-on-stdin-close]`
+//!
+//! `--faults ec2=throttle:0.3,route53=5xx:0.1` puts the fault proxy between meshctl and moto, to
+//! rehearse a bad AWS day: the printed `AWS_ENDPOINT_URL` is the proxy's (the simulated
+//! controllers still talk to moto directly), and on the way out it reports what it injected.
 //!
 //! `eval "$(meshctl-sandbox --dir /tmp/sb | sed '/^ready$/q')"` is not how to use it (the process
 //! must keep running); start it in the background, wait for `ready`, then source the lines above.
@@ -16,15 +20,17 @@ use std::time::{Duration, Instant};
 
 use meshctl_sandbox::controllers::{self, ControllerOptions};
 use meshctl_sandbox::kube::{ApiServer, ApiServerOptions};
-use meshctl_sandbox::{aws_env, Moto};
+use meshctl_sandbox::{aws_env, FaultProxy, Faults, Moto};
 
-const USAGE: &str = "usage: meshctl-sandbox [--dir DIR] [--region REGION] [--cluster-name NAME] [--deletion-delay-ms MS] [--exit-on-stdin-close]";
+const USAGE: &str = "usage: meshctl-sandbox [--dir DIR] [--region REGION] [--cluster-name NAME] [--deletion-delay-ms MS] [--faults SERVICE=throttle|5xx:RATE,...] [--exit-on-stdin-close]";
 
 struct Args {
     dir: Option<PathBuf>,
     region: String,
     cluster_name: String,
     deletion_delay: Duration,
+    /// Faults the proxy in front of moto injects; `None` runs no proxy.
+    faults: Option<Faults>,
     exit_on_stdin_close: bool,
 }
 
@@ -34,6 +40,7 @@ fn parse_args() -> Result<Option<Args>, String> {
         region: "ap-northeast-2".to_string(),
         cluster_name: "sandbox".to_string(),
         deletion_delay: Duration::from_secs(1),
+        faults: None,
         exit_on_stdin_close: false,
     };
     let mut args = std::env::args().skip(1);
@@ -59,12 +66,40 @@ fn parse_args() -> Result<Option<Args>, String> {
                 })?;
                 parsed.deletion_delay = Duration::from_millis(ms);
             }
+            "--faults" => {
+                let spec = value("--faults")?;
+                parsed.faults = Some(Faults::parse(&spec).map_err(|e| format!("--faults: {e}"))?);
+            }
             "--exit-on-stdin-close" => parsed.exit_on_stdin_close = true,
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
     Ok(Some(parsed))
+}
+
+/// The faults in words, for the startup line: `ec2 throttle 30%, route53 5xx 10%`.
+fn describe_faults(faults: &Faults) -> String {
+    let mut rules: Vec<String> = faults
+        .throttle_rate
+        .iter()
+        .map(|(service, rate)| format!("{service} throttle {:.0}%", rate * 100.0))
+        .chain(
+            faults
+                .server_error_rate
+                .iter()
+                .map(|(service, rate)| format!("{service} 5xx {:.0}%", rate * 100.0)),
+        )
+        .collect();
+    rules.sort();
+    if !faults.latency.is_zero() {
+        rules.push(format!("latency {} ms", faults.latency.as_millis()));
+    }
+    if rules.is_empty() {
+        "no faults".to_string()
+    } else {
+        rules.join(", ")
+    }
 }
 
 /// Single-quotes a value for a POSIX shell when it needs it.
@@ -163,6 +198,20 @@ async fn run(args: Args) -> Result<(), String> {
         .await
         .map_err(|e| format!("starting moto: {e}"))?
         .map_err(|e| e.to_string())?;
+    // Seeded by the clock: each rehearsal meets its faults at other calls.
+    let proxy = match &args.faults {
+        Some(faults) => {
+            let seed = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0);
+            let proxy = FaultProxy::start(&moto.url(), seed).map_err(|e| e.to_string())?;
+            proxy.set_faults(faults.clone());
+            Some(proxy)
+        }
+        None => None,
+    };
+    let aws_endpoint = proxy.as_ref().map_or_else(|| moto.url(), FaultProxy::url);
     let kubeconfig = dir.join("kubeconfig");
     server
         .write_kubeconfig(&kubeconfig, None)
@@ -190,7 +239,7 @@ async fn run(args: Args) -> Result<(), String> {
         ("MESHCTL_KUBE_ENDPOINT".to_string(), server.url()),
     ];
     lines.extend(
-        aws_env(&moto.url(), &args.region)
+        aws_env(&aws_endpoint, &args.region)
             .into_iter()
             .map(|(k, v)| (k.to_string(), v)),
     );
@@ -209,6 +258,13 @@ async fn run(args: Args) -> Result<(), String> {
         server.url(),
         moto.url()
     );
+    if let Some(proxy) = &proxy {
+        eprintln!(
+            "fault proxy {} in front of moto (AWS_ENDPOINT_URL): {}",
+            proxy.url(),
+            describe_faults(args.faults.as_ref().unwrap_or(&Faults::default()))
+        );
+    }
     println!("ready");
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
@@ -219,6 +275,16 @@ async fn run(args: Args) -> Result<(), String> {
         handle.abort();
     }
     server.shutdown().await;
+    if let Some(proxy) = proxy {
+        let mut services: Vec<_> = proxy.counts().into_iter().collect();
+        services.sort_by(|a, b| a.0.cmp(&b.0));
+        for (service, counts) in services {
+            eprintln!(
+                "fault proxy, {service}: {} forwarded, {} throttled, {} 5xx",
+                counts.forwarded, counts.throttled, counts.server_errors
+            );
+        }
+    }
     drop(moto);
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);
