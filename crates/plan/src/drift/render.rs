@@ -3,6 +3,7 @@
 //! collector.
 
 use super::{DriftKind, DriftReport, DriftedField, ResourceDrift};
+use meshctl_model::diagnostic::escape_terminal;
 use serde_json::Value;
 use std::fmt::Write as _;
 
@@ -81,7 +82,8 @@ pub fn text(report: &DriftReport, color: bool) -> String {
             };
             let _ = writeln!(out, "{symbol} {}: {what}", resource.address);
             for line in details(resource) {
-                let _ = writeln!(out, "    {line}");
+                // Values and object names come from the live world: shown, never acted on.
+                let _ = writeln!(out, "    {}", escape_terminal(&line));
             }
         }
         let _ = writeln!(out, "\n{WHAT_NEXT}");
@@ -270,6 +272,23 @@ mod tests {
         let text = text(&sample(), false);
         assert!(text.contains("~ alb.public: changed outside meshctl\n    Ingress istio-system/public metadata.annotations[\"alb.ingress.kubernetes.io/healthcheck-path\"]: \"/healthz/ready\" → \"/x|y\"\n"), "{text}");
         assert!(text.contains("- gateway.monitor-gateway: deleted outside meshctl\n    Gateway istio-system/monitor-gateway no longer exists\n"), "{text}");
+    }
+
+    #[test]
+    fn text_escapes_terminal_controls_from_the_live_world() {
+        let mut report = sample();
+        report.resources[0].fields[0].live = Some(json!("/x\u{202e}y"));
+        report.resources[1].objects[0] = "Gateway istio-system/m\u{1b}[2J".into();
+        let text = text(&report, false);
+        assert!(text.contains(r#"→ "/x\u{202e}y""#), "{text}");
+        assert!(
+            text.contains(r"Gateway istio-system/m\u{1b}[2J no longer exists"),
+            "{text}"
+        );
+        assert!(
+            !text.contains('\u{202e}') && !text.contains('\u{1b}'),
+            "{text}"
+        );
     }
 
     #[test]
