@@ -219,6 +219,16 @@ impl Objects {
             name: String::new(),
         };
         let api = match self.api(&of_type).await {
+            // No namespace: every namespace's (`api` would give the default namespace's).
+            Ok(_) if namespace.is_none() => match self
+                .types
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&of_type.gvk())
+            {
+                Some((resource, _)) => Api::all_with(self.client.clone(), resource),
+                None => return Ok(Vec::new()),
+            },
             Ok(api) => api,
             Err(ObjectError::UnknownType { .. }) => return Ok(Vec::new()),
             Err(other) => return Err(other),

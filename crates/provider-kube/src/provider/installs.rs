@@ -7,6 +7,12 @@
 //! installed over another stack's, and a control plane never over another install's revision.
 //! Uninstalling an operator removes what that operator and revision installed (`uninstall -f`);
 //! never `--purge`, which would remove every control plane and Istio's CRDs, shared by all.
+//!
+//! Both installs are recorded before the tool runs, so an install killed half-way is still
+//! removed by the next destroy or apply. Helm stores a release `pending-install` before writing
+//! any object, and `helm uninstall` removes it like any other. istioctl writes its record (the
+//! installed state) last and `uninstall -f` goes by it, so what a half-done install left is
+//! found by the labels istioctl puts on everything it installs (`install_leftovers`).
 
 use std::time::Duration;
 
@@ -330,17 +336,39 @@ impl Call<'_> {
     /// that operator and revision installed. Never `--purge`: that removes every control plane
     /// and gateway on the cluster and Istio's CRDs, which other stacks' installs share; the CRDs
     /// stay (docs/stack-language.md says how to remove them by hand).
+    ///
+    /// Then removes what the install left without a record (`remove_install_leftovers`): all of
+    /// it when the install was killed before istioctl wrote the record.
     pub(super) async fn istio_uninstall(&self, object: &OwnedObject) -> Result<()> {
-        let Some(state) = self.installed_state(object).await? else {
-            return Ok(());
-        };
         let (namespace, suffix) = split_id(&object.id);
-        if let Some(owner) = owner::other_stack(&state, self.stack()) {
+        match self.installed_state(object).await? {
+            Some(state) => {
+                if !self.istioctl_uninstall(namespace, suffix, &state).await? {
+                    return Ok(());
+                }
+            }
+            None => self.progress.update(
+                self.address,
+                &format!("no record of the Istio install {namespace}/{suffix} (it was interrupted): removing what it made by its labels"),
+            ),
+        }
+        self.remove_install_leftovers(namespace, suffix).await
+    }
+
+    /// `istioctl uninstall -f` of the install recorded as `state`; `false` when the install is
+    /// another stack's and was left alone.
+    async fn istioctl_uninstall(
+        &self,
+        namespace: &str,
+        suffix: &str,
+        state: &Value,
+    ) -> Result<bool> {
+        if let Some(owner) = owner::other_stack(state, self.stack()) {
             self.progress.update(
                 self.address,
                 &format!("leaving the Istio install {namespace}/{suffix}: it belongs to {owner}"),
             );
-            return Ok(());
+            return Ok(false);
         }
         // The operator's own name: the record's suffix without the revision istioctl appended.
         let name = revision_of_spec(&state["spec"])
@@ -379,8 +407,88 @@ impl Call<'_> {
         )
         .await
         .map_err(|e| self.tool_error(e))?;
+        Ok(true)
+    }
+
+    /// Deletes what istioctl installed for the operator and revision of `suffix` in `namespace`,
+    /// found by the labels istioctl puts on every object (owning operator, its namespace,
+    /// revision): the webhooks first (one whose service is gone blocks every pod creation),
+    /// then the rest. Istio's CRDs stay, as after a finished install (see `istio_uninstall`);
+    /// namespaces stay too (istioctl never removes them; meshctl's own are separate objects).
+    async fn remove_install_leftovers(&self, namespace: &str, suffix: &str) -> Result<()> {
+        for (api_version, kind) in INSTALLED_KINDS {
+            let found = self
+                .connected
+                .objects
+                .list(api_version, kind, None, OWNING_RESOURCE)
+                .await
+                .map_err(|e| self.object_error(e))?;
+            for leftover in found
+                .iter()
+                .filter(|o| installed_by(&o["metadata"]["labels"], namespace, suffix))
+            {
+                let Some(mut reference) = ObjectRef::of(leftover) else {
+                    continue;
+                };
+                // A listed object carries no apiVersion of its own in every client's answer.
+                reference.api_version = api_version.to_string();
+                reference.kind = kind.to_string();
+                self.delete_object(&reference).await?;
+            }
+        }
         Ok(())
     }
+}
+
+/// The label istioctl marks everything it installs with: the owning IstioOperator's name.
+const OWNING_RESOURCE: &str = "install.operator.istio.io/owning-resource";
+/// The owning IstioOperator's namespace, on the same objects.
+const OWNING_NAMESPACE: &str = "install.operator.istio.io/owning-resource-namespace";
+/// The revision label on everything a control plane install makes (`default` for none).
+const REVISION_LABEL: &str = "istio.io/rev";
+
+/// What `istioctl install` makes besides CRDs and namespaces, webhooks first.
+const INSTALLED_KINDS: &[(&str, &str)] = &[
+    (
+        "admissionregistration.k8s.io/v1",
+        "MutatingWebhookConfiguration",
+    ),
+    (
+        "admissionregistration.k8s.io/v1",
+        "ValidatingWebhookConfiguration",
+    ),
+    ("apps/v1", "Deployment"),
+    ("autoscaling/v2", "HorizontalPodAutoscaler"),
+    ("policy/v1", "PodDisruptionBudget"),
+    ("v1", "Service"),
+    ("v1", "ConfigMap"),
+    ("v1", "ServiceAccount"),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+    ("rbac.authorization.k8s.io/v1", "Role"),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"),
+];
+
+/// Whether an object with these labels was installed by the operator whose record suffix is
+/// `suffix` (`<name>[-<revision>]`) in `namespace`.
+fn installed_by(labels: &Value, namespace: &str, suffix: &str) -> bool {
+    let Some(operator) = labels[OWNING_RESOURCE].as_str() else {
+        return false;
+    };
+    // Older istioctl releases leave the namespace label out.
+    if labels[OWNING_NAMESPACE]
+        .as_str()
+        .is_some_and(|n| n != namespace)
+    {
+        return false;
+    }
+    let revision = labels[REVISION_LABEL].as_str().filter(|r| !r.is_empty());
+    suffix
+        == installed_suffix(
+            operator,
+            revision.filter(|r| *r != crate::render::DEFAULT_REVISION),
+        )
+        || revision.is_some_and(|r| suffix == installed_suffix(operator, Some(r)))
 }
 
 const OPERATOR_API: &str = "install.istio.io/v1alpha1";
@@ -426,6 +534,48 @@ mod tests {
         let spec = json!({"profile": "default", "revision": "b"});
         assert_eq!(revision_of(&spec), "b");
         assert_eq!(revision_of(&json!({"revision": ""})), "default");
+    }
+
+    #[test]
+    fn leftovers_are_matched_by_operator_namespace_and_revision() {
+        let labels = |operator: &str, namespace: &str, revision: &str| json!({OWNING_RESOURCE: operator, OWNING_NAMESPACE: namespace, REVISION_LABEL: revision});
+        assert!(installed_by(
+            &labels("mesh", "istio-system", "default"),
+            "istio-system",
+            "mesh"
+        ));
+        assert!(installed_by(
+            &labels("mesh", "istio-system", "b"),
+            "istio-system",
+            "mesh-b"
+        ));
+        // Another revision, operator or namespace, or no operator label: not ours.
+        assert!(!installed_by(
+            &labels("mesh", "istio-system", "b"),
+            "istio-system",
+            "mesh"
+        ));
+        assert!(!installed_by(
+            &labels("other", "istio-system", "default"),
+            "istio-system",
+            "mesh"
+        ));
+        assert!(!installed_by(
+            &labels("mesh", "mesh-b", "default"),
+            "istio-system",
+            "mesh"
+        ));
+        assert!(!installed_by(
+            &json!({REVISION_LABEL: "default"}),
+            "istio-system",
+            "mesh"
+        ));
+        // Without the namespace label (older istioctl), the operator and revision decide.
+        assert!(installed_by(
+            &json!({OWNING_RESOURCE: "mesh"}),
+            "istio-system",
+            "mesh"
+        ));
     }
 
     #[test]

@@ -4,7 +4,12 @@
 //! releases stored as real helm stores them: Secrets `sh.helm.release.v1.NAME.vN` labelled
 //! owner=helm, name, status, version and the release's own `--labels` (helm 3.13+: merged over
 //! the previous revision's on upgrade, the system labels refused) (data: base64 JSON, which real
-//! helm also reads).
+//! helm also reads). As helm 3 does, an install or upgrade stores its revision `pending-install`
+//! (`pending-upgrade`) with its manifest before writing any object and `deployed` (or `failed`)
+//! after; another upgrade of a pending release is refused, and `uninstall` removes a pending
+//! release's objects like a deployed one's. For tests only, `MESHCTL_STANDIN_PAUSE_AFTER_OBJECTS=
+//! <seconds>` makes an install wait that long after writing its objects, so a test can kill it
+//! half-way.
 //!
 //! Supported: `upgrade --install`, `install`, `upgrade`, `uninstall`/`delete`, `status`,
 //! `list`/`ls`, `get values`, `repo add|update` (no-ops), `version`.
@@ -606,6 +611,15 @@ fn install(args: &Args, plain_install: bool) -> Result<(), Failure> {
         .rev()
         .find(|(_, r)| r["info"]["status"] == "deployed")
         .cloned();
+    if history
+        .last()
+        .and_then(|(_, r)| r["info"]["status"].as_str())
+        .is_some_and(|status| status.starts_with("pending-"))
+    {
+        return Err(Failure(format!(
+            "{verb} FAILED: another operation (install/upgrade/rollback) is in progress"
+        )));
+    }
     if plain_install && !history.is_empty() {
         return Err(Failure(format!(
             "{verb} FAILED: cannot re-use a name that is still in use"
@@ -660,29 +674,6 @@ fn install(args: &Args, plain_install: bool) -> Result<(), Failure> {
         &values,
     )
     .map_err(|Failure(m)| Failure(format!("{verb} FAILED: {m}")))?;
-    for object in &objects {
-        cluster
-            .apply(object, MANAGER)
-            .map_err(|Failure(m)| Failure(format!("{verb} FAILED: {m}")))?;
-    }
-    // Objects the previous revision had and this one does not are removed, as helm does.
-    if let Some((_, previous)) = &deployed {
-        let keep: Vec<_> = objects.iter().map(object_id).collect();
-        for old in manifest_objects(previous) {
-            if !keep.contains(&object_id(&old)) {
-                cluster.delete_object(&old)?;
-            }
-        }
-    }
-    if args.wait {
-        let timeout = match &args.timeout {
-            Some(t) => standin::parse_duration(t)?,
-            None => Duration::from_secs(300),
-        };
-        cluster
-            .wait_ready(&objects, timeout)
-            .map_err(|Failure(m)| Failure(format!("{verb} FAILED: {m}")))?;
-    }
     let version = history.last().map(|(v, _)| v + 1).unwrap_or(1);
     // An upgrade keeps the labels of the last revision, the new ones merged over them.
     let mut labels = history
@@ -697,7 +688,14 @@ fn install(args: &Args, plain_install: bool) -> Result<(), Failure> {
         .first()
         .and_then(|(_, r)| r["info"]["first_deployed"].as_str().map(str::to_string))
         .unwrap_or_else(|| now.clone());
-    let release = json!({
+    // As helm 3 does, the release is stored `pending-install` (`pending-upgrade`) with its
+    // manifest before any object is written, and marked `deployed` or `failed` at the end.
+    let pending = if deployed.is_some() {
+        "pending-upgrade"
+    } else {
+        "pending-install"
+    };
+    let mut release = json!({
         "name": release_name,
         "namespace": namespace,
         "version": version,
@@ -705,13 +703,28 @@ fn install(args: &Args, plain_install: bool) -> Result<(), Failure> {
             "first_deployed": first_deployed,
             "last_deployed": now,
             "deleted": "",
-            "description": if version == 1 { "Install complete" } else { "Upgrade complete" },
-            "status": "deployed",
+            "description": if pending == "pending-install" { "Initial install underway" } else { "Preparing upgrade" },
+            "status": pending,
         },
         "chart": {"metadata": {"name": chart_short, "version": chart_version, "appVersion": app_version, "apiVersion": "v2"}},
         "config": values,
         "manifest": manifest_text(&objects),
         "labels": labels,
+    });
+    cluster.apply(&release_secret(&release, pending), MANAGER)?;
+    let written = write_release_objects(&cluster, args, &objects, deployed.as_ref());
+    if let Err(Failure(message)) = written {
+        release["info"]["status"] = json!("failed");
+        release["info"]["description"] =
+            json!(format!("Release \"{release_name}\" failed: {message}"));
+        cluster.apply(&release_secret(&release, "failed"), MANAGER)?;
+        return Err(Failure(format!("{verb} FAILED: {message}")));
+    }
+    release["info"]["status"] = json!("deployed");
+    release["info"]["description"] = json!(if version == 1 {
+        "Install complete"
+    } else {
+        "Upgrade complete"
     });
     // The previous revision is superseded.
     if let Some((_, previous)) = &deployed {
@@ -728,6 +741,36 @@ fn install(args: &Args, plain_install: bool) -> Result<(), Failure> {
     println!(
         "NAME: {release_name}\nLAST DEPLOYED: {now}\nNAMESPACE: {namespace}\nSTATUS: deployed\nREVISION: {version}\nTEST SUITE: None"
     );
+    Ok(())
+}
+
+/// Writes a release's objects, removes those the previous revision had and this one does not
+/// (as helm does), and with `--wait` waits until they are ready.
+fn write_release_objects(
+    cluster: &Cluster,
+    args: &Args,
+    objects: &[Value],
+    deployed: Option<&(i64, Value)>,
+) -> Result<(), Failure> {
+    for object in objects {
+        cluster.apply(object, MANAGER)?;
+    }
+    standin::pause_after_objects();
+    if let Some((_, previous)) = deployed {
+        let keep: Vec<_> = objects.iter().map(object_id).collect();
+        for old in manifest_objects(previous) {
+            if !keep.contains(&object_id(&old)) {
+                cluster.delete_object(&old)?;
+            }
+        }
+    }
+    if args.wait {
+        let timeout = match &args.timeout {
+            Some(t) => standin::parse_duration(t)?,
+            None => Duration::from_secs(300),
+        };
+        cluster.wait_ready(objects, timeout)?;
+    }
     Ok(())
 }
 

@@ -3,7 +3,14 @@
 //! a Deployment + Service per enabled ingress/egress gateway with the operator's service type,
 //! ports, nodePorts, labels and annotations), keeping the merged operator as the
 //! `installed-state` IstioOperator like the real tool (with the operator's own labels and
-//! annotations, and `-<name>-<revision>` in its name).
+//! annotations, and `-<name>-<revision>` in its name). As the real tool does, it labels every
+//! object with its component, the owning operator (`install.operator.istio.io/owning-resource`,
+//! `unknown` for an operator without a name) and revision, and writes the installed state last,
+//! after the objects are ready: an install killed half-way leaves objects and no record, and
+//! `uninstall -f` / `--revision` then remove nothing (they go by the record).
+//!
+//! For tests only, `MESHCTL_STANDIN_PAUSE_AFTER_OBJECTS=<seconds>` makes `install` wait that long
+//! after writing the objects, so a test can kill it half-way.
 //!
 //! Supported: `install`, `uninstall` (`-f`: what that operator and revision installed;
 //! `--revision`: what that revision installed; `--purge`: every install and Istio's CRDs,
@@ -189,15 +196,17 @@ fn istio_version(spec: &Value) -> String {
         .unwrap_or_else(|| CLIENT_VERSION.to_string())
 }
 
-/// Everything an install creates, in creation order.
-fn render(spec: &Value) -> Vec<Value> {
+/// Everything an install of the operator (`metadata`, `spec`) creates, in creation order.
+fn render(spec: &Value, metadata: &Value) -> Vec<Value> {
     let namespace = spec["values"]["global"]["istioNamespace"]
         .as_str()
         .unwrap_or("istio-system");
     let version = istio_version(spec);
     let revision = spec["revision"].as_str().filter(|r| !r.is_empty());
-    // Every component's objects carry their revision, as istioctl labels them.
-    let owner = json!({"install.operator.istio.io/owning-resource": "installed-state", "operator.istio.io/version": version,
+    // Every component's objects carry their operator and revision, as istioctl labels them.
+    let owner = json!({"install.operator.istio.io/owning-resource": metadata["name"].as_str().filter(|n| !n.is_empty()).unwrap_or("unknown"),
+                       "install.operator.istio.io/owning-resource-namespace": metadata["namespace"].as_str().unwrap_or(namespace),
+                       "operator.istio.io/version": version,
                        "istio.io/rev": revision.unwrap_or("default")});
     let with = |extra: Value| {
         let mut labels = owner.clone();
@@ -270,6 +279,11 @@ fn render(spec: &Value) -> Vec<Value> {
         objects.push(json!({
             "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
             "metadata": {"name": revision.map(|r| format!("istio-sidecar-injector-{r}")).unwrap_or_else(|| "istio-sidecar-injector".into()), "labels": labels},
+            "webhooks": [],
+        }));
+        objects.push(json!({
+            "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+            "metadata": {"name": format!("istio-validator{}-{namespace}", revision.map(|r| format!("-{r}")).unwrap_or_default()), "labels": labels},
             "webhooks": [],
         }));
     }
@@ -395,7 +409,7 @@ fn object_ref(o: &Value) -> Value {
 fn install(args: &Args) -> Result<(), Failure> {
     let (spec, metadata) = operator_spec(args)?;
     let version = istio_version(&spec);
-    let objects = render(&spec);
+    let objects = render(&spec, &metadata);
     if args.dry_run {
         for o in &objects {
             print!("---\n{}", serde_yaml::to_string(o).unwrap_or_default());
@@ -424,6 +438,7 @@ fn install(args: &Args) -> Result<(), Failure> {
             .map_err(|Failure(m)| Failure(format!("failed to install manifests: {m}")))?;
     }
     println!("✔ Istio core installed");
+    standin::pause_after_objects();
     cluster
         .wait_ready(&objects, Duration::from_secs(300))
         .map_err(|Failure(m)| {

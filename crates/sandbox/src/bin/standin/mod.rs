@@ -322,6 +322,22 @@ pub fn object_path(object: &Value) -> Result<String, Failure> {
     })
 }
 
+/// Waits `$MESHCTL_STANDIN_PAUSE_AFTER_OBJECTS` seconds when it is set: an install has written
+/// its objects and not yet its record, which is where tests kill it to leave a half-done install.
+pub fn pause_after_objects() {
+    let Some(seconds) = std::env::var("MESHCTL_STANDIN_PAUSE_AFTER_OBJECTS")
+        .ok()
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+    else {
+        return;
+    };
+    eprintln!(
+        "paused for {seconds} s after writing the objects (MESHCTL_STANDIN_PAUSE_AFTER_OBJECTS)"
+    );
+    std::thread::sleep(Duration::from_secs_f64(seconds.min(3600.0)));
+}
+
 /// Merges `overlay` into `base`: objects key by key, everything else replaced.
 pub fn deep_merge(base: &mut Value, overlay: &Value) {
     match (base, overlay) {

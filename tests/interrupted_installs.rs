@@ -1,0 +1,247 @@
+//! An install killed half-way is cleaned up. meshctl is SIGKILLed with its whole process group
+//! (as CI stops a job) while the istioctl or helm stand-in is paused after writing its objects
+//! (`MESHCTL_STANDIN_PAUSE_AFTER_OBJECTS`): istioctl has written no installed-state record yet,
+//! the Helm release is `pending-install`. `meshctl destroy` must still remove everything the
+//! install made (webhooks, deployments, release Secrets) — checked with kubectl against the
+//! cluster as it was before — and a fresh apply must then converge.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::sandbox::{assert_exit, show, Sandbox};
+use support::{runtime, text, REGION};
+
+/// The sandbox cluster, reached through its kubeconfig, and a directory for the stack's files.
+struct Trial {
+    sandbox: Sandbox,
+    dir: tempfile::TempDir,
+    stack: PathBuf,
+    state: PathBuf,
+}
+
+impl Trial {
+    /// A sandbox and a stack of `resources` on its cluster.
+    fn start(cluster: &str, resources: &str) -> Trial {
+        let rt = runtime();
+        let (sandbox, _config) = Sandbox::start(cluster, "example.com", &rt);
+        let dir = tempfile::tempdir().unwrap();
+        let stack = dir.path().join("stack.yaml");
+        let kubeconfig = &sandbox.env["KUBECONFIG"];
+        std::fs::write(
+            &stack,
+            format!(
+                "stack: halfway\nregion: {REGION}\nkube: {{ kubeconfig: \"{kubeconfig}\", context: sandbox }}\nresources:\n{resources}"
+            ),
+        )
+        .unwrap();
+        let state = dir.path().join("state");
+        Trial {
+            sandbox,
+            dir,
+            stack,
+            state,
+        }
+    }
+
+    /// `meshctl ARGS -f STACK --state STATE`, configured as for a cluster it did
+    /// not create (no endpoint override), with `extra_env` added; apply and destroy approved.
+    fn command(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_meshctl"));
+        command
+            .args(args)
+            .args(
+                matches!(args.first(), Some(&"apply") | Some(&"destroy"))
+                    .then_some("--auto-approve"),
+            )
+            .arg("-f")
+            .arg(&self.stack)
+            .arg("--state")
+            .arg(&self.state)
+            .envs(&self.sandbox.env)
+            .envs(extra_env.iter().copied())
+            .env("NO_COLOR", "1")
+            .env_remove("AWS_PROFILE")
+            .env_remove("MESHCTL_KUBE_ENDPOINT");
+        command
+    }
+
+    fn meshctl(&self, args: &[&str]) -> Output {
+        self.command(args, &[]).output().unwrap()
+    }
+
+    /// Starts `meshctl apply` in a process group of its own with the stand-ins pausing after
+    /// their objects, waits until `half_done` holds on the cluster, and kills the whole group
+    /// with SIGKILL (meshctl and the tool it runs).
+    fn apply_killed_when(&self, what: &str, half_done: impl Fn(&Sandbox) -> bool) {
+        let log = std::fs::File::create(self.dir.path().join("killed-apply.log")).unwrap();
+        let mut child = self
+            .command(
+                &["apply"],
+                &[("MESHCTL_STANDIN_PAUSE_AFTER_OBJECTS", "600")],
+            )
+            .process_group(0)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !half_done(&self.sandbox) {
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = std::fs::read_to_string(self.dir.path().join("killed-apply.log"));
+                panic!("meshctl apply ended ({status}) before {what}:\n{log:?}");
+            }
+            assert!(Instant::now() < deadline, "{what} did not happen in 2 min");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let group = format!("-{}", child.id());
+        let killed = Command::new("kill")
+            .args(["-9", "--", &group])
+            .status()
+            .unwrap();
+        assert!(killed.success(), "kill -9 {group} failed");
+        child.wait().unwrap();
+    }
+
+    fn names(&self, kind: &str, namespace: Option<&str>) -> BTreeSet<String> {
+        let mut args = vec!["get", kind];
+        match namespace {
+            Some(namespace) => args.extend(["-n", namespace]),
+            None => args.push("-A"),
+        }
+        self.sandbox.kubectl(&args)["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|o| o["metadata"]["name"].as_str().map(str::to_string))
+            .collect()
+    }
+}
+
+fn exists(sandbox: &Sandbox, args: &[&str]) -> bool {
+    sandbox.kubectl_output(args).status.success()
+}
+
+fn assert_clean_destroy(trial: &Trial, before: &BTreeSet<String>, when: &str) {
+    let destroy = trial.meshctl(&["destroy"]);
+    assert_exit(&destroy, 0, &format!("destroy {when}"));
+    let after = trial.sandbox.kube_world();
+    let left: Vec<&String> = after.difference(before).collect();
+    assert!(
+        left.is_empty(),
+        "destroy {when} left objects behind: {left:#?}\n{}",
+        show(&destroy)
+    );
+}
+
+#[test]
+fn an_istioctl_install_killed_half_way_is_removed_by_destroy() {
+    let trial = Trial::start(
+        "halfway-istio",
+        "  - kind: istio\n    name: mesh\n    version: 1.22.3\n",
+    );
+    let before = trial.sandbox.kube_world();
+    // istioctl has written the sidecar injector, its last object, and paused before its record.
+    trial.apply_killed_when("istioctl wrote the sidecar injector", |sandbox| {
+        exists(
+            sandbox,
+            &[
+                "get",
+                "mutatingwebhookconfiguration",
+                "istio-sidecar-injector",
+            ],
+        )
+    });
+    assert!(
+        trial
+            .names("istiooperators", Some("istio-system"))
+            .is_empty(),
+        "istioctl was killed before writing its installed state"
+    );
+    assert!(
+        trial
+            .names("deployments", Some("istio-system"))
+            .contains("istiod"),
+        "the half-done install left istiod"
+    );
+
+    assert_clean_destroy(&trial, &before, "after the killed istioctl install");
+    assert!(trial
+        .names("mutatingwebhookconfigurations", None)
+        .is_empty());
+    assert!(trial
+        .names("validatingwebhookconfigurations", None)
+        .is_empty());
+
+    // A fresh apply installs it whole; destroying that leaves the cluster as it was too.
+    let apply = trial.meshctl(&["apply"]);
+    assert_exit(&apply, 0, "apply after the cleanup");
+    assert!(trial
+        .names("istiooperators", Some("istio-system"))
+        .contains("installed-state-mesh"));
+    assert_exit(&trial.meshctl(&["drift"]), 0, "drift after the apply");
+    assert_clean_destroy(&trial, &before, "after the whole install");
+}
+
+#[test]
+fn a_helm_install_killed_pending_is_removed_by_destroy_and_apply() {
+    let trial = Trial::start(
+        "halfway-helm",
+        "  - kind: cert_manager\n    name: cert-manager\n    chart_version: 1.14.4\n",
+    );
+    let before = trial.sandbox.kube_world();
+    let pending = |sandbox: &Sandbox| {
+        let output = sandbox.kubectl_output(&[
+            "get",
+            "secret",
+            "sh.helm.release.v1.cert-manager.v1",
+            "-n",
+            "cert-manager",
+            "-o",
+            "json",
+        ]);
+        output.status.success()
+            && serde_json::from_slice::<Value>(&output.stdout)
+                .is_ok_and(|secret| secret["metadata"]["labels"]["status"] == "pending-install")
+            && exists(
+                sandbox,
+                &["get", "deployment", "cert-manager", "-n", "cert-manager"],
+            )
+    };
+    trial.apply_killed_when("helm left the release pending-install", pending);
+    assert_clean_destroy(&trial, &before, "after the killed helm install");
+    assert!(
+        trial
+            .names("secrets", None)
+            .iter()
+            .all(|name| !name.starts_with("sh.helm.release.v1.")),
+        "no Helm release Secret is left"
+    );
+
+    // Killed again; this time apply cleans up the pending release and installs it.
+    trial.apply_killed_when("helm left the release pending-install again", pending);
+    let apply = trial.meshctl(&["apply"]);
+    assert_exit(&apply, 0, "apply after the killed apply");
+    let release = trial.sandbox.kubectl_run(&[
+        "get",
+        "secrets",
+        "-n",
+        "cert-manager",
+        "-l",
+        "owner=helm,name=cert-manager,status=deployed",
+        "-o",
+        "name",
+    ]);
+    assert!(
+        !text(&release.stdout).trim().is_empty(),
+        "the release is deployed after the apply\n{}",
+        show(&apply)
+    );
+    assert_exit(&trial.meshctl(&["drift"]), 0, "drift after the apply");
+    assert_clean_destroy(&trial, &before, "after the whole install");
+}
