@@ -276,7 +276,6 @@ fn ensure_cluster_ours(
             &format!("EKS cluster {name}"),
             &owner,
             "give this cluster another name (`cluster_name:`, or rename the resource)",
-            Some(name),
         )),
     }
 }
@@ -832,7 +831,6 @@ fn ensure_nodegroup_ours(
             &format!("nodegroup {name} of EKS cluster {cluster}"),
             &owner,
             "rename this resource (its name is the nodegroup's name)",
-            Some(&format!("{cluster}/{name}")),
         )),
     }
 }

@@ -135,7 +135,6 @@ async fn adopt_role(
             &format!("IAM role {name}"),
             &owner,
             "give this resource another name (meshctl names its roles <stack>-<resource>-<role>)",
-            None,
         ));
     }
     cx.aws
@@ -313,7 +312,6 @@ pub(crate) async fn create_oidc_provider(
                         &format!("IAM OIDC provider {arn}"),
                         &owner,
                         "IAM names the provider by the cluster's issuer, so it cannot be renamed: set `oidc: false` to use the existing provider as it is",
-                        None,
                     ))
                 }
                 None => {

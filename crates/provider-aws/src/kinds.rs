@@ -122,7 +122,7 @@ pub(crate) async fn delete(
 /// The owner of a recorded object whose tags name another stack or resource. Objects named by
 /// the stack (roles, clusters, nodegroups) are recorded before they are made, so a record can
 /// hold a name someone else took meanwhile; deleting never reaches past those tags. Untagged
-/// objects stay deletable: `meshctl state import` records hand-made objects as they are. Objects
+/// objects stay deletable: an import records hand-made objects as they are. Objects
 /// AWS names (VPC parts, zones, certificates) cannot collide and are not looked up.
 async fn foreign_owner(cx: &Cx<'_>, object: &OwnedObject) -> Result<Option<Owner>> {
     let owner = match object.kind.as_str() {

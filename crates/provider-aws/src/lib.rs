@@ -155,21 +155,15 @@ impl Cx<'_> {
 
     /// The refusal to take over `what` (`IAM role demo-main-cluster`), which exists under the
     /// name this resource would create and belongs to `owner`, not to this resource. `rename`
-    /// says how this resource gets another name; `import_id` is the id `meshctl state import`
-    /// takes for this resource, where adopting the object on purpose is possible.
+    /// says how this resource gets another name. (meshctl has no adoption command yet, so the
+    /// help offers only what works today.)
     pub fn taken(
         &self,
         operation: &'static str,
         what: &str,
         owner: &Owner,
         rename: &str,
-        import_id: Option<&str>,
     ) -> ProviderError {
-        let adopt = |prefix: &str| {
-            import_id
-                .map(|id| format!("{prefix}meshctl state import {} {id}", self.address))
-                .unwrap_or_default()
-        };
         match owner {
             Owner::Other { address, .. } => self
                 .error(
@@ -181,9 +175,8 @@ impl Cx<'_> {
                     ),
                 )
                 .with_help(format!(
-                    "{rename}; or, to move it to this stack, forget it in its own stack (meshctl state rm {}) and adopt it here{}",
-                    address.as_deref().unwrap_or("ADDRESS"),
-                    adopt(": "),
+                    "{rename}; or delete it through its own stack first (remove {} from that stack and apply it)",
+                    address.as_deref().unwrap_or("the resource"),
                 )),
             Owner::Unmanaged | Owner::ThisResource => self
                 .error(
@@ -194,8 +187,7 @@ impl Cx<'_> {
                     ),
                 )
                 .with_help(format!(
-                    "{rename}, or delete the existing one{}",
-                    adopt("; to manage it with this stack instead: ")
+                    "{rename}, or delete the existing one (meshctl does not adopt objects it did not create)"
                 )),
         }
     }

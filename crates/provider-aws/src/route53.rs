@@ -142,7 +142,7 @@ pub(crate) async fn create_zone(
                 ),
             )
             .with_help(format!(
-                "use it with `existing: true`, or import it: meshctl state import {} {id}",
+                "use it with `existing: true` (looked up, never changed or deleted), or delete it, or choose another domain ({})",
                 cx.address
             )));
     }
@@ -736,8 +736,8 @@ pub(crate) async fn create_record(
                     ),
                 )
                 .with_help(format!(
-                    "choose another record name, or delete the existing record; to manage it with this stack instead: meshctl state import {} {}",
-                    cx.address, object.id
+                    "choose another record name for {}, or delete the existing record (meshctl does not adopt records it did not write)",
+                    cx.address
                 )));
         }
         record(object.clone());

@@ -203,7 +203,7 @@ pub trait Provider: Send + Sync {
         Ok(())
     }
 
-    /// Adopts an existing object by its id (`meshctl state import`).
+    /// Adopts an existing object by its id (no command reaches it yet).
     async fn import(&self, address: &Address, id: &str) -> Result<(Value, Applied), ProviderError>;
 }
 
