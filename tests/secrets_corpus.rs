@@ -455,3 +455,49 @@ fn recorded_secrets_plan_no_change_until_they_change() {
     let cloud = std::fs::read_to_string(dir.path().join("cloud.json")).unwrap();
     assert!(cloud.contains(&other), "{cloud}");
 }
+
+/// A rollback cannot put back a secret state keeps only as a digest: undoing the update of a
+/// resource whose record holds one fails for that resource (left tainted, its new value in place)
+/// instead of writing the digest into the world.
+#[test]
+fn a_rollback_never_writes_a_digest_into_the_world() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = |token: &str, label: &str| {
+        format!(
+            "stack: t\nregion: us-east-1\nkube: {{ kubeconfig: kubeconfig.yaml }}\nresources:\n  - {{ kind: namespace, name: app }}\n{}  - {{ kind: namespace, name: later, labels: {{ v: \"{label}\" }}, depends_on: [manifest.planted] }}\n",
+            config_map(&format!("{{ token: \"{token}\" }}"))
+        )
+    };
+    let apply = ["apply", "-f", "stack.yaml", "--auto-approve"].map(String::from);
+    std::fs::write(dir.path().join("stack.yaml"), stack(JWT, "1")).unwrap();
+    let first = run(dir.path(), &apply);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let other = JWT.replace("cGxhbnRlZDAx", "b3RoZXJvbmUx");
+    std::fs::write(dir.path().join("stack.yaml"), stack(&other, "2")).unwrap();
+    // The ConfigMap's update succeeds; the namespace after it fails, so the run rolls back.
+    let failed = Command::new(testbed())
+        .args(&apply)
+        .current_dir(dir.path())
+        .env("MESHCTL_FAKE_CLOUD", dir.path().join("cloud.json"))
+        .env("MESHCTL_FAKE_FAIL", "namespace.later:update")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&failed.stderr).to_string();
+    assert!(!failed.status.success(), "{stderr}");
+    assert!(stderr.contains("cannot be written back"), "{stderr}");
+    let cloud = std::fs::read_to_string(dir.path().join("cloud.json")).unwrap();
+    assert!(!cloud.contains("<redacted"), "{cloud}");
+    assert!(cloud.contains(&other), "{cloud}");
+    let shown = run(
+        dir.path(),
+        &["state", "show", "-f", "stack.yaml", "manifest.planted"].map(String::from),
+    );
+    let shown = String::from_utf8_lossy(&shown.stdout).to_string();
+    assert!(shown.contains("tainted"), "{shown}");
+}
