@@ -57,7 +57,16 @@ pub fn applied_drifts(record: &NodeRecord, live: &Live) -> Vec<FieldDrift> {
             })
         })
         .collect();
-    drifts.extend(live.drifts.iter().cloned());
+    // A provider measures its objects against what state recorded, where a secret is a digest:
+    // the live side is compared in the same form, so an unchanged secret is no drift.
+    drifts.extend(live.drifts.iter().filter_map(|drift| {
+        let drift = FieldDrift {
+            path: drift.path.clone(),
+            applied: drift.applied.as_ref().map(crate::recorded::recorded_form),
+            live: drift.live.as_ref().map(crate::recorded::recorded_form),
+        };
+        (drift.applied != drift.live).then_some(drift)
+    }));
     drifts
 }
 
@@ -410,4 +419,37 @@ pub fn world_before(recorded: &Value, fields: &[FieldChange]) -> Value {
         }
     }
     world
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// State holds a secret as its digest; the live world holds the secret. Unchanged, that is no
+    /// drift; changed, it is one, reported without the secret.
+    #[test]
+    fn secrets_are_compared_as_state_records_them() {
+        let token = "ghp_0123456789abcdefghijABCDEFGHIJ012345";
+        let record: NodeRecord = serde_json::from_value(json!({
+            "address": "manifest.config",
+            "status": "ok",
+            "desired": crate::recorded::recorded_form(&json!({ "token": token })),
+        }))
+        .unwrap();
+        let path = "ConfigMap app/config data.token";
+        let live = |now: &str| Live {
+            fields: json!({ "token": now }),
+            drifts: vec![FieldDrift {
+                path: path.to_string(),
+                applied: Some(crate::recorded::recorded_form(&json!(token))),
+                live: Some(json!(now)),
+            }],
+        };
+        assert_eq!(applied_drifts(&record, &live(token)), Vec::new());
+        let other = "ghp_9999999999abcdefghijABCDEFGHIJ012345";
+        let drifts = applied_drifts(&record, &live(other));
+        assert_eq!(drifts.len(), 2, "{drifts:?}");
+        assert!(!format!("{drifts:?}").contains(other), "{drifts:?}");
+    }
 }
