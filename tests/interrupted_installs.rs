@@ -178,14 +178,55 @@ fn an_istioctl_install_killed_half_way_is_removed_by_destroy() {
         .names("validatingwebhookconfigurations", None)
         .is_empty());
 
-    // A fresh apply installs it whole; destroying that leaves the cluster as it was too.
+    // Killed again; this time the next apply removes the leftovers and installs it whole, and
+    // destroying that leaves the cluster as it was too.
+    trial.apply_killed_when("istioctl wrote the sidecar injector again", |sandbox| {
+        exists(
+            sandbox,
+            &[
+                "get",
+                "mutatingwebhookconfiguration",
+                "istio-sidecar-injector",
+            ],
+        )
+    });
     let apply = trial.meshctl(&["apply"]);
-    assert_exit(&apply, 0, "apply after the cleanup");
+    assert_exit(&apply, 0, "apply after the killed apply");
     assert!(trial
         .names("istiooperators", Some("istio-system"))
         .contains("installed-state-mesh"));
     assert_exit(&trial.meshctl(&["drift"]), 0, "drift after the apply");
     assert_clean_destroy(&trial, &before, "after the whole install");
+}
+
+#[test]
+fn a_killed_install_of_a_revision_is_removed_by_destroy() {
+    let trial = Trial::start(
+        "halfway-canary",
+        "  - kind: istio\n    name: mesh\n    version: 1.22.3\n    revision: canary\n",
+    );
+    let before = trial.sandbox.kube_world();
+    trial.apply_killed_when("istioctl wrote the canary sidecar injector", |sandbox| {
+        exists(
+            sandbox,
+            &[
+                "get",
+                "mutatingwebhookconfiguration",
+                "istio-sidecar-injector-canary",
+            ],
+        )
+    });
+    assert!(
+        trial
+            .names("istiooperators", Some("istio-system"))
+            .is_empty(),
+        "istioctl was killed before writing its installed state"
+    );
+    assert_clean_destroy(
+        &trial,
+        &before,
+        "after the killed install of revision canary",
+    );
 }
 
 #[test]
