@@ -15,7 +15,8 @@ use std::time::Duration;
 
 #[derive(Args, Clone)]
 pub struct StateArgs {
-    /// State directory (default: the stack's `backend.local`, else state/<stack>).
+    /// State directory (default: the stack's `backend.local`, else state/<stack>, both relative
+    /// to the stack file's directory).
     #[arg(long = "state", value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// Wait this long for another meshctl to release the state lock: seconds (300) or a duration
@@ -48,24 +49,52 @@ pub struct ReadState {
 }
 
 impl StateArgs {
-    pub fn dir_for(&self, stack: &str, backend: Option<&Backend>) -> Result<PathBuf> {
+    /// The state directory: `--state` as given, else the stack's `backend.local`, else
+    /// `state/<stack>`; the last two relative to the stack file's directory (`stack_file`), so the
+    /// state is found wherever meshctl runs from. Without a stack file (a saved plan applied
+    /// alone) they are relative to the working directory.
+    pub fn dir_for(
+        &self,
+        stack: &str,
+        backend: Option<&Backend>,
+        stack_file: Option<&Path>,
+    ) -> Result<PathBuf> {
         if let Some(dir) = &self.dir {
             return Ok(dir.clone());
         }
-        match backend {
-            Some(Backend::Local(dir)) => Ok(PathBuf::from(dir)),
+        let relative = match backend {
+            Some(Backend::Local(dir)) => PathBuf::from(dir),
             Some(Backend::S3(_)) => bail!("the s3 backend is not available yet; use `backend: {{ local: DIR }}` or --state DIR"),
-            None => Ok(PathBuf::from("state").join(stack)),
-        }
+            None => PathBuf::from("state").join(stack),
+        };
+        let base = stack_file
+            .and_then(Path::parent)
+            .filter(|parent| !parent.as_os_str().is_empty());
+        Ok(match base {
+            Some(base) if relative.is_relative() => base.join(relative),
+            _ => relative,
+        })
+    }
+
+    /// Whether the state directory exists: commands that only read state do not create it, and
+    /// read a missing one as no state.
+    pub fn exists(
+        &self,
+        stack: &str,
+        backend: Option<&Backend>,
+        stack_file: Option<&Path>,
+    ) -> Result<bool> {
+        Ok(self.dir_for(stack, backend, stack_file)?.exists())
     }
 
     pub fn open(
         &self,
         stack: &str,
         backend: Option<&Backend>,
+        stack_file: Option<&Path>,
         operation: &str,
     ) -> Result<OpenState> {
-        let dir = self.dir_for(stack, backend)?;
+        let dir = self.dir_for(stack, backend, stack_file)?;
         let lock = self.lock(&dir, operation, self.lock_timeout)?;
         let store = SledStore::open(&dir, stack).map_err(|e| explain(e, &dir))?;
         Ok(OpenState {
@@ -95,9 +124,18 @@ impl StateArgs {
         &self,
         stack: &str,
         backend: Option<&Backend>,
+        stack_file: Option<&Path>,
         operation: &str,
     ) -> Result<ReadState> {
-        let dir = self.dir_for(stack, backend)?;
+        let dir = self.dir_for(stack, backend, stack_file)?;
+        if !dir.exists() {
+            // Reading creates nothing: a missing state is no state (not a new, empty one).
+            return Ok(ReadState {
+                store: Box::new(MemoryStore::new(stack)),
+                dir,
+                _lock: None,
+            });
+        }
         match StateLock::acquire(&dir, operation, Duration::ZERO) {
             Ok(lock) => {
                 if let Some((dead, reason)) = &lock.took_over {
@@ -158,7 +196,12 @@ impl StateArgs {
     /// Opens the state of `stack`, reading only its header (with its var overrides).
     pub fn open_for(&self, stack: &crate::input::StackArgs, operation: &str) -> Result<OpenState> {
         let header = stack.header()?;
-        self.open(&header.stack, header.backend.as_ref(), operation)
+        self.open(
+            &header.stack,
+            header.backend.as_ref(),
+            Some(&stack.file),
+            operation,
+        )
     }
 
     /// `open_read_only` for `stack`.
@@ -168,7 +211,12 @@ impl StateArgs {
         operation: &str,
     ) -> Result<ReadState> {
         let header = stack.header()?;
-        self.open_read_only(&header.stack, header.backend.as_ref(), operation)
+        self.open_read_only(
+            &header.stack,
+            header.backend.as_ref(),
+            Some(&stack.file),
+            operation,
+        )
     }
 }
 
@@ -236,7 +284,7 @@ pub fn resolve_target(file: Option<&Path>, state: &StateArgs) -> Result<(PathBuf
             }
             .source()?;
             let header = read_header(&source)?;
-            let dir = state.dir_for(&header.stack, header.backend.as_ref())?;
+            let dir = state.dir_for(&header.stack, header.backend.as_ref(), Some(file))?;
             Ok::<_, anyhow::Error>((dir, Some(header.stack)))
         }
         None => match &state.dir {

@@ -6,6 +6,7 @@
 //! told not to, undoes this run's completed steps in reverse order.
 
 mod call;
+mod census;
 mod events;
 mod limits;
 mod lookup;
@@ -13,6 +14,7 @@ mod recording;
 mod refresh;
 mod walk;
 
+pub use census::unknown_objects;
 pub use events::{Event, EventSink, NoEvents};
 pub use limits::{RateLimits, RetryPolicy, Timeouts};
 pub use lookup::lookup;

@@ -382,7 +382,7 @@ async fn validation_names_in_use(cx: &Cx<'_>) -> Result<Vec<String>> {
     Ok(names)
 }
 
-async fn list_arns(cx: &Cx<'_>, operation: &'static str) -> Result<Vec<String>> {
+pub(crate) async fn list_arns(cx: &Cx<'_>, operation: &'static str) -> Result<Vec<String>> {
     let mut arns = Vec::new();
     let mut token: Option<String> = None;
     loop {

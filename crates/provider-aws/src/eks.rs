@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-const CLUSTER: &str = "eks:cluster";
+pub(crate) const CLUSTER: &str = "eks:cluster";
 const NODEGROUP: &str = "eks:nodegroup";
 
 const CLUSTER_POLICIES: &[&str] = &["arn:aws:iam::aws:policy/AmazonEKSClusterPolicy"];

@@ -13,6 +13,7 @@
 
 mod acm;
 mod balancers;
+mod census;
 mod eks;
 mod errors;
 mod iam;
@@ -24,7 +25,7 @@ use async_trait::async_trait;
 use meshctl_model::record::OwnedObject;
 use meshctl_model::{Address, Kind};
 use meshctl_provider::{
-    Applied, ErrorClass, Inputs, Lookup, Progress, Provider, ProviderError, Request,
+    Applied, ErrorClass, Found, Inputs, Lookup, Progress, Provider, ProviderError, Request,
 };
 use serde_json::Value;
 use tokio::sync::OnceCell;
@@ -362,6 +363,11 @@ impl Provider for AwsProvider {
     ) -> Result<()> {
         let cx = self.cx(address).await;
         kinds::sweep(&cx, keep, progress).await
+    }
+
+    async fn census(&self, address: &Address) -> Result<Vec<Found>> {
+        let cx = self.cx(address).await;
+        census::census(&cx).await
     }
 
     async fn import(&self, address: &Address, id: &str) -> Result<(Value, Applied)> {

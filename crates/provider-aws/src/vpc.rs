@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-const VPC: &str = "ec2:vpc";
+pub(crate) const VPC: &str = "ec2:vpc";
 const SUBNET: &str = "ec2:subnet";
 const INTERNET_GATEWAY: &str = "ec2:internet-gateway";
 const ROUTE_TABLE: &str = "ec2:route-table";

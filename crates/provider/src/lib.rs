@@ -114,6 +114,15 @@ pub struct LookupMissing {
     pub help: String,
 }
 
+/// An object in the live world that carries this stack's ownership mark (an AWS tag, a
+/// Kubernetes label), found by `Provider::census`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    pub object: OwnedObject,
+    /// The address its mark names (`meshctl:address`), when it has one.
+    pub address: Option<String>,
+}
+
 /// Outputs of other resources, by address.
 pub type Inputs = BTreeMap<Address, BTreeMap<String, Value>>;
 
@@ -201,6 +210,15 @@ pub trait Provider: Send + Sync {
         _progress: &dyn Progress,
     ) -> Result<(), ProviderError> {
         Ok(())
+    }
+
+    /// Lists the objects of the kind `address` would create that carry this stack's ownership
+    /// mark, whatever address they name: before creating anything, the engine compares them
+    /// with what the state knows, so that a missing or wrong state is not read as an empty
+    /// world. Providers whose objects cannot be found by a mark keep the default, which finds
+    /// nothing.
+    async fn census(&self, _address: &Address) -> Result<Vec<Found>, ProviderError> {
+        Ok(Vec::new())
     }
 
     /// Adopts an existing object by its id (no command reaches it yet).

@@ -95,6 +95,7 @@ pub fn apply(args: &Args, providers: &ProviderFactory) -> Result<ExitCode> {
                 args.refresh,
                 providers,
                 "apply",
+                true,
             )?
         }
     };
@@ -116,6 +117,7 @@ pub fn destroy(args: &DestroyArgs, providers: &ProviderFactory) -> Result<ExitCo
         args.refresh,
         providers,
         "destroy",
+        true,
     )?
     else {
         return Ok(ExitCode::from(1));
@@ -130,6 +132,9 @@ fn execute(planned: Planned, run: &RunArgs, operation: &str, saved_plan: bool) -
         providers,
         ..
     } = planned;
+    let Some(state) = state else {
+        bail!("{operation} needs the stack's state, and none was opened; nothing was changed");
+    };
     let providers = &providers;
     let json = matches!(run.events, Events::Json);
     let asks = plan.has_changes() && !run.auto_approve && !saved_plan;

@@ -67,7 +67,14 @@ pub fn run(args: &Args, providers: &ProviderFactory) -> Result<ExitCode> {
     // The stack's name labels the metrics of a failed check too, once the header gave it.
     let (stack, result) = match args.stack.header() {
         Ok(header) => {
-            let result = check(&header, &args.state, "drift", providers, &checked_at);
+            let result = check(
+                &header,
+                &args.stack.file,
+                &args.state,
+                "drift",
+                providers,
+                &checked_at,
+            );
             (header.stack, result)
         }
         Err(error) => (String::new(), Err(error)),
@@ -107,7 +114,14 @@ pub fn run(args: &Args, providers: &ProviderFactory) -> Result<ExitCode> {
 
 pub fn refresh(args: &RefreshArgs, providers: &ProviderFactory) -> Result<ExitCode> {
     let header = args.stack.header()?;
-    let (report, state) = check(&header, &args.state, "refresh", providers, &now())?;
+    let (report, state) = check(
+        &header,
+        &args.stack.file,
+        &args.state,
+        "refresh",
+        providers,
+        &now(),
+    )?;
     crate::output::print(&render::text(
         &report,
         use_color(std::io::stdout().is_terminal()),
@@ -154,12 +168,22 @@ pub fn refresh(args: &RefreshArgs, providers: &ProviderFactory) -> Result<ExitCo
 /// Opens the stack's state, reads the live world and compares the two.
 fn check(
     header: &Header,
+    stack_file: &Path,
     state_args: &StateArgs,
     operation: &str,
     make_providers: &ProviderFactory,
     checked_at: &CheckedAt,
 ) -> Result<(DriftReport, OpenState)> {
-    let state = state_args.open(&header.stack, header.backend.as_ref(), operation)?;
+    let backend = header.backend.as_ref();
+    let dir = state_args.dir_for(&header.stack, backend, Some(stack_file))?;
+    if !dir.exists() {
+        // Checking creates no state: a missing one is the wrong directory, as an empty one is.
+        anyhow::bail!(
+            "state {} records no resources (the directory does not exist), so there is nothing to compare: apply the stack first, or point --state (or the stack's backend) at its state",
+            dir.display()
+        );
+    }
+    let state = state_args.open(&header.stack, backend, Some(stack_file), operation)?;
     let records: Vec<NodeRecord> = state.store.records()?;
     if records.is_empty() {
         // Most likely the wrong state directory (cron's working directory): saying "no drift"

@@ -68,6 +68,7 @@ pub fn run(args: &Args, providers: &ProviderFactory) -> Result<ExitCode> {
         args.refresh,
         providers,
         "plan",
+        args.out.is_some(),
     )?
     else {
         return Ok(ExitCode::from(1));
@@ -117,7 +118,8 @@ pub fn open_saved_plan(
         meshctl_plan::decode(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     let now = stack.map(StackNow::load).transpose()?;
     let backend = now.as_ref().and_then(|now| now.header.backend.as_ref());
-    let state = state_args.open(&saved.plan.stack, backend, operation)?;
+    let stack_file = stack.map(|s| s.file.as_path());
+    let state = state_args.open(&saved.plan.stack, backend, stack_file, operation)?;
     let meta = state.store.meta()?;
     let compared = now.as_ref().map(|now| meshctl_plan::StackNow {
         stack_digest: &now.stack_digest,
@@ -151,7 +153,7 @@ pub fn open_saved_plan(
     }
     Ok(Some(Planned {
         plan,
-        state,
+        state: Some(state),
         providers,
         made_from,
     }))
@@ -210,7 +212,8 @@ fn look_up(
 /// A plan and the locked state it was made against.
 pub struct Planned {
     pub plan: meshctl_plan::Plan,
-    pub state: OpenState,
+    /// `None` when a `plan` that saves nothing found no state directory: it created none.
+    pub state: Option<OpenState>,
     /// The providers, configured for the plan's stack and region.
     pub providers: Providers,
     /// The stack file and var values the plan was made from (absent in old plan files).
@@ -218,7 +221,9 @@ pub struct Planned {
 }
 
 /// Loads and checks the stack, opens and locks its state, and plans. `None` when problems were
-/// reported (to stderr) and the command should exit 1.
+/// reported (to stderr) and the command should exit 1. `writes_state`: the command writes the
+/// state (or a plan bound to it), so a missing state directory is created; otherwise a missing
+/// one is planned against as empty and left missing.
 pub fn make_plan(
     stack: &StackArgs,
     state_args: &StateArgs,
@@ -226,7 +231,9 @@ pub fn make_plan(
     refresh: bool,
     make_providers: &ProviderFactory,
     operation: &str,
+    writes_state: bool,
 ) -> Result<Option<Planned>> {
+    let stack_file = stack.file.clone();
     let source = stack.source()?;
     let vars = match stack.overrides() {
         Ok(vars) => vars,
@@ -251,14 +258,28 @@ pub fn make_plan(
         region: stack.header.region.clone(),
         kube: stack.header.kube.clone(),
     });
-    let state = state_args.open(stack.name(), stack.header.backend.as_ref(), operation)?;
-    let meta = state.store.meta()?;
-    let prior = state.store.records()?;
-    let interrupted: Vec<(Address, String)> = state
-        .store
-        .journal()?
-        .into_iter()
-        .map(|j| (j.address, j.operation.to_string()))
+    let backend = stack.header.backend.as_ref();
+    let state = if writes_state || state_args.exists(stack.name(), backend, Some(&stack_file))? {
+        Some(state_args.open(stack.name(), backend, Some(&stack_file), operation)?)
+    } else {
+        None
+    };
+    let store: &dyn StateStore = match &state {
+        Some(state) => &state.store,
+        None => &meshctl_state::MemoryStore::new(stack.name()),
+    };
+    let meta = store.meta()?;
+    let prior = store.records()?;
+    let journal = store.journal()?;
+    let interrupted: Vec<(Address, String)> = journal
+        .iter()
+        .map(|j| (j.address.clone(), j.operation.to_string()))
+        .collect();
+    // What the state knows of the live world: the census leaves these objects alone.
+    let known: Vec<meshctl_model::record::OwnedObject> = prior
+        .iter()
+        .flat_map(|r| r.objects.iter().cloned())
+        .chain(journal.iter().flat_map(|j| j.objects.iter().cloned()))
         .collect();
     let live = if refresh {
         read_live(&prior, &providers)?
@@ -284,16 +305,79 @@ pub fn make_plan(
         None
     };
     input.lookups = lookups.as_ref();
-    match meshctl_plan::plan(&input) {
-        Ok(plan) => Ok(Some(Planned {
-            plan,
-            state,
-            providers,
-            made_from: Some(made_from),
-        })),
+    let plan = match meshctl_plan::plan(&input) {
+        Ok(plan) => plan,
         Err(errors) => {
             eprint!("{}", render_text(&errors, &source, stderr_color()));
-            Ok(None)
+            return Ok(None);
+        }
+    };
+    // Before creating anything, the world is searched for this stack's objects the state does
+    // not know (a missing or wrong state). `plan --refresh=false` reads nothing live; apply
+    // always looks, since it is about to create in that world.
+    if refresh || operation != "plan" {
+        let state_dir = state_args.dir_for(stack.name(), backend, Some(&stack_file))?;
+        if !census_is_clear(&plan, &known, &providers, &state_dir)? {
+            return Ok(None);
         }
     }
+    Ok(Some(Planned {
+        plan,
+        state,
+        providers,
+        made_from: Some(made_from),
+    }))
+}
+
+/// Whether the plan may create what it creates: no object carrying this stack's mark is unknown
+/// to the state. Otherwise the objects are listed on stderr with the ways out.
+fn census_is_clear(
+    plan: &meshctl_plan::Plan,
+    known: &[meshctl_model::record::OwnedObject],
+    providers: &Providers,
+    state_dir: &std::path::Path,
+) -> Result<bool> {
+    if !plan.changes.iter().any(|c| {
+        matches!(
+            c.action,
+            meshctl_plan::Action::Create | meshctl_plan::Action::Replace
+        )
+    }) {
+        return Ok(true);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let unknown = runtime.block_on(meshctl_engine::unknown_objects(
+        plan,
+        known,
+        providers,
+        &meshctl_engine::ApplyOptions::default(),
+    ))?;
+    if unknown.is_empty() {
+        return Ok(true);
+    }
+    let list: Vec<String> = unknown
+        .iter()
+        .map(|found| {
+            format!(
+                "  {} {} ({})",
+                found.object.kind,
+                found.object.id,
+                found.address.as_deref().unwrap_or("no meshctl:address tag")
+            )
+        })
+        .collect();
+    eprintln!(
+        "error: these objects carry the tag of stack `{stack}` but the state in {dir} does not know them:\n{list}\n  \
+         Creating now would build a second copy beside them. The state is missing or not this one:\n  \
+         help: point --state (or the stack's `backend`) at the stack's real state; if its database was lost, \
+         `meshctl state restore-backup --state DIR` brings back its backup; or, if they are leftovers \
+         of a state that is gone for good, delete them. Nothing was changed.",
+        stack = plan.stack,
+        dir = state_dir.display(),
+        list = list.join("\n"),
+    );
+    Ok(false)
 }

@@ -35,6 +35,7 @@ use meshctl_provider::{
 use serde_json::Value;
 use tokio::sync::{Mutex, OnceCell};
 
+mod census;
 mod installs;
 mod waits;
 
@@ -942,6 +943,10 @@ impl Provider for KubeProvider {
             progress,
         };
         cx.delete_all(objects).await
+    }
+
+    async fn census(&self, address: &Address) -> Result<Vec<meshctl_provider::Found>> {
+        self.census_namespaces(address).await
     }
 
     async fn import(&self, address: &Address, _id: &str) -> Result<(Value, Applied)> {

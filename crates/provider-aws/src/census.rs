@@ -1,0 +1,173 @@
+//! The census: objects in AWS tagged `meshctl:stack` with this stack, whatever address their
+//! `meshctl:address` tag names. The engine compares them with the state before creating
+//! anything, so a state that is missing or in the wrong place stops the plan instead of
+//! building a second copy of the stack beside the first.
+
+use crate::{sdk_error, Cx, Result, TAG_ADDRESS, TAG_STACK};
+use aws_sdk_ec2::types::Filter;
+use meshctl_model::record::OwnedObject;
+use meshctl_model::Kind;
+use meshctl_provider::{ErrorClass, Found};
+
+/// The tagged objects of the kind `cx`'s resource would create. Kinds whose objects carry no
+/// tags AWS can search by (DNS records) find nothing.
+pub(crate) async fn census(cx: &Cx<'_>) -> Result<Vec<Found>> {
+    match cx.address.kind {
+        Kind::Vpc => vpcs(cx).await,
+        Kind::AcmCertificate => certificates(cx).await,
+        Kind::EksCluster => clusters(cx).await,
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// The address a set of tags names, if they carry this stack's tag at all.
+fn stack_tagged<'t>(
+    cx: &Cx<'_>,
+    tags: impl IntoIterator<Item = (&'t str, &'t str)>,
+) -> Option<Option<String>> {
+    let (mut stack, mut address) = (None, None);
+    for (key, value) in tags {
+        match key {
+            TAG_STACK => stack = Some(value),
+            TAG_ADDRESS => address = Some(value.to_string()),
+            _ => {}
+        }
+    }
+    (stack == Some(cx.settings.stack.as_str())).then_some(address)
+}
+
+/// VPCs, found by a tag filter (one call per page).
+async fn vpcs(cx: &Cx<'_>) -> Result<Vec<Found>> {
+    let mut found = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = cx
+            .aws
+            .ec2
+            .describe_vpcs()
+            .filters(
+                Filter::builder()
+                    .name(format!("tag:{TAG_STACK}"))
+                    .values(&cx.settings.stack)
+                    .build(),
+            )
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .map_err(cx.sdk("census", "DescribeVpcs"))?;
+        for vpc in page.vpcs() {
+            let tags = vpc
+                .tags()
+                .iter()
+                .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()));
+            if let (Some(id), Some(address)) = (vpc.vpc_id(), stack_tagged(cx, tags)) {
+                found.push(Found {
+                    object: OwnedObject {
+                        kind: crate::vpc::VPC.into(),
+                        id: id.to_string(),
+                    },
+                    address,
+                });
+            }
+        }
+        match page.next_token() {
+            Some(next) if !next.is_empty() => token = Some(next.to_string()),
+            _ => return Ok(found),
+        }
+    }
+}
+
+/// ACM certificates: ACM has no tag filter, so each certificate's tags are read.
+async fn certificates(cx: &Cx<'_>) -> Result<Vec<Found>> {
+    let mut found = Vec::new();
+    for arn in crate::acm::list_arns(cx, "census").await? {
+        let tags = match cx
+            .aws
+            .acm
+            .list_tags_for_certificate()
+            .certificate_arn(&arn)
+            .send()
+            .await
+        {
+            Ok(tags) => tags,
+            Err(e) => {
+                let error = sdk_error(cx.address, "census", "ListTagsForCertificate", e);
+                if error.class == ErrorClass::NotFound {
+                    continue;
+                }
+                return Err(error);
+            }
+        };
+        let pairs = tags
+            .tags()
+            .iter()
+            .map(|t| (t.key(), t.value().unwrap_or_default()));
+        if let Some(address) = stack_tagged(cx, pairs) {
+            found.push(Found {
+                object: OwnedObject {
+                    kind: crate::acm::CERTIFICATE.into(),
+                    id: arn,
+                },
+                address,
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// EKS clusters named like this stack's (`<stack>-...`, the names meshctl gives them), which
+/// bounds the DescribeCluster calls to this stack's clusters.
+async fn clusters(cx: &Cx<'_>) -> Result<Vec<Found>> {
+    let prefix = format!("{}-", cx.settings.stack);
+    let mut names = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = cx
+            .aws
+            .eks
+            .list_clusters()
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .map_err(cx.sdk("census", "ListClusters"))?;
+        names.extend(
+            page.clusters()
+                .iter()
+                .filter(|name| name.starts_with(&prefix))
+                .cloned(),
+        );
+        match page.next_token() {
+            Some(next) if !next.is_empty() => token = Some(next.to_string()),
+            _ => break,
+        }
+    }
+    let mut found = Vec::new();
+    for name in names {
+        let described = match cx.aws.eks.describe_cluster().name(&name).send().await {
+            Ok(described) => described,
+            Err(e) => {
+                let error = sdk_error(cx.address, "census", "DescribeCluster", e);
+                if error.class == ErrorClass::NotFound {
+                    continue;
+                }
+                return Err(error);
+            }
+        };
+        let tags = described
+            .cluster()
+            .and_then(|c| c.tags())
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str(), v.as_str()));
+        if let Some(address) = stack_tagged(cx, tags) {
+            found.push(Found {
+                object: OwnedObject {
+                    kind: crate::eks::CLUSTER.into(),
+                    id: name,
+                },
+                address,
+            });
+        }
+    }
+    Ok(found)
+}
