@@ -243,6 +243,36 @@ impl Source<'_> {
         out.push_str(&line[at - start..keep]);
         out
     }
+
+    /// The column (in characters, from 0) that byte `byte` of `line` has once its secrets are
+    /// replaced: a byte inside a secret falls at the start of its `<redacted>`, or at its end
+    /// when `inside_to_end` (the end of an underline).
+    fn shown_column(&self, line: &str, byte: usize, inside_to_end: bool) -> usize {
+        let start = (line.as_ptr() as usize).saturating_sub(self.base);
+        let (target, line_end) = (start + byte.min(line.len()), start + line.len());
+        let first = self.secrets.partition_point(|s| s.end <= start);
+        let mut column = 0;
+        let mut at = start;
+        for hit in self.secrets[first..]
+            .iter()
+            .take_while(|s| s.start < target)
+        {
+            if hit.start > at {
+                column += line[at - start..hit.start - start].chars().count();
+            }
+            if target < hit.end {
+                return column
+                    + if inside_to_end {
+                        crate::redact::MARKER.len()
+                    } else {
+                        0
+                    };
+            }
+            column += crate::redact::MARKER.len();
+            at = at.max(hit.end.min(line_end));
+        }
+        column + line[at.min(target) - start..target - start].chars().count()
+    }
 }
 
 /// One place to show under a diagnostic.
@@ -319,10 +349,20 @@ fn snippet(
     };
     let line = concealed.as_str();
     let bar = paint("1;34", "|");
+    // The span in the line as shown: a secret before it or in it is `<redacted>` now.
+    let byte_of = |col: usize| {
+        full_line
+            .char_indices()
+            .nth(col)
+            .map_or(full_line.len(), |(i, _)| i)
+    };
+    let first = span.col.saturating_sub(1) as usize;
+    let shown_start = source.shown_column(full_line, byte_of(first), false);
+    let shown_end = source.shown_column(full_line, byte_of(first + span.len as usize), true);
     let (line, start, width) = snippet_window(
         line,
-        span.col.saturating_sub(1) as usize,
-        span.len.max(1) as usize,
+        shown_start,
+        shown_end.saturating_sub(shown_start).max(1),
     );
     let _ = writeln!(out, "{pad} {bar}");
     let _ = writeln!(
@@ -462,6 +502,13 @@ mod tests {
             "{report}"
         );
         assert!(report.contains("4 | <redacted>\n"), "{report}");
+        // The second key's caret is under its `<redacted>`, not where the key was.
+        assert!(
+            report.contains(
+                "1 | a: { x: <redacted>, y: <redacted>\n  |                        ^^^^^^^^^^\n"
+            ),
+            "{report}"
+        );
     }
 }
 
