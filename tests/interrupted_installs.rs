@@ -3,7 +3,8 @@
 //! (`MESHCTL_STANDIN_PAUSE_AFTER_OBJECTS`): istioctl has written no installed-state record yet,
 //! the Helm release is `pending-install`. `meshctl destroy` must still remove everything the
 //! install made (webhooks, deployments, release Secrets) — checked with kubectl against the
-//! cluster as it was before — and a fresh apply must then converge.
+//! cluster as it was before — and a fresh apply must then converge. A helm killed under a meshctl
+//! that lives on leaves its release pending too, and must not block the next apply.
 
 mod support;
 
@@ -106,6 +107,40 @@ impl Trial {
             .unwrap();
         assert!(killed.success(), "kill -9 {group} failed");
         child.wait().unwrap();
+    }
+
+    /// Starts `meshctl apply ARGS` with the stand-ins pausing after their objects, waits until
+    /// `half_done` holds, kills only the `tool` process meshctl runs (as its timeout or the OOM
+    /// killer would), and returns what meshctl then did.
+    fn apply_with_tool_killed_when(
+        &self,
+        args: &[&str],
+        tool: &str,
+        half_done: impl Fn(&Sandbox) -> bool,
+    ) -> Output {
+        let child = self
+            .command(args, &[("MESHCTL_STANDIN_PAUSE_AFTER_OBJECTS", "600")])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !half_done(&self.sandbox) {
+            assert!(
+                Instant::now() < deadline,
+                "{tool} did not get half-way in 2 min"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let found = Command::new("pgrep")
+            .args(["-P", &child.id().to_string(), "-x", tool])
+            .output()
+            .unwrap();
+        let pid = text(&found.stdout).trim().to_string();
+        assert!(!pid.is_empty(), "no {tool} process under meshctl");
+        let killed = Command::new("kill").args(["-9", &pid]).status().unwrap();
+        assert!(killed.success(), "kill -9 {pid} failed");
+        child.wait_with_output().unwrap()
     }
 
     fn names(&self, kind: &str, namespace: Option<&str>) -> BTreeSet<String> {
@@ -285,4 +320,60 @@ fn a_helm_install_killed_pending_is_removed_by_destroy_and_apply() {
     );
     assert_exit(&trial.meshctl(&["drift"]), 0, "drift after the apply");
     assert_clean_destroy(&trial, &before, "after the whole install");
+}
+
+#[test]
+fn a_release_left_pending_by_a_killed_helm_does_not_block_the_next_apply() {
+    let trial = Trial::start(
+        "halfway-helm-only",
+        "  - kind: cert_manager\n    name: cert-manager\n    chart_version: 1.14.4\n",
+    );
+    let before = trial.sandbox.kube_world();
+    // Only helm dies; meshctl sees the install fail and keeps the resource as it is, tainted.
+    // The next apply replaces it: uninstalls the pending release (which `helm upgrade` would
+    // refuse to touch) and installs it again.
+    let failed =
+        trial.apply_with_tool_killed_when(&["apply", "--no-rollback"], "helm", |sandbox| {
+            release_status(sandbox, "cert-manager", "cert-manager").as_deref()
+                == Some("pending-install")
+        });
+    assert_ne!(failed.status.code(), Some(0), "{}", show(&failed));
+    assert_eq!(
+        release_status(&trial.sandbox, "cert-manager", "cert-manager").as_deref(),
+        Some("pending-install"),
+        "{}",
+        show(&failed)
+    );
+    let apply = trial.meshctl(&["apply"]);
+    assert_exit(&apply, 0, "apply after helm was killed");
+    assert_eq!(
+        release_status(&trial.sandbox, "cert-manager", "cert-manager").as_deref(),
+        Some("deployed")
+    );
+    assert_clean_destroy(&trial, &before, "after the repaired install");
+}
+
+/// The status label of a Helm release's newest storage Secret, if it has one.
+fn release_status(sandbox: &Sandbox, namespace: &str, release: &str) -> Option<String> {
+    let output = sandbox.kubectl_output(&[
+        "get",
+        "secrets",
+        "-n",
+        namespace,
+        "-l",
+        &format!("owner=helm,name={release}"),
+        "-o",
+        "json",
+    ]);
+    let list: Value = serde_json::from_slice(&output.stdout).ok()?;
+    list["items"]
+        .as_array()?
+        .iter()
+        .max_by_key(|s| {
+            s["metadata"]["labels"]["version"]
+                .as_str()
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .and_then(|s| s["metadata"]["labels"]["status"].as_str())
+        .map(str::to_string)
 }
