@@ -7,7 +7,8 @@
 //! What each resource owns, as state records it:
 //! - `k8s:<apiVersion>/<Kind>` `namespace/name`: an object meshctl applied;
 //! - `helm:release` `namespace/release`; `istio:operator` `namespace/name` (istioctl keeps the
-//!   installed spec as IstioOperator `installed-state-<name>`, which is how it is found again);
+//!   installed spec as IstioOperator `installed-state-<name>`, which is how it is found again;
+//!   an install killed before istioctl wrote that record by istioctl's labels, see `installs`);
 //! - `elbv2:load-balancer` ARN: a balancer the Load Balancer Controller made for an Ingress or
 //!   Service of this resource. meshctl never deletes it; deleting the resource waits until the
 //!   controller has, so the VPC and cluster are never deleted under it.
