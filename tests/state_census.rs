@@ -1,7 +1,8 @@
 //! A missing state is not an empty world (issue 21 item 1), through the real `meshctl` binary
 //! against moto: the default state is found next to the stack file from any working directory;
 //! a plan or apply against a state that does not know this stack's tagged objects stops, listing
-//! them, and creates nothing (moto, read with the AWS SDK, still holds one VPC of the stack); and
+//! them, and creates nothing (moto, read with the AWS SDK, still holds one VPC and one zone of the
+//! stack); and
 //! `plan` creates no state directory.
 
 mod support;
@@ -16,7 +17,7 @@ use support::{runtime, sdk_config, text};
 
 const STACK: &str = "census";
 
-/// A VPC meshctl creates and tags with the stack.
+/// A VPC and a hosted zone meshctl creates and tags with the stack.
 fn stack_yaml(name: &str) -> String {
     format!(
         "stack: {name}
@@ -26,8 +27,28 @@ resources:
     name: main
     cidr: 10.0.0.0/16
     azs: 2
+  - kind: route53_zone
+    name: public
+    domain: {name}.example
+    existing: false
 "
     )
+}
+
+/// The ids of the hosted zones named `domain` in moto.
+fn zones_named(rt: &tokio::runtime::Runtime, config: &SdkConfig, domain: &str) -> Vec<String> {
+    rt.block_on(async {
+        aws_sdk_route53::Client::new(config)
+            .list_hosted_zones()
+            .send()
+            .await
+            .unwrap()
+            .hosted_zones()
+            .iter()
+            .filter(|zone| zone.name().trim_end_matches('.') == domain)
+            .map(|zone| zone.id().to_string())
+            .collect()
+    })
 }
 
 /// `meshctl ARGS -f STACK [--state STATE]`, run in `cwd`.
@@ -136,6 +157,11 @@ fn a_state_that_does_not_know_the_stacks_tagged_objects_stops_before_creating() 
         show(&plan)
     );
     assert!(
+        stderr.contains("(route53_zone.public)"),
+        "the zone is listed with its address\n{}",
+        show(&plan)
+    );
+    assert!(
         stderr.contains("--state"),
         "the way out is named\n{}",
         show(&plan)
@@ -169,6 +195,11 @@ fn a_state_that_does_not_know_the_stacks_tagged_objects_stops_before_creating() 
         BTreeSet::from([vpc.clone()]),
         "moto still holds exactly the one VPC of the stack"
     );
+    assert_eq!(
+        zones_named(&rt, &config, "census.example").len(),
+        1,
+        "and one zone"
+    );
 
     // A stack never applied plans its creates, and `plan` leaves no state behind.
     let fresh = work.path().join("fresh");
@@ -200,4 +231,5 @@ fn a_state_that_does_not_know_the_stacks_tagged_objects_stops_before_creating() 
     );
     assert_exit(&destroyed, 0, "destroy with the default state");
     assert!(stack_vpcs(&rt, &config, STACK).is_empty());
+    assert!(zones_named(&rt, &config, "census.example").is_empty());
 }

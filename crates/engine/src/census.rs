@@ -6,7 +6,7 @@
 use crate::events::{EventSink, NoEvents};
 use crate::{ApplyOptions, EngineError, Providers};
 use meshctl_model::record::OwnedObject;
-use meshctl_model::Kind;
+use meshctl_model::{Address, Kind};
 use meshctl_plan::{Action, Plan};
 use meshctl_provider::Found;
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,12 +14,15 @@ use std::sync::Arc;
 use tokio::task::JoinSet;
 
 /// The objects marked with the plan's stack, of the kinds the plan creates, whose ids are not
-/// in `known` (the state's recorded objects and the journal's). Empty when the plan creates
+/// in `known` (the state's recorded objects and the journal's) and whose address is not one of
+/// `in_flight` (the journal's: a create killed before recording its object left it to the
+/// executor's sweep, which the journal entry calls). Empty when the plan creates
 /// nothing: a plan that only updates or deletes works on objects the state knows. Kinds this
 /// build has no provider for are skipped (apply needs that provider anyway).
 pub async fn unknown_objects(
     plan: &Plan,
     known: &[OwnedObject],
+    in_flight: &[Address],
     providers: &Providers,
     options: &ApplyOptions,
 ) -> Result<Vec<Found>, EngineError> {
@@ -52,13 +55,18 @@ pub async fn unknown_objects(
         });
     }
     let known: BTreeSet<&str> = known.iter().map(|o| o.id.as_str()).collect();
+    let in_flight: BTreeSet<String> = in_flight.iter().map(Address::to_string).collect();
     let mut unknown = BTreeMap::new();
     while let Some(joined) = running.join_next().await {
         let found = joined
             .map_err(|e| EngineError::Task(e.to_string()))?
             .map_err(EngineError::Provider)?;
         for object in found {
-            if !known.contains(object.object.id.as_str()) {
+            let swept = object
+                .address
+                .as_ref()
+                .is_some_and(|address| in_flight.contains(address));
+            if !known.contains(object.object.id.as_str()) && !swept {
                 unknown.insert(
                     (object.object.kind.clone(), object.object.id.clone()),
                     object,

@@ -1,4 +1,4 @@
-//! The census: objects in AWS tagged `meshctl:stack` with this stack, whatever address their
+//! The census: objects in AWS (VPCs, certificates, clusters, IAM roles, hosted zones) tagged `meshctl:stack` with this stack, whatever address their
 //! `meshctl:address` tag names. The engine compares them with the state before creating
 //! anything, so a state that is missing or in the wrong place stops the plan instead of
 //! building a second copy of the stack beside the first.
@@ -15,7 +15,13 @@ pub(crate) async fn census(cx: &Cx<'_>) -> Result<Vec<Found>> {
     match cx.address.kind {
         Kind::Vpc => vpcs(cx).await,
         Kind::AcmCertificate => certificates(cx).await,
-        Kind::EksCluster => clusters(cx).await,
+        Kind::EksCluster => {
+            let mut found = clusters(cx).await?;
+            found.extend(roles(cx).await?);
+            Ok(found)
+        }
+        Kind::Nodegroup | Kind::IamServiceAccount => roles(cx).await,
+        Kind::Route53Zone => zones(cx).await,
         _ => Ok(Vec::new()),
     }
 }
@@ -170,4 +176,112 @@ async fn clusters(cx: &Cx<'_>) -> Result<Vec<Found>> {
         }
     }
     Ok(found)
+}
+
+/// IAM roles named like this stack's (`<stack>-...`: cluster, node and IRSA roles), by their
+/// tags.
+async fn roles(cx: &Cx<'_>) -> Result<Vec<Found>> {
+    let prefix = format!("{}-", cx.settings.stack);
+    let mut names = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = cx
+            .aws
+            .iam
+            .list_roles()
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .map_err(cx.sdk("census", "ListRoles"))?;
+        names.extend(
+            page.roles()
+                .iter()
+                .map(|role| role.role_name().to_string())
+                .filter(|name| name.starts_with(&prefix)),
+        );
+        match page.marker() {
+            Some(next) if page.is_truncated() => marker = Some(next.to_string()),
+            _ => break,
+        }
+    }
+    let mut found = Vec::new();
+    for name in names {
+        let tags = match cx.aws.iam.list_role_tags().role_name(&name).send().await {
+            Ok(tags) => tags,
+            Err(e) => {
+                let error = sdk_error(cx.address, "census", "ListRoleTags", e);
+                if error.class == ErrorClass::NotFound {
+                    continue;
+                }
+                return Err(error);
+            }
+        };
+        let pairs = tags.tags().iter().map(|t| (t.key(), t.value()));
+        if let Some(address) = stack_tagged(cx, pairs) {
+            found.push(Found {
+                object: OwnedObject {
+                    kind: crate::iam::ROLE.into(),
+                    id: name,
+                },
+                address,
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// Route53 hosted zones, by their tags (a zone the stack only looks up carries none).
+async fn zones(cx: &Cx<'_>) -> Result<Vec<Found>> {
+    let mut found = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = cx
+            .aws
+            .route53
+            .list_hosted_zones()
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .map_err(cx.sdk("census", "ListHostedZones"))?;
+        for zone in page.hosted_zones() {
+            let id = crate::route53::zone_id(zone.id());
+            let tags = match cx
+                .aws
+                .route53
+                .list_tags_for_resource()
+                .resource_type(aws_sdk_route53::types::TagResourceType::Hostedzone)
+                .resource_id(&id)
+                .send()
+                .await
+            {
+                Ok(tags) => tags,
+                Err(e) => {
+                    let error = sdk_error(cx.address, "census", "ListTagsForResource", e);
+                    if error.class == ErrorClass::NotFound {
+                        continue;
+                    }
+                    return Err(error);
+                }
+            };
+            let pairs = tags
+                .resource_tag_set()
+                .map(|set| set.tags())
+                .unwrap_or_default()
+                .iter()
+                .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()));
+            if let Some(address) = stack_tagged(cx, pairs) {
+                found.push(Found {
+                    object: OwnedObject {
+                        kind: crate::route53::ZONE.into(),
+                        id,
+                    },
+                    address,
+                });
+            }
+        }
+        match page.next_marker() {
+            Some(next) if page.is_truncated() => marker = Some(next.to_string()),
+            _ => return Ok(found),
+        }
+    }
 }

@@ -31,7 +31,7 @@ fn unescape(name: &str) -> String {
     name.replace("\\052", "*")
 }
 
-fn zone_id(raw: &str) -> String {
+pub(crate) fn zone_id(raw: &str) -> String {
     raw.trim_start_matches("/hostedzone/").to_string()
 }
 

@@ -317,7 +317,8 @@ pub fn make_plan(
     // always looks, since it is about to create in that world.
     if refresh || operation != "plan" {
         let state_dir = state_args.dir_for(stack.name(), backend, Some(&stack_file))?;
-        if !census_is_clear(&plan, &known, &providers, &state_dir)? {
+        let in_flight: Vec<Address> = interrupted.iter().map(|(a, _)| a.clone()).collect();
+        if !census_is_clear(&plan, &known, &in_flight, &providers, &state_dir)? {
             return Ok(None);
         }
     }
@@ -334,6 +335,7 @@ pub fn make_plan(
 fn census_is_clear(
     plan: &meshctl_plan::Plan,
     known: &[meshctl_model::record::OwnedObject],
+    in_flight: &[Address],
     providers: &Providers,
     state_dir: &std::path::Path,
 ) -> Result<bool> {
@@ -352,6 +354,7 @@ fn census_is_clear(
     let unknown = runtime.block_on(meshctl_engine::unknown_objects(
         plan,
         known,
+        in_flight,
         providers,
         &meshctl_engine::ApplyOptions::default(),
     ))?;
