@@ -294,3 +294,56 @@ pub fn resolve_target(file: Option<&Path>, state: &StateArgs) -> Result<(PathBuf
     }
     .context("cannot find the state")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(dir: Option<&str>) -> StateArgs {
+        StateArgs {
+            dir: dir.map(PathBuf::from),
+            lock_timeout: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn the_default_state_is_beside_the_stack_file_not_in_the_working_directory() {
+        let stack = Path::new("infra/stacks/prod.yaml");
+        assert_eq!(
+            args(None).dir_for("prod", None, Some(stack)).unwrap(),
+            PathBuf::from("infra/stacks/state/prod")
+        );
+        let local = Backend::Local("../state/prod".into());
+        assert_eq!(
+            args(None)
+                .dir_for("prod", Some(&local), Some(stack))
+                .unwrap(),
+            PathBuf::from("infra/stacks/../state/prod")
+        );
+        // A stack file named without a directory is in the working directory.
+        assert_eq!(
+            args(None)
+                .dir_for("prod", None, Some(Path::new("prod.yaml")))
+                .unwrap(),
+            PathBuf::from("state/prod")
+        );
+    }
+
+    #[test]
+    fn an_absolute_backend_and_state_flag_are_taken_as_given() {
+        let stack = Path::new("infra/prod.yaml");
+        let absolute = Backend::Local("/srv/state/prod".into());
+        assert_eq!(
+            args(None)
+                .dir_for("prod", Some(&absolute), Some(stack))
+                .unwrap(),
+            PathBuf::from("/srv/state/prod")
+        );
+        assert_eq!(
+            args(Some("here"))
+                .dir_for("prod", Some(&absolute), Some(stack))
+                .unwrap(),
+            PathBuf::from("here")
+        );
+    }
+}
