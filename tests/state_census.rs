@@ -233,3 +233,67 @@ fn a_state_that_does_not_know_the_stacks_tagged_objects_stops_before_creating() 
     assert!(stack_vpcs(&rt, &config, STACK).is_empty());
     assert!(zones_named(&rt, &config, "census.example").is_empty());
 }
+
+/// In a cluster reached through a kubeconfig, a namespace labelled with the stack that the state
+/// does not know stops plan and apply too (without the census, apply would take it over as its
+/// own); checked with kubectl.
+#[test]
+fn a_state_that_does_not_know_the_stacks_labelled_namespace_stops_before_creating() {
+    let rt = runtime();
+    let (sandbox, _config) = support::sandbox::Sandbox::start("census", "census.example", &rt);
+    let work = tempfile::tempdir().unwrap();
+    let stack = work.path().join("stack.yaml");
+    std::fs::write(
+        &stack,
+        format!(
+            "stack: kcensus
+region: {}
+kube: {{ kubeconfig: \"{}\", context: sandbox }}
+resources:
+  - kind: namespace
+    name: shop
+",
+            support::REGION,
+            sandbox.env["KUBECONFIG"]
+        ),
+    )
+    .unwrap();
+    let state = work.path().join("state-a");
+    assert_exit(
+        &sandbox.meshctl_approved(&stack, &state, &["apply"]),
+        0,
+        "the first apply",
+    );
+    let uid = || {
+        sandbox.kubectl(&["get", "namespace", "shop", "-o", "json"])["metadata"]["uid"]
+            .as_str()
+            .map(String::from)
+    };
+    let before = uid();
+    assert!(before.is_some(), "the namespace exists");
+
+    let empty = work.path().join("state-b");
+    let plan = sandbox.meshctl(&stack, &empty, &["plan"]);
+    assert_exit(
+        &plan,
+        1,
+        "plan against a state that does not know the namespace",
+    );
+    assert!(
+        text(&plan.stderr).contains("shop (namespace.shop)"),
+        "the namespace is listed with its address\n{}",
+        show(&plan)
+    );
+    let apply = sandbox.meshctl_approved(&stack, &empty, &["apply"]);
+    assert_exit(
+        &apply,
+        1,
+        "apply against a state that does not know the namespace",
+    );
+    assert_eq!(uid(), before, "the namespace is the same one");
+    assert_exit(
+        &sandbox.meshctl_approved(&stack, &state, &["destroy"]),
+        0,
+        "destroy with the real state",
+    );
+}
