@@ -2,8 +2,8 @@
 //! against moto: the default state is found next to the stack file from any working directory;
 //! a plan or apply against a state that does not know this stack's tagged objects stops, listing
 //! them, and creates nothing (moto, read with the AWS SDK, still holds one VPC and one zone of the
-//! stack); and
-//! `plan` creates no state directory.
+//! stack); and `plan` creates no state directory. In the sandbox cluster, a namespace labelled
+//! with the stack that the state does not know stops them the same way.
 
 mod support;
 
