@@ -180,3 +180,47 @@ fn a_reader_that_stops_after_the_first_line_ends_meshctl_quietly() {
     let plan: serde_json::Value = serde_json::from_slice(&saved.stdout).unwrap();
     assert_eq!(plan["summary"]["create"], 400);
 }
+
+/// Runs meshctl with a standard error whose reader is gone before meshctl writes anything, and
+/// standard output kept: messages are lost, but nothing panics and the exit code is the command's.
+fn with_stderr_closed(dir: &Path, args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_meshctl"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("RUST_BACKTRACE", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_closed_stderr_changes_nothing_but_the_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    // Errors, warnings and notes all go to standard error.
+    std::fs::write(
+        dir.path().join("broken.yaml"),
+        "stack: demo\nregion: us-east-1\nresources:\n  - { kind: namespace, name: app, lables: {} }\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("stack.yaml"), STACK).unwrap();
+    for (args, code) in [
+        (vec!["validate", "-f", "broken.yaml"], 1),
+        (vec!["graph", "-f", "broken.yaml"], 1),
+        (vec!["validate", "-f", "stack.yaml", "--var", "unused=1"], 0),
+        (vec!["state", "list", "-f", "stack.yaml"], 0),
+        (vec!["force-unlock", "no-such-lock", "-f", "stack.yaml"], 1),
+    ] {
+        let out = with_stderr_closed(dir.path(), &args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{args:?} exited {:?} (101 is a panic)",
+            out.status
+        );
+    }
+}

@@ -78,10 +78,34 @@ pub fn print_while_applying(text: &str) {
 /// One line on standard error, ignoring failure: progress and results of an apply must never
 /// stop it (`eprintln!` panics when standard error is a closed pipe).
 pub fn note(line: &str) {
-    let line = meshctl_model::redact::redact(line);
-    let mut stderr = std::io::stderr().lock();
-    let _ = writeln!(stderr, "{line}");
+    to_stderr(&format!("{line}\n"));
 }
+
+/// Text on standard error, redacted like standard output. A closed standard error is ignored:
+/// messages are for a person who is no longer listening, and what the command does (and its exit
+/// code) must not change because of it. `eprint!`/`eprintln!` panic there, so the CLI uses
+/// `errln!`/`err!` instead.
+pub fn to_stderr(text: &str) {
+    let text = meshctl_model::redact::redact(text);
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(text.as_bytes()).and_then(|()| stderr.flush());
+}
+
+/// `eprintln!` that never panics: see `to_stderr`.
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::output::to_stderr(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+pub(crate) use errln;
+
+/// `eprint!` that never panics: see `to_stderr`.
+macro_rules! err {
+    ($($arg:tt)*) => {
+        $crate::output::to_stderr(&format!($($arg)*))
+    };
+}
+pub(crate) use err;
 
 /// Writes `bytes` to `path` through a temporary file beside it (`.tmp` in place of its extension,
 /// so a collector reading `*.prom` never picks it up) and a rename.

@@ -69,7 +69,7 @@ pub fn install() {
                     } else {
                         ""
                     };
-                    eprintln!("\nInterrupted; nothing was changed{lock}.");
+                    crate::output::errln!("\nInterrupted; nothing was changed{lock}.");
                     std::process::exit(130);
                 }
             }

@@ -108,7 +108,7 @@ impl StateArgs {
     pub fn lock(&self, dir: &Path, operation: &str, timeout: Duration) -> Result<StateLock> {
         let lock = StateLock::acquire(dir, operation, timeout).map_err(|e| explain(e, dir))?;
         if let Some((dead, reason)) = &lock.took_over {
-            eprintln!(
+            crate::output::errln!(
                 "warning: took over the lock of the state in {} from {}: {reason}. What that run left in flight is in the state's journal; plan shows it and apply repairs it.",
                 dir.display(),
                 dead.describe()
@@ -139,7 +139,7 @@ impl StateArgs {
         match StateLock::acquire(&dir, operation, Duration::ZERO) {
             Ok(lock) => {
                 if let Some((dead, reason)) = &lock.took_over {
-                    eprintln!(
+                    crate::output::errln!(
                         "warning: took over the lock of the state in {} from {}: {reason}.",
                         dir.display(),
                         dead.describe()
@@ -170,7 +170,7 @@ impl StateArgs {
                         loaded.state.meta.stack
                     );
                 }
-                eprintln!(
+                crate::output::errln!(
                     "note: the state in {} is locked by {holder}; showing its backup: serial {}{}.",
                     dir.display(),
                     loaded.state.meta.serial,

@@ -217,7 +217,7 @@ pub fn confirm(operation: &str, question: &str) -> Result<bool> {
     if !std::io::stdin().is_terminal() {
         bail!("refusing to {operation} without approval: there is no terminal to ask on. Review what it shows and pass --auto-approve (as a CI pipeline does){}", if operation == "refresh" { "" } else { ", or apply a saved plan file" });
     }
-    eprint!("\n{question} Only 'yes' is accepted: ");
+    crate::output::err!("\n{question} Only 'yes' is accepted: ");
     std::io::stderr().flush().ok();
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;

@@ -102,11 +102,11 @@ pub fn run(args: &Args, providers: &ProviderFactory) -> Result<ExitCode> {
             if args.format == Format::Prometheus {
                 let metrics = render::run_metrics(&stack, checked_at.unix, false);
                 match emit(args.output.as_deref(), &metrics) {
-                    Err(e) if !crate::output::is_stdout_closed(&e) => eprintln!("error: {e:#}"),
+                    Err(e) if !crate::output::is_stdout_closed(&e) => crate::output::errln!("error: {e:#}"),
                     _ => {}
                 }
             }
-            eprintln!("error: {error:#}");
+            crate::output::errln!("error: {error:#}");
             Ok(ExitCode::from(FAILED))
         }
     }
@@ -131,14 +131,14 @@ pub fn refresh(args: &RefreshArgs, providers: &ProviderFactory) -> Result<ExitCo
         return Ok(ExitCode::SUCCESS);
     }
     if !args.auto_approve && !confirm("refresh", "Accept these live values into state?")? {
-        eprintln!("refresh cancelled; state was not changed.");
+        crate::output::errln!("refresh cancelled; state was not changed.");
         return Ok(ExitCode::from(1));
     }
     let records = state.store.records()?;
     let acceptance = drift::accept_report(&records, &report);
     for (address, users) in &acceptance.kept {
         let users: Vec<String> = users.iter().map(ToString::to_string).collect();
-        eprintln!(
+        crate::output::errln!(
             "note: {address} stays in state although it was deleted: it is used by {}. Apply recreates it; or remove them all from the stack and apply.",
             users.join(", ")
         );
@@ -160,8 +160,8 @@ pub fn refresh(args: &RefreshArgs, providers: &ProviderFactory) -> Result<ExitCo
         ..Change::default()
     })?;
     let serial = state.store.finish("refresh", &changed)?;
-    eprintln!("refresh complete (state serial {serial}): accepted live values of {kept} resource(s), forgot {removed} deleted outside meshctl.");
-    eprintln!("`meshctl plan` shows what applying the stack would change back.");
+    crate::output::errln!("refresh complete (state serial {serial}): accepted live values of {kept} resource(s), forgot {removed} deleted outside meshctl.");
+    crate::output::errln!("`meshctl plan` shows what applying the stack would change back.");
     Ok(ExitCode::SUCCESS)
 }
 

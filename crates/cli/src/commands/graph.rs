@@ -26,7 +26,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let vars = match args.stack.overrides() {
         Ok(vars) => vars,
         Err(problem) => {
-            eprint!(
+            crate::output::err!(
                 "{}",
                 render_text(&[problem.diagnostic], &problem.file, stderr_color())
             );
@@ -34,7 +34,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         }
     };
     let (checked, diagnostics) = meshctl_graph::validate(&source, &vars);
-    eprint!("{}", render_text(&diagnostics, &source, stderr_color()));
+    crate::output::err!("{}", render_text(&diagnostics, &source, stderr_color()));
     let Some((stack, graph)) = checked else {
         return Ok(ExitCode::from(1));
     };

@@ -99,7 +99,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             match state.store.record(&w.address)? {
                 Some(record) => outln!("{}", serde_json::to_string_pretty(&record)?),
                 None => {
-                    eprintln!("error: no record for {} in state {}; `meshctl state list` shows what is recorded", w.address, state.dir.display());
+                    crate::output::errln!("error: no record for {} in state {}; `meshctl state list` shows what is recorded", w.address, state.dir.display());
                     return Ok(ExitCode::from(1));
                 }
             }
@@ -201,7 +201,7 @@ fn restore_backup(target: &Target) -> Result<ExitCode> {
         );
     }
     if let Some(problem) = &restored.log_problem {
-        eprintln!("warning: not everything could be restored: {problem}");
+        crate::output::errln!("warning: not everything could be restored: {problem}");
     }
     Ok(ExitCode::SUCCESS)
 }

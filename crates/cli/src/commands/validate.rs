@@ -41,11 +41,11 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             crate::output::print(&(json_report(&source, &diagnostics, errors) + "\n"))?;
         }
         Format::Text => {
-            eprint!("{}", render_text(&diagnostics, &source, stderr_color()));
+            crate::output::err!("{}", render_text(&diagnostics, &source, stderr_color()));
             if errors == 0 {
                 crate::output::print(&format!("{}: valid ({resources} resources)\n", source.name))?;
             } else {
-                eprintln!(
+                crate::output::errln!(
                     "{}: {errors} error{}",
                     source.name,
                     if errors == 1 { "" } else { "s" }
