@@ -221,6 +221,34 @@ fn a_state_that_does_not_know_the_stacks_tagged_objects_stops_before_creating() 
         show(&plan)
     );
 
+    // A saved plan is bound to a state: `plan --out` creates it; `show` of the plan against a
+    // directory holding no state says so and creates nothing there.
+    let saved = fresh.join("fresh.plan");
+    let plan = meshctl(
+        &moto,
+        &fresh,
+        &fresh_stack,
+        None,
+        &["plan", "--out", saved.to_str().unwrap()],
+    );
+    assert_exit(&plan, 0, "plan --out");
+    assert!(
+        fresh.join("state").join("census-fresh").is_dir(),
+        "{}",
+        show(&plan)
+    );
+    let nowhere = work.path().join("nowhere");
+    let shown = Command::new(env!("CARGO_BIN_EXE_meshctl"))
+        .arg("show")
+        .arg(&saved)
+        .arg("--state")
+        .arg(&nowhere)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_exit(&shown, 1, "show against a missing state");
+    assert!(!nowhere.exists(), "show created {}", nowhere.display());
+
     // The state next to the stack file still drives the stack: destroying it leaves no VPC.
     let destroyed = meshctl(
         &moto,

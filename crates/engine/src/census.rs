@@ -18,7 +18,8 @@ use tokio::task::JoinSet;
 /// `in_flight` (the journal's: a create killed before recording its object left it to the
 /// executor's sweep, which the journal entry calls). Empty when the plan creates
 /// nothing: a plan that only updates or deletes works on objects the state knows. Kinds this
-/// build has no provider for are skipped (apply needs that provider anyway).
+/// build has no provider for are skipped (apply needs that provider anyway). Calls go through
+/// `options`' rate limits, timeouts and retries.
 pub async fn unknown_objects(
     plan: &Plan,
     known: &[OwnedObject],

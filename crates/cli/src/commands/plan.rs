@@ -119,6 +119,23 @@ pub fn open_saved_plan(
     let now = stack.map(StackNow::load).transpose()?;
     let backend = now.as_ref().and_then(|now| now.header.backend.as_ref());
     let stack_file = stack.map(|s| s.file.as_path());
+    let dir = state_args.dir_for(&saved.plan.stack, backend, stack_file)?;
+    if !dir.exists() {
+        // The plan was made against a state (`plan --out` creates it); a missing one is the wrong
+        // place, and opening it would create an empty one there. It is refused as any other
+        // state would be, compared as the fresh state it would be.
+        let fresh = meshctl_state::MemoryStore::new(&saved.plan.stack).meta()?;
+        let refusal =
+            meshctl_plan::check_current(&saved, &fresh.stack, &fresh.lineage, fresh.serial, None)
+                .err()
+                .map_or_else(String::new, |e| format!("{e}\n  "));
+        eprintln!(
+            "error: {}: {refusal}there is no state in {}: give the stack file (-f STACK) or the state's directory (--state DIR)",
+            file.display(),
+            dir.display()
+        );
+        return Ok(None);
+    }
     let state = state_args.open(&saved.plan.stack, backend, stack_file, operation)?;
     let meta = state.store.meta()?;
     let compared = now.as_ref().map(|now| meshctl_plan::StackNow {
@@ -318,7 +335,8 @@ pub fn make_plan(
     if refresh || operation != "plan" {
         let state_dir = state_args.dir_for(stack.name(), backend, Some(&stack_file))?;
         let in_flight: Vec<Address> = interrupted.iter().map(|(a, _)| a.clone()).collect();
-        if !census_is_clear(&plan, &known, &in_flight, &providers, &state_dir)? {
+        let required = operation != "plan";
+        if !census_is_clear(&plan, &known, &in_flight, &providers, &state_dir, required)? {
             return Ok(None);
         }
     }
@@ -338,6 +356,7 @@ fn census_is_clear(
     in_flight: &[Address],
     providers: &Providers,
     state_dir: &std::path::Path,
+    required: bool,
 ) -> Result<bool> {
     if !plan.changes.iter().any(|c| {
         matches!(
@@ -351,13 +370,31 @@ fn census_is_clear(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let unknown = runtime.block_on(meshctl_engine::unknown_objects(
+    let mut options = meshctl_engine::ApplyOptions::default();
+    if !required {
+        // Best effort: one attempt, so a plan without credentials is not held up by backoff.
+        options.retry.max_attempts = 1;
+    }
+    let unknown = match runtime.block_on(meshctl_engine::unknown_objects(
         plan,
         known,
         in_flight,
         providers,
-        &meshctl_engine::ApplyOptions::default(),
-    ))?;
+        &options,
+    )) {
+        Ok(unknown) => unknown,
+        // A plan is still worth reading where the world cannot be reached (no credentials);
+        // apply, which is about to create there, cannot go on without the census.
+        Err(error) if !required => {
+            eprintln!("warning: could not look for objects of this stack that the state does not know: {error}\n  apply looks again before creating anything.");
+            return Ok(true);
+        }
+        Err(error) => {
+            return Err(anyhow::Error::new(error).context(
+                "cannot look for objects of this stack that the state does not know; nothing was changed",
+            ))
+        }
+    };
     if unknown.is_empty() {
         return Ok(true);
     }
