@@ -1,6 +1,7 @@
 //! The AWS half of seed 001's stack applied by the real `meshctl` binary against moto: through a
 //! proxy throttling 30% of calls it converges; a permanent fault rolls the world back to what it
-//! was; `kill -9` at any moment leaves no object that state does not know. Every check reads moto
+//! was; `kill -9` at any moment leaves no object that state does not know. Under 50% EC2
+//! throttling a VPC is created once: the throttled calls are retried, not the whole step. Every check reads moto
 //! directly with the AWS SDK, not through meshctl.
 
 mod support;
@@ -44,10 +45,17 @@ fn moto_with_zone(rt: &tokio::runtime::Runtime) -> (Moto, SdkConfig) {
 }
 
 fn meshctl(endpoint: &str, state: &Path, args: &[&str]) -> Command {
+    meshctl_on(Path::new(STACK_FILE), endpoint, state, args)
+}
+
+/// `meshctl ARGS -f STACK --state STATE` against `endpoint` with moto's credentials.
+fn meshctl_on(stack: &Path, endpoint: &str, state: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_meshctl"));
     command
         .args(args)
-        .args(["-f", STACK_FILE, "--state"])
+        .arg("-f")
+        .arg(stack)
+        .arg("--state")
         .arg(state)
         .env("NO_COLOR", "1")
         .env("AWS_ENDPOINT_URL", endpoint)
@@ -350,6 +358,68 @@ fn seed_001_aws_part_converges_with_30_percent_of_calls_throttled() {
         BTreeMap::new(),
         "destroy left objects behind"
     );
+}
+
+/// A VPC with subnets in two zones and a NAT gateway: a dozen EC2 calls and a wait.
+const VPC_STACK: &str = "stack: rough-day\nregion: ap-northeast-2\nresources:\n  - { kind: vpc, name: main, cidr: 10.0.0.0/16, azs: 2, nat: single }\n";
+
+#[test]
+fn under_50_percent_ec2_throttling_a_vpc_is_created_once() {
+    let rt = runtime();
+    let moto = Moto::start().expect("moto_server must be installed: pip install 'moto[server]'");
+    let config = sdk_config(&rt, &moto.url());
+    let before = world(&rt, &config);
+    let proxy = FaultProxy::start(&moto.url(), 21).unwrap();
+    proxy.set_faults(Faults::parse("ec2=throttle:0.5").unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let stack = dir.path().join("vpc.yaml");
+    std::fs::write(&stack, VPC_STACK).unwrap();
+    let state = dir.path().join("state");
+    let meshctl = |args: &[&str]| {
+        meshctl_on(&stack, &proxy.url(), &state, args)
+            .output()
+            .unwrap()
+    };
+
+    let applied = meshctl(&["apply", "--auto-approve"]);
+    let calls = proxy.calls();
+    let reached = |call: &str| calls.get(call).map_or(0, |c| c.forwarded);
+    let throttled: u64 = calls.values().map(|c| c.throttled).sum();
+    assert!(
+        throttled >= 5,
+        "the proxy throttled only {throttled} calls: {calls:?}"
+    );
+    let new = added(&before, &world(&rt, &config));
+    let report = format!(
+        "{}{}\ncalls: {calls:#?}\nnew: {new:#?}",
+        text(&applied.stdout),
+        text(&applied.stderr)
+    );
+    // Each object is made once at most: a throttled call is sent again, the step is not started
+    // over (which made a new VPC each time).
+    assert!(reached("ec2:CreateVpc") <= 1, "{report}");
+    match applied.status.code() {
+        Some(0) => {
+            assert_eq!(reached("ec2:CreateVpc"), 1, "{report}");
+            assert_eq!(new["vpc"].len(), 1, "{report}");
+            assert_eq!(reached("ec2:CreateSubnet"), 4, "{report}");
+            assert_eq!(reached("ec2:CreateNatGateway"), 1, "{report}");
+            assert_eq!(reached("ec2:AllocateAddress"), 1, "{report}");
+            assert_eq!(new["subnet"].len(), 4, "{report}");
+            assert_eq!(new["nat_gateway"].len(), 1, "{report}");
+            // Converged: the next plan, through the same faults, finds nothing to do.
+            let planned = meshctl(&["plan"]);
+            assert!(planned.status.success(), "{}", text(&planned.stderr));
+            assert!(
+                text(&planned.stdout).contains("No changes."),
+                "{}",
+                text(&planned.stdout)
+            );
+        }
+        // Failing is allowed, cleanly: rolled back, nothing left.
+        Some(3) => assert_eq!(new, BTreeMap::new(), "{report}"),
+        other => panic!("exit {other:?}:\n{report}"),
+    }
 }
 
 #[test]

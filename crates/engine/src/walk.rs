@@ -8,7 +8,7 @@ use crate::{ApplyOptions, Cancel, EngineError, Outcome, Providers};
 use meshctl_model::record::{NodeRecord, OwnedObject, Status};
 use meshctl_model::Address;
 use meshctl_plan::{Action, Plan, ResourceChange};
-use meshctl_provider::{Applied, Progress, Provider, ProviderError, Request};
+use meshctl_provider::{Applied, ErrorClass, Progress, Provider, ProviderError, Request};
 use meshctl_state::{Change, JournalEntry, Operation, StateError, StateStore};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -1091,9 +1091,11 @@ async fn undo(walk: &Walk, step: usize, undo: Undo) -> Result<(), String> {
     result
 }
 
-/// One attempt of a create. Objects an earlier attempt made (recorded in `made`) are deleted
-/// first: a create that failed half-way and is retried would otherwise make them twice (a
-/// second VPC). If deleting them fails they stay in `made`, for the next attempt or the record.
+/// One attempt of a create. Throttling and 5xx are retried by the provider on the call that met
+/// them; an error that still arrives here as retryable restarts the create only when the failed
+/// attempt made nothing. Once objects exist, starting over would make them twice (a second VPC,
+/// since AWS names VPCs itself), so the step fails instead, keeping them in `made` for the
+/// record and the apply's rollback.
 async fn retry_create(
     provider: &Arc<dyn Provider>,
     request: &Request<'_>,
@@ -1101,23 +1103,22 @@ async fn retry_create(
     record_object: &(dyn Fn(OwnedObject) + Send + Sync),
     progress: &EventProgress,
 ) -> Result<Applied, ProviderError> {
-    let earlier = std::mem::take(&mut *made.lock().unwrap_or_else(|p| p.into_inner()));
-    if !earlier.is_empty() {
-        progress.update(
-            request.address,
-            &format!("removing {} object(s) of the failed attempt", earlier.len()),
-        );
-        if let Err(error) = provider
-            .delete(request.address, &earlier, request.inputs, progress)
-            .await
-        {
-            made.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .splice(0..0, earlier);
-            return Err(error);
+    let result = provider.create(request, record_object, progress).await;
+    match result {
+        Err(mut error) if error.is_retryable() => {
+            let count = made.lock().unwrap_or_else(|p| p.into_inner()).len();
+            if count > 0 {
+                // Not retried from here: what it made stays recorded, for the rollback.
+                error.class = ErrorClass::Permanent;
+                error.message = format!(
+                    "{} (not started over: this attempt already made {count} object(s), which a new attempt would make again)",
+                    error.message
+                );
+            }
+            Err(error)
         }
+        other => other,
     }
-    provider.create(request, record_object, progress).await
 }
 
 /// Creates the resource again from its prior record (rollback of a delete or replace).
