@@ -1,7 +1,8 @@
 //! A closed standard output (`meshctl show p.plan --format json | head -1`) ends every command
 //! quietly with exit code 141, as a shell reports for `cat` ended by SIGPIPE: no panic, no
 //! backtrace, no error message. (During an apply a closed stdout must not stop the executor:
-//! crates/testkit/tests/cli_closed_stdout.rs.)
+//! crates/testkit/tests/cli_apply_output.rs.) A closed standard error loses the messages and
+//! nothing else: the command keeps its own exit code.
 
 use meshctl_model::record::NodeRecord;
 use meshctl_state::{Change, SledStore, StateStore};

@@ -78,7 +78,7 @@ pub fn run(args: &Args, providers: &ProviderFactory) -> Result<ExitCode> {
     if let (Some(out), Some(made_from)) = (&args.out, &planned.made_from) {
         write_atomically(out, &meshctl_plan::encode(&plan, made_from))
             .with_context(|| format!("cannot write plan file {}", out.display()))?;
-        eprintln!(
+        crate::output::errln!(
             "Saved the plan to {} (state serial {}).",
             out.display(),
             plan.serial
@@ -129,7 +129,7 @@ pub fn open_saved_plan(
             meshctl_plan::check_current(&saved, &fresh.stack, &fresh.lineage, fresh.serial, None)
                 .err()
                 .map_or_else(String::new, |e| format!("{e}\n  "));
-        eprintln!(
+        crate::output::errln!(
             "error: {}: {refusal}there is no state in {}: give the stack file (-f STACK) or the state's directory (--state DIR)",
             file.display(),
             dir.display()
@@ -149,7 +149,7 @@ pub fn open_saved_plan(
         meta.serial,
         compared.as_ref(),
     ) {
-        eprintln!("error: {}: {e}", file.display());
+        crate::output::errln!("error: {}: {e}", file.display());
         return Ok(None);
     }
     let meshctl_plan::SavedPlan { plan, made_from } = saved;
@@ -164,7 +164,7 @@ pub fn open_saved_plan(
         let missing = meshctl_plan::missing_lookups(&lookups);
         if !missing.is_empty() {
             let source = meshctl_model::SourceFile::new(file.display().to_string(), String::new());
-            eprint!("{}", render_text(&missing, &source, stderr_color()));
+            crate::output::err!("{}", render_text(&missing, &source, stderr_color()));
             return Ok(None);
         }
     }
@@ -189,7 +189,7 @@ pub fn read_live(
         .filter(|r| providers.get(r.address.kind).is_none())
         .count();
     if unread > 0 {
-        eprintln!("note: {unread} recorded resource(s) were not read from the live world: this build has no provider for their kinds; the plan uses their recorded state");
+        crate::output::errln!("note: {unread} recorded resource(s) were not read from the live world: this build has no provider for their kinds; the plan uses their recorded state");
     }
     if unread == prior.len() {
         return Ok(None);
@@ -255,7 +255,7 @@ pub fn make_plan(
     let vars = match stack.overrides() {
         Ok(vars) => vars,
         Err(problem) => {
-            eprint!(
+            crate::output::err!(
                 "{}",
                 render_text(&[problem.diagnostic], &problem.file, stderr_color())
             );
@@ -263,7 +263,7 @@ pub fn make_plan(
         }
     };
     let (checked, diagnostics) = meshctl_graph::validate(&source, &vars);
-    eprint!("{}", render_text(&diagnostics, &source, stderr_color()));
+    crate::output::err!("{}", render_text(&diagnostics, &source, stderr_color()));
     let Some((stack, graph)) = checked else {
         return Ok(None);
     };
@@ -325,7 +325,7 @@ pub fn make_plan(
     let plan = match meshctl_plan::plan(&input) {
         Ok(plan) => plan,
         Err(errors) => {
-            eprint!("{}", render_text(&errors, &source, stderr_color()));
+            crate::output::err!("{}", render_text(&errors, &source, stderr_color()));
             return Ok(None);
         }
     };
@@ -386,7 +386,7 @@ fn census_is_clear(
         // A plan is still worth reading where the world cannot be reached (no credentials);
         // apply, which is about to create there, cannot go on without the census.
         Err(error) if !required => {
-            eprintln!("warning: could not look for objects of this stack that the state does not know: {error}\n  apply looks again before creating anything.");
+            crate::output::errln!("warning: could not look for objects of this stack that the state does not know: {error}\n  apply looks again before creating anything.");
             return Ok(true);
         }
         Err(error) => {
@@ -409,7 +409,7 @@ fn census_is_clear(
             )
         })
         .collect();
-    eprintln!(
+    crate::output::errln!(
         "error: these objects carry the tag of stack `{stack}` but the state in {dir} does not know them:\n{list}\n  \
          Creating now would build a second copy beside them. The state is missing or not this one:\n  \
          help: point --state (or the stack's `backend`) at the stack's real state; if its database was lost, \
