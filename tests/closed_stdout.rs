@@ -33,20 +33,26 @@ fn meshctl(dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// A pipe whose reader is already gone: whatever meshctl writes to it fails with a broken pipe,
+/// however soon it writes (closing the reader after the spawn would race a fast command).
+fn closed_pipe() -> Stdio {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    Stdio::from(writer)
+}
+
 /// Runs meshctl with a standard output whose reader is gone before meshctl writes anything.
 fn with_stdout_closed(dir: &Path, args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_meshctl"))
+    Command::new(env!("CARGO_BIN_EXE_meshctl"))
         .args(args)
         .current_dir(dir)
         .env("NO_COLOR", "1")
         .env("RUST_BACKTRACE", "1")
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
+        .stdout(closed_pipe())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    child.wait_with_output().unwrap()
+        .output()
+        .unwrap()
 }
 
 fn assert_quiet_exit(args: &[&str], out: &Output) {
@@ -185,18 +191,16 @@ fn a_reader_that_stops_after_the_first_line_ends_meshctl_quietly() {
 /// Runs meshctl with a standard error whose reader is gone before meshctl writes anything, and
 /// standard output kept: messages are lost, but nothing panics and the exit code is the command's.
 fn with_stderr_closed(dir: &Path, args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_meshctl"))
+    Command::new(env!("CARGO_BIN_EXE_meshctl"))
         .args(args)
         .current_dir(dir)
         .env("NO_COLOR", "1")
         .env("RUST_BACKTRACE", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stderr.take());
-    child.wait_with_output().unwrap()
+        .stderr(closed_pipe())
+        .output()
+        .unwrap()
 }
 
 #[test]

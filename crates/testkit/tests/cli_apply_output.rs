@@ -256,17 +256,20 @@ fn drift_ends_quietly_on_a_closed_stdout() {
     let applied = run(dir.path(), &["apply", "-f", "stack.yaml", "--auto-approve"]);
     assert!(applied.status.success(), "{}", text(&applied.stderr));
     for format in ["text", "json", "markdown", "prometheus"] {
-        let mut child = testbed(
+        let out = testbed(
             dir.path(),
             &["drift", "-f", "stack.yaml", "--format", format],
             0,
         )
-        .stdout(Stdio::piped())
+        // The reader is gone before the spawn, so a fast drift cannot write first.
+        .stdout({
+            let (reader, writer) = std::io::pipe().unwrap();
+            drop(reader);
+            Stdio::from(writer)
+        })
         .stderr(Stdio::piped())
-        .spawn()
+        .output()
         .unwrap();
-        drop(child.stdout.take());
-        let out = child.wait_with_output().unwrap();
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(141), "{format}: {stderr}");
         assert!(
