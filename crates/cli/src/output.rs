@@ -88,7 +88,9 @@ pub fn note(line: &str) {
 pub fn to_stderr(text: &str) {
     let text = meshctl_model::redact::redact(text);
     let mut stderr = std::io::stderr().lock();
-    let _ = stderr.write_all(text.as_bytes()).and_then(|()| stderr.flush());
+    let _ = stderr
+        .write_all(text.as_bytes())
+        .and_then(|()| stderr.flush());
 }
 
 /// `eprintln!` that never panics: see `to_stderr`.

@@ -102,7 +102,9 @@ pub fn run(args: &Args, providers: &ProviderFactory) -> Result<ExitCode> {
             if args.format == Format::Prometheus {
                 let metrics = render::run_metrics(&stack, checked_at.unix, false);
                 match emit(args.output.as_deref(), &metrics) {
-                    Err(e) if !crate::output::is_stdout_closed(&e) => crate::output::errln!("error: {e:#}"),
+                    Err(e) if !crate::output::is_stdout_closed(&e) => {
+                        crate::output::errln!("error: {e:#}")
+                    }
                     _ => {}
                 }
             }
