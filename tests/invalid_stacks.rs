@@ -214,7 +214,12 @@ fn a_stack_file_over_the_size_limit_is_refused_where_the_limit_falls_without_rea
     let line_number = before.matches('\n').count() + 1;
     let col = limit - before.rfind('\n').unwrap();
     assert_eq!(
-        (d["code"].as_str(), d["line"].as_u64(), d["col"].as_u64(), d["offset"].as_u64()),
+        (
+            d["code"].as_str(),
+            d["line"].as_u64(),
+            d["col"].as_u64(),
+            d["offset"].as_u64()
+        ),
         (
             Some("file-too-large"),
             Some(line_number as u64),
