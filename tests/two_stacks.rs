@@ -17,6 +17,11 @@ use support::{runtime, text, REGION};
 /// Stack alpha: the cluster, Istio (default revision), its ingress gateway, a Gateway and a
 /// route (for a host of the registrar's zone, looked up).
 fn alpha() -> String {
+    alpha_with("")
+}
+
+/// Stack alpha with `extra` appended to its resources.
+fn alpha_with(extra: &str) -> String {
     format!(
         r#"stack: alpha
 region: {REGION}
@@ -66,7 +71,7 @@ resources:
     http:
       - route:
           - destination: {{ host: storefront, port: 80 }}
-"#
+{extra}"#
     )
 }
 
@@ -355,6 +360,45 @@ fn stacks_sharing_a_cluster_apply_roll_back_and_destroy_without_touching_each_ot
 
     world.apply(&beta_stack, &beta_state, "apply beta again");
     world.assert_no_drift(&beta_stack, &beta_state, "after its second apply");
+
+    // The other way round: alpha taking over beta's VirtualService is refused too; alpha's
+    // apply rolls back what it made (a namespace) and beta's objects stay as beta applied them.
+    let blog_before = world.get("virtualservice", "blog", Some("blog")).unwrap();
+    let alpha_stealing = world.stack(
+        "alpha-stealing",
+        &alpha_with(
+            r#"  - kind: namespace
+    name: extra
+  - kind: manifest
+    name: blog-route
+    depends_on: [namespace.extra]
+    objects:
+      - apiVersion: networking.istio.io/v1beta1
+        kind: VirtualService
+        metadata: { name: blog, namespace: blog }
+        spec:
+          hosts: [blog.example.com]
+          http: [{ route: [{ destination: { host: elsewhere } }] }]
+"#,
+        ),
+    );
+    let refused = world.meshctl(&alpha_stealing, &alpha_state, &["apply"]);
+    assert_exit(&refused, 3, "alpha applying beta's VirtualService");
+    let stderr = text(&refused.stderr);
+    assert!(stderr.contains("belongs to stack `beta`"), "{stderr}");
+    assert!(
+        world.get("namespace", "extra", None).is_none(),
+        "alpha's rollback left its namespace: {}",
+        show(&refused)
+    );
+    let blog_after = world.get("virtualservice", "blog", Some("blog")).unwrap();
+    assert_eq!(
+        blog_after["metadata"]["uid"],
+        blog_before["metadata"]["uid"]
+    );
+    assert_eq!(blog_after["spec"], blog_before["spec"]);
+    world.assert_no_drift(&beta_stack, &beta_state, "after alpha's rollback");
+    world.assert_no_drift(&alpha_stack, &alpha_state, "after its rollback");
 
     // A second control plane of the default revision would replace alpha's istiod: refused,
     // pointing to `existing` and `revision`.
