@@ -28,8 +28,9 @@ pub struct Schema {
     /// Replacement creates the new object before deleting the old (an ACM certificate in use).
     pub create_before_destroy: bool,
     /// Reference fields in `force_new` whose target's replacement this kind follows with an
-    /// in-place update: changing the field names another object, but the same object renamed
-    /// nothing (an ALB follows its gateway's new nodePorts without being replaced).
+    /// in-place update: pointing the field at another resource replaces this one, but a new
+    /// object behind the same resource only changes values it can take in place (an ALB follows
+    /// its replaced gateway's new nodePorts without being replaced).
     pub follows_in_place: &'static [&'static str],
     /// Outputs an in-place update can change, by the top-level field whose change does it
     /// (`*`: any update). Readers of those outputs are updated in the same apply.
