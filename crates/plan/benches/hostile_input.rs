@@ -6,32 +6,14 @@
 //! heap of one run of each is measured by a counting allocator (as in `plan_10k`) and printed
 //! before the timings.
 
+#[path = "support/peak_heap.rs"]
+mod peak_heap;
+
 #[path = "../../model/tests/support/hostile.rs"]
 mod hostile;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use meshctl_model::{SourceFile, VarOverrides};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-struct Counting;
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-        PEAK.fetch_max(now, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
 
 /// What `meshctl validate` does with a file once read; the error codes, for the check below.
 fn validate(source: &SourceFile) -> Vec<String> {
@@ -142,12 +124,12 @@ fn bench(c: &mut Criterion) {
         .collect();
 
     for (name, source) in &sources {
-        let base = CURRENT.load(Ordering::Relaxed);
-        PEAK.store(base, Ordering::Relaxed);
+        let base = peak_heap::current();
+        peak_heap::reset_peak();
         let start = std::time::Instant::now();
         drop(validate(source));
         let elapsed = start.elapsed();
-        let peak = PEAK.load(Ordering::Relaxed) - base;
+        let peak = peak_heap::peak() - base;
         eprintln!(
             "{name}: {:.1} MB file, one validate {:.0} ms, peak heap {:.1} MB (file not counted)",
             source.text.len() as f64 / 1e6,

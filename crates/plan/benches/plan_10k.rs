@@ -3,31 +3,13 @@
 //! changes). Targets (issue 3): at most 1 s and 300 MB peak on a 2-core machine. The peak heap of
 //! one full plan is measured by a counting allocator and printed before the timings.
 
+#[path = "support/peak_heap.rs"]
+mod peak_heap;
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use meshctl_model::record::{NodeRecord, Status};
 use meshctl_model::{SourceFile, VarOverrides};
 use meshctl_plan::{plan, PlanInput, PlanOptions};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-struct Counting;
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-        PEAK.fetch_max(now, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
 
 /// 4 shared resources plus 5 per unit (namespace, destination rule, virtual service with a
 /// canary split, DNS record, manifest): 2,000 units make 10,004 resources.
@@ -117,10 +99,10 @@ fn bench(c: &mut Criterion) {
         .collect();
     assert!(!plan_once(&source, &prior).has_changes());
 
-    let base = CURRENT.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
+    let base = peak_heap::current();
+    peak_heap::reset_peak();
     drop(plan_once(&source, &prior));
-    let peak = PEAK.load(Ordering::Relaxed) - base;
+    let peak = peak_heap::peak() - base;
     eprintln!(
         "peak heap of one 10,000-resource plan (against full state): {:.1} MB",
         peak as f64 / 1e6
