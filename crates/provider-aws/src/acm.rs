@@ -406,10 +406,14 @@ pub(crate) async fn list_arns(cx: &Cx<'_>, operation: &'static str) -> Result<Ve
     }
 }
 
-/// Certificates tagged with this address.
-pub(crate) async fn find_tagged(cx: &Cx<'_>) -> Result<Vec<OwnedObject>> {
+/// Every certificate of the account with its tags (ACM has no tag filter, so each
+/// certificate's tags are read); one deleted meanwhile is left out.
+pub(crate) async fn certificates_with_tags(
+    cx: &Cx<'_>,
+    operation: &'static str,
+) -> Result<Vec<(String, Vec<(String, String)>)>> {
     let mut found = Vec::new();
-    for arn in list_arns(cx, "sweep").await? {
+    for arn in list_arns(cx, operation).await? {
         let tags = match cx
             .aws
             .acm
@@ -420,28 +424,44 @@ pub(crate) async fn find_tagged(cx: &Cx<'_>) -> Result<Vec<OwnedObject>> {
         {
             Ok(tags) => tags,
             Err(e) => {
-                let error = sdk_error(cx.address, "sweep", "ListTagsForCertificate", e);
+                let error = sdk_error(cx.address, operation, "ListTagsForCertificate", e);
                 if error.class == ErrorClass::NotFound {
                     continue;
                 }
                 return Err(error);
             }
         };
-        let has = |key: &str, value: &str| {
-            tags.tags()
-                .iter()
-                .any(|t| t.key() == key && t.value() == Some(value))
-        };
-        if has(crate::TAG_ADDRESS, &cx.address.to_string())
-            && has(crate::TAG_STACK, &cx.settings.stack)
-        {
-            found.push(OwnedObject {
-                kind: CERTIFICATE.into(),
-                id: arn,
-            });
-        }
+        let pairs = tags
+            .tags()
+            .iter()
+            .map(|t| {
+                (
+                    t.key().to_string(),
+                    t.value().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        found.push((arn, pairs));
     }
     Ok(found)
+}
+
+/// Certificates tagged with this address.
+pub(crate) async fn find_tagged(cx: &Cx<'_>) -> Result<Vec<OwnedObject>> {
+    Ok(certificates_with_tags(cx, "sweep")
+        .await?
+        .into_iter()
+        .filter(|(_, tags)| {
+            matches!(
+                crate::Owner::of(cx, tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+                crate::Owner::ThisResource
+            )
+        })
+        .map(|(arn, _)| OwnedObject {
+            kind: CERTIFICATE.into(),
+            id: arn,
+        })
+        .collect())
 }
 
 pub(crate) async fn import(cx: &Cx<'_>, arn: &str) -> Result<(Value, Applied)> {

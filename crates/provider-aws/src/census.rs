@@ -3,7 +3,7 @@
 //! anything, so a state that is missing or in the wrong place stops the plan instead of
 //! building a second copy of the stack beside the first.
 
-use crate::{sdk_error, Cx, Result, TAG_ADDRESS, TAG_STACK};
+use crate::{sdk_error, Cx, Result, TAG_STACK};
 use aws_sdk_ec2::types::Filter;
 use meshctl_model::record::OwnedObject;
 use meshctl_model::Kind;
@@ -31,15 +31,14 @@ fn stack_tagged<'t>(
     cx: &Cx<'_>,
     tags: impl IntoIterator<Item = (&'t str, &'t str)>,
 ) -> Option<Option<String>> {
-    let (mut stack, mut address) = (None, None);
-    for (key, value) in tags {
-        match key {
-            TAG_STACK => stack = Some(value),
-            TAG_ADDRESS => address = Some(value.to_string()),
-            _ => {}
-        }
+    match crate::Owner::of(cx, tags) {
+        crate::Owner::ThisResource => Some(Some(cx.address.to_string())),
+        crate::Owner::Other {
+            stack: Some(stack),
+            address,
+        } if stack == cx.settings.stack => Some(address),
+        _ => None,
     }
-    (stack == Some(cx.settings.stack.as_str())).then_some(address)
 }
 
 /// VPCs, found by a tag filter (one call per page).
@@ -83,42 +82,10 @@ async fn vpcs(cx: &Cx<'_>) -> Result<Vec<Found>> {
     }
 }
 
-/// ACM certificates: ACM has no tag filter, so each certificate's tags are read.
+/// ACM certificates, by their tags.
 async fn certificates(cx: &Cx<'_>) -> Result<Vec<Found>> {
-    let mut found = Vec::new();
-    for arn in crate::acm::list_arns(cx, "census").await? {
-        let tags = match cx
-            .aws
-            .acm
-            .list_tags_for_certificate()
-            .certificate_arn(&arn)
-            .send()
-            .await
-        {
-            Ok(tags) => tags,
-            Err(e) => {
-                let error = sdk_error(cx.address, "census", "ListTagsForCertificate", e);
-                if error.class == ErrorClass::NotFound {
-                    continue;
-                }
-                return Err(error);
-            }
-        };
-        let pairs = tags
-            .tags()
-            .iter()
-            .map(|t| (t.key(), t.value().unwrap_or_default()));
-        if let Some(address) = stack_tagged(cx, pairs) {
-            found.push(Found {
-                object: OwnedObject {
-                    kind: crate::acm::CERTIFICATE.into(),
-                    id: arn,
-                },
-                address,
-            });
-        }
-    }
-    Ok(found)
+    let tagged = crate::acm::certificates_with_tags(cx, "census").await?;
+    Ok(ours(cx, crate::acm::CERTIFICATE, tagged))
 }
 
 /// EKS clusters named like this stack's (`<stack>-...`, the names meshctl gives them), which
@@ -232,56 +199,23 @@ async fn roles(cx: &Cx<'_>) -> Result<Vec<Found>> {
 
 /// Route53 hosted zones, by their tags (a zone the stack only looks up carries none).
 async fn zones(cx: &Cx<'_>) -> Result<Vec<Found>> {
-    let mut found = Vec::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let page = cx
-            .aws
-            .route53
-            .list_hosted_zones()
-            .set_marker(marker.clone())
-            .send()
-            .await
-            .map_err(cx.sdk("census", "ListHostedZones"))?;
-        for zone in page.hosted_zones() {
-            let id = crate::route53::zone_id(zone.id());
-            let tags = match cx
-                .aws
-                .route53
-                .list_tags_for_resource()
-                .resource_type(aws_sdk_route53::types::TagResourceType::Hostedzone)
-                .resource_id(&id)
-                .send()
-                .await
-            {
-                Ok(tags) => tags,
-                Err(e) => {
-                    let error = sdk_error(cx.address, "census", "ListTagsForResource", e);
-                    if error.class == ErrorClass::NotFound {
-                        continue;
-                    }
-                    return Err(error);
-                }
-            };
-            let pairs = tags
-                .resource_tag_set()
-                .map(|set| set.tags())
-                .unwrap_or_default()
-                .iter()
-                .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()));
-            if let Some(address) = stack_tagged(cx, pairs) {
-                found.push(Found {
-                    object: OwnedObject {
-                        kind: crate::route53::ZONE.into(),
-                        id,
-                    },
-                    address,
-                });
-            }
-        }
-        match page.next_marker() {
-            Some(next) if page.is_truncated() => marker = Some(next.to_string()),
-            _ => return Ok(found),
-        }
-    }
+    let tagged = crate::route53::zones_with_tags(cx, "census").await?;
+    Ok(ours(cx, crate::route53::ZONE, tagged))
+}
+
+/// The objects among `tagged` (id and tags) that carry this stack's tag.
+fn ours(cx: &Cx<'_>, kind: &str, tagged: Vec<(String, Vec<(String, String)>)>) -> Vec<Found> {
+    tagged
+        .into_iter()
+        .filter_map(|(id, tags)| {
+            let address = stack_tagged(cx, tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+            Some(Found {
+                object: OwnedObject {
+                    kind: kind.into(),
+                    id,
+                },
+                address,
+            })
+        })
+        .collect()
 }

@@ -307,8 +307,11 @@ pub(crate) async fn delete_zone(cx: &Cx<'_>, object: &OwnedObject) -> Result<()>
     Ok(())
 }
 
-/// Zones tagged with this address (what a killed create left unrecorded).
-pub(crate) async fn find_zone_objects(cx: &Cx<'_>) -> Result<Vec<OwnedObject>> {
+/// Every hosted zone of the account with its tags; one deleted meanwhile is left out.
+pub(crate) async fn zones_with_tags(
+    cx: &Cx<'_>,
+    operation: &'static str,
+) -> Result<Vec<(String, Vec<(String, String)>)>> {
     let mut found = Vec::new();
     let mut marker: Option<String> = None;
     loop {
@@ -319,10 +322,10 @@ pub(crate) async fn find_zone_objects(cx: &Cx<'_>) -> Result<Vec<OwnedObject>> {
             .set_marker(marker.clone())
             .send()
             .await
-            .map_err(cx.sdk("sweep", "ListHostedZones"))?;
+            .map_err(cx.sdk(operation, "ListHostedZones"))?;
         for zone in page.hosted_zones() {
             let id = zone_id(zone.id());
-            let tags = cx
+            let tags = match cx
                 .aws
                 .route53
                 .list_tags_for_resource()
@@ -330,28 +333,53 @@ pub(crate) async fn find_zone_objects(cx: &Cx<'_>) -> Result<Vec<OwnedObject>> {
                 .resource_id(&id)
                 .send()
                 .await
-                .map_err(cx.sdk("sweep", "ListTagsForResource"))?;
-            let ours = tags.resource_tag_set().is_some_and(|set| {
-                set.tags().iter().any(|t| {
-                    t.key() == Some(crate::TAG_ADDRESS)
-                        && t.value() == Some(&cx.address.to_string())
-                }) && set.tags().iter().any(|t| {
-                    t.key() == Some(crate::TAG_STACK)
-                        && t.value() == Some(cx.settings.stack.as_str())
+            {
+                Ok(tags) => tags,
+                Err(e) => {
+                    let error = crate::sdk_error(cx.address, operation, "ListTagsForResource", e);
+                    if error.class == ErrorClass::NotFound {
+                        continue;
+                    }
+                    return Err(error);
+                }
+            };
+            let pairs = tags
+                .resource_tag_set()
+                .map(|set| set.tags())
+                .unwrap_or_default()
+                .iter()
+                .map(|t| {
+                    (
+                        t.key().unwrap_or_default().to_string(),
+                        t.value().unwrap_or_default().to_string(),
+                    )
                 })
-            });
-            if ours {
-                found.push(OwnedObject {
-                    kind: ZONE.into(),
-                    id,
-                });
-            }
+                .collect();
+            found.push((id, pairs));
         }
         match page.next_marker() {
             Some(next) if page.is_truncated() => marker = Some(next.to_string()),
             _ => return Ok(found),
         }
     }
+}
+
+/// Zones tagged with this address (what a killed create left unrecorded).
+pub(crate) async fn find_zone_objects(cx: &Cx<'_>) -> Result<Vec<OwnedObject>> {
+    Ok(zones_with_tags(cx, "sweep")
+        .await?
+        .into_iter()
+        .filter(|(_, tags)| {
+            matches!(
+                crate::Owner::of(cx, tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+                crate::Owner::ThisResource
+            )
+        })
+        .map(|(id, _)| OwnedObject {
+            kind: ZONE.into(),
+            id,
+        })
+        .collect())
 }
 
 pub(crate) async fn import_zone(cx: &Cx<'_>, id: &str) -> Result<(Value, Applied)> {
