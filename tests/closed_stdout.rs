@@ -4,6 +4,10 @@
 //! crates/testkit/tests/cli_apply_output.rs.) A closed standard error loses the messages and
 //! nothing else: the command keeps its own exit code.
 
+mod support;
+
+use support::{meshctl_in as meshctl, text};
+
 use meshctl_model::record::NodeRecord;
 use meshctl_state::{Change, SledStore, StateStore};
 use std::io::BufRead;
@@ -19,19 +23,6 @@ resources:
   - { kind: namespace, name: app, labels: { team: web } }
   - { kind: namespace, name: api, depends_on: [namespace.app] }
 ";
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).to_string()
-}
-
-fn meshctl(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_meshctl"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
 
 /// A pipe whose reader is already gone: whatever meshctl writes to it fails with a broken pipe,
 /// however soon it writes (closing the reader after the spawn would race a fast command).

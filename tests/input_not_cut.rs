@@ -3,13 +3,16 @@
 //! control characters in names are shown escaped, and a stack written as one line of JSON is
 //! reported in a page, cut around the problem.
 
+mod support;
+
+use support::{meshctl_in as meshctl, text};
+
 #[path = "../crates/model/tests/support/hostile.rs"]
 #[allow(dead_code)] // the generators of other tests
 mod hostile;
 
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output};
 
 /// Two resources; `{cut}` is where a test puts the character under test, before the second.
 const STACK: &str = "stack: demo
@@ -28,19 +31,6 @@ resources:
     values: [origin.example.net]
     ttl: 60
 ";
-
-fn meshctl(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_meshctl"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).to_string()
-}
 
 fn stack_with(dir: &Path, cut: &str) {
     std::fs::write(dir.join("stack.yaml"), STACK.replace("{cut}", cut)).unwrap();

@@ -1,9 +1,11 @@
 //! Plan files round-trip and are refused when stale, foreign or made from another stack; two
 //! meshctl processes on one state: the second fails fast naming the first, or waits.
 
+mod support;
+
+use support::{meshctl_in as meshctl, text};
+
 use meshctl_state::StateLock;
-use std::path::Path;
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 const STACK: &str = "stack: demo
@@ -21,19 +23,6 @@ resources:
     values: [origin.example.net]
     ttl: 60
 ";
-
-fn meshctl(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_meshctl"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).to_string()
-}
 
 fn setup() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

@@ -3,8 +3,12 @@
 //! the var, and an edited stack file is refused as changed. (`apply PLANFILE` makes the same check;
 //! crates/testkit/tests/cli_saved_plan_vars.rs applies such a plan.)
 
+mod support;
+
+use support::{meshctl_in as meshctl, text};
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 const STACK: &str = "stack: demo
 region: us-east-1
@@ -15,19 +19,6 @@ resources:
     name: app
     labels: { team: \"${var.ns}\", tier: \"${var.tier}\" }
 ";
-
-fn meshctl(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_meshctl"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).to_string()
-}
 
 fn setup() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

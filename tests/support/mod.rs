@@ -36,6 +36,16 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// `meshctl ARGS` run in `dir` without colour, as a user types it.
+pub fn meshctl_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_meshctl"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
 /// The id of the hosted zone for `domain`.
 pub fn zone_id(rt: &tokio::runtime::Runtime, config: &SdkConfig, domain: &str) -> String {
     rt.block_on(async {
