@@ -5,7 +5,10 @@
 //! one-minor upgrade is not tested (only that a two-minor jump is refused); EKS clusters and
 //! nodegroups are ACTIVE at once, so the waits return on their first poll.
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+mod support;
+
+use support::{sandbox, Inputs, Sandbox, STACK};
+
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification, VpcAttributeName};
 use aws_sdk_route53::types::{
@@ -16,66 +19,12 @@ use meshctl_model::kinds::aws::{
 };
 use meshctl_model::record::{FieldDrift, OwnedObject};
 use meshctl_model::{Address, Kind};
-use meshctl_provider::{Applied, ErrorClass, Progress, Provider, ProviderError, Request};
-use meshctl_provider_aws::{AwsProvider, AwsSettings};
-use meshctl_sandbox::Moto;
+use meshctl_provider::{Applied, ErrorClass, Provider, ProviderError, Request};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
-
-const REGION: &str = "ap-northeast-2";
-const STACK: &str = "demo";
-
-type Inputs = BTreeMap<Address, BTreeMap<String, Value>>;
-
-/// Collects the provider's progress messages.
-#[derive(Default)]
-struct Messages(Mutex<Vec<String>>);
-
-impl Progress for Messages {
-    fn update(&self, _address: &Address, message: &str) {
-        self.0.lock().unwrap().push(message.to_string());
-    }
-}
-
-impl Messages {
-    fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
-
-/// A moto server, an SDK configuration pointing at it, and the provider under test.
-struct Sandbox {
-    _moto: Moto,
-    config: SdkConfig,
-    provider: AwsProvider,
-    progress: Messages,
-}
-
-async fn sandbox() -> Sandbox {
-    let moto = Moto::start().unwrap_or_else(|e| panic!("{e}"));
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .endpoint_url(moto.url())
-        .credentials_provider(aws_sdk_ec2::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .load()
-        .await;
-    let settings = AwsSettings {
-        stack: STACK.to_string(),
-        region: REGION.to_string(),
-        kube: None,
-    };
-    Sandbox {
-        provider: AwsProvider::with_config(settings, &config),
-        _moto: moto,
-        config,
-        progress: Messages::default(),
-    }
-}
 
 impl Sandbox {
     fn ec2(&self) -> aws_sdk_ec2::Client {

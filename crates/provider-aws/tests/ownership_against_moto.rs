@@ -6,7 +6,10 @@
 //! removes only objects tagged with this stack and address; a DNS record, or an ACM validation
 //! record, holding someone else's answer is refused.
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+mod support;
+
+use support::{sandbox, Inputs, Sandbox, STACK};
+
 use aws_sdk_eks::types::{NodegroupScalingConfig, VpcConfigRequest};
 use aws_sdk_iam::types::Tag as IamTag;
 use aws_sdk_route53::types::{
@@ -17,61 +20,14 @@ use meshctl_model::kinds::aws::{
 };
 use meshctl_model::record::OwnedObject;
 use meshctl_model::{Address, Kind};
-use meshctl_provider::{Applied, ErrorClass, Progress, Provider, ProviderError, Request};
-use meshctl_provider_aws::{AwsProvider, AwsSettings};
-use meshctl_sandbox::Moto;
+use meshctl_provider::{Applied, ErrorClass, Provider, ProviderError, Request};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-const REGION: &str = "ap-northeast-2";
-const STACK: &str = "demo";
 const ISSUER_ROLE: &str = "arn:aws:iam::123456789012:role/someone-elses-cluster-role";
-
-type Inputs = BTreeMap<Address, BTreeMap<String, Value>>;
-
-/// Collects the provider's progress messages.
-#[derive(Default)]
-struct Messages(Mutex<Vec<String>>);
-
-impl Progress for Messages {
-    fn update(&self, _address: &Address, message: &str) {
-        self.0.lock().unwrap().push(message.to_string());
-    }
-}
-
-/// A moto server, an SDK configuration pointing at it, and the provider of stack `demo`.
-struct Sandbox {
-    _moto: Moto,
-    config: SdkConfig,
-    provider: AwsProvider,
-    progress: Messages,
-}
-
-async fn sandbox() -> Sandbox {
-    let moto = Moto::start().unwrap_or_else(|e| panic!("{e}"));
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .endpoint_url(moto.url())
-        .credentials_provider(aws_sdk_ec2::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .load()
-        .await;
-    let settings = AwsSettings {
-        stack: STACK.to_string(),
-        region: REGION.to_string(),
-        kube: None,
-    };
-    Sandbox {
-        provider: AwsProvider::with_config(settings, &config),
-        _moto: moto,
-        config,
-        progress: Messages::default(),
-    }
-}
 
 impl Sandbox {
     fn eks(&self) -> aws_sdk_eks::Client {
