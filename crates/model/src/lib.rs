@@ -16,11 +16,13 @@ pub mod span;
 pub mod stack;
 pub mod validate;
 pub mod values;
+pub mod vars;
 pub mod yaml;
 
 pub use diagnostic::{Diagnostic, Severity};
 pub use kinds::{Kind, Spec};
-pub use load::{load, read_header, read_header_with, resolved_vars, Loaded, VarOverrides};
+pub use load::{load, read_header, read_header_with, Loaded};
 pub use path::FieldPath;
 pub use span::{SourceFile, Span};
 pub use stack::{Address, Resource, Stack};
+pub use vars::{resolved_vars, VarOverrides};

@@ -1,17 +1,18 @@
-//! Loading a stack: YAML → spanned tree → vars substituted → typed resources → every check.
+//! Loading a stack: YAML → spanned tree → vars substituted (`vars`) → typed resources → every check.
 //! All problems of a file are reported in one run; nothing here panics on any input.
 
 use crate::de::{closest, DeError, NodeDeserializer, Sink};
 use crate::diagnostic::{sort_and_dedup, Diagnostic};
-use crate::interpolate::{interpolations, unclosed, Expr};
+use crate::interpolate::{interpolations, Expr};
 use crate::kinds::{Kind, Spec};
 use crate::path::FieldPath;
 use crate::span::{SourceFile, Span};
 use crate::stack::{is_resource_name, Address, Dependency, EdgeKind, Header, Resource, Stack};
 use crate::validate;
+use crate::vars::{self, VarOverrides};
 use crate::yaml::{self, Entry, Node, NodeKind, ScalarStyle};
 use serde::Deserialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 /// Keys of a resource entry that every kind shares; the kind's own structure reads the rest.
 pub const ENVELOPE_KEYS: &[&str] = &["kind", "name", "depends_on", "prevent_destroy"];
@@ -20,52 +21,6 @@ const HEADER_SKIPPED: &[&str] = &["vars", "resources"];
 const HEADER_FIELDS: &[&str] = &["stack", "region", "kube", "backend"];
 /// Bounds the recovery loop of one value: each round sets aside one bad value and reads again.
 const MAX_RECOVERY_ROUNDS: usize = 64;
-
-/// Values for `vars` given on the command line (`--var k=v`) or in var files (`--var-file`).
-#[derive(Debug, Clone, Default)]
-pub struct VarOverrides {
-    values: Vec<(String, Node)>,
-}
-
-impl VarOverrides {
-    /// `--var name=value`: the value is read as YAML scalar text (numbers stay numbers).
-    pub fn set(&mut self, name: &str, value: &str) {
-        let kind = if value.is_empty() {
-            NodeKind::Null
-        } else {
-            NodeKind::Scalar(value.to_string(), ScalarStyle::Plain)
-        };
-        self.values
-            .push((name.to_string(), Node::new(kind, Span::default())));
-    }
-
-    /// `--var-file FILE`: a YAML mapping of var names to values.
-    #[allow(clippy::result_large_err)] // once per file; the diagnostic is the whole answer
-    pub fn add_file(&mut self, file: &SourceFile) -> Result<(), Diagnostic> {
-        let locate = |d: Diagnostic| Diagnostic {
-            file: Some(file.name.clone()),
-            ..d
-        };
-        let root = yaml::parse_file(file).map_err(locate)?;
-        match &root.kind {
-            NodeKind::Map(entries) => {
-                for entry in entries {
-                    self.values.push((entry.key.clone(), entry.value.clone()));
-                }
-                Ok(())
-            }
-            NodeKind::Null => Ok(()),
-            _ => Err(locate(
-                Diagnostic::error(
-                    "type-mismatch",
-                    "a var file must be a mapping of var names to values",
-                )
-                .with_span(root.span)
-                .help("write one `name: value` per line"),
-            )),
-        }
-    }
-}
 
 /// The result of loading: the stack when there were no errors, and every diagnostic.
 pub struct Loaded {
@@ -130,15 +85,8 @@ fn load_inner(
     validate::secrets::refuse_static_keys(&mut root, diags);
 
     // Vars apply everywhere but in `vars` itself, the header included (`region: ${var.region}`).
-    let vars = collect_vars(&root, overrides, diags);
-    let mut budget = Expansion::for_document(&root);
-    if let NodeKind::Map(entries) = &mut root.kind {
-        for entry in entries.iter_mut().filter(|e| e.key != "vars") {
-            let path = FieldPath::root().key(&entry.key);
-            substitute_vars(&mut entry.value, &path, &vars, diags, &mut budget);
-        }
-    }
-    if budget.exceeded {
+    let vars = vars::collect_vars(&root, overrides, diags);
+    if !vars::substitute_entries(&mut root, &vars, |_| true, diags) {
         // Like the parser's limits, this stops the run: what follows would be read from a
         // document only partly substituted.
         return None;
@@ -348,331 +296,6 @@ fn check_header(header: &Header, diags: &mut Vec<Diagnostic>) {
                     .help("remove `context`, or add `kubeconfig`"),
             );
         }
-    }
-}
-
-/// Var values: the stack's `vars`, then var files and `--var` in the order given.
-fn collect_vars(
-    root: &Node,
-    overrides: &VarOverrides,
-    diags: &mut Vec<Diagnostic>,
-) -> BTreeMap<String, Node> {
-    let mut vars = BTreeMap::new();
-    let path = FieldPath::root().key("vars");
-    match root.get("vars").map(|n| &n.kind) {
-        None | Some(NodeKind::Null) => {}
-        Some(NodeKind::Map(entries)) => {
-            for entry in entries {
-                if !entry
-                    .key
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-                    || entry.key.is_empty()
-                {
-                    diags.push(
-                        Diagnostic::error(
-                            "bad-name",
-                            format!("`{}` is not a valid var name", entry.key),
-                        )
-                        .at(path.key(&entry.key))
-                        .with_span(entry.key_span)
-                        .help("var names are letters, digits, '_' and '-'"),
-                    );
-                }
-                vars.insert(entry.key.clone(), entry.value.clone());
-            }
-        }
-        Some(_) => diags.push(
-            Diagnostic::error(
-                "type-mismatch",
-                "`vars` must be a mapping of names to values",
-            )
-            .at(path.clone())
-            .help("write `vars: { domain: example.com }`"),
-        ),
-    }
-    for (name, value) in &overrides.values {
-        let span = match vars.get(name) {
-            Some(declared) => declared.span,
-            None => {
-                // Usually a typo on the command line: the value would otherwise go unused silently.
-                let declared: Vec<&str> = vars.keys().map(String::as_str).collect();
-                let help = match closest(name, declared.iter().copied()) {
-                    Some(close) => format!("did you mean `{close}`?"),
-                    None => format!(
-                        "declare it under `vars:` to use it; declared: {}",
-                        list_or_none(&declared)
-                    ),
-                };
-                diags.push(
-                    Diagnostic::warning(
-                        "undeclared-var",
-                        format!("var `{name}` is given a value but the stack does not declare it"),
-                    )
-                    .at(path.clone())
-                    .with_span(root.get("vars").map_or(root.span, |v| v.span))
-                    .help(help),
-                );
-                value.span
-            }
-        };
-        vars.insert(name.clone(), Node::new(value.kind.clone(), span));
-    }
-    vars
-}
-
-/// The resolved value of every var (the stack's `vars`, then var files and `--var` in the order
-/// given) as JSON: what a saved plan records it was made with. Problems are `load`'s to report.
-pub fn resolved_vars(
-    source: &SourceFile,
-    overrides: &VarOverrides,
-) -> BTreeMap<String, serde_json::Value> {
-    let Ok(root) = yaml::parse_file(source) else {
-        return BTreeMap::new();
-    };
-    collect_vars(&root, overrides, &mut Vec::new())
-        .into_iter()
-        .map(|(name, node)| {
-            let sink = Sink::default();
-            let path = FieldPath::root().key("vars").key(&name);
-            let value = serde_json::Value::deserialize(&NodeDeserializer::new(&node, path, &sink))
-                .unwrap_or(serde_json::Value::Null);
-            (name, value)
-        })
-        .collect()
-}
-
-/// What substituting vars may add to the document, bounded like aliases: a var holding a list,
-/// used a hundred thousand times, is a billion laughs too.
-struct Expansion {
-    /// Nodes the document may still gain (`MAX_NODES` minus what it holds).
-    nodes: usize,
-    /// Bytes spliced text may still add (`MAX_FILE_BYTES` in all).
-    bytes: usize,
-    /// Reported once; substitution stops there.
-    exceeded: bool,
-}
-
-impl Expansion {
-    fn for_document(root: &Node) -> Self {
-        Expansion {
-            nodes: crate::limits::MAX_NODES.saturating_sub(measure(root).0),
-            bytes: crate::limits::MAX_FILE_BYTES,
-            exceeded: false,
-        }
-    }
-
-    /// Takes `nodes` and `bytes` from the budget, or reports at `at` that they do not fit.
-    fn take(
-        &mut self,
-        nodes: usize,
-        bytes: usize,
-        at: Span,
-        path: &FieldPath,
-        diags: &mut Vec<Diagnostic>,
-    ) -> bool {
-        if self.exceeded {
-            return false;
-        }
-        if nodes <= self.nodes && bytes <= self.bytes {
-            self.nodes -= nodes;
-            self.bytes -= bytes;
-            return true;
-        }
-        self.exceeded = true;
-        diags.push(
-            Diagnostic::error(
-                "var-expansion-too-large",
-                format!(
-                    "with this var substituted the stack would pass {} values or {} MiB of text",
-                    crate::limits::MAX_NODES,
-                    crate::limits::MAX_FILE_BYTES >> 20
-                ),
-            )
-            .at(path.clone())
-            .with_span(at)
-            .help("give the var a smaller value, or use it in fewer places"),
-        );
-        false
-    }
-}
-
-/// Nodes in `node` and how deep it nests (a scalar is 1 deep).
-fn measure(node: &Node) -> (usize, usize) {
-    match &node.kind {
-        NodeKind::Map(entries) => entries.iter().fold((1, 1), |(n, d), e| {
-            let (en, ed) = measure(&e.value);
-            (n + 1 + en, d.max(ed + 1))
-        }),
-        NodeKind::Seq(items) => items.iter().fold((1, 1), |(n, d), item| {
-            let (en, ed) = measure(item);
-            (n + en, d.max(ed + 1))
-        }),
-        _ => (1, 1),
-    }
-}
-
-/// Replaces `${var.x}` in every scalar below `node`. A scalar that is exactly `${var.x}` takes the
-/// var's value with its type (a number stays a number); inside text, the value's text is spliced.
-fn substitute_vars(
-    node: &mut Node,
-    path: &FieldPath,
-    vars: &BTreeMap<String, Node>,
-    diags: &mut Vec<Diagnostic>,
-    budget: &mut Expansion,
-) {
-    match &mut node.kind {
-        NodeKind::Map(entries) => {
-            for entry in entries {
-                let child = path.key(&entry.key);
-                substitute_vars(&mut entry.value, &child, vars, diags, budget);
-            }
-        }
-        NodeKind::Seq(items) => {
-            for (i, item) in items.iter_mut().enumerate() {
-                substitute_vars(item, &path.index(i), vars, diags, budget);
-            }
-        }
-        NodeKind::Scalar(text, style) => {
-            let quoted = u32::from(*style == ScalarStyle::Quoted);
-            if let Some(at) = unclosed(text) {
-                diags.push(
-                    Diagnostic::error("bad-interpolation", "`${` is never closed")
-                        .at(path.clone())
-                        .with_span(node.span.shifted(
-                            at + quoted as usize,
-                            char_offset(text, at) + quoted,
-                            2,
-                        ))
-                        .help("close it with `}`, e.g. ${var.domain}"),
-                );
-                return;
-            }
-            let mut out = String::new();
-            let mut last = 0;
-            let mut whole = None;
-            let mut columns = CharColumns::default();
-            let mut any = false;
-            // Read one at a time: a string of millions of `${...}` is never held as a list.
-            for item in interpolations(text).map_while(Result::ok) {
-                any = true;
-                out.push_str(&text[last..item.start]);
-                last = item.end;
-                let at = node.span.shifted(
-                    item.start + quoted as usize,
-                    columns.at(text, item.start) + quoted,
-                    u32::try_from(text[item.start..item.end].chars().count()).unwrap_or(1),
-                );
-                match &item.expr {
-                    Expr::Var(name) => match vars.get(name) {
-                        Some(value) => {
-                            // Spanning the whole text, it is the only one.
-                            if item.start == 0 && item.end == text.len() {
-                                // The value's nodes are copied here: they count, and so does
-                                // how deep they reach from this place.
-                                let (nodes, depth) = measure(value);
-                                if budget.exceeded {
-                                    return;
-                                }
-                                if path.segments().len() + depth > crate::limits::MAX_DEPTH {
-                                    diags
-                                        .push(crate::limits::nesting_too_deep(at).at(path.clone()));
-                                    budget.exceeded = true;
-                                    return;
-                                }
-                                if !budget.take(nodes, 0, at, path, diags) {
-                                    return;
-                                }
-                                whole = Some(value.kind.clone());
-                            }
-                            match &value.kind {
-                                NodeKind::Scalar(v, _) => out.push_str(v),
-                                NodeKind::Null => {}
-                                _ if whole.is_some() => {}
-                                _ => diags.push(
-                                    Diagnostic::error("bad-interpolation", format!("var `{name}` is a list or mapping and cannot be spliced into text"))
-                                        .at(path.clone())
-                                        .with_span(at)
-                                        .help("use the var as the whole value, or give it a scalar value"),
-                                ),
-                            }
-                        }
-                        None => {
-                            let help = match closest(name, vars.keys().map(String::as_str)) {
-                                Some(close) => format!("did you mean `{close}`?"),
-                                None if vars.is_empty() => {
-                                    "declare it under `vars:` or pass --var NAME=VALUE".to_string()
-                                }
-                                None => format!(
-                                    "declared vars: {}; or pass --var {name}=VALUE",
-                                    list_or_none(
-                                        &vars.keys().map(String::as_str).collect::<Vec<_>>()
-                                    )
-                                ),
-                            };
-                            diags.push(
-                                Diagnostic::error(
-                                    "undefined-var",
-                                    format!("var `{name}` is not defined"),
-                                )
-                                .at(path.clone())
-                                .with_span(at)
-                                .help(help),
-                            );
-                            out.push_str(&text[item.start..item.end]);
-                        }
-                    },
-                    Expr::Output(_) => out.push_str(&text[item.start..item.end]),
-                    Expr::Invalid(body) => {
-                        diags.push(
-                            Diagnostic::error("bad-interpolation", format!("`${{{body}}}` is not an interpolation meshctl knows"))
-                                .at(path.clone())
-                                .with_span(at)
-                                .help("write ${var.NAME} or ${KIND.NAME.OUTPUT}, e.g. ${acm_certificate.wildcard.arn}"),
-                        );
-                        out.push_str(&text[item.start..item.end]);
-                    }
-                }
-                crate::limits::bound(diags);
-            }
-            if !any {
-                return;
-            }
-            out.push_str(&text[last..]);
-            let grown = out.len().saturating_sub(text.len());
-            if whole.is_none() && !budget.take(0, grown, node.span, path, diags) {
-                return;
-            }
-            node.kind = match whole {
-                Some(kind) => kind,
-                None => NodeKind::Scalar(out, *style),
-            };
-        }
-        NodeKind::Null | NodeKind::Removed => {}
-    }
-}
-
-fn char_offset(text: &str, byte: usize) -> u32 {
-    u32::try_from(text[..byte.min(text.len())].chars().count()).unwrap_or(0)
-}
-
-/// Character offsets of increasing byte offsets in one text, each counted from the previous one
-/// so that a long scalar with many `${...}` is scanned once.
-#[derive(Default)]
-struct CharColumns {
-    byte: usize,
-    chars: u32,
-}
-
-impl CharColumns {
-    fn at(&mut self, text: &str, byte: usize) -> u32 {
-        if byte < self.byte {
-            *self = CharColumns::default();
-        }
-        let end = byte.min(text.len());
-        self.chars += char_offset(&text[self.byte.min(end)..], end - self.byte.min(end));
-        self.byte = end;
-        self.chars
     }
 }
 
@@ -1245,7 +868,7 @@ fn with_article(kind: &str) -> String {
 
 /// Names for a help line: at most `LISTED_NAMES`, so a stack of 10,000 names does not put all of
 /// them into each of its diagnostics.
-fn list_or_none(names: &[&str]) -> String {
+pub(crate) fn list_or_none(names: &[&str]) -> String {
     match names.len() {
         0 => "none".to_string(),
         n if n <= LISTED_NAMES => names.join(", "),
@@ -1293,7 +916,7 @@ fn collect_output_refs(
         }
         NodeKind::Scalar(text, style) => {
             let quoted = u32::from(*style == ScalarStyle::Quoted);
-            let mut columns = CharColumns::default();
+            let mut columns = crate::vars::CharColumns::default();
             for item in interpolations(text).map_while(Result::ok) {
                 if let Expr::Output(o) = item.expr {
                     let len =
@@ -1346,17 +969,14 @@ pub fn read_header_with(
 ) -> Result<Header, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let mut root = yaml::parse_file(source).map_err(|d| vec![d])?;
-    let vars = collect_vars(&root, overrides, &mut Vec::new());
-    let mut budget = Expansion::for_document(&root);
-    if let NodeKind::Map(entries) = &mut root.kind {
-        for entry in entries
-            .iter_mut()
-            .filter(|e| HEADER_FIELDS.contains(&e.key.as_str()))
-        {
-            let path = FieldPath::root().key(&entry.key);
-            substitute_vars(&mut entry.value, &path, &vars, &mut diags, &mut budget);
-        }
-    }
+    let vars = vars::collect_vars(&root, overrides, &mut Vec::new());
+    // Past the limits, the header is read as far as it was substituted; `load` reports the rest.
+    let _ = vars::substitute_entries(
+        &mut root,
+        &vars,
+        |key| HEADER_FIELDS.contains(&key),
+        &mut diags,
+    );
     let skip: Vec<&str> = root
         .entries()
         .iter()
