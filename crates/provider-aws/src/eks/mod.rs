@@ -1,0 +1,63 @@
+//! `eks_cluster` and `nodegroup`: `cluster` (cluster role, cluster, endpoint access, logging, OIDC
+//! provider, in-place version upgrades one minor at a time) and `nodegroup` (node role, managed
+//! nodegroup in the cluster's private or public subnets, scaling, labels and taints in place).
+//! This module holds what both share: object kinds, timeouts, and the dispatch of deletes and
+//! ownership by object kind.
+
+mod cluster;
+mod nodegroup;
+
+pub(crate) use cluster::{
+    create_cluster, find_cluster_objects, import_cluster, read_cluster, update_cluster,
+};
+pub(crate) use nodegroup::{
+    create_nodegroup, find_nodegroup_objects, import_nodegroup, read_nodegroup, update_nodegroup,
+};
+
+use crate::{Cx, Owner, Result};
+use meshctl_model::record::OwnedObject;
+use meshctl_provider::{ErrorClass, Progress};
+use std::time::Duration;
+
+pub(crate) const CLUSTER: &str = "eks:cluster";
+const NODEGROUP: &str = "eks:nodegroup";
+
+const CLUSTER_POLICIES: &[&str] = &["arn:aws:iam::aws:policy/AmazonEKSClusterPolicy"];
+const NODE_POLICIES: &[&str] = &[
+    "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+    "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
+    "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+];
+
+/// Creating a cluster takes 10-15 minutes on AWS; deleting one about as long.
+const CLUSTER_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+const POLL: Duration = Duration::from_secs(3);
+
+fn policies(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+pub(crate) async fn delete_object(
+    cx: &Cx<'_>,
+    object: &OwnedObject,
+    progress: &dyn Progress,
+) -> Result<()> {
+    match object.kind.as_str() {
+        CLUSTER => cluster::delete(cx, object, progress).await,
+        NODEGROUP => nodegroup::delete(cx, object, progress).await,
+        other => Err(cx.error(
+            ErrorClass::Permanent,
+            "delete",
+            format!("unknown EKS object kind `{other}` in state"),
+        )),
+    }
+}
+
+/// Whom the cluster or nodegroup `object` belongs to, or `None` if it is gone.
+pub(crate) async fn owner(cx: &Cx<'_>, object: &OwnedObject) -> Result<Option<Owner>> {
+    match object.kind.as_str() {
+        CLUSTER => cluster::owner(cx, object).await,
+        NODEGROUP => nodegroup::owner(cx, object).await,
+        _ => Ok(None),
+    }
+}
