@@ -50,29 +50,24 @@ pub async fn next_signal() {
 }
 
 /// Installs the handler for signals outside an apply. Without a runtime it installs nothing and
-/// the default (immediate exit) applies.
+/// the default (immediate exit) applies; the command then reports the runtime's failure itself.
 pub fn install() {
-    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    else {
+    let Ok(runtime) = crate::runtime::handle() else {
         return;
     };
-    std::thread::spawn(move || {
-        runtime.block_on(async {
-            loop {
-                next_signal().await;
-                if !APPLYING.load(Ordering::SeqCst) {
-                    let released = meshctl_state::release_held_locks();
-                    let lock = if released > 0 {
-                        " and the state lock was released"
-                    } else {
-                        ""
-                    };
-                    crate::output::errln!("\nInterrupted; nothing was changed{lock}.");
-                    std::process::exit(130);
-                }
+    runtime.spawn(async {
+        loop {
+            next_signal().await;
+            if !APPLYING.load(Ordering::SeqCst) {
+                let released = meshctl_state::release_held_locks();
+                let lock = if released > 0 {
+                    " and the state lock was released"
+                } else {
+                    ""
+                };
+                crate::output::errln!("\nInterrupted; nothing was changed{lock}.");
+                std::process::exit(130);
             }
-        })
+        }
     });
 }

@@ -6,7 +6,7 @@ use crate::output::{note, print_while_applying};
 use crate::progress::{JsonLines, PlainLines, Spinners};
 use crate::state_access::StateArgs;
 use crate::ProviderFactory;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::ValueEnum;
 use meshctl_engine::{ApplyOptions, Cancel, EventSink, Outcome};
 use meshctl_model::Address;
@@ -184,15 +184,13 @@ fn execute(planned: Planned, run: &RunArgs, operation: &str, saved_plan: bool) -
         operation: operation.to_string(),
         ..ApplyOptions::default()
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
     let store: Arc<dyn StateStore> = Arc::new(state.store);
     let applying = crate::signals::Applying::begin();
-    let outcome = runtime.block_on(async {
+    let outcome = crate::runtime::block_on(async {
         let on_interrupt = cancel.clone();
-        tokio::spawn(async move {
+        // The runtime outlives the apply: the listener is aborted with it, so a later signal
+        // goes to `signals::install`'s handler alone.
+        let listener = tokio::spawn(async move {
             loop {
                 crate::signals::next_signal().await;
                 // The one line an interrupt prints; the progress sinks leave the walk's
@@ -205,8 +203,11 @@ fn execute(planned: Planned, run: &RunArgs, operation: &str, saved_plan: bool) -
                 on_interrupt.interrupt();
             }
         });
-        meshctl_engine::apply(&plan, store, providers, &options, events, cancel.clone()).await
-    })?;
+        let outcome =
+            meshctl_engine::apply(&plan, store, providers, &options, events, cancel.clone()).await;
+        listener.abort();
+        outcome
+    })??;
     drop(applying);
     note(&describe(&outcome, operation));
     Ok(ExitCode::from(outcome.exit_code()))

@@ -194,15 +194,11 @@ pub fn read_live(
     if unread == prior.len() {
         return Ok(None);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let live = runtime.block_on(meshctl_engine::refresh(
+    let live = crate::runtime::block_on(meshctl_engine::refresh(
         prior,
         providers,
         &meshctl_engine::ApplyOptions::default(),
-    ))?;
+    ))??;
     Ok(Some(live))
 }
 
@@ -214,15 +210,11 @@ fn look_up(
     if requests.is_empty() {
         return Ok(None);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let lookups = runtime.block_on(meshctl_engine::lookup(
+    let lookups = crate::runtime::block_on(meshctl_engine::lookup(
         requests,
         providers,
         &meshctl_engine::ApplyOptions::default(),
-    ))?;
+    ))??;
     Ok(Some(lookups))
 }
 
@@ -366,22 +358,18 @@ fn census_is_clear(
     }) {
         return Ok(true);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
     let mut options = meshctl_engine::ApplyOptions::default();
     if !required {
         // Best effort: one attempt, so a plan without credentials is not held up by backoff.
         options.retry.max_attempts = 1;
     }
-    let unknown = match runtime.block_on(meshctl_engine::unknown_objects(
+    let unknown = match crate::runtime::block_on(meshctl_engine::unknown_objects(
         plan,
         known,
         in_flight,
         providers,
         &options,
-    )) {
+    ))? {
         Ok(unknown) => unknown,
         // A plan is still worth reading where the world cannot be reached (no credentials);
         // apply, which is about to create there, cannot go on without the census.
