@@ -2,7 +2,9 @@
 //! with AWS-shaped throttling or 5xx errors, per service, the way each service's protocol shapes
 //! them, so the SDK and meshctl classify them as the real ones. Rules can also fail matching calls
 //! permanently (AccessDenied) to drive rollbacks. It counts what it did per service and per call
-//! (`ec2:CreateVpc`), so a test can tell how many creates reached moto.
+//! (`ec2:CreateVpc`, `s3:PutObject`), so a test can tell how many creates reached moto. S3 calls
+//! (path-style, as the SDK sends them to an IP endpoint) are named by their operation and answered
+//! with S3's own XML errors (`SlowDown`, `InternalError`, `AccessDenied`), bodiless for `HEAD`.
 //!
 //! `Faults::parse` reads the `meshctl-sandbox --faults` syntax: `ec2=throttle:0.5,*=5xx:0.1`.
 
@@ -19,7 +21,8 @@ use std::time::Duration;
 
 use crate::moto::SandboxError;
 
-/// A permanent failure for calls of `service` whose body (or path) contains `contains`.
+/// A permanent failure for calls of `service` whose body, path or call name (`s3:PutObject`, as
+/// `FaultProxy::calls` counts them) contains `contains`.
 #[derive(Debug, Clone)]
 pub struct FailRule {
     pub service: String,
@@ -46,7 +49,7 @@ pub struct Counts {
 
 impl Faults {
     /// Reads comma-separated rules `SERVICE=FAULT:RATE`: SERVICE is the SigV4 signing name
-    /// (`ec2`, `eks`, `iam`, `route53`, `acm`, `elasticloadbalancing`) or `*` for all, FAULT is
+    /// (`ec2`, `eks`, `iam`, `route53`, `acm`, `elasticloadbalancing`, `s3`) or `*` for all, FAULT is
     /// `throttle` or `5xx`, RATE the share of calls between 0 and 1; `latency=MS` delays every
     /// call. The error says which rule is wrong and what was expected.
     pub fn parse(spec: &str) -> Result<Faults, String> {
@@ -75,7 +78,7 @@ impl Faults {
                         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
             {
                 return Err(format!(
-                    "fault rule {rule:?}: {service:?} is not a service signing name (ec2, eks, iam, route53, acm, elasticloadbalancing) nor *"
+                    "fault rule {rule:?}: {service:?} is not a service signing name (ec2, eks, iam, route53, acm, elasticloadbalancing, s3) nor *"
                 ));
             }
             let Some((kind, rate)) = fault.split_once(':') else {
@@ -231,6 +234,7 @@ async fn handle(
         .and_then(|t| t.to_str().ok())
         .map(|t| t.rsplit('.').next().unwrap_or(t).to_string());
     let (parts, body) = request.into_parts();
+    let head = parts.method == hyper::Method::HEAD;
     let body = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) => return Ok(plain(StatusCode::BAD_REQUEST, format!("bad body: {e}"))),
@@ -248,9 +252,21 @@ async fn handle(
     };
     let text = String::from_utf8_lossy(&body);
     let path = parts.uri.path();
+    let call = format!(
+        "{service}:{}",
+        if service == "s3" {
+            s3_operation(&parts.method, &parts.uri, &parts.headers)
+        } else {
+            query_action(&text)
+                .or(target)
+                .unwrap_or_else(|| format!("{} {path}", parts.method))
+        }
+    );
     let failing = faults.fail.iter().any(|rule| {
         (rule.service == service || rule.service == "*")
-            && (text.contains(&rule.contains) || path.contains(&rule.contains))
+            && (text.contains(&rule.contains)
+                || path.contains(&rule.contains)
+                || call.contains(&rule.contains))
     });
     let (throttle, server_error) = {
         let mut random = lock(&shared.random);
@@ -268,12 +284,6 @@ async fn handle(
     } else {
         None
     };
-    let call = format!(
-        "{service}:{}",
-        query_action(&text)
-            .or(target)
-            .unwrap_or_else(|| format!("{} {path}", parts.method))
-    );
     for (table, key) in [(&shared.counts, service.clone()), (&shared.calls, call)] {
         let mut counts = lock(table);
         let entry = counts.entry(key).or_default();
@@ -285,7 +295,7 @@ async fn handle(
         }
     }
     if let Some(fault) = outcome {
-        return Ok(aws_error(&service, fault));
+        return Ok(aws_error(&service, fault, head));
     }
     let uri = format!(
         "{}{}",
@@ -330,6 +340,37 @@ fn signing_service<B>(request: &Request<B>) -> Option<String> {
     scope.split('/').nth(3).map(str::to_string)
 }
 
+/// The S3 operation of a path-style request (`/bucket`, `/bucket/key`), as AWS names it.
+fn s3_operation(method: &hyper::Method, uri: &hyper::Uri, headers: &hyper::HeaderMap) -> String {
+    let path = uri.path().trim_start_matches('/');
+    let query = uri.query().unwrap_or_default();
+    let has = |param: &str| {
+        query
+            .split('&')
+            .any(|pair| pair == param || pair.starts_with(&format!("{param}=")))
+    };
+    let object = path.split_once('/').is_some_and(|(_, key)| !key.is_empty());
+    let operation = match (method.as_str(), object) {
+        ("GET", true) => "GetObject",
+        ("HEAD", true) => "HeadObject",
+        ("PUT", true) if headers.contains_key("x-amz-copy-source") => "CopyObject",
+        ("PUT", true) => "PutObject",
+        ("DELETE", true) => "DeleteObject",
+        ("GET", false) if has("versions") => "ListObjectVersions",
+        ("GET", false) if has("versioning") => "GetBucketVersioning",
+        ("GET", false) if has("list-type") => "ListObjectsV2",
+        ("GET", false) if path.is_empty() => "ListBuckets",
+        ("GET", false) => "ListObjects",
+        ("HEAD", false) => "HeadBucket",
+        ("PUT", false) if has("versioning") => "PutBucketVersioning",
+        ("PUT", false) => "CreateBucket",
+        ("POST", false) if has("delete") => "DeleteObjects",
+        ("DELETE", false) => "DeleteBucket",
+        (method, _) => return format!("{method} /{path}"),
+    };
+    operation.to_string()
+}
+
 /// The `Action=` of a query-protocol body (EC2, IAM, ELBv2, STS).
 fn query_action(body: &str) -> Option<String> {
     body.split('&')
@@ -343,9 +384,17 @@ fn plain(status: StatusCode, message: String) -> Response<Full<Bytes>> {
     response
 }
 
-/// The error as the service's own protocol shapes it (EC2 query, awsQuery, restXml, JSON).
-fn aws_error(service: &str, fault: Fault) -> Response<Full<Bytes>> {
+/// The error as the service's own protocol shapes it (EC2 query, awsQuery, restXml, JSON, S3's
+/// bare `<Error>`). The answer to a `HEAD` has no body, as S3 sends it: the status says it all.
+fn aws_error(service: &str, fault: Fault, head: bool) -> Response<Full<Bytes>> {
     let (status, code, message) = match (service, fault) {
+        ("s3", Fault::Throttling) => (503, "SlowDown", "Please reduce your request rate."),
+        ("s3", Fault::ServerError) => (
+            500,
+            "InternalError",
+            "We encountered an internal error. Please try again.",
+        ),
+        ("s3", Fault::AccessDenied) => (403, "AccessDenied", "Access Denied"),
         ("ec2", Fault::Throttling) => (503, "RequestLimitExceeded", "Request limit exceeded."),
         ("route53", Fault::Throttling) => (400, "Throttling", "Rate exceeded"),
         ("eks", Fault::Throttling) => (429, "ThrottlingException", "Rate exceeded"),
@@ -374,14 +423,23 @@ fn aws_error(service: &str, fault: Fault) -> Response<Full<Bytes>> {
             format!("{{\"__type\":\"{code}\",\"message\":\"{message}\"}}"),
         ),
         "eks" => ("application/json", format!("{{\"message\":\"{message}\"}}")),
+        "s3" => (
+            "application/xml",
+            format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message><RequestId>fault-proxy</RequestId><HostId>fault-proxy</HostId></Error>"),
+        ),
         _ => (
             "text/xml",
             format!("<?xml version=\"1.0\"?><ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>"),
         ),
     };
+    let body = if head { String::new() } else { body };
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
     let headers = response.headers_mut();
+    headers.insert(
+        "x-amz-request-id",
+        hyper::header::HeaderValue::from_static("fault-proxy"),
+    );
     headers.insert(
         "content-type",
         hyper::header::HeaderValue::from_static(content_type),
@@ -424,6 +482,52 @@ mod tests {
                 "{spec}: {error}"
             );
         }
+    }
+
+    #[test]
+    fn s3_calls_are_named_by_their_operation() {
+        let name = |method: &str, uri: &str, copy: bool| {
+            let mut headers = hyper::HeaderMap::new();
+            if copy {
+                headers.insert("x-amz-copy-source", "b/k".parse().unwrap());
+            }
+            s3_operation(&method.parse().unwrap(), &uri.parse().unwrap(), &headers)
+        };
+        assert_eq!(
+            name("PUT", "/state/meshctl/prod.json?x-id=PutObject", false),
+            "PutObject"
+        );
+        assert_eq!(name("GET", "/state/meshctl/prod.json", false), "GetObject");
+        assert_eq!(name("HEAD", "/state/prod.json", false), "HeadObject");
+        assert_eq!(
+            name("DELETE", "/state/prod.json.lock", false),
+            "DeleteObject"
+        );
+        assert_eq!(name("PUT", "/state/prod.json", true), "CopyObject");
+        assert_eq!(
+            name("GET", "/state?list-type=2&prefix=p", false),
+            "ListObjectsV2"
+        );
+        assert_eq!(
+            name("GET", "/state?versions&prefix=p", false),
+            "ListObjectVersions"
+        );
+        assert_eq!(
+            name("PUT", "/state?versioning", false),
+            "PutBucketVersioning"
+        );
+        assert_eq!(name("PUT", "/state", false), "CreateBucket");
+    }
+
+    #[test]
+    fn s3_errors_are_s3_xml_and_a_head_gets_none() {
+        let response = aws_error("s3", Fault::Throttling, false);
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = format!("{:?}", response.body());
+        assert!(body.contains("<Error><Code>SlowDown</Code>"), "{body}");
+        let head = aws_error("s3", Fault::AccessDenied, true);
+        assert_eq!(head.status(), StatusCode::FORBIDDEN);
+        assert!(!format!("{:?}", head.body()).contains("Error"));
     }
 
     #[test]
