@@ -8,6 +8,7 @@ pub mod diagnostic;
 pub mod interpolate;
 pub mod kinds;
 pub mod limits;
+pub mod link;
 pub mod load;
 pub mod path;
 pub mod record;

@@ -1,0 +1,109 @@
+//! Edge rule `outputs`: each `${kind.name.output}` in a resource's strings is an
+//! `EdgeKind::Interpolation` edge to the resource it names (and an entry of the resource's
+//! `outputs_used`), or a diagnostic when it names no resource or an output the kind lacks.
+
+use super::{Index, Links, Rule};
+use crate::de::closest;
+use crate::diagnostic::Diagnostic;
+use crate::interpolate::{interpolations, Expr, OutputRef};
+use crate::load::list_or_none;
+use crate::path::FieldPath;
+use crate::span::Span;
+use crate::stack::{Address, Dependency, EdgeKind};
+use crate::vars::CharColumns;
+use crate::yaml::{Node, NodeKind, ScalarStyle};
+
+pub(super) const RULE: Rule = Rule {
+    name: "outputs",
+    apply: link_outputs,
+};
+
+fn link_outputs(index: &Index, links: &mut Links, diags: &mut Vec<Diagnostic>) {
+    for (i, r) in index.stack.resources.iter().enumerate() {
+        let mut used = Vec::new();
+        if let Some(node) = index.stack.document.find(&r.path()) {
+            collect_output_refs(node, &r.path(), &mut used);
+        }
+        for (path, span, output) in &used {
+            let target = Address::new(output.kind, output.name.clone());
+            if index.broken.contains(&target) {
+                continue;
+            }
+            if !index.by_address.contains_key(&target) {
+                diags.push(
+                    Diagnostic::error(
+                        "dangling-reference",
+                        format!("`{output}` refers to `{target}`, which is not in this stack"),
+                    )
+                    .at(path.clone())
+                    .with_span(*span)
+                    .help(index.suggest_address(&target)),
+                );
+            } else if !output
+                .kind
+                .schema()
+                .outputs
+                .contains(&output.output.as_str())
+            {
+                let outputs = output.kind.schema().outputs;
+                let help = match closest(&output.output, outputs.iter().copied()) {
+                    Some(close) => format!("did you mean `{close}`?"),
+                    None => format!("{} outputs: {}", output.kind, list_or_none(outputs)),
+                };
+                diags.push(
+                    Diagnostic::error(
+                        "unknown-output",
+                        format!("{} has no output `{}`", output.kind, output.output),
+                    )
+                    .at(path.clone())
+                    .with_span(*span)
+                    .help(help),
+                );
+            } else {
+                links.edges[i].push(Dependency {
+                    target,
+                    path: path.clone(),
+                    kind: EdgeKind::Interpolation,
+                });
+            }
+        }
+        links.outputs_used[i] = used.into_iter().map(|(p, _, o)| (p, o)).collect();
+        crate::limits::bound(diags);
+    }
+}
+
+/// Every `${kind.name.output}` below `node`, with its field path and the span of the `${…}`.
+fn collect_output_refs(node: &Node, path: &FieldPath, out: &mut Vec<(FieldPath, Span, OutputRef)>) {
+    match &node.kind {
+        NodeKind::Map(entries) => {
+            for e in entries {
+                collect_output_refs(&e.value, &path.key(&e.key), out);
+            }
+        }
+        NodeKind::Seq(items) => {
+            for (i, item) in items.iter().enumerate() {
+                collect_output_refs(item, &path.index(i), out);
+            }
+        }
+        NodeKind::Scalar(text, style) => {
+            let quoted = u32::from(*style == ScalarStyle::Quoted);
+            let mut columns = CharColumns::default();
+            for item in interpolations(text).map_while(Result::ok) {
+                if let Expr::Output(o) = item.expr {
+                    let len =
+                        u32::try_from(text[item.start..item.end].chars().count()).unwrap_or(1);
+                    out.push((
+                        path.clone(),
+                        node.span.shifted(
+                            item.start + quoted as usize,
+                            columns.at(text, item.start) + quoted,
+                            len,
+                        ),
+                        o,
+                    ));
+                }
+            }
+        }
+        NodeKind::Null | NodeKind::Removed => {}
+    }
+}
