@@ -1,14 +1,15 @@
-//! Opening a stack's state for a command: the directory from the stack's backend (or --state),
-//! the lock (failing fast or waiting --lock-timeout, taking over the lock of a holder that is
-//! provably gone), then the sled store. Read-only commands do not wait for the lock: while
-//! another meshctl holds it they read the state's backup.
+//! Opening a stack's state for a command: the backend from the stack's `backend` (or --state):
+//! a sled directory, or an S3 object; its lock (failing fast or waiting --lock-timeout, taking
+//! over the lock of a holder that is provably gone), then the store. Read-only commands do not
+//! wait for the lock: while another meshctl holds a sled state they read its backup, and an S3
+//! state is read as last written.
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
-use meshctl_model::stack::Backend;
+use meshctl_model::stack::Backend as StackBackend;
 use meshctl_model::SourceFile;
 use meshctl_state::{
-    shell_quote, Backup, MemoryStore, SledStore, StateError, StateLock, StateStore,
+    shell_quote, Backend, HeldLock, LocalBackend, MemoryStore, StateError, StateStore,
 };
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -34,37 +35,58 @@ fn parse_lock_timeout(text: &str) -> Result<Duration, String> {
         .map_err(|e| format!("{e}; give seconds (300) or a duration with its unit (30s, 5m, 1h)"))
 }
 
-/// An open, locked state. The lock is released when this is dropped.
+/// An open, locked state. The store is dropped (a sled database closed) before the lock is
+/// released, as the fields drop in this order.
 pub struct OpenState {
-    pub store: SledStore,
-    pub dir: PathBuf,
-    _lock: StateLock,
+    pub store: Box<dyn StateStore>,
+    pub backend: Box<dyn Backend>,
+    _lock: Box<dyn HeldLock>,
 }
 
-/// A state opened for reading only: the database when the lock was free, else the backup.
+impl OpenState {
+    /// Where the state is, for messages: its directory or `s3://bucket/key`.
+    pub fn location(&self) -> String {
+        self.backend.describe()
+    }
+}
+
+/// A state opened for reading only: the store when the lock was free, else what can be read
+/// without it (a sled state's backup, an S3 state as last written).
 pub struct ReadState {
     pub store: Box<dyn StateStore>,
-    pub dir: PathBuf,
-    _lock: Option<StateLock>,
+    pub backend: Box<dyn Backend>,
+    _lock: Option<Box<dyn HeldLock>>,
+}
+
+impl ReadState {
+    /// Where the state is, for messages: its directory or `s3://bucket/key`.
+    pub fn location(&self) -> String {
+        self.backend.describe()
+    }
 }
 
 impl StateArgs {
     /// The state directory: `--state` as given, else the stack's `backend.local`, else
     /// `state/<stack>`; the last two relative to the stack file's directory (`stack_file`), so the
     /// state is found wherever meshctl runs from. Without a stack file (a saved plan applied
-    /// alone) they are relative to the working directory.
+    /// alone) they are relative to the working directory. An S3 backend has no directory: use
+    /// `backend_for`.
     pub fn dir_for(
         &self,
         stack: &str,
-        backend: Option<&Backend>,
+        backend: Option<&StackBackend>,
         stack_file: Option<&Path>,
     ) -> Result<PathBuf> {
         if let Some(dir) = &self.dir {
             return Ok(dir.clone());
         }
         let relative = match backend {
-            Some(Backend::Local(dir)) => PathBuf::from(dir),
-            Some(Backend::S3(_)) => bail!("the s3 backend is not available yet; use `backend: {{ local: DIR }}` or --state DIR"),
+            Some(StackBackend::Local(dir)) => PathBuf::from(dir),
+            Some(StackBackend::S3(s3)) => bail!(
+                "the state of stack `{stack}` is in S3 (s3://{}/{}), not in a directory; give --state DIR for a local one",
+                s3.bucket,
+                s3.key
+            ),
             None => PathBuf::from("state").join(stack),
         };
         let base = stack_file
@@ -76,120 +98,128 @@ impl StateArgs {
         })
     }
 
-    /// Whether the state directory exists: commands that only read state do not create it, and
-    /// read a missing one as no state.
+    /// Where the state of `stack` lives: `--state DIR` as given, else the stack's backend (a
+    /// sled directory found as `dir_for` says, or an S3 object).
+    pub fn backend_for(
+        &self,
+        stack: &str,
+        backend: Option<&StackBackend>,
+        stack_file: Option<&Path>,
+    ) -> Result<Box<dyn Backend>> {
+        match backend {
+            Some(StackBackend::S3(_)) if self.dir.is_none() => {
+                bail!("the s3 backend is not available yet; use `backend: {{ local: DIR }}` or --state DIR")
+            }
+            _ => Ok(Box::new(LocalBackend::new(
+                self.dir_for(stack, backend, stack_file)?,
+            ))),
+        }
+    }
+
+    /// Whether the state exists: commands that only read state do not create it, and read a
+    /// missing one as no state.
     pub fn exists(
         &self,
         stack: &str,
-        backend: Option<&Backend>,
+        backend: Option<&StackBackend>,
         stack_file: Option<&Path>,
     ) -> Result<bool> {
-        Ok(self.dir_for(stack, backend, stack_file)?.exists())
+        let backend = self.backend_for(stack, backend, stack_file)?;
+        backend
+            .exists()
+            .map_err(|e| explain_for(e, backend.as_ref()))
     }
 
     pub fn open(
         &self,
         stack: &str,
-        backend: Option<&Backend>,
+        backend: Option<&StackBackend>,
         stack_file: Option<&Path>,
         operation: &str,
     ) -> Result<OpenState> {
-        let dir = self.dir_for(stack, backend, stack_file)?;
-        let lock = self.lock(&dir, operation, self.lock_timeout)?;
-        let store = SledStore::open(&dir, stack).map_err(|e| explain(e, &dir))?;
+        let backend = self.backend_for(stack, backend, stack_file)?;
+        let lock = self.lock_backend(backend.as_ref(), operation, self.lock_timeout)?;
+        let store = backend
+            .open(stack)
+            .map_err(|e| explain_for(e, backend.as_ref()))?;
         Ok(OpenState {
             store,
-            dir,
+            backend,
             _lock: lock,
         })
     }
 
-    /// Takes the lock of `dir`, saying so on stderr when it took over a dead holder's lock.
-    pub fn lock(&self, dir: &Path, operation: &str, timeout: Duration) -> Result<StateLock> {
-        let lock = StateLock::acquire(dir, operation, timeout).map_err(|e| explain(e, dir))?;
-        if let Some((dead, reason)) = &lock.took_over {
+    /// Takes the lock of the sled state in `dir` (`lock_backend`).
+    pub fn lock(
+        &self,
+        dir: &Path,
+        operation: &str,
+        timeout: Duration,
+    ) -> Result<Box<dyn HeldLock>> {
+        self.lock_backend(&LocalBackend::new(dir), operation, timeout)
+    }
+
+    /// Takes the lock of `backend`, saying so on stderr when it took over a dead holder's lock.
+    pub fn lock_backend(
+        &self,
+        backend: &dyn Backend,
+        operation: &str,
+        timeout: Duration,
+    ) -> Result<Box<dyn HeldLock>> {
+        let lock = backend
+            .lock(operation, timeout)
+            .map_err(|e| explain_for(e, backend))?;
+        if let Some((dead, reason)) = lock.took_over() {
             crate::output::errln!(
                 "warning: took over the lock of the state in {} from {}: {reason}. What that run left in flight is in the state's journal; plan shows it and apply repairs it.",
-                dir.display(),
+                backend.describe(),
                 dead.describe()
             );
         }
         Ok(lock)
     }
 
-    /// Opens the state for a command that only reads it. It does not wait for the lock: while a
-    /// live meshctl holds it (and the database with it), this reads the backup — the last
-    /// finished serial plus the commits of the run in progress — and says so on stderr.
+    /// Opens the state for a command that only reads it, without waiting for the lock (see
+    /// `Backend::read_only`); what it shows instead of the locked state is said on stderr.
     pub fn open_read_only(
         &self,
         stack: &str,
-        backend: Option<&Backend>,
+        backend: Option<&StackBackend>,
         stack_file: Option<&Path>,
         operation: &str,
     ) -> Result<ReadState> {
-        let dir = self.dir_for(stack, backend, stack_file)?;
-        if !dir.exists() {
+        let backend = self.backend_for(stack, backend, stack_file)?;
+        match backend.read_only(stack, operation) {
             // Reading creates nothing: a missing state is no state (not a new, empty one).
-            return Ok(ReadState {
+            Ok(None) => Ok(ReadState {
                 store: Box::new(MemoryStore::new(stack)),
-                dir,
+                backend,
                 _lock: None,
-            });
-        }
-        match StateLock::acquire(&dir, operation, Duration::ZERO) {
-            Ok(lock) => {
-                if let Some((dead, reason)) = &lock.took_over {
-                    crate::output::errln!(
-                        "warning: took over the lock of the state in {} from {}: {reason}.",
-                        dir.display(),
-                        dead.describe()
-                    );
-                }
-                let store = SledStore::open(&dir, stack).map_err(|e| explain(e, &dir))?;
-                Ok(ReadState {
-                    store: Box::new(store),
-                    dir,
-                    _lock: Some(lock),
-                })
-            }
-            Err(StateError::Locked(locked)) => {
-                let holder = locked
-                    .holder
-                    .as_ref()
-                    .map_or_else(|| "another meshctl".to_string(), |h| h.describe());
-                let Some(loaded) = Backup::load(&dir).map_err(|e| explain(e, &dir))? else {
-                    bail!(
-                        "{}\n  (it has no backup to read meanwhile: one is written when meshctl opens the state)",
-                        locked.message(&target_args(&dir))
-                    );
-                };
-                if loaded.state.meta.stack != stack {
-                    bail!(
-                        "the backup in {} belongs to stack `{}`, not `{stack}`",
-                        dir.display(),
-                        loaded.state.meta.stack
-                    );
-                }
-                crate::output::errln!(
-                    "note: the state in {} is locked by {holder}; showing its backup: serial {}{}.",
-                    dir.display(),
-                    loaded.state.meta.serial,
-                    if loaded.changes > 0 {
-                        format!(
-                            " and the {} change(s) committed since by the run in progress",
-                            loaded.changes
-                        )
-                    } else {
-                        String::new()
+            }),
+            Ok(Some(read)) => {
+                if let Some(lock) = &read.lock {
+                    if let Some((dead, reason)) = lock.took_over() {
+                        crate::output::errln!(
+                            "warning: took over the lock of the state in {} from {}: {reason}.",
+                            backend.describe(),
+                            dead.describe()
+                        );
                     }
-                );
+                }
+                if let Some(note) = &read.note {
+                    crate::output::errln!("note: {note}");
+                }
                 Ok(ReadState {
-                    store: Box::new(MemoryStore::from_snapshot(loaded.state)),
-                    dir,
-                    _lock: None,
+                    store: read.store,
+                    backend,
+                    _lock: read.lock,
                 })
             }
-            Err(other) => Err(explain(other, &dir)),
+            Err(StateError::Locked(locked)) => bail!(
+                "{}\n  (it has no backup to read meanwhile: one is written when meshctl opens the state)",
+                locked.message(&target_args(backend.as_ref()))
+            ),
+            Err(other) => Err(explain_for(other, backend.as_ref())),
         }
     }
 
@@ -233,17 +263,24 @@ pub fn read_header(source: &SourceFile) -> Result<meshctl_model::stack::Header> 
 
 /// A state error for a person: a locked or damaged state names the command that deals with it,
 /// with the arguments this command was given, so it works as printed.
-pub fn explain(error: StateError, dir: &Path) -> anyhow::Error {
+pub fn explain_for(error: StateError, backend: &dyn Backend) -> anyhow::Error {
     match error {
-        StateError::Locked(locked) => anyhow!(locked.message(&target_args(dir))),
-        StateError::Damaged(damaged) => anyhow!(damaged.message(&target_args(dir))),
-        other => anyhow::Error::new(other).context(format!("cannot open state {}", dir.display())),
+        StateError::Locked(locked) => anyhow!(locked.message(&target_args(backend))),
+        StateError::Damaged(damaged) => anyhow!(damaged.message(&target_args(backend))),
+        other => {
+            anyhow::Error::new(other).context(format!("cannot open state {}", backend.describe()))
+        }
     }
 }
 
-/// The arguments that name the state in `dir` as this command was given them: its `-f` stack
-/// file (with `--state` if that was given too), else `--state DIR`.
-fn target_args(dir: &Path) -> String {
+/// `explain_for` the sled state in `dir`.
+pub fn explain(error: StateError, dir: &Path) -> anyhow::Error {
+    explain_for(error, &LocalBackend::new(dir))
+}
+
+/// The arguments that name the state of `backend` as this command was given them: its `-f`
+/// stack file (with `--state` if that was given too), else `--state DIR`.
+fn target_args(backend: &dyn Backend) -> String {
     let args: Vec<String> = std::env::args_os()
         .skip(1)
         .map(|a| a.to_string_lossy().into_owned())
@@ -262,7 +299,7 @@ fn target_args(dir: &Path) -> String {
             }
         })
     };
-    let state = format!("--state {}", shell_quote(&dir.display().to_string()));
+    let state = format!("--state {}", shell_quote(&backend.describe()));
     match value_of(Some("-f"), "--file") {
         Some(file) if value_of(None, "--state").is_some() => {
             format!("-f {} {state}", shell_quote(&file))
@@ -270,6 +307,32 @@ fn target_args(dir: &Path) -> String {
         Some(file) => format!("-f {}", shell_quote(&file)),
         None => state,
     }
+}
+
+/// The backend and stack name a command names with `-f STACK` and/or `--state DIR` (for
+/// commands that work on a state whose stack file may be gone or broken, as force-unlock).
+pub fn resolve_backend(
+    file: Option<&Path>,
+    state: &StateArgs,
+) -> Result<(Box<dyn Backend>, Option<String>)> {
+    match file {
+        Some(file) => {
+            let source = crate::input::StackArgs {
+                file: file.to_path_buf(),
+                vars: Vec::new(),
+                var_files: Vec::new(),
+            }
+            .source()?;
+            let header = read_header(&source)?;
+            let backend = state.backend_for(&header.stack, header.backend.as_ref(), Some(file))?;
+            Ok::<_, anyhow::Error>((backend, Some(header.stack)))
+        }
+        None => match &state.dir {
+            Some(dir) => Ok((Box::new(LocalBackend::new(dir)) as Box<dyn Backend>, None)),
+            None => bail!("name the state: give the stack file (-f STACK) or the state directory (--state DIR)"),
+        },
+    }
+    .context("cannot find the state")
 }
 
 /// The state directory and stack name a command names with `-f STACK` and/or `--state DIR`
@@ -298,6 +361,7 @@ pub fn resolve_target(file: Option<&Path>, state: &StateArgs) -> Result<(PathBuf
 #[cfg(test)]
 mod tests {
     use super::*;
+    use meshctl_model::stack::Backend;
 
     fn args(dir: Option<&str>) -> StateArgs {
         StateArgs {

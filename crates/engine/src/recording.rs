@@ -43,6 +43,15 @@ impl StateStore for RecordingStore {
         self.0.finish(operation, changed)
     }
 
+    fn finish_run(
+        &self,
+        operation: &str,
+        changed: &[Address],
+        var_set: Option<&str>,
+    ) -> Result<u64, StateError> {
+        self.0.finish_run(operation, changed, var_set)
+    }
+
     fn history(&self) -> Result<Vec<HistoryEntry>, StateError> {
         self.0.history()
     }

@@ -1,17 +1,24 @@
 //! State: what meshctl knows it created. The `StateStore` trait with a sled backend (default,
 //! durable) and an in-memory one (tests), the backup beside the database that a damaged database
-//! is restored from, plus the per-directory lock (ARCHITECTURE.md).
+//! is restored from, the per-directory lock, and the `Backend` abstraction of where a state lives
+//! with its lock, which the S3 backend (meshctl-state-s3) implements too (ARCHITECTURE.md).
 
+mod backend;
 mod backup;
 mod lock;
 mod memory;
 mod sled_store;
 
+pub use backend::{
+    check_replace, is_empty, new_meta, replaced, Backend, HeldLock, LocalBackend, ReadOnly,
+    Replacement,
+};
 pub use backup::{Backup, BackupSummary, Damaged, Snapshot, BACKUP_FILE, CHANGE_LOG_FILE};
 pub use lock::{force_unlock, process_start, release_held_locks, LockInfo, LockedState, StateLock};
 pub use memory::MemoryStore;
 pub use sled_store::{Restored, SledStore};
 
+pub use meshctl_model::record::Operation;
 use meshctl_model::record::{NodeRecord, OwnedObject};
 use meshctl_model::Address;
 use serde::{Deserialize, Serialize};
@@ -29,24 +36,11 @@ pub struct Meta {
     /// +1 per apply (and per state edit); a plan made at another serial is stale.
     pub serial: u64,
     pub stack: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Operation {
-    Create,
-    Update,
-    Delete,
-}
-
-impl std::fmt::Display for Operation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Operation::Create => "create",
-            Operation::Update => "update",
-            Operation::Delete => "delete",
-        })
-    }
+    /// Digest of the resolved variable set of the last apply (computed by the CLI), so a plan
+    /// made with other variables (another environment's var file) is refused. `None` in states
+    /// written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub var_set: Option<String>,
 }
 
 /// An operation in flight: written before the provider call that creates anything, closed when
@@ -118,6 +112,38 @@ pub enum StateError {
     },
     #[error("state database at {path}: {detail}")]
     Database { path: String, detail: String },
+    #[error("{location} holds a state of another lineage ({current}) than the one given ({incoming}): they record different objects; name the right state, or replace it anyway with --force")]
+    OtherLineage {
+        location: String,
+        current: String,
+        incoming: String,
+    },
+    #[error("{location} is at serial {current}, newer than the given state's serial {incoming}: replacing it would undo finished runs; `meshctl state pull` shows what it holds, or replace it anyway with --force")]
+    OlderSerial {
+        location: String,
+        current: u64,
+        incoming: u64,
+    },
+    /// A compare-and-swap write was refused: another writer changed the state since this process
+    /// read or wrote it. Nothing is overwritten, and the store keeps every change in memory.
+    #[error("the state at {location} was changed by another writer (lock broken?): {detail}. It was not overwritten, and nothing was lost: every change this run recorded is kept (`snapshot`)")]
+    Conflict { location: String, detail: String },
+    /// A write failed after every retry; the store keeps the change in memory (`snapshot`).
+    #[error("cannot save the state to {location}: {detail}. Nothing was lost: every change this run recorded is kept (`snapshot`)")]
+    NotSaved { location: String, detail: String },
+    #[error("state storage at {location}: {detail}")]
+    Remote { location: String, detail: String },
+}
+
+impl StateError {
+    /// Whether a store that returned this still holds, in memory, changes its storage lacks
+    /// (then `snapshot()` is the only full copy: write it somewhere before exiting).
+    pub fn unsaved(&self) -> bool {
+        matches!(
+            self,
+            StateError::Conflict { .. } | StateError::NotSaved { .. }
+        )
+    }
 }
 
 /// Storage of one stack's state. Every `commit` is atomic and on disk before it returns.
@@ -132,9 +158,48 @@ pub trait StateStore: Send + Sync {
     /// A fresh journal entry id.
     fn next_journal_id(&self) -> Result<u64, StateError>;
     /// Ends a run that changed `changed`: serial + 1 and a history entry. Returns the new serial.
+    /// The state's var set is kept as it was.
     fn finish(&self, operation: &str, changed: &[Address]) -> Result<u64, StateError>;
     /// History, oldest first.
     fn history(&self) -> Result<Vec<HistoryEntry>, StateError>;
+
+    /// `finish`, recording `var_set` (the digest of the resolved variables of the run) in the
+    /// meta when it is given. Stores override it; a wrapper that does not forward it refuses a
+    /// var set rather than dropping it.
+    fn finish_run(
+        &self,
+        operation: &str,
+        changed: &[Address],
+        var_set: Option<&str>,
+    ) -> Result<u64, StateError> {
+        match var_set {
+            None => self.finish(operation, changed),
+            Some(_) => Err(StateError::Invalid(
+                "this state store cannot record the var set of a run".into(),
+            )),
+        }
+    }
+
+    /// The whole state: meta, records, open journal and history (`state pull`).
+    fn snapshot(&self) -> Result<Snapshot, StateError> {
+        Ok(Snapshot {
+            meta: self.meta()?,
+            written: now_rfc3339(),
+            records: self.records()?,
+            journal: self.journal()?,
+            history: self.history()?,
+        })
+    }
+
+    /// Replaces the whole state with `snapshot` (`state push`, `state migrate`), by the rule of
+    /// `check_replace` (refused for another lineage or an older serial unless `force`). Returns
+    /// the state's serial after it.
+    fn replace(&self, snapshot: Snapshot, force: bool) -> Result<u64, StateError> {
+        let _ = (snapshot, force);
+        Err(StateError::Invalid(
+            "this state store cannot be replaced as a whole".into(),
+        ))
+    }
 
     /// Removes a record (`meshctl state rm`): the objects stay in the world, unmanaged.
     fn remove(&self, address: &Address) -> Result<NodeRecord, StateError> {
@@ -170,6 +235,54 @@ pub trait StateStore: Send + Sync {
         })?;
         self.finish("state mv", &[from.clone(), to.clone()])?;
         Ok(())
+    }
+}
+
+/// A boxed store is a store (the CLI opens a `Box<dyn StateStore>` and shares it as an `Arc`).
+impl<S: StateStore + ?Sized> StateStore for Box<S> {
+    fn meta(&self) -> Result<Meta, StateError> {
+        (**self).meta()
+    }
+    fn records(&self) -> Result<Vec<NodeRecord>, StateError> {
+        (**self).records()
+    }
+    fn record(&self, address: &Address) -> Result<Option<NodeRecord>, StateError> {
+        (**self).record(address)
+    }
+    fn commit(&self, change: Change) -> Result<(), StateError> {
+        (**self).commit(change)
+    }
+    fn journal(&self) -> Result<Vec<JournalEntry>, StateError> {
+        (**self).journal()
+    }
+    fn next_journal_id(&self) -> Result<u64, StateError> {
+        (**self).next_journal_id()
+    }
+    fn finish(&self, operation: &str, changed: &[Address]) -> Result<u64, StateError> {
+        (**self).finish(operation, changed)
+    }
+    fn history(&self) -> Result<Vec<HistoryEntry>, StateError> {
+        (**self).history()
+    }
+    fn finish_run(
+        &self,
+        operation: &str,
+        changed: &[Address],
+        var_set: Option<&str>,
+    ) -> Result<u64, StateError> {
+        (**self).finish_run(operation, changed, var_set)
+    }
+    fn snapshot(&self) -> Result<Snapshot, StateError> {
+        (**self).snapshot()
+    }
+    fn replace(&self, snapshot: Snapshot, force: bool) -> Result<u64, StateError> {
+        (**self).replace(snapshot, force)
+    }
+    fn remove(&self, address: &Address) -> Result<NodeRecord, StateError> {
+        (**self).remove(address)
+    }
+    fn rename(&self, from: &Address, to: &Address) -> Result<(), StateError> {
+        (**self).rename(from, to)
     }
 }
 

@@ -59,7 +59,8 @@ pub struct LockInfo {
 }
 
 impl LockInfo {
-    fn of_this_process(operation: &str) -> LockInfo {
+    /// A new lock ID held by this process (user, host, pid, boot, start) for `operation`.
+    pub fn of_this_process(operation: &str) -> LockInfo {
         let pid = std::process::id();
         LockInfo {
             id: uuid::Uuid::new_v4().to_string(),
@@ -121,16 +122,21 @@ impl LockInfo {
 /// The state lock was held by a process that may still be running.
 #[derive(Debug)]
 pub struct LockedState {
-    pub dir: PathBuf,
-    /// `None` when the lock file could not be read.
+    /// Where the state is: its directory, or `s3://bucket/key`.
+    pub location: String,
+    /// The lock itself: the lock file, or the lock object's `s3://` URL.
+    pub lock_object: String,
+    /// `None` when the lock could not be read.
     pub holder: Option<LockInfo>,
+    /// The arguments that name this state on a command line when the caller knows no better
+    /// (`--state DIR`).
+    pub target: String,
 }
 
 impl LockedState {
     /// The message, with `target` the arguments that name this state on a command line
     /// (`-f stack.yaml`, `--state DIR`), so that the printed command works as it is.
     pub fn message(&self, target: &str) -> String {
-        let file = self.dir.join(LOCK_FILE);
         match &self.holder {
             Some(h) => {
                 let where_ = if h.host == hostname() {
@@ -140,7 +146,7 @@ impl LockedState {
                 };
                 format!(
                     "the state in {} is locked by {}@{} (pid {}) running `{}` since {}, lock ID {}; {where_}.\n  Wait for it with --lock-timeout (e.g. --lock-timeout 5m or 300); if that process is gone, run\n    meshctl force-unlock {} {target}",
-                    self.dir.display(),
+                    self.location,
                     h.holder,
                     h.host,
                     h.pid,
@@ -151,9 +157,8 @@ impl LockedState {
                 )
             }
             None => format!(
-                "the state in {} is locked, and its lock file {} is unreadable; if no meshctl is running on this state, delete that file",
-                self.dir.display(),
-                file.display()
+                "the state in {} is locked, and its lock {} is unreadable; if no meshctl is running on this state, delete it",
+                self.location, self.lock_object
             ),
         }
     }
@@ -161,10 +166,7 @@ impl LockedState {
 
 impl std::fmt::Display for LockedState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message(&format!(
-            "--state {}",
-            crate::shell_quote(&self.dir.display().to_string())
-        )))
+        f.write_str(&self.message(&self.target))
     }
 }
 
@@ -217,8 +219,13 @@ impl StateLock {
                     }
                     if Instant::now() >= deadline {
                         return Err(StateError::Locked(Box::new(LockedState {
-                            dir: dir.to_path_buf(),
+                            location: dir.display().to_string(),
+                            lock_object: file.display().to_string(),
                             holder,
+                            target: format!(
+                                "--state {}",
+                                crate::shell_quote(&dir.display().to_string())
+                            ),
                         })));
                     }
                     std::thread::sleep(
@@ -233,6 +240,16 @@ impl StateLock {
                 }
             }
         }
+    }
+}
+
+impl crate::HeldLock for StateLock {
+    fn info(&self) -> &LockInfo {
+        &self.info
+    }
+
+    fn took_over(&self) -> Option<&(LockInfo, String)> {
+        self.took_over.as_ref()
     }
 }
 

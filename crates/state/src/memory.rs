@@ -2,7 +2,7 @@
 //! its backup (read-only commands while another meshctl holds the database).
 
 use crate::{
-    now_rfc3339, Change, HistoryEntry, JournalEntry, Meta, StateError, StateStore, FORMAT_VERSION,
+    now_rfc3339, Change, HistoryEntry, JournalEntry, Meta, Snapshot, StateError, StateStore,
 };
 use meshctl_model::record::NodeRecord;
 use meshctl_model::Address;
@@ -25,12 +25,7 @@ impl MemoryStore {
     pub fn new(stack: &str) -> Self {
         MemoryStore {
             inner: Mutex::new(Inner {
-                meta: Meta {
-                    format_version: FORMAT_VERSION,
-                    lineage: uuid::Uuid::new_v4().to_string(),
-                    serial: 0,
-                    stack: stack.to_string(),
-                },
+                meta: crate::new_meta(stack),
                 records: BTreeMap::new(),
                 journal: BTreeMap::new(),
                 history: Vec::new(),
@@ -107,8 +102,20 @@ impl StateStore for MemoryStore {
     }
 
     fn finish(&self, operation: &str, changed: &[Address]) -> Result<u64, StateError> {
+        self.finish_run(operation, changed, None)
+    }
+
+    fn finish_run(
+        &self,
+        operation: &str,
+        changed: &[Address],
+        var_set: Option<&str>,
+    ) -> Result<u64, StateError> {
         let mut inner = self.lock();
         inner.meta.serial += 1;
+        if let Some(var_set) = var_set {
+            inner.meta.var_set = Some(var_set.to_string());
+        }
         let changed = changed
             .iter()
             .map(|a| (a.clone(), inner.records.get(&a.to_string()).cloned()))
@@ -125,5 +132,26 @@ impl StateStore for MemoryStore {
 
     fn history(&self) -> Result<Vec<HistoryEntry>, StateError> {
         Ok(self.lock().history.clone())
+    }
+
+    fn replace(&self, snapshot: Snapshot, force: bool) -> Result<u64, StateError> {
+        let current = self.snapshot()?;
+        let replacement = crate::check_replace(
+            "the in-memory state",
+            &current,
+            crate::is_empty(&current),
+            &snapshot,
+            force,
+        )?;
+        let replaced = MemoryStore::from_snapshot(crate::replaced(snapshot, replacement));
+        let serial = replaced.lock().meta.serial;
+        let mut inner = self.lock();
+        let next_id = inner.next_id;
+        *inner = replaced
+            .inner
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner());
+        inner.next_id = inner.next_id.max(next_id);
+        Ok(serial)
     }
 }

@@ -8,6 +8,7 @@ use crate::{
     now_rfc3339, Change, Damaged, HistoryEntry, JournalEntry, Meta, StateError, StateStore,
     FORMAT_VERSION,
 };
+
 use meshctl_model::record::NodeRecord;
 use meshctl_model::Address;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -26,7 +27,7 @@ pub struct SledStore {
     /// The serial as of the last `finish`, tagging each logged commit.
     serial: AtomicU64,
     /// Added to sled's ids: a restored database starts its ids anew, above the restored entries.
-    journal_id_floor: u64,
+    journal_id_floor: AtomicU64,
 }
 
 const META_KEY: &[u8] = b"meta";
@@ -85,12 +86,7 @@ impl SledStore {
         let store = SledStore::open_database(dir, backup)?;
         match store.meta.get(META_KEY).map_err(|e| store.db_error(e))? {
             None => {
-                let meta = Meta {
-                    format_version: FORMAT_VERSION,
-                    lineage: uuid::Uuid::new_v4().to_string(),
-                    serial: 0,
-                    stack: stack.to_string(),
-                };
+                let meta = crate::new_meta(stack);
                 store.write_meta(&meta)?;
                 store.flush()?;
             }
@@ -168,7 +164,7 @@ impl SledStore {
             dir: dir.to_path_buf(),
             backup,
             serial: AtomicU64::new(0),
-            journal_id_floor,
+            journal_id_floor: AtomicU64::new(journal_id_floor),
         })
     }
 
@@ -372,12 +368,24 @@ impl StateStore for SledStore {
 
     fn next_journal_id(&self) -> Result<u64, StateError> {
         let id = self.db.generate_id().map_err(|e| self.db_error(e))?;
-        Ok(id.saturating_add(self.journal_id_floor))
+        Ok(id.saturating_add(self.journal_id_floor.load(Ordering::SeqCst)))
     }
 
     fn finish(&self, operation: &str, changed: &[Address]) -> Result<u64, StateError> {
+        self.finish_run(operation, changed, None)
+    }
+
+    fn finish_run(
+        &self,
+        operation: &str,
+        changed: &[Address],
+        var_set: Option<&str>,
+    ) -> Result<u64, StateError> {
         let mut meta = self.meta()?;
         meta.serial += 1;
+        if let Some(var_set) = var_set {
+            meta.var_set = Some(var_set.to_string());
+        }
         let changed = changed
             .iter()
             .map(|a| Ok((a.clone(), self.record(a)?)))
@@ -405,6 +413,86 @@ impl StateStore for SledStore {
             .map(|v| self.decode(&v.map_err(|e| self.db_error(e))?))
             .collect()
     }
+
+    fn snapshot(&self) -> Result<Snapshot, StateError> {
+        SledStore::snapshot(self)
+    }
+
+    /// Replaces every tree's content in one transaction, then rewrites the backup.
+    fn replace(&self, snapshot: Snapshot, force: bool) -> Result<u64, StateError> {
+        let current = SledStore::snapshot(self)?;
+        let replacement = crate::check_replace(
+            &self.dir.display().to_string(),
+            &current,
+            crate::is_empty(&current),
+            &snapshot,
+            force,
+        )?;
+        let state = crate::replaced(snapshot, replacement);
+        let records: Vec<(Vec<u8>, Vec<u8>)> = state
+            .records
+            .iter()
+            .map(|r| Ok((r.address.to_string().into_bytes(), self.encode(r)?)))
+            .collect::<Result<_, StateError>>()?;
+        let journal: Vec<(Vec<u8>, Vec<u8>)> = state
+            .journal
+            .iter()
+            .map(|j| Ok((j.id.to_be_bytes().to_vec(), self.encode(j)?)))
+            .collect::<Result<_, StateError>>()?;
+        let history: Vec<(Vec<u8>, Vec<u8>)> = state
+            .history
+            .iter()
+            .map(|h| Ok((h.serial.to_be_bytes().to_vec(), self.encode(h)?)))
+            .collect::<Result<_, StateError>>()?;
+        let old_records = current_keys(&current.records, |r| r.address.to_string().into_bytes());
+        let old_journal = current_keys(&current.journal, |j| j.id.to_be_bytes().to_vec());
+        let old_history = current_keys(&current.history, |h| h.serial.to_be_bytes().to_vec());
+        let meta = self.encode(&state.meta)?;
+        // Journal ids of the pushed state may be above what this database hands out: start
+        // above them (the floor only ever rises, so ids stay unique).
+        let floor = state
+            .journal
+            .iter()
+            .map(|j| j.id + 1)
+            .max()
+            .unwrap_or(0)
+            .max(self.journal_id_floor.load(Ordering::SeqCst));
+        (&self.meta, &self.records, &self.journal, &self.history)
+            .transaction(|(meta_tree, records_tree, journal_tree, history_tree)| {
+                for (tree, old, new) in [
+                    (records_tree, &old_records, &records),
+                    (journal_tree, &old_journal, &journal),
+                    (history_tree, &old_history, &history),
+                ] {
+                    for key in old {
+                        tree.remove(key.as_slice())?;
+                    }
+                    for (key, value) in new {
+                        tree.insert(key.as_slice(), value.as_slice())?;
+                    }
+                }
+                meta_tree.insert(META_KEY, meta.as_slice())?;
+                meta_tree.insert(JOURNAL_ID_FLOOR_KEY, &floor.to_be_bytes())?;
+                Ok::<(), ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e: TransactionError<()>| match e {
+                TransactionError::Storage(e) => self.db_error(e),
+                TransactionError::Abort(()) => StateError::Database {
+                    path: self.dir.join(DATABASE).display().to_string(),
+                    detail: "replacing the state was aborted".into(),
+                },
+            })?;
+        self.flush()?;
+        self.journal_id_floor.store(floor, Ordering::SeqCst);
+        self.serial.store(state.meta.serial, Ordering::SeqCst);
+        self.backup.write(&SledStore::snapshot(self)?)?;
+        Ok(state.meta.serial)
+    }
+}
+
+/// The keys `items` are stored under, by `key`.
+fn current_keys<T>(items: &[T], key: impl Fn(&T) -> Vec<u8>) -> Vec<Vec<u8>> {
+    items.iter().map(key).collect()
 }
 
 #[cfg(test)]

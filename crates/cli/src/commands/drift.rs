@@ -177,12 +177,12 @@ fn check(
     checked_at: &CheckedAt,
 ) -> Result<(DriftReport, OpenState)> {
     let backend = header.backend.as_ref();
-    let dir = state_args.dir_for(&header.stack, backend, Some(stack_file))?;
-    if !dir.exists() {
+    let place = state_args.backend_for(&header.stack, backend, Some(stack_file))?;
+    if !place.exists()? {
         // Checking creates no state: a missing one is the wrong directory, as an empty one is.
         anyhow::bail!(
-            "state {} records no resources (the directory does not exist), so there is nothing to compare: apply the stack first, or point --state (or the stack's backend) at its state",
-            dir.display()
+            "state {} records no resources (it does not exist), so there is nothing to compare: apply the stack first, or point --state (or the stack's backend) at its state",
+            place.describe()
         );
     }
     let state = state_args.open(&header.stack, backend, Some(stack_file), operation)?;
@@ -192,7 +192,7 @@ fn check(
         // there would be a silent false all-clear.
         anyhow::bail!(
             "state {} records no resources, so there is nothing to compare: apply the stack first, or point --state (or the stack's backend) at its state",
-            state.dir.display()
+            state.location()
         );
     }
     let providers = make_providers(&StackSettings {

@@ -119,8 +119,8 @@ pub fn open_saved_plan(
     let now = stack.map(StackNow::load).transpose()?;
     let backend = now.as_ref().and_then(|now| now.header.backend.as_ref());
     let stack_file = stack.map(|s| s.file.as_path());
-    let dir = state_args.dir_for(&saved.plan.stack, backend, stack_file)?;
-    if !dir.exists() {
+    let place = state_args.backend_for(&saved.plan.stack, backend, stack_file)?;
+    if !place.exists()? {
         // The plan was made against a state (`plan --out` creates it); a missing one is the wrong
         // place, and opening it would create an empty one there. It is refused as any other
         // state would be, compared as the fresh state it would be.
@@ -132,7 +132,7 @@ pub fn open_saved_plan(
         crate::output::errln!(
             "error: {}: {refusal}there is no state in {}: give the stack file (-f STACK) or the state's directory (--state DIR)",
             file.display(),
-            dir.display()
+            place.describe()
         );
         return Ok(None);
     }
@@ -280,9 +280,9 @@ pub fn make_plan(
     let meta = store.meta()?;
     let prior = store.records()?;
     let journal = store.journal()?;
-    let interrupted: Vec<(Address, String)> = journal
+    let interrupted: Vec<(Address, meshctl_state::Operation)> = journal
         .iter()
-        .map(|j| (j.address.clone(), j.operation.to_string()))
+        .map(|j| (j.address.clone(), j.operation))
         .collect();
     // What the state knows of the live world: the census leaves these objects alone.
     let known: Vec<meshctl_model::record::OwnedObject> = prior
@@ -325,7 +325,9 @@ pub fn make_plan(
     // not know (a missing or wrong state). `plan --refresh=false` reads nothing live; apply
     // always looks, since it is about to create in that world.
     if refresh || operation != "plan" {
-        let state_dir = state_args.dir_for(stack.name(), backend, Some(&stack_file))?;
+        let state_dir = state_args
+            .backend_for(stack.name(), backend, Some(&stack_file))?
+            .describe();
         let in_flight: Vec<Address> = interrupted.iter().map(|(a, _)| a.clone()).collect();
         let required = operation != "plan";
         if !census_is_clear(&plan, &known, &in_flight, &providers, &state_dir, required)? {
@@ -347,7 +349,7 @@ fn census_is_clear(
     known: &[meshctl_model::record::OwnedObject],
     in_flight: &[Address],
     providers: &Providers,
-    state_dir: &std::path::Path,
+    state_dir: &str,
     required: bool,
 ) -> Result<bool> {
     if !plan.changes.iter().any(|c| {
@@ -404,7 +406,7 @@ fn census_is_clear(
          `meshctl state restore-backup --state DIR` brings back its backup; or, if they are leftovers \
          of a state that is gone for good, delete them. Nothing was changed.",
         stack = plan.stack,
-        dir = state_dir.display(),
+        dir = state_dir,
         list = list.join("\n"),
     );
     Ok(false)

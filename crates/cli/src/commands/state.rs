@@ -99,7 +99,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             match state.store.record(&w.address)? {
                 Some(record) => outln!("{}", serde_json::to_string_pretty(&record)?),
                 None => {
-                    crate::output::errln!("error: no record for {} in state {}; `meshctl state list` shows what is recorded", w.address, state.dir.display());
+                    crate::output::errln!("error: no record for {} in state {}; `meshctl state list` shows what is recorded", w.address, state.location());
                     return Ok(ExitCode::from(1));
                 }
             }
@@ -215,8 +215,9 @@ pub struct ForceUnlockArgs {
 }
 
 pub fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitCode> {
-    let (dir, _) = resolve_target(args.target.file.as_deref(), &args.target.state)?;
-    let broken = meshctl_state::force_unlock(&dir, &args.id)?;
+    let (backend, _) =
+        crate::state_access::resolve_backend(args.target.file.as_deref(), &args.target.state)?;
+    let broken = backend.force_unlock(&args.id)?;
     outln!(
         "Broke the lock of {}@{} (pid {}, `{}` since {}).",
         broken.holder,
