@@ -109,26 +109,13 @@ impl KubeconfigArgs {
     }
 }
 
+/// The connection `connect` hands out again while its key and credentials hold. Its client
+/// runs worker tasks on the runtime it was made on, so the provider must live on one runtime
+/// (meshctl keeps one per process, `crates/cli/src/runtime.rs`).
 struct CachedConnection {
     key: String,
     made: Instant,
     connected: Arc<Connected>,
-    /// A task on the runtime the client was made on. kube-rs clients run a worker task on that
-    /// runtime; the CLI plans and applies on separate runtimes, and once the first is gone this
-    /// task is finished too, and the client with it.
-    runtime_alive: tokio::task::JoinHandle<()>,
-}
-
-impl CachedConnection {
-    fn usable(&self, key: &str) -> bool {
-        self.key == key && !self.runtime_alive.is_finished()
-    }
-}
-
-impl Drop for CachedConnection {
-    fn drop(&mut self) {
-        self.runtime_alive.abort();
-    }
 }
 
 /// The Kubernetes provider for the cluster kinds.
@@ -262,7 +249,7 @@ impl KubeProvider {
             // EKS tokens expire; a kubeconfig's credentials are kube-rs' to refresh.
             let fresh = matches!(source, Source::Kubeconfig(_))
                 || connection.made.elapsed() < access::EKS_TOKEN_REUSE;
-            if connection.usable(&key) && fresh {
+            if connection.key == key && fresh {
                 return Ok(connection.connected.clone());
             }
         }
@@ -307,7 +294,6 @@ impl KubeProvider {
             key,
             made: Instant::now(),
             connected: connected.clone(),
-            runtime_alive: tokio::spawn(std::future::pending()),
         });
         Ok(connected)
     }
