@@ -687,6 +687,19 @@ impl<'a> de::Deserializer<'a> for &NodeDeserializer<'a> {
                     })
                     .map_err(|e| self.fail(e))
             }
+            // Its only entry was set aside for a problem already reported (`s3: {bucket: Bad}`):
+            // a consequence, like a required field set aside, so the mapping goes next quietly.
+            NodeKind::Map(entries)
+                if !entries.is_empty() && entries.iter().all(|e| e.value.is_removed()) =>
+            {
+                let mut e = DeError::new(
+                    "missing-field",
+                    "its value was set aside".into(),
+                    None,
+                );
+                e.missing_field = Some(entries[0].key.clone());
+                Err(self.fail(e))
+            }
             _ => Err(self.fail(DeError::new(
                 "type-mismatch",
                 format!(

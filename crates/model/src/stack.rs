@@ -209,14 +209,179 @@ pub struct KubeAccess {
     pub endpoint_override: Option<Url>,
 }
 
+/// `backend: { s3: { bucket, key, region, kms_key_id? } }`: the state as one object in S3, locked
+/// with a lock object created by a conditional write (no DynamoDB table).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "S3BackendFields")]
 pub struct S3Backend {
     pub bucket: String,
+    /// The state object's key; `${var.x}` in it gives each environment its own state.
     pub key: String,
     pub region: String,
+    /// Encrypt the state objects with this KMS key (SSE-KMS); without it, S3-managed keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lock_table: Option<String>,
+    pub kms_key_id: Option<String>,
+}
+
+/// `backend.s3` as written, with the fields the language no longer has, so that they are refused
+/// with what to do instead of as unknown.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct S3BackendFields {
+    #[serde(deserialize_with = "s3_bucket")]
+    bucket: String,
+    #[serde(deserialize_with = "s3_key")]
+    key: String,
+    #[serde(deserialize_with = "aws_region")]
+    region: String,
+    #[serde(default, deserialize_with = "kms_key_id")]
+    kms_key_id: Option<String>,
+    /// Only ever read to be refused (its `Deserialize` fails).
+    #[serde(default, rename = "lock_table")]
+    _lock_table: Option<RemovedLockTable>,
+}
+
+impl From<S3BackendFields> for S3Backend {
+    fn from(fields: S3BackendFields) -> Self {
+        let S3BackendFields {
+            bucket,
+            key,
+            region,
+            kms_key_id,
+            _lock_table: _,
+        } = fields;
+        S3Backend {
+            bucket,
+            key,
+            region,
+            kms_key_id,
+        }
+    }
+}
+
+/// `lock_table`, which named a DynamoDB table for locking: never accepted, always explained.
+struct RemovedLockTable;
+
+impl<'de> Deserialize<'de> for RemovedLockTable {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Err(crate::de::invalid(
+            "removed-field",
+            "S3 conditional writes lock the state now; `lock_table` is no longer used",
+            "remove lock_table (no DynamoDB table is needed)",
+        ))
+    }
+}
+
+/// An S3 bucket name as S3 accepts it for new buckets: 3–63 lowercase letters, digits, `.` and
+/// `-`, starting and ending with a letter or digit, no `..`, not an IP address, none of the
+/// reserved prefixes and suffixes.
+fn s3_bucket<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let name = String::deserialize(deserializer)?;
+    let problem = if !(3..=63).contains(&name.len()) {
+        Some(format!("is {} characters long", name.len()))
+    } else if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
+        Some("has characters other than lowercase letters, digits, `.` and `-`".to_string())
+    } else if !name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        || !name.ends_with(|c: char| c.is_ascii_alphanumeric())
+    {
+        Some("does not start and end with a letter or digit".to_string())
+    } else if name.contains("..") {
+        Some("has two periods in a row".to_string())
+    } else if name.parse::<std::net::Ipv4Addr>().is_ok() {
+        Some("is an IP address".to_string())
+    } else if let Some(prefix) = ["xn--", "sthree-", "amzn-s3-demo-"]
+        .into_iter()
+        .find(|p| name.starts_with(p))
+    {
+        Some(format!("starts with the reserved prefix `{prefix}`"))
+    } else {
+        ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"]
+            .into_iter()
+            .find(|s| name.ends_with(s))
+            .map(|suffix| format!("ends with the reserved suffix `{suffix}`"))
+    };
+    match problem {
+        None => Ok(name),
+        Some(problem) => Err(crate::de::invalid(
+            "bad-s3-bucket",
+            format!("`{name}` is not an S3 bucket name: it {problem}"),
+            "bucket names are 3-63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit, e.g. acme-meshctl-state",
+        )),
+    }
+}
+
+/// The state object's key: not empty, at most 1024 bytes, and naming an object, not a folder
+/// (no `/` at either end, no empty segment).
+fn s3_key<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let key = String::deserialize(deserializer)?;
+    let problem = if key.trim().is_empty() {
+        Some("is empty")
+    } else if key.len() > 1024 {
+        Some("is longer than the 1024 bytes S3 allows")
+    } else if key.ends_with('/') {
+        Some("ends with `/`, which names a folder, not an object")
+    } else if key.starts_with('/') {
+        Some("starts with `/`")
+    } else if key.contains("//") {
+        Some("has an empty segment (`//`)")
+    } else {
+        None
+    };
+    match problem {
+        None => Ok(key),
+        Some(problem) => Err(crate::de::invalid(
+            "bad-s3-key",
+            format!("the state key `{key}` {problem}"),
+            "name the state object, e.g. key: meshctl/prod.json or key: meshctl/${var.env}.json",
+        )),
+    }
+}
+
+/// The bucket's region, as the stack's `region` is checked.
+fn aws_region<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let region = String::deserialize(deserializer)?;
+    if is_aws_region(&region) {
+        Ok(region)
+    } else {
+        Err(crate::de::invalid(
+            "bad-region",
+            format!("`{region}` is not an AWS region"),
+            "write the bucket's region code, such as ap-northeast-2 or us-east-1",
+        ))
+    }
+}
+
+/// A KMS key as SSE-KMS takes it: a key id, an alias (`alias/NAME`) or either's ARN.
+fn kms_key_id<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    let key = String::deserialize(deserializer)?;
+    if key.is_empty() || key.chars().any(char::is_whitespace) {
+        return Err(crate::de::invalid(
+            "bad-kms-key",
+            format!("`{key}` is not a KMS key id, alias or ARN"),
+            "write the key's id, `alias/NAME`, or its ARN, or remove kms_key_id to use S3-managed keys",
+        ));
+    }
+    Ok(Some(key))
+}
+
+/// An AWS region code: lowercase words and digits joined by `-`, ending in a number
+/// (`us-east-1`, `ap-northeast-2`, `us-gov-west-1`).
+pub fn is_aws_region(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('-').collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Where state lives.
