@@ -2,16 +2,15 @@
 //! retries with jittered exponential backoff for retryable errors (throttling, 5xx, in progress).
 
 use crate::events::{Event, EventSink};
-use crate::limits::{service_of, Limiter};
+use crate::limits::{limiter_of, Limiters};
 use crate::ApplyOptions;
 use meshctl_model::Address;
 use meshctl_provider::{ErrorClass, ProviderError};
-use std::collections::HashMap;
 use std::future::Future;
 
 pub(crate) async fn call<T, F, Fut>(
     options: &ApplyOptions,
-    limiters: &HashMap<&'static str, Limiter>,
+    limiters: &Limiters,
     events: &dyn EventSink,
     address: &Address,
     mut attempt_call: F,
@@ -21,7 +20,7 @@ where
     Fut: Future<Output = Result<T, ProviderError>>,
 {
     let timeout = options.timeouts.of(address.kind);
-    let limiter = service_of(address.kind).and_then(|s| limiters.get(s));
+    let limiter = limiter_of(limiters, address.kind);
     let mut attempt = 0;
     loop {
         if let Some(limiter) = limiter {

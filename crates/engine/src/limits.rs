@@ -1,6 +1,8 @@
 //! Retry policy (exponential backoff with full jitter), per-kind timeouts, and per-service rate
-//! limits (Route53 takes 5 requests per second per account).
+//! limits (Route53 takes 5 requests per second per account). Which timeout and which service
+//! belong to a kind is the kind's own fact (`meshctl_model::kinds::Schema`).
 
+use meshctl_model::kinds::Service;
 use meshctl_model::Kind;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -38,9 +40,11 @@ impl RetryPolicy {
     }
 }
 
-/// How long one provider call may take, per kind (creating an EKS cluster takes ~15 minutes).
+/// How long one provider call may take, per kind: by default each kind's own
+/// (`Schema::timeout_minutes`; creating an EKS cluster takes ~15 minutes).
 #[derive(Debug, Clone)]
 pub struct Timeouts {
+    /// For kinds `by_kind` does not name.
     pub default: Duration,
     pub by_kind: HashMap<Kind, Duration>,
 }
@@ -48,28 +52,18 @@ pub struct Timeouts {
 impl Default for Timeouts {
     fn default() -> Self {
         let minutes = |m: u64| Duration::from_secs(60 * m);
-        let by_kind = HashMap::from([
-            (Kind::EksCluster, minutes(40)),
-            (Kind::Nodegroup, minutes(30)),
-            (Kind::Vpc, minutes(15)),
-            (Kind::AcmCertificate, minutes(45)),
-            (Kind::Alb, minutes(15)),
-            (Kind::Istio, minutes(15)),
-            // Installs run helm or istioctl with a 10-minute timeout of their own (plus the
-            // waits after): their own message should arrive before the engine gives up.
-            (Kind::IngressGateway, minutes(15)),
-            (Kind::LbController, minutes(15)),
-            (Kind::CertManager, minutes(15)),
-            (Kind::HelmRelease, minutes(15)),
-        ]);
         Timeouts {
             default: minutes(10),
-            by_kind,
+            by_kind: Kind::ALL
+                .iter()
+                .map(|kind| (*kind, minutes(kind.schema().timeout_minutes)))
+                .collect(),
         }
     }
 }
 
 impl Timeouts {
+    /// The same timeout for every kind (tests and benchmarks).
     pub fn uniform(timeout: Duration) -> Self {
         Timeouts {
             default: timeout,
@@ -82,10 +76,11 @@ impl Timeouts {
     }
 }
 
-/// Requests per second per AWS service, shared by every resource of that service.
+/// Requests per second per AWS service, shared by every resource of the kinds whose schema
+/// names that service (`Schema::rate_limit`).
 #[derive(Debug, Clone, Default)]
 pub struct RateLimits {
-    per_second: HashMap<&'static str, f64>,
+    per_second: HashMap<Service, f64>,
 }
 
 impl RateLimits {
@@ -95,16 +90,16 @@ impl RateLimits {
 
     pub fn aws_defaults() -> Self {
         RateLimits {
-            per_second: HashMap::from([("route53", 5.0)]),
+            per_second: HashMap::from([(Service::Route53, 5.0)]),
         }
     }
 
-    pub fn with(mut self, service: &'static str, per_second: f64) -> Self {
+    pub fn with(mut self, service: Service, per_second: f64) -> Self {
         self.per_second.insert(service, per_second);
         self
     }
 
-    pub(crate) fn limiters(&self) -> HashMap<&'static str, Limiter> {
+    pub(crate) fn limiters(&self) -> Limiters {
         self.per_second
             .iter()
             .filter(|(_, r)| **r > 0.0)
@@ -113,12 +108,12 @@ impl RateLimits {
     }
 }
 
-/// The AWS service a kind's provider calls mostly talk to.
-pub(crate) fn service_of(kind: Kind) -> Option<&'static str> {
-    match kind {
-        Kind::Route53Zone | Kind::DnsRecord => Some("route53"),
-        _ => None,
-    }
+/// One limiter per rate-limited service, shared by every call of one run.
+pub(crate) type Limiters = HashMap<Service, Limiter>;
+
+/// The limiter a call for this kind waits on, if its service is limited.
+pub(crate) fn limiter_of(limiters: &Limiters, kind: Kind) -> Option<&Limiter> {
+    limiters.get(&kind.schema().rate_limit?)
 }
 
 /// Spaces calls at least 1/rate apart.
@@ -163,6 +158,21 @@ mod tests {
                 Duration::from_millis(100 * (1 << attempt.min(16))).min(Duration::from_secs(1));
             assert!(policy.backoff(attempt) <= ceiling);
         }
+    }
+
+    #[test]
+    fn each_kind_gets_the_timeout_and_rate_limit_its_schema_names() {
+        let minutes = |m: u64| Duration::from_secs(60 * m);
+        let timeouts = Timeouts::default();
+        assert_eq!(timeouts.of(Kind::EksCluster), minutes(40));
+        assert_eq!(timeouts.of(Kind::AcmCertificate), minutes(45));
+        assert_eq!(timeouts.of(Kind::HelmRelease), minutes(15));
+        assert_eq!(timeouts.of(Kind::Namespace), minutes(10));
+        let limiters = RateLimits::aws_defaults().limiters();
+        assert!(limiter_of(&limiters, Kind::DnsRecord).is_some());
+        assert!(limiter_of(&limiters, Kind::Route53Zone).is_some());
+        assert!(limiter_of(&limiters, Kind::AcmCertificate).is_none());
+        assert!(limiter_of(&RateLimits::none().limiters(), Kind::DnsRecord).is_none());
     }
 
     #[tokio::test(start_paused = true)]

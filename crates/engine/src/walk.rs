@@ -3,7 +3,7 @@
 //! run's completed steps in reverse order after a permanent failure.
 
 use crate::events::{Event, EventSink};
-use crate::limits::Limiter;
+use crate::limits::Limiters;
 use crate::{ApplyOptions, Cancel, EngineError, Outcome, Providers};
 use meshctl_model::record::{NodeRecord, OwnedObject, Status};
 use meshctl_model::Address;
@@ -29,7 +29,7 @@ struct Walk {
     providers: Providers,
     options: ApplyOptions,
     events: Arc<dyn EventSink>,
-    limiters: HashMap<&'static str, Limiter>,
+    limiters: Limiters,
     /// The records as they were before this run: what rollback restores.
     prior: HashMap<Address, NodeRecord>,
     /// Outputs of every resource known so far: prior ones, then those of finished steps.

@@ -11,16 +11,15 @@ use std::fmt::Write as _;
 /// The stack's resources as a DAG; node weights are indices into `Stack::resources`.
 pub struct StackGraph {
     pub graph: DiGraph<usize, EdgeKind>,
-    nodes: HashMap<Address, NodeIndex>,
 }
 
 impl StackGraph {
     /// Builds the graph; a cycle is an error with one diagnostic per cycle.
     pub fn build(stack: &Stack) -> Result<StackGraph, Vec<Diagnostic>> {
         let mut graph = DiGraph::with_capacity(stack.resources.len(), stack.resources.len() * 2);
-        let mut nodes = HashMap::with_capacity(stack.resources.len());
+        let mut nodes: HashMap<&Address, NodeIndex> = HashMap::with_capacity(stack.resources.len());
         for (i, r) in stack.resources.iter().enumerate() {
-            nodes.insert(r.address.clone(), graph.add_node(i));
+            nodes.insert(&r.address, graph.add_node(i));
         }
         for r in &stack.resources {
             let from = nodes[&r.address];
@@ -30,17 +29,13 @@ impl StackGraph {
                 }
             }
         }
-        let built = StackGraph { graph, nodes };
+        let built = StackGraph { graph };
         let cycles = built.cycles(stack);
         if cycles.is_empty() {
             Ok(built)
         } else {
             Err(cycles)
         }
-    }
-
-    pub fn node(&self, address: &Address) -> Option<NodeIndex> {
-        self.nodes.get(address).copied()
     }
 
     /// Resource indices in an order where every resource comes after what it depends on.

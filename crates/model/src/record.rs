@@ -18,6 +18,26 @@ pub enum Status {
     Tainted,
 }
 
+/// What a run was doing to a resource: the journal's entry for an operation in flight, which the
+/// planner reads back to repair what a killed run left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Operation {
+    Create,
+    Update,
+    Delete,
+}
+
+impl std::fmt::Display for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Operation::Create => "create",
+            Operation::Update => "update",
+            Operation::Delete => "delete",
+        })
+    }
+}
+
 /// One real object a resource owns (an ACM certificate, its validation record, an IAM role…).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct OwnedObject {

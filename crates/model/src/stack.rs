@@ -2,7 +2,7 @@
 //! with its address, references and dependency edges.
 
 use crate::interpolate::OutputRef;
-use crate::kinds::{Kind, Spec};
+use crate::kinds::{Kind, Namespaces, Spec};
 use crate::path::FieldPath;
 use crate::span::SourceFile;
 use crate::values::Url;
@@ -129,23 +129,10 @@ pub struct Resource {
 }
 
 impl Resource {
-    /// The add-on kind whose CRDs and controller this resource's objects need, if any.
+    /// The add-on kind whose CRDs and controller this resource's objects need, if any (the
+    /// kind's `KindSpec::controller`).
     pub fn controller(&self) -> Option<Kind> {
-        use Kind::*;
-        match self.address.kind {
-            Issuer | Certificate => Some(CertManager),
-            Alb => Some(LbController),
-            IngressGateway if matches!(&self.spec, Spec::IngressGateway(g) if g.nlb.is_some()) => {
-                Some(LbController)
-            }
-            Gateway
-            | VirtualService
-            | DestinationRule
-            | PeerAuthentication
-            | RequestAuthentication
-            | AuthorizationPolicy => Some(Istio),
-            _ => None,
-        }
+        self.spec.controller()
     }
 
     pub fn path(&self) -> FieldPath {
@@ -153,41 +140,21 @@ impl Resource {
     }
 
     /// Every Kubernetes namespace this resource's objects live in: its own, or for a manifest
-    /// the namespaces its objects name.
+    /// the namespaces its objects name (the kind's `KindSpec::namespaces`).
     pub fn namespaces(&self) -> Vec<&str> {
-        match &self.spec {
-            Spec::Manifest(m) => {
-                let mut namespaces: Vec<&str> = m
-                    .objects
-                    .iter()
-                    .filter_map(|o| o["metadata"]["namespace"].as_str())
-                    .collect();
-                namespaces.sort_unstable();
-                namespaces.dedup();
-                namespaces
-            }
-            _ => self.namespace().into_iter().collect(),
+        match self.spec.namespaces() {
+            Namespaces::NoNamespace => Vec::new(),
+            Namespaces::One(namespace) => vec![namespace],
+            Namespaces::PerObject(namespaces) => namespaces,
         }
     }
 
-    /// The Kubernetes namespace this resource's objects live in, when it has one.
+    /// The one Kubernetes namespace this resource's objects live in, when it has one.
     pub fn namespace(&self) -> Option<&str> {
-        use Spec::*;
-        Some(match &self.spec {
-            CertManager(s) => s.namespace.as_str(),
-            Istio(s) => s.namespace.as_str(),
-            IngressGateway(s) => s.namespace.as_str(),
-            Certificate(s) => s.namespace.as_str(),
-            HelmRelease(s) => s.namespace.as_str(),
-            VirtualService(s) => s.namespace.as_str(),
-            DestinationRule(s) => s.namespace.as_str(),
-            PeerAuthentication(s) => s.namespace.as_str(),
-            RequestAuthentication(s) => s.namespace.as_str(),
-            AuthorizationPolicy(s) => s.namespace.as_str(),
-            Gateway(s) => s.namespace.as_ref()?.as_str(),
-            LbController(_) => "kube-system",
-            _ => return None,
-        })
+        match self.spec.namespaces() {
+            Namespaces::One(namespace) => Some(namespace),
+            Namespaces::NoNamespace | Namespaces::PerObject(_) => None,
+        }
     }
 }
 
@@ -428,13 +395,5 @@ impl Stack {
         self.resources
             .iter()
             .filter(move |r| r.address.kind == kind)
-    }
-
-    /// The state directory: `backend.local`, or `state/<stack>`.
-    pub fn local_state_dir(&self) -> String {
-        match &self.header.backend {
-            Some(Backend::Local(dir)) => dir.clone(),
-            _ => format!("state/{}", self.header.stack),
-        }
     }
 }

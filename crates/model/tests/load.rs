@@ -27,7 +27,6 @@ fn backend_is_a_one_key_mapping() {
         stack.header.backend,
         Some(Backend::Local("state/prod".into()))
     );
-    assert_eq!(stack.local_state_dir(), "state/prod");
     let s3 = "stack: s\nregion: us-east-1\nbackend:\n  s3: { bucket: acme-state, key: k, region: us-east-1, kms_key_id: alias/state }\nresources: []\n";
     assert!(codes(s3, &VarOverrides::default()).is_empty());
     let bad = "stack: s\nregion: us-east-1\nbackend: { nfs: x }\nresources: []\n";

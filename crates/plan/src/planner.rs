@@ -6,7 +6,7 @@ use crate::drift::{applied_drifts, Live, LiveWorld};
 use crate::risks::risks;
 use crate::{Action, Plan, ResourceChange, PLAN_FORMAT_VERSION};
 use meshctl_graph::StackGraph;
-use meshctl_model::record::{NodeRecord, Status};
+use meshctl_model::record::{NodeRecord, Operation, Status};
 use meshctl_model::stack::EdgeKind;
 use meshctl_model::{Address, Diagnostic, Kind, Spec, Stack};
 use serde_json::Value;
@@ -26,7 +26,7 @@ pub struct PlanInput<'a> {
     pub graph: &'a StackGraph,
     pub prior: &'a [NodeRecord],
     /// Operations a killed run left open (address, operation), from the state journal.
-    pub interrupted: &'a [(Address, String)],
+    pub interrupted: &'a [(Address, Operation)],
     /// What refresh read, when providers read the live world: `None` means the object is gone.
     pub live: Option<&'a LiveWorld>,
     /// What looking up the stack's looked-up resources found (`lookup::lookups_to_make`);
@@ -81,7 +81,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<Diagnostic>> {
             let interrupted_update = input
                 .interrupted
                 .iter()
-                .any(|(a, op)| a == &resource.address && op == "update");
+                .any(|(a, op)| a == &resource.address && *op == Operation::Update);
             let mut change = plan_resource(
                 resource,
                 desired,
@@ -182,7 +182,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<Diagnostic>> {
     for (address, operation) in input.interrupted {
         let recorded = prior.contains_key(address);
         let planned = changes.iter().any(|c| &c.address == address);
-        if operation == "create"
+        if *operation == Operation::Create
             && !recorded
             && !planned
             && targets.as_ref().is_none_or(|t| t.contains(address))

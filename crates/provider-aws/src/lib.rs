@@ -26,6 +26,7 @@ mod route53;
 mod vpc;
 
 use async_trait::async_trait;
+use meshctl_model::kinds::Layer;
 use meshctl_model::record::OwnedObject;
 use meshctl_model::{Address, Kind};
 use meshctl_provider::{
@@ -323,20 +324,11 @@ impl AwsProvider {
     }
 }
 
-const KINDS: &[Kind] = &[
-    Kind::Vpc,
-    Kind::EksCluster,
-    Kind::Nodegroup,
-    Kind::IamServiceAccount,
-    Kind::Route53Zone,
-    Kind::AcmCertificate,
-    Kind::DnsRecord,
-];
-
 #[async_trait]
 impl Provider for AwsProvider {
     fn kinds(&self) -> &'static [Kind] {
-        KINDS
+        // Every kind whose schema names the AWS layer (`KindSpec`), never a list of its own.
+        Layer::Aws.kinds()
     }
 
     async fn read(

@@ -1,7 +1,7 @@
 //! The `Provider` trait that the AWS and Kubernetes backends implement, and the error classes the
-//! engine's retry rules read. Kind schemas (outputs, force-new, sensitive, create-before-destroy)
-//! are declared next to the kinds in `meshctl-model`, so the pure planner can read them;
-//! `schema` re-exports them here for providers.
+//! engine's retry rules read. Kind schemas (outputs, force-new, sensitive, create-before-destroy,
+//! layer) are declared next to the kinds in `meshctl-model` (`KindSpec`), so the pure planner can
+//! read them.
 
 use async_trait::async_trait;
 use meshctl_model::record::{FieldDrift, OwnedObject};
@@ -11,8 +11,6 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-pub use meshctl_model::kinds::Schema;
-
 /// What providers learn from the stack before any call: names and tags carry the stack's name,
 /// and the stack says which region it lives in.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,11 +19,6 @@ pub struct StackSettings {
     pub region: String,
     /// How cluster resources reach the cluster (`kube:` in the stack).
     pub kube: Option<KubeAccess>,
-}
-
-/// The schema of a kind, as providers and the engine read it.
-pub fn schema(kind: Kind) -> &'static Schema {
-    kind.schema()
 }
 
 /// How the engine should treat a failure.

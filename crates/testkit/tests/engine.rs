@@ -4,6 +4,7 @@
 use meshctl_engine::{
     ApplyOptions, Cancel, NoEvents, Outcome, Providers, RateLimits, RetryPolicy, Timeouts,
 };
+use meshctl_model::kinds::Service;
 use meshctl_model::record::Status;
 use meshctl_model::{Address, Kind, SourceFile, VarOverrides};
 use meshctl_plan::{Plan, PlanInput, PlanOptions};
@@ -467,7 +468,7 @@ async fn route53_calls_are_spaced_by_the_service_rate_limit() {
     let cloud = FakeCloud::new();
     let state = Arc::new(MemoryStore::new("t"));
     let limited = ApplyOptions {
-        rate_limits: RateLimits::none().with("route53", 20.0),
+        rate_limits: RateLimits::none().with(Service::Route53, 20.0),
         ..options(10)
     };
     assert!(matches!(

@@ -1,6 +1,6 @@
 //! AWS kinds: network, cluster, IAM wiring, certificates and DNS.
 
-use super::{field, Kind, KindSpec, Layer, References, Schema};
+use super::{field, Kind, KindSpec, Layer, Namespaces, References, Schema, Service};
 use crate::path::FieldPath;
 use crate::validate::LocalChecks;
 use crate::values::{
@@ -123,6 +123,8 @@ impl KindSpec for Vpc {
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],
+        timeout_minutes: 15,
+        rate_limit: None,
     };
 
     fn looked_up(desired: &serde_json::Value) -> bool {
@@ -182,6 +184,16 @@ impl KindSpec for Vpc {
                 );
             }
         }
+    }
+
+    fn references(&self, _refs: &mut References) {}
+
+    fn controller(&self) -> Option<Kind> {
+        None
+    }
+
+    fn namespaces(&self) -> Namespaces<'_> {
+        Namespaces::NoNamespace
     }
 }
 
@@ -255,6 +267,8 @@ impl KindSpec for EksCluster {
         // Turning OIDC on creates the issuer and its IAM provider.
         outputs_changed_by: &[("oidc", &["oidc_issuer", "oidc_provider_arn"])],
         sensitive: &[],
+        timeout_minutes: 40,
+        rate_limit: None,
     };
 
     fn references(&self, refs: &mut References) {
@@ -279,6 +293,18 @@ impl KindSpec for EksCluster {
                 "set `public: true`, or remove `public_cidrs`",
             );
         }
+    }
+
+    fn looked_up(_desired: &serde_json::Value) -> bool {
+        false
+    }
+
+    fn controller(&self) -> Option<Kind> {
+        None
+    }
+
+    fn namespaces(&self) -> Namespaces<'_> {
+        Namespaces::NoNamespace
     }
 }
 
@@ -364,6 +390,8 @@ impl KindSpec for Nodegroup {
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],
+        timeout_minutes: 30,
+        rate_limit: None,
     };
 
     fn references(&self, refs: &mut References) {
@@ -408,6 +436,18 @@ impl KindSpec for Nodegroup {
             );
         }
     }
+
+    fn looked_up(_desired: &serde_json::Value) -> bool {
+        false
+    }
+
+    fn controller(&self) -> Option<Kind> {
+        None
+    }
+
+    fn namespaces(&self) -> Namespaces<'_> {
+        Namespaces::NoNamespace
+    }
 }
 
 /// IAM policies AWS documents for the add-ons meshctl installs.
@@ -442,6 +482,8 @@ impl KindSpec for IamServiceAccount {
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],
+        timeout_minutes: 10,
+        rate_limit: None,
     };
 
     fn references(&self, refs: &mut References) {
@@ -460,6 +502,18 @@ impl KindSpec for IamServiceAccount {
                 "add `well_known_policy`, `policy_arns` or `inline_policy`",
             );
         }
+    }
+
+    fn looked_up(_desired: &serde_json::Value) -> bool {
+        false
+    }
+
+    fn controller(&self) -> Option<Kind> {
+        None
+    }
+
+    fn namespaces(&self) -> Namespaces<'_> {
+        Namespaces::NoNamespace
     }
 }
 
@@ -481,6 +535,8 @@ impl KindSpec for Route53Zone {
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],
+        timeout_minutes: 10,
+        rate_limit: Some(Service::Route53),
     };
 
     fn looked_up(desired: &serde_json::Value) -> bool {
@@ -489,6 +545,18 @@ impl KindSpec for Route53Zone {
             .get("existing")
             .and_then(serde_json::Value::as_bool)
             .unwrap_or(true)
+    }
+
+    fn references(&self, _refs: &mut References) {}
+
+    fn check(&self, _cx: &mut LocalChecks) {}
+
+    fn controller(&self) -> Option<Kind> {
+        None
+    }
+
+    fn namespaces(&self) -> Namespaces<'_> {
+        Namespaces::NoNamespace
     }
 }
 
@@ -517,6 +585,8 @@ impl KindSpec for AcmCertificate {
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],
+        timeout_minutes: 45,
+        rate_limit: None,
     };
 
     fn references(&self, refs: &mut References) {
@@ -525,6 +595,20 @@ impl KindSpec for AcmCertificate {
             &[Kind::Route53Zone],
             &self.validation_zone,
         );
+    }
+
+    fn check(&self, _cx: &mut LocalChecks) {}
+
+    fn looked_up(_desired: &serde_json::Value) -> bool {
+        false
+    }
+
+    fn controller(&self) -> Option<Kind> {
+        None
+    }
+
+    fn namespaces(&self) -> Namespaces<'_> {
+        Namespaces::NoNamespace
     }
 }
 
@@ -563,6 +647,8 @@ impl KindSpec for DnsRecord {
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],
+        timeout_minutes: 10,
+        rate_limit: Some(Service::Route53),
     };
 
     fn references(&self, refs: &mut References) {
@@ -582,5 +668,17 @@ impl KindSpec for DnsRecord {
             (Some(_), true) if !matches!(self.record_type, RecordType::A | RecordType::AAAA) => cx.error("bad-value", field("type"), "a load balancer alias must be an A or AAAA record", "set `type: A` (the default)"),
             _ => {}
         }
+    }
+
+    fn looked_up(_desired: &serde_json::Value) -> bool {
+        false
+    }
+
+    fn controller(&self) -> Option<Kind> {
+        None
+    }
+
+    fn namespaces(&self) -> Namespaces<'_> {
+        Namespaces::NoNamespace
     }
 }

@@ -1,7 +1,7 @@
 //! Cluster kinds: namespaces, add-ons (LB controller, cert-manager, Istio), gateway workloads,
 //! ALBs, cert-manager issuers and certificates, Helm releases and raw manifests.
 
-use super::{field, Kind, KindSpec, Layer, References, Schema};
+use super::{field, Kind, KindSpec, Layer, Namespaces, References, Schema};
 use crate::path::FieldPath;
 use crate::validate::LocalChecks;
 use crate::values::{
@@ -40,7 +40,25 @@ impl KindSpec for Namespace {
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],
+        timeout_minutes: 10,
+        rate_limit: None,
     };
+
+    fn references(&self, _refs: &mut References) {}
+
+    fn check(&self, _cx: &mut LocalChecks) {}
+
+    fn looked_up(_desired: &serde_json::Value) -> bool {
+        false
+    }
+
+    fn controller(&self) -> Option<Kind> {
+        None
+    }
+
+    fn namespaces(&self) -> Namespaces<'_> {
+        Namespaces::NoNamespace
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -72,6 +90,10 @@ impl KindSpec for LbController {
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],
+        // helm runs with a 10-minute timeout of its own (plus the waits after): its
+        // message should arrive before the engine gives up.
+        timeout_minutes: 15,
+        rate_limit: None,
     };
 
     fn references(&self, refs: &mut References) {
@@ -80,6 +102,21 @@ impl KindSpec for LbController {
             &[Kind::IamServiceAccount],
             &self.service_account,
         );
+    }
+
+    fn check(&self, _cx: &mut LocalChecks) {}
+
+    fn looked_up(_desired: &serde_json::Value) -> bool {
+        false
+    }
+
+    fn controller(&self) -> Option<Kind> {
+        None
+    }
+
+    fn namespaces(&self) -> Namespaces<'_> {
+        // The chart installs into kube-system, where the controller has its ServiceAccount.
+        Namespaces::One("kube-system")
     }
 }
 
@@ -111,6 +148,10 @@ impl KindSpec for CertManager {
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],
+        // helm runs with a 10-minute timeout of its own (plus the waits after): its
+        // message should arrive before the engine gives up.
+        timeout_minutes: 15,
+        rate_limit: None,
     };
 
     fn references(&self, refs: &mut References) {
@@ -119,6 +160,20 @@ impl KindSpec for CertManager {
             &[Kind::IamServiceAccount],
             self.service_account.as_deref(),
         );
+    }
+
+    fn check(&self, _cx: &mut LocalChecks) {}
+
+    fn looked_up(_desired: &serde_json::Value) -> bool {
+        false
+    }
+
+    fn controller(&self) -> Option<Kind> {
+        None
+    }
+
+    fn namespaces(&self) -> Namespaces<'_> {
+        Namespaces::One(self.namespace.as_str())
     }
 }
 
@@ -256,6 +311,10 @@ impl KindSpec for Istio {
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],
+        // istioctl runs with a 10-minute timeout of its own (plus the waits after): its
+        // message should arrive before the engine gives up.
+        timeout_minutes: 15,
+        rate_limit: None,
     };
 
     fn looked_up(desired: &serde_json::Value) -> bool {
@@ -284,6 +343,16 @@ impl KindSpec for Istio {
                 &egress.replicas,
             );
         }
+    }
+
+    fn references(&self, _refs: &mut References) {}
+
+    fn controller(&self) -> Option<Kind> {
+        None
+    }
+
+    fn namespaces(&self) -> Namespaces<'_> {
+        Namespaces::One(self.namespace.as_str())
     }
 }
 
@@ -534,6 +603,10 @@ impl KindSpec for IngressGateway {
             ),
         ],
         sensitive: &[],
+        // istioctl installs it with a 10-minute timeout of its own (plus the waits after):
+        // its message should arrive before the engine gives up.
+        timeout_minutes: 15,
+        rate_limit: None,
     };
 
     fn references(&self, refs: &mut References) {
@@ -632,6 +705,19 @@ impl KindSpec for IngressGateway {
             None => {}
         }
     }
+
+    fn looked_up(_desired: &serde_json::Value) -> bool {
+        false
+    }
+
+    fn controller(&self) -> Option<Kind> {
+        // An NLB is made by the Load Balancer Controller from the Service.
+        self.nlb.is_some().then_some(Kind::LbController)
+    }
+
+    fn namespaces(&self) -> Namespaces<'_> {
+        Namespaces::One(self.namespace.as_str())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -728,6 +814,8 @@ impl KindSpec for Alb {
         follows_in_place: &["gateway"],
         outputs_changed_by: &[],
         sensitive: &[],
+        timeout_minutes: 15,
+        rate_limit: None,
     };
 
     fn references(&self, refs: &mut References) {
@@ -766,6 +854,18 @@ impl KindSpec for Alb {
                 "listen on HTTP 80 and HTTPS 443, or remove `ssl_redirect`",
             );
         }
+    }
+
+    fn looked_up(_desired: &serde_json::Value) -> bool {
+        false
+    }
+
+    fn controller(&self) -> Option<Kind> {
+        Some(Kind::LbController)
+    }
+
+    fn namespaces(&self) -> Namespaces<'_> {
+        Namespaces::NoNamespace
     }
 }
 
@@ -810,6 +910,8 @@ impl KindSpec for Issuer {
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],
+        timeout_minutes: 10,
+        rate_limit: None,
     };
 
     fn references(&self, refs: &mut References) {
@@ -823,6 +925,20 @@ impl KindSpec for Issuer {
             &[Kind::IamServiceAccount],
             &self.dns01.service_account,
         );
+    }
+
+    fn check(&self, _cx: &mut LocalChecks) {}
+
+    fn looked_up(_desired: &serde_json::Value) -> bool {
+        false
+    }
+
+    fn controller(&self) -> Option<Kind> {
+        Some(Kind::CertManager)
+    }
+
+    fn namespaces(&self) -> Namespaces<'_> {
+        Namespaces::NoNamespace
     }
 }
 
@@ -851,6 +967,8 @@ impl KindSpec for Certificate {
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],
+        timeout_minutes: 10,
+        rate_limit: None,
     };
 
     fn references(&self, refs: &mut References) {
@@ -881,6 +999,18 @@ impl KindSpec for Certificate {
             }
         }
     }
+
+    fn looked_up(_desired: &serde_json::Value) -> bool {
+        false
+    }
+
+    fn controller(&self) -> Option<Kind> {
+        Some(Kind::CertManager)
+    }
+
+    fn namespaces(&self) -> Namespaces<'_> {
+        Namespaces::One(self.namespace.as_str())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -907,7 +1037,27 @@ impl KindSpec for HelmRelease {
         // Every `helm upgrade` is a new revision.
         outputs_changed_by: &[("*", &["revision"])],
         sensitive: &[],
+        // helm runs with a 10-minute timeout of its own (plus the waits after): its
+        // message should arrive before the engine gives up.
+        timeout_minutes: 15,
+        rate_limit: None,
     };
+
+    fn references(&self, _refs: &mut References) {}
+
+    fn check(&self, _cx: &mut LocalChecks) {}
+
+    fn looked_up(_desired: &serde_json::Value) -> bool {
+        false
+    }
+
+    fn controller(&self) -> Option<Kind> {
+        None
+    }
+
+    fn namespaces(&self) -> Namespaces<'_> {
+        Namespaces::One(self.namespace.as_str())
+    }
 }
 
 /// Any Kubernetes objects, server-side applied as written.
@@ -926,6 +1076,8 @@ impl KindSpec for Manifest {
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],
+        timeout_minutes: 10,
+        rate_limit: None,
     };
 
     fn check(&self, cx: &mut LocalChecks) {
@@ -968,5 +1120,26 @@ impl KindSpec for Manifest {
                 Some(_) => {}
             }
         }
+    }
+
+    fn references(&self, _refs: &mut References) {}
+
+    fn looked_up(_desired: &serde_json::Value) -> bool {
+        false
+    }
+
+    fn controller(&self) -> Option<Kind> {
+        None
+    }
+
+    fn namespaces(&self) -> Namespaces<'_> {
+        let mut namespaces: Vec<&str> = self
+            .objects
+            .iter()
+            .filter_map(|o| o["metadata"]["namespace"].as_str())
+            .collect();
+        namespaces.sort_unstable();
+        namespaces.dedup();
+        Namespaces::PerObject(namespaces)
     }
 }

@@ -1,6 +1,6 @@
 //! Istio kinds: Gateways, VirtualServices and the traffic and security policies of seed 003.
 
-use super::{field, Kind, KindSpec, Layer, References, Schema};
+use super::{field, Kind, KindSpec, Layer, Namespaces, References, Schema};
 use crate::path::FieldPath;
 use crate::validate::LocalChecks;
 use crate::values::{
@@ -109,6 +109,8 @@ impl KindSpec for Gateway {
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],
+        timeout_minutes: 10,
+        rate_limit: None,
     };
 
     fn references(&self, refs: &mut References) {
@@ -189,6 +191,21 @@ impl KindSpec for Gateway {
                     );
                 }
             }
+        }
+    }
+
+    fn looked_up(_desired: &serde_json::Value) -> bool {
+        false
+    }
+
+    fn controller(&self) -> Option<Kind> {
+        Some(Kind::Istio)
+    }
+
+    fn namespaces(&self) -> Namespaces<'_> {
+        match &self.namespace {
+            Some(namespace) => Namespaces::One(namespace.as_str()),
+            None => Namespaces::NoNamespace,
         }
     }
 }
@@ -360,6 +377,8 @@ impl KindSpec for VirtualService {
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],
+        timeout_minutes: 10,
+        rate_limit: None,
     };
 
     fn references(&self, refs: &mut References) {
@@ -498,6 +517,18 @@ impl KindSpec for VirtualService {
             }
         }
     }
+
+    fn looked_up(_desired: &serde_json::Value) -> bool {
+        false
+    }
+
+    fn controller(&self) -> Option<Kind> {
+        Some(Kind::Istio)
+    }
+
+    fn namespaces(&self) -> Namespaces<'_> {
+        Namespaces::One(self.namespace.as_str())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -618,6 +649,8 @@ impl KindSpec for DestinationRule {
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],
+        timeout_minutes: 10,
+        rate_limit: None,
     };
 
     fn check(&self, cx: &mut LocalChecks) {
@@ -633,6 +666,20 @@ impl KindSpec for DestinationRule {
                 );
             }
         }
+    }
+
+    fn references(&self, _refs: &mut References) {}
+
+    fn looked_up(_desired: &serde_json::Value) -> bool {
+        false
+    }
+
+    fn controller(&self) -> Option<Kind> {
+        Some(Kind::Istio)
+    }
+
+    fn namespaces(&self) -> Namespaces<'_> {
+        Namespaces::One(self.namespace.as_str())
     }
 }
 
@@ -668,7 +715,25 @@ impl KindSpec for PeerAuthentication {
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],
+        timeout_minutes: 10,
+        rate_limit: None,
     };
+
+    fn references(&self, _refs: &mut References) {}
+
+    fn check(&self, _cx: &mut LocalChecks) {}
+
+    fn looked_up(_desired: &serde_json::Value) -> bool {
+        false
+    }
+
+    fn controller(&self) -> Option<Kind> {
+        Some(Kind::Istio)
+    }
+
+    fn namespaces(&self) -> Namespaces<'_> {
+        Namespaces::One(self.namespace.as_str())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -701,6 +766,8 @@ impl KindSpec for RequestAuthentication {
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],
+        timeout_minutes: 10,
+        rate_limit: None,
     };
 
     fn check(&self, cx: &mut LocalChecks) {
@@ -712,6 +779,20 @@ impl KindSpec for RequestAuthentication {
                 "add a rule with `issuer` and `jwks_uri`",
             );
         }
+    }
+
+    fn references(&self, _refs: &mut References) {}
+
+    fn looked_up(_desired: &serde_json::Value) -> bool {
+        false
+    }
+
+    fn controller(&self) -> Option<Kind> {
+        Some(Kind::Istio)
+    }
+
+    fn namespaces(&self) -> Namespaces<'_> {
+        Namespaces::One(self.namespace.as_str())
     }
 }
 
@@ -804,6 +885,8 @@ impl KindSpec for AuthorizationPolicy {
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],
+        timeout_minutes: 10,
+        rate_limit: None,
     };
 
     fn check(&self, cx: &mut LocalChecks) {
@@ -819,5 +902,19 @@ impl KindSpec for AuthorizationPolicy {
                 }
             }
         }
+    }
+
+    fn references(&self, _refs: &mut References) {}
+
+    fn looked_up(_desired: &serde_json::Value) -> bool {
+        false
+    }
+
+    fn controller(&self) -> Option<Kind> {
+        Some(Kind::Istio)
+    }
+
+    fn namespaces(&self) -> Namespaces<'_> {
+        Namespaces::One(self.namespace.as_str())
     }
 }

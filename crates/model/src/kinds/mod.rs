@@ -1,5 +1,9 @@
-//! The resource kinds (docs/stack-language.md): one typed structure per kind, and each
-//! kind's schema (outputs, fields that force replacement, sensitive fields) for the planner.
+//! The resource kinds (docs/stack-language.md): one typed structure per kind, and the one place
+//! where each kind says everything the rest of meshctl needs to know about it (`KindSpec`).
+//!
+//! Adding a kind: write its structure, give it an `impl KindSpec` (every item is required, so
+//! the compiler lists each fact still missing), add a line to `kinds!` below, and implement it
+//! in the provider of its `Schema::layer`, whose list of kinds follows from that layer.
 
 pub mod aws;
 pub mod cluster;
@@ -17,9 +21,88 @@ pub enum Layer {
     Cluster,
 }
 
-/// What the planner needs to know about a kind, independent of any stack.
+impl Layer {
+    /// The kinds whose `Schema::layer` is this one, in `Kind::ALL` order: what its provider
+    /// handles.
+    pub fn kinds(self) -> &'static [Kind] {
+        static AWS: [Kind; Layer::Aws.count()] = Layer::Aws.collect();
+        static CLUSTER: [Kind; Layer::Cluster.count()] = Layer::Cluster.collect();
+        match self {
+            Layer::Aws => &AWS,
+            Layer::Cluster => &CLUSTER,
+        }
+    }
+
+    // `PartialEq` is not usable in a const fn; a fieldless enum compares by discriminant.
+    const fn has(self, kind: Kind) -> bool {
+        kind.schema().layer as u8 == self as u8
+    }
+
+    const fn count(self) -> usize {
+        let (mut count, mut i) = (0, 0);
+        while i < Kind::ALL.len() {
+            if self.has(Kind::ALL[i]) {
+                count += 1;
+            }
+            i += 1;
+        }
+        count
+    }
+
+    /// `N` is `self.count()`.
+    const fn collect<const N: usize>(self) -> [Kind; N] {
+        let mut kinds = [Kind::ALL[0]; N];
+        let (mut next, mut i) = (0, 0);
+        while i < Kind::ALL.len() {
+            if self.has(Kind::ALL[i]) {
+                kinds[next] = Kind::ALL[i];
+                next += 1;
+            }
+            i += 1;
+        }
+        kinds
+    }
+}
+
+/// An AWS service whose API meshctl paces (`RateLimits` in the engine): every resource of the
+/// kinds that name it shares one limiter per account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Service {
+    /// 5 requests per second per account, across all its hosted zones.
+    Route53,
+}
+
+impl Service {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Service::Route53 => "route53",
+        }
+    }
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a resource's Kubernetes objects live, for the edges to the namespace they need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Namespaces<'a> {
+    /// In no namespace: AWS objects, cluster-scoped objects, a namespace itself, or objects
+    /// placed where the cluster's defaults put them.
+    NoNamespace,
+    /// All in this one (the resource's `namespace` field).
+    One(&'a str),
+    /// Each object names its own (a manifest's objects): these, sorted, without repeats.
+    PerObject(Vec<&'a str>),
+}
+
+/// What the planner and the engine need to know about a kind, independent of any stack. Every
+/// field is required, so a new kind states each of them.
 #[derive(Debug)]
 pub struct Schema {
+    /// Which provider handles the kind.
     pub layer: Layer,
     /// Values the kind produces, usable as `${kind.name.output}`.
     pub outputs: &'static [&'static str],
@@ -37,6 +120,11 @@ pub struct Schema {
     pub outputs_changed_by: &'static [(&'static str, &'static [&'static str])],
     /// Fields never shown in plans, state, logs or events.
     pub sensitive: &'static [&'static str],
+    /// How long one provider call for this kind may take before the engine gives up on it
+    /// (creating an EKS cluster takes ~15 minutes; ACM validation can take half an hour).
+    pub timeout_minutes: u64,
+    /// The service whose rate limit the kind's provider calls count against, if it has one.
+    pub rate_limit: Option<Service>,
 }
 
 /// A typed reference from a field of one resource to another resource.
@@ -71,18 +159,24 @@ impl References {
     }
 }
 
-/// Behaviour every kind's structure provides.
+/// Everything meshctl knows about a kind, in one place. No item has a default: a new kind that
+/// leaves one out does not compile, instead of silently losing an edge or a timeout.
 pub trait KindSpec {
+    /// The planner's and engine's facts: provider layer, outputs, force-new and sensitive
+    /// fields, timeout, rate-limited service.
     const SCHEMA: Schema;
-    /// Every typed reference the resource makes.
-    fn references(&self, _refs: &mut References) {}
+    /// Every typed reference the resource makes (none: an empty body).
+    fn references(&self, refs: &mut References);
     /// Checks that need only this resource (ranges across fields, exclusive options).
-    fn check(&self, _cx: &mut crate::validate::LocalChecks) {}
+    fn check(&self, cx: &mut crate::validate::LocalChecks);
     /// Whether a resource with this desired JSON is looked up (an `existing` zone, VPC or
     /// control plane): read, never created, changed or deleted.
-    fn looked_up(_desired: &serde_json::Value) -> bool {
-        false
-    }
+    fn looked_up(desired: &serde_json::Value) -> bool;
+    /// The add-on kind whose CRDs and controller this resource's objects need (cert-manager for
+    /// a Certificate, Istio for a VirtualService), so it waits for that add-on.
+    fn controller(&self) -> Option<Kind>;
+    /// The Kubernetes namespaces this resource's objects live in, so it waits for them.
+    fn namespaces(&self) -> Namespaces<'_>;
 }
 
 macro_rules! kinds {
@@ -103,7 +197,7 @@ macro_rules! kinds {
                 match text { $($name => Some(Kind::$variant),)* _ => None }
             }
 
-            pub fn schema(self) -> &'static Schema {
+            pub const fn schema(self) -> &'static Schema {
                 match self { $(Kind::$variant => &<$ty as KindSpec>::SCHEMA,)* }
             }
 
@@ -135,6 +229,16 @@ macro_rules! kinds {
 
             pub fn check(&self, cx: &mut crate::validate::LocalChecks) {
                 match self { $(Spec::$variant(s) => s.check(cx),)* }
+            }
+
+            /// The add-on kind this resource's objects need (`KindSpec::controller`).
+            pub fn controller(&self) -> Option<Kind> {
+                match self { $(Spec::$variant(s) => s.controller(),)* }
+            }
+
+            /// Where this resource's Kubernetes objects live (`KindSpec::namespaces`).
+            pub fn namespaces(&self) -> Namespaces<'_> {
+                match self { $(Spec::$variant(s) => s.namespaces(),)* }
             }
 
             /// Reads the body of a resource of `kind`.

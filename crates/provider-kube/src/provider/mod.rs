@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use meshctl_model::kinds::Layer;
 use meshctl_model::record::{FieldDrift, OwnedObject};
 use meshctl_model::{Address, Kind};
 use meshctl_provider::{
@@ -55,26 +56,6 @@ const ISTIO_OPERATOR: &str = "istio:operator";
 const LOAD_BALANCER: &str = "elbv2:load-balancer";
 /// How often waits look again.
 const POLL: Duration = Duration::from_millis(500);
-
-/// The cluster kinds of docs/stack-language.md.
-const KINDS: &[Kind] = &[
-    Kind::Namespace,
-    Kind::LbController,
-    Kind::CertManager,
-    Kind::Istio,
-    Kind::IngressGateway,
-    Kind::Alb,
-    Kind::Issuer,
-    Kind::Certificate,
-    Kind::Gateway,
-    Kind::VirtualService,
-    Kind::DestinationRule,
-    Kind::PeerAuthentication,
-    Kind::RequestAuthentication,
-    Kind::AuthorizationPolicy,
-    Kind::HelmRelease,
-    Kind::Manifest,
-];
 
 /// A connection to the cluster, with the kubeconfig helm and istioctl are given.
 struct Connected {
@@ -809,7 +790,8 @@ fn write_kubeconfig(access: &ClusterAccess) -> std::result::Result<KubeconfigArg
 #[async_trait]
 impl Provider for KubeProvider {
     fn kinds(&self) -> &'static [Kind] {
-        KINDS
+        // Every kind whose schema names the cluster layer (`KindSpec`), never a list of its own.
+        Layer::Cluster.kinds()
     }
 
     async fn read(
