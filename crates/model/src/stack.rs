@@ -144,7 +144,7 @@ impl Resource {
     pub fn namespaces(&self) -> Vec<&str> {
         match self.spec.namespaces() {
             Namespaces::NoNamespace => Vec::new(),
-            Namespaces::One(namespace) => vec![namespace],
+            Namespaces::One(namespace) | Namespaces::Created(namespace) => vec![namespace],
             Namespaces::PerObject(namespaces) => namespaces,
         }
     }
@@ -152,7 +152,7 @@ impl Resource {
     /// The one Kubernetes namespace this resource's objects live in, when it has one.
     pub fn namespace(&self) -> Option<&str> {
         match self.spec.namespaces() {
-            Namespaces::One(namespace) => Some(namespace),
+            Namespaces::One(namespace) | Namespaces::Created(namespace) => Some(namespace),
             Namespaces::NoNamespace | Namespaces::PerObject(_) => None,
         }
     }

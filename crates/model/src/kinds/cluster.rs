@@ -173,7 +173,8 @@ impl KindSpec for CertManager {
     }
 
     fn namespaces(&self) -> Namespaces<'_> {
-        Namespaces::One(self.namespace.as_str())
+        // Its chart is installed with --create-namespace.
+        Namespaces::Created(self.namespace.as_str())
     }
 }
 
@@ -352,7 +353,8 @@ impl KindSpec for Istio {
     }
 
     fn namespaces(&self) -> Namespaces<'_> {
-        Namespaces::One(self.namespace.as_str())
+        // istioctl creates the namespace it installs into.
+        Namespaces::Created(self.namespace.as_str())
     }
 }
 
@@ -716,7 +718,8 @@ impl KindSpec for IngressGateway {
     }
 
     fn namespaces(&self) -> Namespaces<'_> {
-        Namespaces::One(self.namespace.as_str())
+        // istioctl creates the namespace it installs into.
+        Namespaces::Created(self.namespace.as_str())
     }
 }
 
@@ -1056,7 +1059,11 @@ impl KindSpec for HelmRelease {
     }
 
     fn namespaces(&self) -> Namespaces<'_> {
-        Namespaces::One(self.namespace.as_str())
+        if self.create_namespace {
+            Namespaces::Created(self.namespace.as_str())
+        } else {
+            Namespaces::One(self.namespace.as_str())
+        }
     }
 }
 

@@ -94,6 +94,10 @@ pub enum Namespaces<'a> {
     NoNamespace,
     /// All in this one (the resource's `namespace` field).
     One(&'a str),
+    /// All in this one, which installing the resource creates when it does not exist (istioctl,
+    /// a chart with `create_namespace`): a stack without a `namespace` resource for it orders
+    /// the resources living there after the install.
+    Created(&'a str),
     /// Each object names its own (a manifest's objects): these, sorted, without repeats.
     PerObject(Vec<&'a str>),
 }
@@ -284,4 +288,25 @@ impl fmt::Display for Kind {
 /// Shorthand for building relative field paths inside kind implementations.
 pub(crate) fn field(name: &str) -> FieldPath {
     FieldPath::root().key(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_layer_lists_exactly_the_kinds_whose_schema_names_it() {
+        for layer in [Layer::Aws, Layer::Cluster] {
+            let expected: Vec<Kind> = Kind::ALL
+                .iter()
+                .copied()
+                .filter(|kind| kind.schema().layer == layer)
+                .collect();
+            assert_eq!(layer.kinds(), expected, "{layer:?}");
+        }
+        assert_eq!(
+            Layer::Aws.kinds().len() + Layer::Cluster.kinds().len(),
+            Kind::ALL.len()
+        );
+    }
 }

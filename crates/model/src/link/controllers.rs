@@ -16,24 +16,20 @@ pub(super) const RULE: Rule = Rule {
 
 fn link_controllers(index: &Index, links: &mut Links, _diags: &mut Vec<Diagnostic>) {
     let stack = index.stack;
-    let mut controllers: HashMap<Kind, Vec<Address>> = HashMap::new();
+    // Every resource by kind: the add-on kinds are those some kind's `controller` names.
+    let mut by_kind: HashMap<Kind, Vec<Address>> = HashMap::new();
     for r in &stack.resources {
-        if matches!(
-            r.address.kind,
-            Kind::CertManager | Kind::LbController | Kind::Istio
-        ) {
-            controllers
-                .entry(r.address.kind)
-                .or_default()
-                .push(r.address.clone());
-        }
+        by_kind
+            .entry(r.address.kind)
+            .or_default()
+            .push(r.address.clone());
     }
     for (i, r) in stack.resources.iter().enumerate() {
         if r.address.kind.schema().layer != Layer::Cluster {
             continue;
         }
         if let Some(controller) = r.controller() {
-            for target in controllers.get(&controller).into_iter().flatten() {
+            for target in by_kind.get(&controller).into_iter().flatten() {
                 links.edges[i].push(Dependency {
                     target: target.clone(),
                     path: r.path().key("kind"),

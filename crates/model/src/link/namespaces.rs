@@ -1,11 +1,11 @@
 //! Edge rule `namespaces`: a cluster-layer resource needs each Kubernetes namespace its objects
 //! live in (`Resource::namespaces`) first: the stack's `namespace` resource of that name, or, when
-//! the stack declares none, the installs that create it (istioctl's namespace, a chart with
-//! `create_namespace`). An ordering-only `EdgeKind::Namespace` edge.
+//! the stack declares none, the installs that create it (`Namespaces::Created`: istioctl's
+//! namespace, a chart with `create_namespace`). An ordering-only `EdgeKind::Namespace` edge.
 
 use super::{Index, Links, Rule};
 use crate::diagnostic::Diagnostic;
-use crate::kinds::{Kind, Layer, Spec};
+use crate::kinds::{Kind, Layer, Namespaces};
 use crate::stack::{Address, Dependency, EdgeKind};
 use std::collections::HashMap;
 
@@ -19,12 +19,7 @@ fn link_namespaces(index: &Index, links: &mut Links, _diags: &mut Vec<Diagnostic
     // Installs that create their namespace when it does not exist.
     let mut namespace_creators: HashMap<&str, Vec<Address>> = HashMap::new();
     for r in &stack.resources {
-        let creates = match &r.spec {
-            Spec::Istio(_) | Spec::IngressGateway(_) | Spec::CertManager(_) => true,
-            Spec::HelmRelease(h) => h.create_namespace,
-            _ => false,
-        };
-        if let (true, Some(ns)) = (creates, r.namespace()) {
+        if let Namespaces::Created(ns) = r.spec.namespaces() {
             namespace_creators
                 .entry(ns)
                 .or_default()
