@@ -531,6 +531,17 @@ fn contains_unknown(value: &Value) -> bool {
 /// An error of one step: the message, and objects a failed create left behind.
 type StepError = (String, Vec<OwnedObject>);
 
+/// `first`, then those of `more` it does not hold already.
+fn joined(first: &[OwnedObject], more: &[OwnedObject]) -> Vec<OwnedObject> {
+    let mut all = first.to_vec();
+    for object in more {
+        if !all.contains(object) {
+            all.push(object.clone());
+        }
+    }
+    all
+}
+
 impl Walk {
     fn resolve(&self, mut desired: Value) -> Value {
         let outputs = self.outputs.lock().unwrap_or_else(|p| p.into_inner());
@@ -738,44 +749,44 @@ impl Walk {
             desired: &desired,
             inputs: &inputs,
         };
-        let progress = EventProgress(self.events.clone());
-        let objects = prior.map(|p| p.objects.clone()).unwrap_or_default();
-        let applied = if change.action == Action::Read {
-            self.call(change, || provider.read(&request, &objects))
+        let (applied, closing) = if change.action == Action::Read {
+            let objects = prior.map(|p| p.objects.clone()).unwrap_or_default();
+            let applied = self
+                .call(change, || provider.read(&request, &objects))
                 .await
                 .map_err(|e| (e.message, Vec::new()))?
-                .ok_or_else(|| (format!("{} was not found", change.address), Vec::new()))?
+                .ok_or_else(|| (format!("{} was not found", change.address), Vec::new()))?;
+            // Whatever a killed run left open for a looked-up resource made nothing.
+            let superseded = self
+                .leftovers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&change.address)
+                .map(|(ids, _)| ids)
+                .unwrap_or_default();
+            (applied, superseded)
         } else {
-            let entry = self.open_journal(&change.address, Operation::Update)?;
+            let before = match prior {
+                Some(prior) => prior.clone(),
+                None => self.record(change, &desired, &Applied::default(), Status::Ok),
+            };
+            let before = self.adopt_leftovers(provider, change, before).await?;
             // What moved outside meshctl counts as the prior, so the update puts it back.
             let prior_desired = prior
                 .map(|p| meshctl_plan::drift::world_before(&p.desired, &change.fields))
                 .unwrap_or(Value::Null);
-            let result = self
-                .call(change, || {
-                    provider.update(&request, &prior_desired, &objects, &progress)
-                })
-                .await;
-            let _ = self.commit(Change {
-                close: vec![entry.id],
-                ..Change::default()
-            });
-            result.map_err(|e| (e.message, Vec::new()))?
+            let (applied, entry) = self
+                .update_recorded(provider, change, &before, &request, &prior_desired)
+                .await?;
+            (applied, vec![entry])
         };
         let record = self.record(change, &desired, &applied, Status::Ok);
-        // An update a killed run left open is superseded by this one.
-        let superseded = self
-            .leftovers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&change.address)
-            .map(|(ids, _)| ids)
-            .unwrap_or_default();
         self.commit(Change {
             put: vec![record],
-            close: superseded,
+            close: closing,
             ..Change::default()
-        })?;
+        })
+        .map_err(|(m, _)| (m, applied.objects.clone()))?;
         self.publish_outputs(&change.address, &applied.outputs);
         Ok(match prior {
             Some(prior) => Undo::Restore {
@@ -785,6 +796,129 @@ impl Walk {
             },
             None => Undo::Forget,
         })
+    }
+
+    /// Takes over what an update killed earlier left for this address before updating it again,
+    /// as a create cleans up after a killed create: objects made but never recorded are swept
+    /// (the provider finds them by their address), objects its journal entry recorded join the
+    /// record, which the new update is handed, so it takes them over instead of making them
+    /// twice. Returns the record as it now stands.
+    async fn adopt_leftovers(
+        &self,
+        provider: &Arc<dyn Provider>,
+        change: &ResourceChange,
+        before: NodeRecord,
+    ) -> Result<NodeRecord, StepError> {
+        let found = self
+            .leftovers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&change.address);
+        let Some((ids, objects)) = found else {
+            return Ok(before);
+        };
+        self.events.emit(Event::Progress {
+            address: change.address.clone(),
+            message: "taking over what an interrupted run made".to_string(),
+        });
+        let adopted = NodeRecord {
+            objects: joined(&before.objects, &objects),
+            ..before
+        };
+        let progress = EventProgress(self.events.clone());
+        let inputs = self.inputs(change);
+        self.call(change, || {
+            provider.sweep(&change.address, &adopted.objects, &inputs, &progress)
+        })
+        .await
+        .map_err(|e| {
+            (
+                format!("cannot clean up after an interrupted run: {}", e.message),
+                Vec::new(),
+            )
+        })?;
+        self.commit(Change {
+            put: vec![adopted.clone()],
+            close: ids,
+            ..Change::default()
+        })?;
+        Ok(adopted)
+    }
+
+    /// Updates a resource in place from `before` (its record as it stands) under an open journal
+    /// entry, which the caller closes with the record of the result. Each object the provider
+    /// makes is recorded at once on the record and in the journal entry, so a kill leaves it
+    /// known; a retried attempt is handed the objects the failed one made, so it takes them over
+    /// instead of making them again. On failure the error carries every object the resource now
+    /// holds, for the rollback.
+    async fn update_recorded(
+        &self,
+        provider: &Arc<dyn Provider>,
+        change: &ResourceChange,
+        before: &NodeRecord,
+        request: &Request<'_>,
+        prior_desired: &Value,
+    ) -> Result<(Applied, u64), StepError> {
+        let entry = self.open_journal(&change.address, Operation::Update)?;
+        let made: Mutex<Vec<OwnedObject>> = Mutex::new(Vec::new());
+        let state_error: Mutex<Option<StateError>> = Mutex::new(None);
+        let record_object = |object: OwnedObject| {
+            let mut made = made.lock().unwrap_or_else(|p| p.into_inner());
+            made.push(object);
+            let record = NodeRecord {
+                objects: joined(&before.objects, &made),
+                ..before.clone()
+            };
+            let journal = JournalEntry {
+                objects: made.clone(),
+                ..entry.clone()
+            };
+            if let Err(e) = self.state.commit(Change {
+                put: vec![record],
+                open: vec![journal],
+                ..Change::default()
+            }) {
+                state_error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert(e);
+            }
+        };
+        let progress = EventProgress(self.events.clone());
+        let (record_object, progress) = (&record_object, &progress);
+        let result = self
+            .call(change, || {
+                let objects = joined(
+                    &before.objects,
+                    &made.lock().unwrap_or_else(|p| p.into_inner()),
+                );
+                async move {
+                    provider
+                        .update(request, prior_desired, &objects, record_object, progress)
+                        .await
+                }
+            })
+            .await;
+        let made = made.into_inner().unwrap_or_else(|p| p.into_inner());
+        let holds = joined(&before.objects, &made);
+        if let Some(e) = state_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            return Err((
+                format!("cannot record an object the update made in state: {e}"),
+                holds,
+            ));
+        }
+        match result {
+            Ok(applied) => Ok((applied, entry.id)),
+            Err(error) => {
+                // The record keeps what exists; the journal entry is closed because this run
+                // knows the outcome.
+                let _ = self.commit(Change {
+                    close: vec![entry.id],
+                    ..Change::default()
+                });
+                Err((error.message, holds))
+            }
+        }
     }
 
     /// Deletes every object the record owns; the record says `deleting` until they are gone.
@@ -1003,6 +1137,7 @@ async fn undo(walk: &Walk, step: usize, undo: Undo) -> Result<(), String> {
                 current,
                 recreate,
             } => {
+                let mut journal_entry = None;
                 if meshctl_plan::recorded::holds_redacted(&prior.desired) {
                     return Err("its recorded values hold secrets, which state keeps only as digests, so they cannot be written back; apply the stack again to put it right".to_string());
                 }
@@ -1016,7 +1151,7 @@ async fn undo(walk: &Walk, step: usize, undo: Undo) -> Result<(), String> {
                         .map_err(|e| e.message)?;
                     }
                     recreate_record(walk, change, provider, &prior).await?
-                } else if prior.objects.is_empty() {
+                } else if prior.objects.is_empty() && current.is_empty() {
                     prior.clone()
                 } else {
                     let inputs = walk.inputs(change);
@@ -1026,13 +1161,26 @@ async fn undo(walk: &Walk, step: usize, undo: Undo) -> Result<(), String> {
                         inputs: &inputs,
                     };
                     let current_desired = change.desired.clone().unwrap_or(Value::Null);
-                    let applied = walk
-                        .call(change, || {
-                            provider.update(&request, &current_desired, &prior.objects, &progress)
-                        })
+                    // The update being undone may have made objects (and removed some): the
+                    // provider is handed all of them, so it removes the new ones, and what the
+                    // undoing update makes is recorded as it is made.
+                    let holding = walk
+                        .state
+                        .record(&change.address)
+                        .ok()
+                        .flatten()
+                        .unwrap_or_else(|| prior.clone());
+                    let before = NodeRecord {
+                        objects: joined(&prior.objects, &current),
+                        ..holding
+                    };
+                    let (applied, entry) = walk
+                        .update_recorded(provider, change, &before, &request, &current_desired)
                         .await
-                        .map_err(|e| e.message)?;
+                        .map_err(|(message, _)| message)?;
+                    journal_entry = Some(entry);
                     NodeRecord {
+                        objects: applied.objects,
                         outputs: applied.outputs,
                         live: Some(applied.live),
                         ..prior.clone()
@@ -1041,6 +1189,7 @@ async fn undo(walk: &Walk, step: usize, undo: Undo) -> Result<(), String> {
                 walk.state
                     .commit(Change {
                         put: vec![restored],
+                        close: journal_entry.into_iter().collect(),
                         ..Change::default()
                     })
                     .map_err(|e| e.to_string())

@@ -55,11 +55,14 @@ pub(crate) async fn update(
     request: &Request<'_>,
     prior: &Value,
     objects: &[OwnedObject],
+    record: Record<'_>,
     progress: &dyn Progress,
 ) -> Result<Applied> {
     match cx.address.kind {
         Kind::Vpc => vpc::update(cx, request, objects).await,
-        Kind::EksCluster => eks::update_cluster(cx, request, prior, objects, progress).await,
+        Kind::EksCluster => {
+            eks::update_cluster(cx, request, prior, objects, record, progress).await
+        }
         Kind::Nodegroup => eks::update_nodegroup(cx, request, objects, progress).await,
         Kind::IamServiceAccount => iam::update(cx, request, objects).await,
         Kind::Route53Zone => route53::read_zone(cx, request, objects)

@@ -360,10 +360,11 @@ impl Provider for AwsProvider {
         request: &Request<'_>,
         prior: &Value,
         objects: &[OwnedObject],
+        record: Record<'_>,
         progress: &dyn Progress,
     ) -> Result<Applied> {
         let cx = self.cx(request.address).await;
-        kinds::update(&cx, request, prior, objects, progress).await
+        kinds::update(&cx, request, prior, objects, record, progress).await
     }
 
     async fn delete(

@@ -110,7 +110,7 @@ impl Sandbox {
             inputs,
         };
         self.provider
-            .update(&request, prior, objects, &self.progress)
+            .update(&request, prior, objects, &|_| {}, &self.progress)
             .await
     }
 

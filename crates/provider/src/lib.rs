@@ -172,11 +172,17 @@ pub trait Provider: Send + Sync {
     ) -> Result<Applied, ProviderError>;
 
     /// Changes a resource in place from `prior` (the fields last applied) to the request.
+    /// `objects` are every object the resource owns, including any an interrupted earlier update
+    /// recorded: the update takes those over rather than making them again. `record` follows
+    /// `create`'s contract: it is called with each object the update creates (a manifest object
+    /// added to a stack, a cluster's new OIDC provider) as soon as it exists, before the update
+    /// goes on, so a crash never orphans it. Objects that already existed are not reported.
     async fn update(
         &self,
         request: &Request<'_>,
         prior: &Value,
         objects: &[OwnedObject],
+        record: &(dyn Fn(OwnedObject) + Send + Sync),
         progress: &dyn Progress,
     ) -> Result<Applied, ProviderError>;
 

@@ -104,10 +104,10 @@ struct Failures {
     permanent: HashSet<(Address, Op)>,
     /// Calls that fail permanently once; the next such call succeeds (rollback's retry of it).
     permanent_once: HashSet<(Address, Op)>,
-    /// Creates that fail permanently after making this many of their objects.
-    after_objects: HashMap<Address, usize>,
-    /// The next create fails with a retryable error after making this many objects.
-    once_retryable_after_objects: HashMap<Address, usize>,
+    /// Creates or updates that fail permanently after making this many of their new objects.
+    after_objects: HashMap<(Address, Op), usize>,
+    /// The next such call fails with a retryable error after making this many new objects.
+    once_retryable_after_objects: HashMap<(Address, Op), usize>,
 }
 
 /// An in-memory cloud, optionally kept in a file. Share it as `Arc<FakeCloud>`.
@@ -217,21 +217,22 @@ impl FakeCloud {
             .insert((address.clone(), op));
     }
 
-    /// Every create of `address` fails permanently after making `objects` of its objects (all of
-    /// them when it has fewer), each recorded through the callback as usual: a partial create for
-    /// rollback to clean up.
-    pub fn fail_permanently_after_objects(&self, address: &Address, objects: usize) {
+    /// Every `op` (create or update) of `address` fails permanently after making `objects` of the
+    /// objects it makes (all of them when it makes fewer), each recorded through the callback as
+    /// usual: a partial create or update for rollback to clean up.
+    pub fn fail_permanently_after_objects(&self, address: &Address, op: Op, objects: usize) {
         lock(&self.failures)
             .after_objects
-            .insert(address.clone(), objects);
+            .insert((address.clone(), op), objects);
     }
 
-    /// The next create of `address` fails with a retryable error after making `objects` of its
-    /// objects; the create after it succeeds (a throttled call half-way through a create).
-    pub fn fail_once_retryably_after_objects(&self, address: &Address, objects: usize) {
+    /// The next `op` (create or update) of `address` fails with a retryable error after making
+    /// `objects` of the objects it makes; the one after it succeeds (a throttled call half-way
+    /// through).
+    pub fn fail_once_retryably_after_objects(&self, address: &Address, op: Op, objects: usize) {
         lock(&self.failures)
             .once_retryable_after_objects
-            .insert(address.clone(), objects);
+            .insert((address.clone(), op), objects);
     }
 
     /// Replaces an object's fields as someone outside meshctl would (drift tests); `false` when
@@ -279,19 +280,21 @@ impl FakeCloud {
         throttled.then_some(InjectedFailure::Throttled)
     }
 
-    /// How many objects a create of `address` makes before failing, and how it fails, if it is
+    /// How many objects an `op` of `address` makes before failing, and how it fails, if it is
     /// set to fail so.
     pub(crate) fn objects_before_failure(
         &self,
         address: &Address,
+        op: Op,
     ) -> Option<(usize, meshctl_provider::ErrorClass)> {
+        let key = (address.clone(), op);
         let mut failures = lock(&self.failures);
-        if let Some(made) = failures.after_objects.get(address) {
+        if let Some(made) = failures.after_objects.get(&key) {
             return Some((*made, meshctl_provider::ErrorClass::Permanent));
         }
         failures
             .once_retryable_after_objects
-            .remove(address)
+            .remove(&key)
             .map(|made| (made, meshctl_provider::ErrorClass::Retryable))
     }
 

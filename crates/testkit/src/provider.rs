@@ -1,6 +1,8 @@
 //! `FakeProvider`: the `Provider` contract over the fake cloud, for every kind. A resource owns a
 //! main object holding its desired fields, plus the extra objects real kinds own (an ACM
-//! certificate's validation record, a cluster's OIDC provider, an IRSA role's ServiceAccount).
+//! certificate's validation record, a cluster's OIDC provider, an IRSA role's ServiceAccount), and
+//! a manifest one object per entry of its `objects`, so that an update can create and delete
+//! objects as a real one does.
 
 use crate::cloud::{Call, FakeCloud, InjectedFailure, Op};
 use async_trait::async_trait;
@@ -114,17 +116,45 @@ fn main_object_kind(kind: Kind) -> String {
     format!("fake:{kind}")
 }
 
-/// Object kinds a resource of `kind` owns, main object first.
-fn object_kinds(kind: Kind) -> Vec<String> {
-    let mut kinds = vec![main_object_kind(kind)];
+/// The kind of the object each entry of a manifest's `objects` becomes; it holds the entry.
+const MANIFEST_OBJECT: &str = "fake:manifest-object";
+
+/// The objects a resource of `kind` with these desired fields owns, as (object kind, fields), main
+/// object first.
+fn planned_objects(kind: Kind, desired: &Value) -> Vec<(String, Value)> {
+    let mut planned = vec![(main_object_kind(kind), desired.clone())];
     let extra = match kind {
         Kind::AcmCertificate => Some("fake:validation-record"),
         Kind::EksCluster => Some("fake:oidc-provider"),
         Kind::IamServiceAccount => Some("fake:service-account"),
         _ => None,
     };
-    kinds.extend(extra.map(str::to_string));
-    kinds
+    planned.extend(extra.map(|kind| (kind.to_string(), Value::Null)));
+    planned.extend(
+        manifest_entries(kind, desired)
+            .into_iter()
+            .map(|entry| (MANIFEST_OBJECT.to_string(), entry)),
+    );
+    planned
+}
+
+/// The entries of a manifest's `objects` (nothing for other kinds).
+fn manifest_entries(kind: Kind, desired: &Value) -> Vec<Value> {
+    match (kind, desired.get("objects")) {
+        (Kind::Manifest, Some(Value::Array(entries))) => entries.clone(),
+        _ => Vec::new(),
+    }
+}
+
+/// What tells two manifest entries apart, as Kubernetes does: API version, kind, namespace, name.
+fn entry_identity(entry: &Value) -> [&Value; 4] {
+    let metadata = &entry["metadata"];
+    [
+        &entry["apiVersion"],
+        &entry["kind"],
+        &metadata["namespace"],
+        &metadata["name"],
+    ]
 }
 
 /// Every output of `kind`, as `"<output>-<suffix>"`.
@@ -201,28 +231,22 @@ impl Provider for FakeProvider {
         progress: &dyn Progress,
     ) -> Result<Applied, ProviderError> {
         let address = request.address;
-        let object_kinds = object_kinds(address.kind);
-        let count = object_kinds.len();
-        // One or two objects: the conversion cannot fail.
-        let share = u32::try_from(count).unwrap_or(1);
+        let planned = planned_objects(address.kind, request.desired);
+        let count = planned.len();
+        let share = u32::try_from(count).unwrap_or(u32::MAX);
         let latency_per_object = self.cloud.latency(address, Op::Create) / share;
         let call = self.start(address, Op::Create, latency_per_object).await?;
         progress.update(address, &format!("creating {count} object(s)"));
-        let failure = self.cloud.objects_before_failure(address);
+        let failure = self.cloud.objects_before_failure(address, Op::Create);
         let stop_after = failure.map(|(made, _)| made.min(count));
         let mut objects: Vec<OwnedObject> = Vec::with_capacity(count);
-        for (index, object_kind) in object_kinds.into_iter().enumerate() {
+        for (index, (object_kind, fields)) in planned.into_iter().enumerate() {
             if stop_after == Some(index) {
                 break;
             }
             if index > 0 {
                 wait(latency_per_object).await;
             }
-            let fields = if index == 0 {
-                request.desired.clone()
-            } else {
-                Value::Null
-            };
             let id = match self.cloud.insert(&object_kind, address, fields) {
                 Ok(id) => id,
                 Err(error) => return call.finish(Err(storage_error(address, Op::Create, error))),
@@ -254,32 +278,101 @@ impl Provider for FakeProvider {
         }))
     }
 
+    /// Sets the main object's fields; for a manifest, also makes an object for each entry no
+    /// object holds yet (recording each as it is made), sets the fields of the others, and
+    /// deletes the objects of entries no longer listed.
     async fn update(
         &self,
         request: &Request<'_>,
         _prior: &Value,
         objects: &[OwnedObject],
+        record: &(dyn Fn(OwnedObject) + Send + Sync),
         progress: &dyn Progress,
     ) -> Result<Applied, ProviderError> {
         let address = request.address;
-        let latency = self.cloud.latency(address, Op::Update);
-        let call = self.start(address, Op::Update, latency).await?;
+        // Which entry each held manifest object stands for; the unclaimed ones are stale.
+        let mut held: Vec<(OwnedObject, Value)> = objects
+            .iter()
+            .filter(|object| object.kind == MANIFEST_OBJECT)
+            .filter_map(|object| Some((object.clone(), self.cloud.get(&object.id)?.fields)))
+            .collect();
+        let mut changed: Vec<(String, Value)> = Vec::new();
+        let mut missing: Vec<Value> = Vec::new();
+        for entry in manifest_entries(address.kind, request.desired) {
+            let same = held
+                .iter()
+                .position(|(_, fields)| entry_identity(fields) == entry_identity(&entry));
+            match same {
+                Some(index) => {
+                    let (object, fields) = held.swap_remove(index);
+                    if fields != entry {
+                        changed.push((object.id, entry));
+                    }
+                }
+                None => missing.push(entry),
+            }
+        }
+        let stale: Vec<String> = held.into_iter().map(|(object, _)| object.id).collect();
+
+        let share = u32::try_from(missing.len() + 1).unwrap_or(u32::MAX);
+        let latency_per_object = self.cloud.latency(address, Op::Update) / share;
+        let call = self.start(address, Op::Update, latency_per_object).await?;
         progress.update(address, "updating");
-        let Some(main) = self.main_object(address.kind, objects) else {
+        let Some(main) = self.main_object(address.kind, objects).cloned() else {
             return call.finish(Err(not_found(address, Op::Update)));
         };
-        let result = match self.cloud.set_fields(&main.id, request.desired.clone()) {
-            Ok(true) => Ok(Applied {
-                drifts: Vec::new(),
-                objects: self.existing(objects),
-                outputs: outputs(address.kind, &main.id),
-                live: request.desired.clone(),
-            }),
+        match self.cloud.set_fields(&main.id, request.desired.clone()) {
+            Ok(true) => {}
             // Deleted between the lookup and the change.
-            Ok(false) => Err(not_found(address, Op::Update)),
-            Err(error) => Err(storage_error(address, Op::Update, error)),
-        };
-        call.finish(result)
+            Ok(false) => return call.finish(Err(not_found(address, Op::Update))),
+            Err(error) => return call.finish(Err(storage_error(address, Op::Update, error))),
+        }
+        for (id, entry) in changed {
+            if let Err(error) = self.cloud.set_fields(&id, entry) {
+                return call.finish(Err(storage_error(address, Op::Update, error)));
+            }
+        }
+        let failure = self.cloud.objects_before_failure(address, Op::Update);
+        let stop_after = failure.map(|(made, _)| made.min(missing.len()));
+        let mut made: Vec<OwnedObject> = Vec::with_capacity(missing.len());
+        for (index, entry) in missing.iter().enumerate() {
+            if stop_after == Some(index) {
+                break;
+            }
+            wait(latency_per_object).await;
+            let id = match self.cloud.insert(MANIFEST_OBJECT, address, entry.clone()) {
+                Ok(id) => id,
+                Err(error) => return call.finish(Err(storage_error(address, Op::Update, error))),
+            };
+            let object = OwnedObject {
+                kind: MANIFEST_OBJECT.to_string(),
+                id,
+            };
+            record(object.clone());
+            made.push(object);
+        }
+        if let (Some(count), Some((_, class))) = (stop_after, failure) {
+            return call.finish(Err(ProviderError::new(
+                class,
+                address,
+                Op::Update.as_str(),
+                format!(
+                    "LimitExceeded: injected failure after {count} of {} new object(s)",
+                    missing.len()
+                ),
+            )));
+        }
+        if let Err(error) = self.cloud.remove(&stale) {
+            return call.finish(Err(storage_error(address, Op::Update, error)));
+        }
+        let mut owned = self.existing(objects);
+        owned.extend(made);
+        call.finish(Ok(Applied {
+            drifts: Vec::new(),
+            objects: owned,
+            outputs: outputs(address.kind, &main.id),
+            live: request.desired.clone(),
+        }))
     }
 
     async fn delete(
@@ -400,7 +493,13 @@ mod tests {
             inputs: &inputs,
         };
         provider
-            .update(&request, &Value::Null, objects, &Messages::default())
+            .update(
+                &request,
+                &Value::Null,
+                objects,
+                &|_| {},
+                &Messages::default(),
+            )
             .await
     }
 
@@ -642,7 +741,7 @@ mod tests {
             let address = Address::new(Kind::IamServiceAccount, "app");
             provider
                 .cloud
-                .fail_permanently_after_objects(&address, made);
+                .fail_permanently_after_objects(&address, Op::Create, made);
             let inputs = no_inputs();
             let desired = json!({});
             let request = Request {

@@ -2,14 +2,16 @@
 //! every object the (file-backed) fake cloud holds is known to it — recorded on its resource or
 //! named by an open journal entry. The next apply, with no manual step (it takes over the dead
 //! run's lock), repairs everything: afterwards the cloud holds exactly the objects state records,
-//! and the journal is empty.
+//! and the journal is empty. The same holds for updates that create objects (manifests given new
+//! entries), killed mid-way: the next apply or destroy leaves no orphan.
 
-use meshctl_state::{SledStore, StateStore};
+use meshctl_state::{Operation, SledStore, StateStore};
 use meshctl_testkit::FakeCloud;
 use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 const TRIALS: usize = 20;
 
@@ -74,7 +76,7 @@ fn check_accounted(dir: &Path, trial: usize) {
     }
 }
 
-fn check_converged(dir: &Path, trial: usize) {
+fn check_converged(dir: &Path, trial: usize, resources: usize) {
     let store = SledStore::open(&dir.join("state/t"), "t").unwrap();
     let recorded: BTreeSet<String> = store
         .records()
@@ -96,7 +98,7 @@ fn check_converged(dir: &Path, trial: usize) {
         store.journal().unwrap().is_empty(),
         "trial {trial}: journal entries left open"
     );
-    assert_eq!(store.records().unwrap().len(), 18);
+    assert_eq!(store.records().unwrap().len(), resources);
 }
 
 #[test]
@@ -112,7 +114,7 @@ fn applies_killed_at_random_points_never_orphan_objects() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    check_converged(baseline.path(), 0);
+    check_converged(baseline.path(), 0, 18);
 
     let mut killed_mid_way = 0;
     for trial in 1..=TRIALS {
@@ -156,10 +158,186 @@ fn applies_killed_at_random_points_never_orphan_objects() {
             left_locked,
             "trial {trial}: {stderr}"
         );
-        check_converged(dir.path(), trial);
+        check_converged(dir.path(), trial, 18);
     }
     assert!(
         killed_mid_way >= TRIALS / 2,
         "only {killed_mid_way} of {TRIALS} kills landed during an apply (full apply took {full:?})"
+    );
+}
+
+/// Namespaces, each with a manifest of `entries` ConfigMaps: applied after a version with fewer
+/// entries, each manifest's update creates objects.
+fn manifest_stack(entries: usize) -> String {
+    let mut s = String::from(
+        "stack: t\nregion: us-east-1\nkube: { kubeconfig: kubeconfig.yaml }\nresources:\n",
+    );
+    for i in 0..MANIFESTS {
+        let objects: Vec<String> = (0..entries)
+            .map(|j| {
+                format!("{{ apiVersion: v1, kind: ConfigMap, metadata: {{ name: c{j}, namespace: ns-{i} }}, data: {{ n: \"{j}\" }} }}")
+            })
+            .collect();
+        s.push_str(&format!(
+            "  - {{ kind: namespace, name: ns-{i} }}\n  - {{ kind: manifest, name: settings-{i}, objects: [{}] }}\n",
+            objects.join(", ")
+        ));
+    }
+    s
+}
+
+const MANIFESTS: usize = 6;
+/// Entries of each manifest before and after the update: the update makes four objects each.
+const ENTRIES_BEFORE: usize = 1;
+const ENTRIES_AFTER: usize = 5;
+/// The fake cloud's latency of a whole update call, which the objects it makes share.
+const UPDATE_LATENCY_MS: u64 = 100;
+
+fn run(dir: &Path, args: &[&str]) {
+    let out = testbed(dir, args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "meshctl {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Starts the apply of the stack file and kills it `delay` after its first update started (without
+/// a delay, or if no update starts, lets it end). Returns whether an update started.
+fn apply_killed_after_first_update(dir: &Path, delay: Option<Duration>) -> bool {
+    let mut child = testbed(
+        dir,
+        &[
+            "apply",
+            "-f",
+            "stack.yaml",
+            "--auto-approve",
+            "--events",
+            "json",
+        ],
+    )
+    // Slower calls than the other trials: a wider window between the objects an update makes.
+    .env("MESHCTL_FAKE_LATENCY_MS", UPDATE_LATENCY_MS.to_string())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut started = false;
+    for line in lines.by_ref() {
+        let Ok(line) = line else { break };
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        let action = event["action"].as_str().unwrap_or_default();
+        if event["event"] == "started" && action.starts_with("update") {
+            started = true;
+            break;
+        }
+    }
+    match delay {
+        Some(delay) if started => {
+            std::thread::sleep(delay);
+            child.kill().ok(); // SIGKILL on Unix
+        }
+        _ => lines.for_each(drop),
+    }
+    child.wait().unwrap();
+    started
+}
+
+/// Every manifest holds its main object and one object per entry, all recorded.
+fn check_manifests(dir: &Path, trial: usize, entries: usize) {
+    let cloud = FakeCloud::persistent(&dir.join("cloud.json")).unwrap();
+    for i in 0..MANIFESTS {
+        let address = format!("manifest.settings-{i}");
+        let held = cloud
+            .objects()
+            .iter()
+            .filter(|o| o.address == address)
+            .count();
+        assert_eq!(held, entries + 1, "trial {trial}: objects of {address}");
+    }
+}
+
+fn check_empty(dir: &Path, trial: usize) {
+    let held: Vec<String> = FakeCloud::persistent(&dir.join("cloud.json"))
+        .unwrap()
+        .objects()
+        .into_iter()
+        .map(|o| format!("{} ({}) of {}", o.id, o.kind, o.address))
+        .collect();
+    assert!(
+        held.is_empty(),
+        "trial {trial}: destroy left objects behind: {held:?}"
+    );
+    let store = SledStore::open(&dir.join("state/t"), "t").unwrap();
+    assert!(store.records().unwrap().is_empty(), "trial {trial}");
+    assert!(store.journal().unwrap().is_empty(), "trial {trial}");
+}
+
+#[test]
+fn updates_that_create_objects_killed_at_random_points_never_orphan_objects() {
+    let destroy = ["destroy", "-f", "stack.yaml", "--auto-approve"];
+    let apply = ["apply", "-f", "stack.yaml", "--auto-approve"];
+    // One undisturbed update first: the trials' check that it converges.
+    let baseline = tempfile::tempdir().unwrap();
+    std::fs::write(
+        baseline.path().join("stack.yaml"),
+        manifest_stack(ENTRIES_BEFORE),
+    )
+    .unwrap();
+    run(baseline.path(), &apply);
+    std::fs::write(
+        baseline.path().join("stack.yaml"),
+        manifest_stack(ENTRIES_AFTER),
+    )
+    .unwrap();
+    assert!(
+        apply_killed_after_first_update(baseline.path(), None),
+        "the second apply updates the manifests"
+    );
+    check_converged(baseline.path(), 0, 2 * MANIFESTS);
+    check_manifests(baseline.path(), 0, ENTRIES_AFTER);
+    // The updates run at once (fewer than the parallelism), each taking about the latency.
+    let updating = Duration::from_millis(UPDATE_LATENCY_MS);
+
+    let mut killed_with_objects_made = 0;
+    for trial in 1..=TRIALS {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("stack.yaml"),
+            manifest_stack(ENTRIES_BEFORE),
+        )
+        .unwrap();
+        run(dir.path(), &apply);
+        std::fs::write(dir.path().join("stack.yaml"), manifest_stack(ENTRIES_AFTER)).unwrap();
+        // Mostly while the updates make their objects, some before and after.
+        let delay = updating.mul_f64(0.2 + fastrand::f64());
+        apply_killed_after_first_update(dir.path(), Some(delay));
+
+        check_accounted(dir.path(), trial);
+        let store = SledStore::open(&dir.path().join("state/t"), "t").unwrap();
+        if store
+            .journal()
+            .unwrap()
+            .iter()
+            .any(|j| j.operation == Operation::Update && !j.objects.is_empty())
+        {
+            killed_with_objects_made += 1;
+        }
+        drop(store);
+        if trial % 2 == 1 {
+            // Repaired by the next apply, then destroyed.
+            run(dir.path(), &apply);
+            check_converged(dir.path(), trial, 2 * MANIFESTS);
+            check_manifests(dir.path(), trial, ENTRIES_AFTER);
+        }
+        // Destroy removes everything, whether an apply repaired the state first or not.
+        run(dir.path(), &destroy);
+        check_empty(dir.path(), trial);
+    }
+    assert!(
+        killed_with_objects_made >= TRIALS / 4,
+        "only {killed_with_objects_made} of {TRIALS} kills landed after an update made an object \
+         and before it finished (an update takes about {updating:?})"
     );
 }

@@ -320,7 +320,7 @@ async fn objects_of_a_create_that_failed_half_way_are_removed_by_rollback() {
     // An ACM certificate owns two objects; its create fails after making the first.
     let text = "stack: t\nregion: us-east-1\nresources:\n  - { kind: route53_zone, name: public, domain: example.com, existing: false }\n  - { kind: acm_certificate, name: web, domain: \"*.example.com\", validation_zone: public }\n";
     let certificate = Address::new(Kind::AcmCertificate, "web");
-    cloud.fail_permanently_after_objects(&certificate, 1);
+    cloud.fail_permanently_after_objects(&certificate, Op::Create, 1);
     let outcome = run(&cloud, &state, text, &options(10)).await;
     assert!(matches!(outcome, Outcome::RolledBack { .. }), "{outcome:?}");
     assert!(
@@ -340,7 +340,7 @@ async fn a_create_throttled_half_way_fails_cleanly_instead_of_making_its_objects
     // would make that object again; the step fails and the apply rolls back instead.
     let text = "stack: t\nregion: us-east-1\nresources:\n  - { kind: route53_zone, name: public, domain: example.com, existing: false }\n  - { kind: acm_certificate, name: web, domain: \"*.example.com\", validation_zone: public }\n";
     let certificate = Address::new(Kind::AcmCertificate, "web");
-    cloud.fail_once_retryably_after_objects(&certificate, 1);
+    cloud.fail_once_retryably_after_objects(&certificate, Op::Create, 1);
     let outcome = run(&cloud, &state, text, &options(10)).await;
     assert!(matches!(outcome, Outcome::RolledBack { .. }), "{outcome:?}");
     assert_eq!(outcome.exit_code(), 3);

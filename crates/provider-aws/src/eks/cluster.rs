@@ -442,6 +442,7 @@ pub(crate) async fn update_cluster(
     request: &Request<'_>,
     prior: &Value,
     objects: &[OwnedObject],
+    record: Record<'_>,
     progress: &dyn Progress,
 ) -> Result<Applied> {
     let spec: EksCluster = cx.spec(request.desired, "update")?;
@@ -537,9 +538,7 @@ pub(crate) async fn update_cluster(
                 .and_then(|i| i.oidc())
                 .and_then(|o| o.issuer())
                 .unwrap_or_default();
-            // An update has no recording callback: the provider is returned in the objects, and
-            // its tags let a sweep find it if meshctl dies before that.
-            let arn = iam::create_oidc_provider(cx, issuer, &|_| {}).await?;
+            let arn = iam::create_oidc_provider(cx, issuer, record).await?;
             objects.push(OwnedObject {
                 kind: iam::OIDC_PROVIDER.into(),
                 id: arn,

@@ -681,9 +681,10 @@ impl Provider for KubeProvider {
         request: &Request<'_>,
         _prior: &Value,
         objects: &[OwnedObject],
+        record: &(dyn Fn(OwnedObject) + Send + Sync),
         progress: &dyn Progress,
     ) -> Result<Applied> {
-        self.apply(request, &|_| {}, objects, progress, "update")
+        self.apply(request, record, objects, progress, "update")
             .await
     }
 
