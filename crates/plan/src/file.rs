@@ -58,50 +58,38 @@ pub struct SavedPlan {
     pub made_from: Option<MadeFrom>,
 }
 
-#[derive(Debug, PartialEq, Eq)]
+/// Why a plan file cannot be shown or applied: each says what to do instead.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PlanFileError {
+    #[error("this is not a meshctl plan file ({0})")]
     NotAPlan(String),
+    #[error("the plan file was written by a newer meshctl (plan format {0}, this build reads up to {PLAN_FORMAT_VERSION}); upgrade meshctl")]
     NewerFormat(u32),
+    #[error("the plan was made for stack `{plan_stack}` (state lineage {plan_lineage}), but this state is stack `{state_stack}` (lineage {state_lineage}); apply it against the state it was made for, or run `meshctl plan` again")]
     Foreign {
         plan_stack: String,
         plan_lineage: String,
         state_stack: String,
         state_lineage: String,
     },
-    Stale {
-        plan_serial: u64,
-        state_serial: u64,
-    },
+    #[error("the plan is stale: it was made at state serial {plan_serial}, and the state is now at serial {state_serial} (another apply ran since); run `meshctl plan` again and review the new plan")]
+    Stale { plan_serial: u64, state_serial: u64 },
+    #[error("the stack file changed since the plan was made; run `meshctl plan` again and review the new plan")]
     StackChanged,
     /// The stack file is the same, but these vars resolve to other values.
+    #[error("{} another value than when the plan was made (from --var, --var-file or the stack's `vars`); pass the same --var and --var-file as `meshctl plan` had, or run `meshctl plan` again and review the new plan", vars_have(.0))]
     VarsChanged(Vec<String>),
 }
 
-impl std::fmt::Display for PlanFileError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            PlanFileError::NotAPlan(detail) => write!(f, "this is not a meshctl plan file ({detail})"),
-            PlanFileError::NewerFormat(v) => write!(f, "the plan file was written by a newer meshctl (plan format {v}, this build reads up to {PLAN_FORMAT_VERSION}); upgrade meshctl"),
-            PlanFileError::Foreign { plan_stack, plan_lineage, state_stack, state_lineage } => write!(
-                f,
-                "the plan was made for stack `{plan_stack}` (state lineage {plan_lineage}), but this state is stack `{state_stack}` (lineage {state_lineage}); apply it against the state it was made for, or run `meshctl plan` again"
-            ),
-            PlanFileError::Stale { plan_serial, state_serial } => write!(
-                f,
-                "the plan is stale: it was made at state serial {plan_serial}, and the state is now at serial {state_serial} (another apply ran since); run `meshctl plan` again and review the new plan"
-            ),
-            PlanFileError::StackChanged => write!(f, "the stack file changed since the plan was made; run `meshctl plan` again and review the new plan"),
-            PlanFileError::VarsChanged(names) => {
-                let names: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
-                let (noun, verb) = if names.len() == 1 { ("var", "has") } else { ("vars", "have") };
-                write!(
-                    f,
-                    "{noun} {} {verb} another value than when the plan was made (from --var, --var-file or the stack's `vars`); pass the same --var and --var-file as `meshctl plan` had, or run `meshctl plan` again and review the new plan",
-                    names.join(", ")
-                )
-            }
-        }
-    }
+/// `var `a` has` or `vars `a`, `b` have`.
+fn vars_have(names: &[String]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    let (noun, verb) = if names.len() == 1 {
+        ("var", "has")
+    } else {
+        ("vars", "have")
+    };
+    format!("{noun} {} {verb}", quoted.join(", "))
 }
 
 pub fn encode(plan: &Plan, made_from: &MadeFrom) -> Vec<u8> {
