@@ -238,8 +238,20 @@ fn read_recovering<T>(
     }
 }
 
+/// Whether an error is already reported at the header field `field`.
+fn error_at(diags: &[Diagnostic], field: &str) -> bool {
+    let at = FieldPath::root().key(field);
+    diags
+        .iter()
+        .any(|d| d.is_error() && d.path.as_ref() == Some(&at))
+}
+
 fn check_header(header: &Header, diags: &mut Vec<Diagnostic>) {
-    if !is_resource_name(&header.stack) {
+    // A var that could not be substituted (undefined, malformed) is already reported at its
+    // field; the text left in its place would only add a second error for the same mistake.
+    let stack_reported = error_at(diags, "stack");
+    let region_reported = error_at(diags, "region");
+    if !is_resource_name(&header.stack) && !stack_reported {
         diags.push(
             Diagnostic::error(
                 "bad-name",
@@ -263,7 +275,7 @@ fn check_header(header: &Header, diags: &mut Vec<Diagnostic>) {
                 .last()
                 .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
     };
-    if !region_ok {
+    if !region_ok && !region_reported {
         diags.push(
             Diagnostic::error(
                 "bad-region",

@@ -1,6 +1,8 @@
 //! Edge rule `outputs`: each `${kind.name.output}` in a resource's strings is an
 //! `EdgeKind::Interpolation` edge to the resource it names (and an entry of the resource's
-//! `outputs_used`), or a diagnostic when it names no resource or an output the kind lacks.
+//! `outputs_used`), or a diagnostic when it names no resource or an output the kind lacks. In
+//! the header (`stack`, `backend`, `kube`…), which is read before anything exists, an output
+//! reference is refused.
 
 use super::{Index, Links, Rule};
 use crate::de::closest;
@@ -19,6 +21,7 @@ pub(super) const RULE: Rule = Rule {
 };
 
 fn link_outputs(index: &Index, links: &mut Links, diags: &mut Vec<Diagnostic>) {
+    refuse_outputs_in_header(index, diags);
     for (i, r) in index.stack.resources.iter().enumerate() {
         let mut used = Vec::new();
         if let Some(node) = index.stack.document.find(&r.path()) {
@@ -68,6 +71,36 @@ fn link_outputs(index: &Index, links: &mut Links, diags: &mut Vec<Diagnostic>) {
             }
         }
         links.outputs_used[i] = used.into_iter().map(|(p, _, o)| (p, o)).collect();
+        crate::limits::bound(diags);
+    }
+}
+
+/// The header names the state and the cluster before any resource exists, so it cannot wait for
+/// an output: left as text, `backend: { local: state/${vpc.main.id} }` would quietly name a
+/// directory of that name.
+fn refuse_outputs_in_header(index: &Index, diags: &mut Vec<Diagnostic>) {
+    let header = index
+        .stack
+        .document
+        .entries()
+        .iter()
+        .filter(|e| e.key != "vars" && e.key != "resources");
+    for entry in header {
+        let mut found = Vec::new();
+        collect_output_refs(&entry.value, &FieldPath::root().key(&entry.key), &mut found);
+        for (path, span, output) in found {
+            diags.push(
+                Diagnostic::error(
+                    "output-in-header",
+                    format!(
+                        "`{output}` is an output, but `{path}` is read before anything is applied"
+                    ),
+                )
+                .at(path)
+                .with_span(span)
+                .help("use a var instead (`${var.NAME}`, given with --var or --var-file)"),
+            );
+        }
         crate::limits::bound(diags);
     }
 }
