@@ -50,7 +50,10 @@ fn s3_key(header: &Header) -> &str {
     }
 }
 
-fn codes_and_places(diagnostics: &[Diagnostic]) -> Vec<(String, String, Option<(u32, u32)>)> {
+/// A diagnostic's code, field path and line:column.
+type Place = (String, String, Option<(u32, u32)>);
+
+fn codes_and_places(diagnostics: &[Diagnostic]) -> Vec<Place> {
     diagnostics
         .iter()
         .map(|d| {
