@@ -99,7 +99,8 @@ impl StateArgs {
     }
 
     /// Where the state of `stack` lives: `--state DIR` as given, else the stack's backend (a
-    /// sled directory found as `dir_for` says, or an S3 object).
+    /// sled directory found as `dir_for` says, or an S3 object, whose calls run on the process's
+    /// runtime).
     pub fn backend_for(
         &self,
         stack: &str,
@@ -107,8 +108,16 @@ impl StateArgs {
         stack_file: Option<&Path>,
     ) -> Result<Box<dyn Backend>> {
         match backend {
-            Some(StackBackend::S3(_)) if self.dir.is_none() => {
-                bail!("the s3 backend is not available yet; use `backend: {{ local: DIR }}` or --state DIR")
+            Some(StackBackend::S3(s3)) if self.dir.is_none() => {
+                Ok(Box::new(meshctl_state_s3::S3Backend::new(
+                    meshctl_state_s3::S3Location {
+                        bucket: s3.bucket.clone(),
+                        key: s3.key.clone(),
+                        region: s3.region.clone(),
+                        kms_key_id: s3.kms_key_id.clone(),
+                    },
+                    crate::runtime::handle()?,
+                )))
             }
             _ => Ok(Box::new(LocalBackend::new(
                 self.dir_for(stack, backend, stack_file)?,

@@ -14,7 +14,10 @@ pub use backend::{
     Replacement,
 };
 pub use backup::{Backup, BackupSummary, Damaged, Snapshot, BACKUP_FILE, CHANGE_LOG_FILE};
-pub use lock::{force_unlock, process_start, release_held_locks, LockInfo, LockedState, StateLock};
+pub use lock::{
+    force_unlock, forget_held_lock, process_start, register_held_lock, release_held_locks,
+    LockInfo, LockedState, Release, StateLock,
+};
 pub use memory::MemoryStore;
 pub use sled_store::{Restored, SledStore};
 

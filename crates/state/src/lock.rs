@@ -18,24 +18,36 @@ const TAKEOVER_FILE: &str = "meshctl.lock.takeover";
 const TAKEOVER_STALE: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(200);
 
-/// Locks this process holds (file, id): what a signal handler releases before exiting.
-static HELD: std::sync::Mutex<Vec<(PathBuf, String)>> = std::sync::Mutex::new(Vec::new());
+/// Releases one held lock if it is still its holder's; returns whether it did.
+pub type Release = Box<dyn FnOnce() -> bool + Send>;
 
-fn held() -> std::sync::MutexGuard<'static, Vec<(PathBuf, String)>> {
+/// Locks this process holds (lock ID, how to release it): what a signal handler releases before
+/// exiting. Every backend's lock registers here.
+static HELD: std::sync::Mutex<Vec<(String, Release)>> = std::sync::Mutex::new(Vec::new());
+
+fn held() -> std::sync::MutexGuard<'static, Vec<(String, Release)>> {
     HELD.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Registers a lock this process now holds, for `release_held_locks`.
+pub fn register_held_lock(id: &str, release: Release) {
+    held().push((id.to_string(), release));
+}
+
+/// Forgets a lock released (or dropped) the ordinary way.
+pub fn forget_held_lock(id: &str) {
+    held().retain(|(held, _)| held != id);
 }
 
 /// Releases every lock this process holds. For a signal handler about to end the process, where
 /// destructors do not run; a lock is removed only while it is still this process's.
 pub fn release_held_locks() -> usize {
-    let mut released = 0;
-    for (file, id) in held().drain(..) {
-        if read_lock(&file).is_some_and(|lock| lock.id == id) && std::fs::remove_file(&file).is_ok()
-        {
-            released += 1;
-        }
-    }
-    released
+    let releases: Vec<(String, Release)> = held().drain(..).collect();
+    releases
+        .into_iter()
+        .map(|(_, release)| release())
+        .filter(|released| *released)
+        .count()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -200,7 +212,14 @@ impl StateLock {
         loop {
             match create_whole(&file, &body) {
                 Ok(()) => {
-                    held().push((file.clone(), info.id.clone()));
+                    let (held_file, held_id) = (file.clone(), info.id.clone());
+                    register_held_lock(
+                        &info.id,
+                        Box::new(move || {
+                            read_lock(&held_file).is_some_and(|lock| lock.id == held_id)
+                                && std::fs::remove_file(&held_file).is_ok()
+                        }),
+                    );
                     return Ok(StateLock {
                         file,
                         info,
@@ -255,7 +274,7 @@ impl crate::HeldLock for StateLock {
 
 impl Drop for StateLock {
     fn drop(&mut self) {
-        held().retain(|(_, id)| id != &self.info.id);
+        forget_held_lock(&self.info.id);
         // Remove the file only if it is still ours (force-unlock may have broken it meanwhile).
         if read_lock(&self.file).is_some_and(|held| held.id == self.info.id) {
             let _ = std::fs::remove_file(&self.file);
