@@ -594,6 +594,19 @@ impl JobRun {
             .join("\n")
     }
 
+    /// The workspace holds the checkout of `repository` and `written` (what the steps write), and
+    /// nothing else: no local state, no errored-state file. What the next job finds came from S3.
+    fn assert_workspace_holds(&self, repository: &Path, written: &[&str]) {
+        let mut expected = files_under(repository);
+        expected.extend(written.iter().map(|f| f.to_string()));
+        expected.sort();
+        assert_eq!(
+            files_under(&self.workspace()),
+            expected,
+            "the runner's workspace after the job"
+        );
+    }
+
     fn assert_succeeded(&self, what: &str) {
         assert!(!self.failed, "{what} failed:\n{}", self.log());
     }
@@ -1265,26 +1278,8 @@ fn repository_copy(edit: impl Fn(String) -> String) -> tempfile::TempDir {
     .unwrap();
     let stack = copy.path().join("stacks/shop.yaml");
     let source = std::fs::read_to_string(&stack).unwrap();
-    std::fs::write(&stack, dev_local_backend(edit(source))).unwrap();
+    std::fs::write(&stack, edit(source)).unwrap();
     copy
-}
-
-// TEMPORARY (until the S3 backend lands): the state in one local directory all jobs share.
-const DEV_LOCAL: bool = true;
-fn dev_local_backend(stack: String) -> String {
-    if !DEV_LOCAL {
-        return stack;
-    }
-    static SHARED: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    let shared = SHARED.get_or_init(|| tempfile::tempdir().unwrap());
-    let start = stack.find("backend:").unwrap();
-    let end = stack.find("resources:").unwrap();
-    format!(
-        "{}backend: {{ local: \"{}/${{var.env}}\" }}\n{}",
-        &stack[..start],
-        shared.path().display(),
-        &stack[end..]
-    )
 }
 
 #[test]
@@ -1353,10 +1348,9 @@ fn the_example_workflow_plans_applies_the_reviewed_plan_and_checks_drift_on_fres
         );
         assert_eq!(run.step("Save the plan").outcome, StepOutcome::Emulated);
         assert_eq!(run.step("Fail when").outcome, StepOutcome::Skipped);
-        assert!(
-            !run.workspace().join("stacks/state").exists(),
-            "no local state on the runner: {:?}",
-            files_under(&run.workspace())
+        run.assert_workspace_holds(
+            main.path(),
+            &["comment.md", "meshctl.plan", "plan.err", "plan.md"],
         );
     }
     assert!(
@@ -1377,14 +1371,10 @@ fn the_example_workflow_plans_applies_the_reviewed_plan_and_checks_drift_on_fres
         let vpcs = stack_vpcs(&rt, &config, &format!("shop-{environment}"));
         assert_eq!(vpcs.len(), 1, "one VPC of {environment}");
         assert_eq!(tag(&vpcs[0], "environment"), Some(environment.as_str()));
-        assert!(
-            !run.workspace().join("stacks/state").exists(),
-            "no local state on the runner: {:?}",
-            files_under(&run.workspace())
-        );
+        run.assert_workspace_holds(main.path(), &["reviewed/meshctl.plan"]);
     }
     let keys = bucket_keys(&moto.url());
-    for environment in environments.iter().filter(|_| !DEV_LOCAL) {
+    for environment in &environments {
         assert!(
             keys.iter()
                 .any(|k| k == &format!("shop/{environment}.state")),
@@ -1411,6 +1401,7 @@ fn the_example_workflow_plans_applies_the_reviewed_plan_and_checks_drift_on_fres
         let run = github.run_job("drift", &night, environment, main.path(), &no_answers);
         run.assert_succeeded(&format!("drift of {environment}"));
         assert_eq!(run.output("drift", "code"), Some("0"), "{}", run.log());
+        run.assert_workspace_holds(main.path(), &["drift.md"]);
         assert_eq!(run.step("drift issue").outcome, StepOutcome::Skipped);
         assert_eq!(run.step("Fail when").outcome, StepOutcome::Skipped);
     }
@@ -1517,6 +1508,11 @@ fn the_example_workflow_plans_applies_the_reviewed_plan_and_checks_drift_on_fres
     let refusal = &run.step("meshctl apply").log;
     assert!(refusal.contains("serial"), "meshctl says why: {refusal}");
     let vpcs = stack_vpcs(&rt, &config, &format!("shop-{staging}"));
+    let keys = bucket_keys(&moto.url());
+    assert!(
+        keys.iter().all(|k| !k.ends_with(".lock")),
+        "every job released its lock: {keys:?}"
+    );
     assert_eq!(
         tag(&vpcs[0], "owner"),
         Some("team-a"),
