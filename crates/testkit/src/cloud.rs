@@ -219,7 +219,8 @@ impl FakeCloud {
 
     /// Every `op` (create or update) of `address` fails permanently after making `objects` of the
     /// objects it makes (all of them when it makes fewer), each recorded through the callback as
-    /// usual: a partial create or update for rollback to clean up.
+    /// usual: a partial create or update for rollback to clean up. An update that makes no
+    /// objects (the rollback's) is not affected.
     pub fn fail_permanently_after_objects(&self, address: &Address, op: Op, objects: usize) {
         lock(&self.failures)
             .after_objects

@@ -332,7 +332,11 @@ impl Provider for FakeProvider {
                 return call.finish(Err(storage_error(address, Op::Update, error)));
             }
         }
-        let failure = self.cloud.objects_before_failure(address, Op::Update);
+        // An injected failure strikes while making objects: an update that makes none succeeds.
+        let failure = match missing.is_empty() {
+            true => None,
+            false => self.cloud.objects_before_failure(address, Op::Update),
+        };
         let stop_after = failure.map(|(made, _)| made.min(missing.len()));
         let mut made: Vec<OwnedObject> = Vec::with_capacity(missing.len());
         for (index, entry) in missing.iter().enumerate() {

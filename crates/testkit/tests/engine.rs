@@ -331,6 +331,102 @@ async fn objects_of_a_create_that_failed_half_way_are_removed_by_rollback() {
     assert!(state.records().unwrap().is_empty());
 }
 
+/// A namespace and a manifest of `entries` ConfigMaps in it: applied after a version with fewer
+/// entries, the manifest's update creates objects.
+fn manifest_stack(entries: usize) -> String {
+    let objects: Vec<String> = (0..entries)
+        .map(|i| {
+            format!(
+                "{{ apiVersion: v1, kind: ConfigMap, metadata: {{ name: c{i}, namespace: app }} }}"
+            )
+        })
+        .collect();
+    format!(
+        "stack: t\nregion: us-east-1\nkube: {{ kubeconfig: kubeconfig.yaml }}\nresources:\n  - {{ kind: namespace, name: app }}\n  - {{ kind: manifest, name: settings, objects: [{}] }}\n",
+        objects.join(", ")
+    )
+}
+
+/// The ids of the manifest's objects in the cloud and in its record.
+fn manifest_objects(cloud: &FakeCloud, state: &MemoryStore) -> (Vec<String>, Vec<String>) {
+    let manifest = Address::new(Kind::Manifest, "settings");
+    let held = cloud
+        .objects_of(&manifest)
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
+    let mut recorded: Vec<String> = state
+        .record(&manifest)
+        .unwrap()
+        .map(|r| r.objects.into_iter().map(|o| o.id).collect())
+        .unwrap_or_default();
+    recorded.sort();
+    (held, recorded)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_a_failed_update_made_are_removed_by_rollback() {
+    let cloud = FakeCloud::new();
+    let state = Arc::new(MemoryStore::new("t"));
+    let first = run(&cloud, &state, &manifest_stack(1), &options(10)).await;
+    assert!(matches!(first, Outcome::Applied { .. }), "{first:?}");
+    let (before, _) = manifest_objects(&cloud, &state);
+    assert_eq!(before.len(), 2);
+    // The update makes three objects and fails after the second.
+    let manifest = Address::new(Kind::Manifest, "settings");
+    cloud.fail_permanently_after_objects(&manifest, Op::Update, 2);
+    let outcome = run(&cloud, &state, &manifest_stack(4), &options(10)).await;
+    assert!(matches!(outcome, Outcome::RolledBack { .. }), "{outcome:?}");
+    let (held, recorded) = manifest_objects(&cloud, &state);
+    assert_eq!(held, before, "the objects the failed update made are left");
+    assert_eq!(recorded, before);
+    assert!(state.journal().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_rollback_what_a_failed_update_made_stays_recorded() {
+    let cloud = FakeCloud::new();
+    let state = Arc::new(MemoryStore::new("t"));
+    run(&cloud, &state, &manifest_stack(1), &options(10)).await;
+    let manifest = Address::new(Kind::Manifest, "settings");
+    cloud.fail_permanently_after_objects(&manifest, Op::Update, 2);
+    let keep = ApplyOptions {
+        rollback: false,
+        ..options(10)
+    };
+    let outcome = run(&cloud, &state, &manifest_stack(4), &keep).await;
+    assert!(matches!(outcome, Outcome::Failed { .. }), "{outcome:?}");
+    let (held, recorded) = manifest_objects(&cloud, &state);
+    assert_eq!(
+        held.len(),
+        4,
+        "the main object, the first entry's and two new ones"
+    );
+    assert_eq!(recorded, held, "an object the update made is not recorded");
+    assert!(state.journal().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_retried_after_making_objects_takes_them_over() {
+    let cloud = FakeCloud::new();
+    let state = Arc::new(MemoryStore::new("t"));
+    run(&cloud, &state, &manifest_stack(1), &options(10)).await;
+    // Throttled after making one of its three new objects; the retry is handed that object.
+    let manifest = Address::new(Kind::Manifest, "settings");
+    cloud.fail_once_retryably_after_objects(&manifest, Op::Update, 1);
+    let outcome = run(&cloud, &state, &manifest_stack(4), &options(10)).await;
+    assert!(matches!(outcome, Outcome::Applied { .. }), "{outcome:?}");
+    let updates = cloud
+        .calls()
+        .into_iter()
+        .filter(|c| c.address == manifest && c.op == Op::Update)
+        .count();
+    assert_eq!(updates, 2);
+    let (held, recorded) = manifest_objects(&cloud, &state);
+    assert_eq!(held.len(), 5, "an object was made twice: {held:?}");
+    assert_eq!(recorded, held);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_create_throttled_half_way_fails_cleanly_instead_of_making_its_objects_twice() {
     let cloud = FakeCloud::new();
