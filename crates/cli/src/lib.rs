@@ -3,12 +3,14 @@
 //! run the very same commands.
 
 mod commands;
+mod errored_state;
 mod input;
 mod output;
 mod progress;
 mod runtime;
 mod signals;
 mod state_access;
+mod var_set_store;
 
 pub use meshctl_engine::Providers;
 pub use meshctl_provider::StackSettings;

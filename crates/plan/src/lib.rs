@@ -10,6 +10,7 @@ mod planner;
 pub mod recorded;
 pub mod render;
 mod risks;
+mod var_set;
 
 pub use diff::is_unknown;
 pub use diff::{flatten, FieldChange};
@@ -17,6 +18,7 @@ pub use drift::{DriftReport, Live, LiveWorld};
 pub use file::{check_current, decode, encode, MadeFrom, PlanFileError, SavedPlan, StackNow};
 pub use lookup::{lookups_to_make, missing_lookups, plan_lookups, Lookup, LookupRequest, Lookups};
 pub use planner::{is_read_only, plan, resolve_outputs, stack_digest, PlanInput, PlanOptions};
+pub use var_set::{check_var_set, VarDifference, VarSet, VarSetChanged};
 
 use meshctl_model::record::OwnedObject;
 use meshctl_model::{Address, Kind};

@@ -1,14 +1,15 @@
 //! `meshctl apply` and `meshctl destroy`: show the plan, get approval, run the executor, report.
 
-use crate::commands::plan::{make_plan, open_saved_plan, parse_address, Planned};
+use crate::commands::plan::{make_plan, open_saved_plan, parse_address, Planned, VarChangeArgs};
 use crate::input::{stderr_color, use_color, OptionalStackArgs, StackArgs};
 use crate::output::{note, print_while_applying};
 use crate::progress::{JsonLines, PlainLines, Spinners};
 use crate::state_access::StateArgs;
+use crate::var_set_store::VarSetRecordingStore;
 use crate::ProviderFactory;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
-use meshctl_engine::{ApplyOptions, Cancel, EventSink, Outcome};
+use meshctl_engine::{ApplyOptions, Cancel, EngineError, EventSink, Outcome};
 use meshctl_model::Address;
 use meshctl_plan::{render, PlanOptions};
 use meshctl_state::StateStore;
@@ -43,6 +44,8 @@ pub struct Args {
     /// (--refresh=false plans from state alone). A saved plan was refreshed when it was made.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL", conflicts_with = "plan")]
     refresh: bool,
+    #[command(flatten)]
+    var_change: VarChangeArgs,
 }
 
 #[derive(clap::Args)]
@@ -57,6 +60,8 @@ pub struct DestroyArgs {
     /// alone).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     refresh: bool,
+    #[command(flatten)]
+    var_change: VarChangeArgs,
 }
 
 #[derive(clap::Args)]
@@ -96,6 +101,7 @@ pub fn apply(args: &Args, providers: &ProviderFactory) -> Result<ExitCode> {
                 providers,
                 "apply",
                 true,
+                args.var_change,
             )?
         }
     };
@@ -118,6 +124,7 @@ pub fn destroy(args: &DestroyArgs, providers: &ProviderFactory) -> Result<ExitCo
         providers,
         "destroy",
         true,
+        args.var_change,
     )?
     else {
         return Ok(ExitCode::from(1));
@@ -130,7 +137,7 @@ fn execute(planned: Planned, run: &RunArgs, operation: &str, saved_plan: bool) -
         plan,
         state,
         providers,
-        ..
+        made_from,
     } = planned;
     let Some(state) = state else {
         bail!("{operation} needs the stack's state, and none was opened; nothing was changed");
@@ -184,7 +191,14 @@ fn execute(planned: Planned, run: &RunArgs, operation: &str, saved_plan: bool) -
         operation: operation.to_string(),
         ..ApplyOptions::default()
     };
+    let location = state.location();
     let store: Arc<dyn StateStore> = Arc::new(state.store);
+    let recording: Arc<dyn StateStore> = Arc::new(VarSetRecordingStore {
+        store: store.clone(),
+        var_set: made_from
+            .as_ref()
+            .map(|made_from| meshctl_plan::VarSet::of(made_from).encode()),
+    });
     let applying = crate::signals::Applying::begin();
     let outcome = crate::runtime::block_on(async {
         let on_interrupt = cancel.clone();
@@ -203,14 +217,72 @@ fn execute(planned: Planned, run: &RunArgs, operation: &str, saved_plan: bool) -
                 on_interrupt.interrupt();
             }
         });
-        let outcome =
-            meshctl_engine::apply(&plan, store, providers, &options, events, cancel.clone()).await;
+        let outcome = meshctl_engine::apply(
+            &plan,
+            recording,
+            providers,
+            &options,
+            events,
+            cancel.clone(),
+        )
+        .await;
         listener.abort();
         outcome
-    })??;
+    })?;
     drop(applying);
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        // The store could not save what the run recorded: it is all in the store's memory, and
+        // nowhere else once this process ends.
+        Err(EngineError::State(error)) if error.unsaved() => {
+            return save_errored_state(store.as_ref(), &location, &error.to_string(), operation);
+        }
+        Err(error) => return Err(error.into()),
+    };
     note(&describe(&outcome, operation));
     Ok(ExitCode::from(outcome.exit_code()))
+}
+
+/// Exit code of a run that ended because its state could not be saved (its records are in the
+/// errored-state file, or were lost if even that could not be written).
+const STATE_NOT_SAVED_EXIT: u8 = 6;
+
+/// Writes what the run recorded (`store`'s snapshot, held in memory) to the errored-state file in
+/// the working directory and says how to push it; exits `STATE_NOT_SAVED_EXIT`.
+fn save_errored_state(
+    store: &dyn StateStore,
+    location: &str,
+    failure: &str,
+    operation: &str,
+) -> Result<ExitCode> {
+    let written = store
+        .snapshot()
+        .map_err(anyhow::Error::new)
+        .and_then(|snapshot| {
+            let dir = std::env::current_dir().context("cannot find the working directory")?;
+            crate::errored_state::save(&snapshot, &dir)
+        });
+    match written {
+        Ok(path) => {
+            let path = path.display().to_string();
+            note(&format!(
+                "{operation} stopped: {failure}\n\
+                 No new step was started after the failure; nothing was undone. Everything this run \
+                 recorded is saved in {path}.\n\
+                 Once {location} can be written again, put it there, then apply again:\n  \
+                 meshctl state push {} {}",
+                meshctl_state::shell_quote(&path),
+                crate::commands::state::target_args(),
+            ));
+        }
+        Err(error) => note(&format!(
+            "{operation} stopped: {failure}\n\
+             Writing what this run recorded to an errored-state file failed too: {error:#}.\n\
+             The objects it created carry this stack's tags: after fixing {location}, `meshctl plan` \
+             lists those the state does not know."
+        )),
+    }
+    Ok(ExitCode::from(STATE_NOT_SAVED_EXIT))
 }
 
 /// Asks `question` on the terminal; without one, refuses to `operation` (an error).

@@ -7,4 +7,5 @@ pub mod graph;
 pub mod plan;
 pub mod show;
 pub mod state;
+pub mod state_transfer;
 pub mod validate;

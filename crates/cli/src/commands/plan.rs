@@ -50,6 +50,18 @@ pub struct Args {
     /// Exit 0 with no changes, 2 with changes, 1 on error.
     #[arg(long)]
     detailed_exitcode: bool,
+    #[command(flatten)]
+    var_change: VarChangeArgs,
+}
+
+/// Whether a plan may use other vars than the state was last applied with.
+#[derive(clap::Args, Clone, Copy, Default)]
+pub struct VarChangeArgs {
+    /// Plan even though the vars (their names or resolved values) differ from those of the
+    /// state's last apply: you mean to change them. Without it such a plan is refused, since
+    /// another environment's var file would turn this environment's state into that one.
+    #[arg(long)]
+    pub allow_var_change: bool,
 }
 
 pub fn parse_address(text: &str) -> Result<Address, String> {
@@ -69,6 +81,7 @@ pub fn run(args: &Args, providers: &ProviderFactory) -> Result<ExitCode> {
         providers,
         "plan",
         args.out.is_some(),
+        args.var_change,
     )?
     else {
         return Ok(ExitCode::from(1));
@@ -232,7 +245,9 @@ pub struct Planned {
 /// Loads and checks the stack, opens and locks its state, and plans. `None` when problems were
 /// reported (to stderr) and the command should exit 1. `writes_state`: the command writes the
 /// state (or a plan bound to it), so a missing state directory is created; otherwise a missing
-/// one is planned against as empty and left missing.
+/// one is planned against as empty and left missing. A var set other than the state's last
+/// apply's is refused unless `var_change` allows it.
+#[allow(clippy::too_many_arguments)] // each is one command-line choice, named at every call
 pub fn make_plan(
     stack: &StackArgs,
     state_args: &StateArgs,
@@ -241,6 +256,7 @@ pub fn make_plan(
     make_providers: &ProviderFactory,
     operation: &str,
     writes_state: bool,
+    var_change: VarChangeArgs,
 ) -> Result<Option<Planned>> {
     let stack_file = stack.file.clone();
     let source = stack.source()?;
@@ -278,6 +294,21 @@ pub fn make_plan(
         None => &meshctl_state::MemoryStore::new(stack.name()),
     };
     let meta = store.meta()?;
+    if let Err(changed) = meshctl_plan::check_var_set(
+        meta.var_set.as_deref(),
+        meta.serial,
+        &meshctl_plan::VarSet::of(&made_from),
+    ) {
+        let location = state.as_ref().map_or_else(String::new, |s| s.location());
+        if !var_change.allow_var_change {
+            crate::output::errln!("error: the state in {location}: {changed}\n  Nothing was changed.");
+            return Ok(None);
+        }
+        crate::output::errln!(
+            "warning: the state in {location} was last applied with other vars ({}); planning with these, as --allow-var-change says.",
+            changed.differences.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        );
+    }
     let prior = store.records()?;
     let journal = store.journal()?;
     let interrupted: Vec<(Address, meshctl_state::Operation)> = journal

@@ -1,6 +1,8 @@
-//! `meshctl state list | show | rm | mv | history | restore-backup` and `meshctl force-unlock`.
+//! `meshctl state list | show | rm | mv | history | restore-backup | pull | push | migrate` and
+//! `meshctl force-unlock`.
 
 use crate::commands::plan::parse_address;
+use crate::commands::state_transfer;
 use crate::input::StackArgs;
 use crate::output::outln;
 use crate::state_access::{resolve_target, StateArgs};
@@ -32,6 +34,14 @@ enum StateCommand {
     /// Rebuild a damaged state database from the backup beside it (backup.json, then the
     /// changes logged after it); the damaged database is kept, renamed.
     RestoreBackup(Target),
+    /// Print the whole state as JSON (meta with lineage and serial, records, journal, history).
+    /// Needs no lock, like `list`.
+    Pull(state_transfer::PullArgs),
+    /// Replace the state with a pulled or errored-state file; refused for another lineage or an
+    /// older serial unless --force.
+    Push(state_transfer::PushArgs),
+    /// Move the state to the stack's backend (e.g. from its local directory to S3, or back).
+    Migrate(state_transfer::MigrateArgs),
 }
 
 /// A state named by its stack file or its directory (the stack file may be what is broken).
@@ -142,6 +152,9 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             }
         }
         StateCommand::RestoreBackup(target) => return restore_backup(target),
+        StateCommand::Pull(args) => return state_transfer::pull(args),
+        StateCommand::Push(args) => return state_transfer::push(args),
+        StateCommand::Migrate(args) => return state_transfer::migrate(args),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -227,4 +240,39 @@ pub fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitCode> {
         broken.since
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The arguments that name this command's state for another command (`state push`,
+/// `force-unlock`): the stack file, its vars (an S3 key may hold `${var.x}`) and `--state`, as
+/// this command was given them, each quoted for a shell.
+pub fn target_args() -> String {
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut kept = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let arg = &args[i];
+        let flag = arg.split_once('=').map_or(arg.as_str(), |(flag, _)| flag);
+        let takes_value = matches!(flag, "-f" | "--file" | "--var" | "--var-file" | "--state");
+        if takes_value && !arg.contains('=') {
+            if let Some(value) = args.get(i + 1) {
+                kept.push(format!("{flag} {}", meshctl_state::shell_quote(value)));
+            }
+            i += 2;
+            continue;
+        }
+        if takes_value {
+            let value = arg.split_once('=').map_or("", |(_, value)| value);
+            kept.push(format!("{flag} {}", meshctl_state::shell_quote(value)));
+        } else if let Some(file) = arg
+            .strip_prefix("-f")
+            .filter(|v| !v.is_empty() && !arg.starts_with("--"))
+        {
+            kept.push(format!("-f {}", meshctl_state::shell_quote(file)));
+        }
+        i += 1;
+    }
+    kept.join(" ")
 }
