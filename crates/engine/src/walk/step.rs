@@ -1,415 +1,22 @@
-//! The apply walk: schedules each step when its dependencies are done, runs it through its
-//! provider with retries, timeouts and rate limits, records every step in state, and undoes this
-//! run's completed steps in reverse order after a permanent failure.
+//! Running one step: the journal entry before the provider call, the call through the service's
+//! rate limit, the kind's timeout and retries, each object recorded as the provider reports it,
+//! and the record complete before the step counts as done.
 
+use super::schedule::{Node, Phase};
+use super::{Done, Outputs, StepFailure, Undo, Walk};
 use crate::events::{Event, EventSink};
-use crate::limits::Limiters;
-use crate::{ApplyOptions, Cancel, EngineError, Outcome, Providers};
 use meshctl_model::record::{NodeRecord, OwnedObject, Status};
 use meshctl_model::Address;
-use meshctl_plan::{Action, Plan, ResourceChange};
+use meshctl_plan::{Action, ResourceChange};
 use meshctl_provider::{Applied, ErrorClass, Progress, Provider, ProviderError, Request};
-use meshctl_state::{Change, JournalEntry, Operation, StateError, StateStore};
+use meshctl_state::{Change, JournalEntry, Operation, StateError};
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use tokio::task::JoinSet;
 
-type Outputs = BTreeMap<String, Value>;
-
-/// Journal entry ids and the objects they recorded, of one address.
-type Leftovers = (Vec<u64>, Vec<OwnedObject>);
-
-/// Everything a running step needs; shared by all steps of one walk.
-struct Walk {
-    steps: Vec<ResourceChange>,
-    state: Arc<dyn StateStore>,
-    providers: Providers,
-    options: ApplyOptions,
-    events: Arc<dyn EventSink>,
-    limiters: Limiters,
-    /// The records as they were before this run: what rollback restores.
-    prior: HashMap<Address, NodeRecord>,
-    /// Outputs of every resource known so far: prior ones, then those of finished steps.
-    outputs: Mutex<HashMap<Address, Outputs>>,
-    /// Open journal entries of earlier runs that were killed: their ids and the objects they
-    /// recorded, by address. The step of that address cleans up before it creates anything.
-    leftovers: Mutex<HashMap<Address, Leftovers>>,
-}
-
-/// Which part of a step a scheduled node runs. A replacement that deletes first runs as two
-/// nodes, so that replacements chained through dependencies delete dependents first and create
-/// them last (a VPC's cluster is deleted before the VPC, and created after the new one).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Whole,
-    /// Delete the old objects of a replaced resource.
-    Destroy,
-    /// Create the new ones.
-    Create,
-}
-
-/// One schedulable unit: a step, or one phase of a replacement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Node {
-    step: usize,
-    phase: Phase,
-}
-
-/// How to undo one completed step.
-#[derive(Debug, Clone)]
-enum Undo {
-    /// Created: delete these objects and forget the record.
-    Created(Vec<OwnedObject>),
-    /// Updated, read or replaced: bring back the prior record (recreating or reverting the world).
-    Restore {
-        prior: NodeRecord,
-        current: Vec<OwnedObject>,
-        recreate: bool,
-    },
-    /// Deleted: recreate from the prior record.
-    Recreate(NodeRecord),
-    /// Read something not recorded before: forget it.
-    Forget,
-}
-
-struct Done {
-    step: usize,
-    node: usize,
-    undo: Undo,
-}
-
-struct StepFailure {
-    step: usize,
-    /// The scheduled node (index into the walk's nodes) and its phase.
-    node: usize,
-    phase: Phase,
-    message: String,
-    /// Objects a failed create left behind, to clean up with the rollback.
-    partial: Vec<OwnedObject>,
-}
-
-/// Applies `plan`. The caller has checked that the plan is current and holds the state lock.
-pub async fn apply(
-    plan: &Plan,
-    state: Arc<dyn StateStore>,
-    providers: &Providers,
-    options: &ApplyOptions,
-    events: Arc<dyn EventSink>,
-    cancel: Cancel,
-) -> Result<Outcome, EngineError> {
-    let steps: Vec<ResourceChange> = plan
-        .changes
-        .iter()
-        .filter(|c| c.action != Action::NoOp)
-        .cloned()
-        .collect();
-    for step in &steps {
-        if providers.get(step.kind).is_none() {
-            return Err(EngineError::NoProvider(step.kind));
-        }
-    }
-    let prior: HashMap<Address, NodeRecord> = state
-        .records()?
-        .into_iter()
-        .map(|r| (r.address.clone(), r))
-        .collect();
-    let outputs = prior
-        .iter()
-        .map(|(a, r)| (a.clone(), r.outputs.clone()))
-        .collect();
-    let mut leftovers: HashMap<Address, Leftovers> = HashMap::new();
-    for entry in state.journal()? {
-        let slot = leftovers.entry(entry.address.clone()).or_default();
-        slot.0.push(entry.id);
-        slot.1.extend(entry.objects);
-    }
-    let walk = Arc::new(Walk {
-        limiters: options.rate_limits.limiters(),
-        steps,
-        state: Arc::new(crate::recording::RecordingStore(state.clone())),
-        providers: providers.clone(),
-        options: options.clone(),
-        events: events.clone(),
-        prior,
-        outputs: Mutex::new(outputs),
-        leftovers: Mutex::new(leftovers),
-    });
-    if walk.steps.is_empty() {
-        let serial = state.meta()?.serial;
-        return Ok(Outcome::Applied { serial });
-    }
-
-    let nodes = nodes(&walk.steps, &walk.prior);
-    let (mut waiting_on, dependents) = order(&walk.steps, &nodes);
-    let mut ready: VecDeque<usize> = (0..nodes.len()).filter(|i| waiting_on[*i] == 0).collect();
-    let mut running: JoinSet<Result<Done, StepFailure>> = JoinSet::new();
-    let mut in_flight: HashMap<tokio::task::Id, usize> = HashMap::new();
-    let mut completed: Vec<Done> = Vec::new();
-    let mut failure: Option<StepFailure> = None;
-    let mut aborted = false;
-    let limit = if options.parallelism == 0 {
-        usize::MAX
-    } else {
-        options.parallelism
-    };
-    loop {
-        if cancel.aborting() && !aborted {
-            aborted = true;
-            running.abort_all();
-        }
-        let stopping = failure.is_some() || cancel.stopping();
-        while !stopping && running.len() < limit {
-            let Some(index) = ready.pop_front() else {
-                break;
-            };
-            let node = nodes[index];
-            let change = &walk.steps[node.step];
-            if node.phase != Phase::Create {
-                events.emit(Event::Started {
-                    address: change.address.clone(),
-                    action: change.action.verb().to_string(),
-                });
-            }
-            let handle = running.spawn(run_step(walk.clone(), node, index));
-            in_flight.insert(handle.id(), index);
-        }
-        if running.is_empty() {
-            break;
-        }
-        tokio::select! {
-            joined = running.join_next_with_id() => {
-                let result = match joined {
-                    Some(Ok((id, result))) => {
-                        in_flight.remove(&id);
-                        result
-                    }
-                    Some(Err(error)) => {
-                        let index = in_flight.remove(&error.id()).unwrap_or(0);
-                        if error.is_cancelled() {
-                            // Aborted by a second Ctrl-C: state keeps what the step recorded.
-                            continue;
-                        }
-                        let node = nodes[index];
-                        Err(StepFailure { step: node.step, node: index, phase: node.phase, message: format!("the step panicked: {error}"), partial: Vec::new() })
-                    }
-                    None => continue,
-                };
-                match result {
-                    Ok(done) => {
-                        for &next in &dependents[done.node] {
-                            waiting_on[next] -= 1;
-                            if waiting_on[next] == 0 {
-                                ready.push_back(next);
-                            }
-                        }
-                        completed.push(done);
-                    }
-                    Err(failed) => {
-                        events.emit(Event::Failed { address: walk.steps[failed.step].address.clone(), error: failed.message.clone() });
-                        if failure.is_none() {
-                            events.emit(Event::Stopping { reason: format!("{} failed", walk.steps[failed.step].address) });
-                            failure = Some(failed);
-                        } else {
-                            // Another step that was already running failed too: undo it as well.
-                            completed.push(undo_failed(&walk, failed));
-                        }
-                    }
-                }
-            }
-            _ = cancel.changed() => {
-                if !cancel.aborting() {
-                    events.emit(Event::Stopping { reason: "interrupted: finishing running steps".to_string() });
-                }
-            }
-        }
-    }
-
-    let changed: Vec<Address> = walk.steps.iter().map(|s| s.address.clone()).collect();
-    let Some(failed) = failure else {
-        let serial = state.finish(&options.operation, &changed)?;
-        // An interrupt that came when every step had finished (or was finishing) stopped nothing.
-        return Ok(if cancel.stopping() && completed.len() < walk.steps.len() {
-            Outcome::Interrupted { serial }
-        } else {
-            Outcome::Applied { serial }
-        });
-    };
-    let failure_text = format!("{}: {}", walk.steps[failed.step].address, failed.message);
-    if !options.rollback {
-        let serial = state.finish(&options.operation, &changed)?;
-        return Ok(Outcome::Failed {
-            failure: failure_text,
-            serial,
-        });
-    }
-    // Undo the failed step's leftovers first, then completed steps, newest first.
-    completed.push(undo_failed(&walk, failed));
-    let tainted = roll_back(&walk, completed).await;
-    let serial = state.finish(&format!("{} (rolled back)", options.operation), &changed)?;
-    Ok(if tainted.is_empty() {
-        Outcome::RolledBack {
-            failure: failure_text,
-            serial,
-        }
-    } else {
-        Outcome::RollbackIncomplete {
-            failure: failure_text,
-            tainted,
-            serial,
-        }
-    })
-}
-
-/// How to undo a failed step: what it left behind, and the prior record if it had one. A failed
-/// replace may already have deleted the old object, so that one is brought back by creating.
-fn undo_failed(walk: &Walk, failed: StepFailure) -> Done {
-    let step = &walk.steps[failed.step];
-    let undo = match walk.prior.get(&step.address) {
-        // The old objects are already gone, and the completed destroy phase brings them back.
-        Some(_) if failed.phase == Phase::Create => Undo::Created(failed.partial),
-        Some(prior) => Undo::Restore {
-            prior: prior.clone(),
-            current: failed.partial,
-            recreate: step.action == Action::Replace,
-        },
-        None => Undo::Created(failed.partial),
-    };
-    Done {
-        step: failed.step,
-        node: failed.node,
-        undo,
-    }
-}
-
-/// Undoes completed steps, newest first; returns those whose undoing failed (now tainted).
-async fn roll_back(walk: &Walk, completed: Vec<Done>) -> Vec<(Address, String)> {
-    walk.events.emit(Event::RollbackStarted {
-        steps: completed.len(),
-    });
-    let mut tainted = Vec::new();
-    for done in completed.into_iter().rev() {
-        let address = walk.steps[done.step].address.clone();
-        match undo(walk, done.step, done.undo).await {
-            Ok(()) => walk.events.emit(Event::RolledBack { address }),
-            Err(error) => {
-                walk.events.emit(Event::RollbackFailed {
-                    address: address.clone(),
-                    error: error.clone(),
-                });
-                tainted.push((address, error));
-            }
-        }
-    }
-    tainted
-}
-
-/// The scheduled nodes: one per step, two for a replacement that deletes first (and has
-/// something recorded to delete).
-fn nodes(steps: &[ResourceChange], prior: &HashMap<Address, NodeRecord>) -> Vec<Node> {
-    let mut nodes = Vec::new();
-    for (step, change) in steps.iter().enumerate() {
-        if change.action == Action::Replace
-            && !change.create_before_destroy
-            && prior.contains_key(&change.address)
-        {
-            nodes.push(Node {
-                step,
-                phase: Phase::Destroy,
-            });
-            nodes.push(Node {
-                step,
-                phase: Phase::Create,
-            });
-        } else {
-            nodes.push(Node {
-                step,
-                phase: Phase::Whole,
-            });
-        }
-    }
-    nodes
-}
-
-/// For each node, how many nodes it waits for, and which nodes wait for it. Creates, updates and
-/// reads follow what they depend on (a replaced dependency once its new object exists);
-/// deletions of resources that left the stack follow every other node (something may still use
-/// them until it is updated) and the deletions of what depended on them; the old objects of a
-/// replaced resource are deleted after those of replaced resources that depend on it, and
-/// created again after they are deleted.
-fn order(steps: &[ResourceChange], nodes: &[Node]) -> (Vec<usize>, Vec<Vec<usize>>) {
-    let index: HashMap<&Address, usize> = steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (&s.address, i))
-        .collect();
-    let node_of = |step: usize, phase: Phase| {
-        nodes
-            .iter()
-            .position(|n| n.step == step && n.phase == phase)
-    };
-    // The node after which a step's new outputs exist, and the one that deletes its old objects.
-    let ready_node: Vec<usize> = (0..steps.len())
-        .map(|i| {
-            node_of(i, Phase::Create)
-                .or_else(|| node_of(i, Phase::Whole))
-                .unwrap_or(0)
-        })
-        .collect();
-    let destroy_node: Vec<Option<usize>> = (0..steps.len())
-        .map(|i| node_of(i, Phase::Destroy))
-        .collect();
-    let mut waits: Vec<HashSet<usize>> = vec![HashSet::new(); nodes.len()];
-    let keeps: Vec<usize> = (0..nodes.len())
-        .filter(|n| steps[nodes[*n].step].action != Action::Delete)
-        .collect();
-    for (n, node) in nodes.iter().enumerate() {
-        let step = &steps[node.step];
-        match node.phase {
-            _ if step.action == Action::Delete => {
-                waits[n].extend(keeps.iter().copied());
-                // A deletion waits for the deletions of what depended on it.
-                for dep in &step.depends_on {
-                    if let Some(&j) = index.get(dep) {
-                        if steps[j].action == Action::Delete {
-                            waits[ready_node[j]].insert(n);
-                        }
-                    }
-                }
-            }
-            Phase::Destroy => {}
-            Phase::Whole | Phase::Create => {
-                for dep in &step.depends_on {
-                    if let Some(&j) = index.get(dep) {
-                        if steps[j].action != Action::Delete {
-                            waits[n].insert(ready_node[j]);
-                        }
-                    }
-                }
-                if let Some(destroy) = destroy_node[node.step] {
-                    waits[n].insert(destroy);
-                    // The old objects of what this depends on go after this one's old objects.
-                    for dep in &step.depends_on {
-                        if let Some(dep_destroy) = index.get(dep).and_then(|&j| destroy_node[j]) {
-                            waits[dep_destroy].insert(destroy);
-                        }
-                    }
-                }
-            }
-        }
-    }
-    let mut dependents = vec![Vec::new(); nodes.len()];
-    for (i, w) in waits.iter().enumerate() {
-        for &j in w {
-            dependents[j].push(i);
-        }
-    }
-    (waits.iter().map(HashSet::len).collect(), dependents)
-}
-
-struct EventProgress(Arc<dyn EventSink>);
+pub(super) struct EventProgress(pub(super) Arc<dyn EventSink>);
 
 impl Progress for EventProgress {
     fn update(&self, address: &Address, message: &str) {
@@ -420,7 +27,11 @@ impl Progress for EventProgress {
     }
 }
 
-async fn run_step(walk: Arc<Walk>, node: Node, index: usize) -> Result<Done, StepFailure> {
+pub(super) async fn run_step(
+    walk: Arc<Walk>,
+    node: Node,
+    index: usize,
+) -> Result<Done, StepFailure> {
     let started = Instant::now();
     let step = node.step;
     let change = walk.steps[step].clone();
@@ -529,10 +140,10 @@ fn contains_unknown(value: &Value) -> bool {
 }
 
 /// An error of one step: the message, and objects a failed create left behind.
-type StepError = (String, Vec<OwnedObject>);
+pub(super) type StepError = (String, Vec<OwnedObject>);
 
 /// `first`, then those of `more` it does not hold already.
-fn joined(first: &[OwnedObject], more: &[OwnedObject]) -> Vec<OwnedObject> {
+pub(super) fn joined(first: &[OwnedObject], more: &[OwnedObject]) -> Vec<OwnedObject> {
     let mut all = first.to_vec();
     for object in more {
         if !all.contains(object) {
@@ -558,7 +169,7 @@ impl Walk {
     }
 
     /// Outputs of what the step depends on, for typed references (`alias: alb.public`).
-    fn inputs(&self, change: &ResourceChange) -> BTreeMap<Address, Outputs> {
+    pub(super) fn inputs(&self, change: &ResourceChange) -> BTreeMap<Address, Outputs> {
         let outputs = self.outputs.lock().unwrap_or_else(|p| p.into_inner());
         change
             .depends_on
@@ -616,7 +227,7 @@ impl Walk {
         }
     }
 
-    fn publish_outputs(&self, address: &Address, outputs: &Outputs) {
+    pub(super) fn publish_outputs(&self, address: &Address, outputs: &Outputs) {
         self.outputs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -624,7 +235,7 @@ impl Walk {
     }
 
     /// One provider call for this step, with the shared timeout, rate-limit and retry rules.
-    async fn call<T, F, Fut>(
+    pub(super) async fn call<T, F, Fut>(
         &self,
         change: &ResourceChange,
         attempt_call: F,
@@ -851,7 +462,7 @@ impl Walk {
     /// known; a retried attempt is handed the objects the failed one made, so it takes them over
     /// instead of making them again. On failure the error carries every object the resource now
     /// holds, for the rollback.
-    async fn update_recorded(
+    pub(super) async fn update_recorded(
         &self,
         provider: &Arc<dyn Provider>,
         change: &ResourceChange,
@@ -1100,152 +711,12 @@ impl Walk {
     }
 }
 
-/// Undoes one step; on failure the record is left tainted and the error returned.
-async fn undo(walk: &Walk, step: usize, undo: Undo) -> Result<(), String> {
-    let change = &walk.steps[step];
-    let Some(provider) = walk.providers.get(change.kind) else {
-        return Err("no provider".to_string());
-    };
-    let progress = EventProgress(walk.events.clone());
-    let result: Result<(), String> = async {
-        match undo {
-            Undo::Forget => walk
-                .state
-                .commit(Change {
-                    remove: vec![change.address.clone()],
-                    ..Change::default()
-                })
-                .map_err(|e| e.to_string()),
-            Undo::Created(objects) => {
-                if !objects.is_empty() {
-                    let inputs = walk.inputs(change);
-                    walk.call(change, || {
-                        provider.delete(&change.address, &objects, &inputs, &progress)
-                    })
-                    .await
-                    .map_err(|e| e.message)?;
-                }
-                walk.state
-                    .commit(Change {
-                        remove: vec![change.address.clone()],
-                        ..Change::default()
-                    })
-                    .map_err(|e| e.to_string())
-            }
-            Undo::Restore {
-                prior,
-                current,
-                recreate,
-            } => {
-                let mut journal_entry = None;
-                if meshctl_plan::recorded::holds_redacted(&prior.desired) {
-                    return Err("its recorded values hold secrets, which state keeps only as digests, so they cannot be written back; apply the stack again to put it right".to_string());
-                }
-                let restored = if recreate {
-                    if !current.is_empty() {
-                        let inputs = walk.inputs(change);
-                        walk.call(change, || {
-                            provider.delete(&change.address, &current, &inputs, &progress)
-                        })
-                        .await
-                        .map_err(|e| e.message)?;
-                    }
-                    recreate_record(walk, change, provider, &prior).await?
-                } else if prior.objects.is_empty() && current.is_empty() {
-                    prior.clone()
-                } else {
-                    let inputs = walk.inputs(change);
-                    let request = Request {
-                        address: &change.address,
-                        desired: &prior.desired,
-                        inputs: &inputs,
-                    };
-                    let current_desired = change.desired.clone().unwrap_or(Value::Null);
-                    // The update being undone may have made objects (and removed some): the
-                    // provider is handed all of them, so it removes the new ones, and what the
-                    // undoing update makes is recorded as it is made.
-                    let holding = walk
-                        .state
-                        .record(&change.address)
-                        .ok()
-                        .flatten()
-                        .unwrap_or_else(|| prior.clone());
-                    let before = NodeRecord {
-                        objects: joined(&prior.objects, &current),
-                        ..holding
-                    };
-                    let (applied, entry) = walk
-                        .update_recorded(provider, change, &before, &request, &current_desired)
-                        .await
-                        .map_err(|(message, _)| message)?;
-                    journal_entry = Some(entry);
-                    NodeRecord {
-                        objects: applied.objects,
-                        outputs: applied.outputs,
-                        live: Some(applied.live),
-                        ..prior.clone()
-                    }
-                };
-                walk.state
-                    .commit(Change {
-                        put: vec![restored],
-                        close: journal_entry.into_iter().collect(),
-                        ..Change::default()
-                    })
-                    .map_err(|e| e.to_string())
-            }
-            Undo::Recreate(prior) => {
-                let restored = recreate_record(walk, change, provider, &prior).await?;
-                walk.state
-                    .commit(Change {
-                        put: vec![restored],
-                        ..Change::default()
-                    })
-                    .map_err(|e| e.to_string())
-            }
-        }
-    }
-    .await;
-    if result.is_ok() {
-        // Steps undone after this one (older ones) see the outputs as they are again: a
-        // dependent recreated in its old form needs its producer's old outputs, not the new ones.
-        let current = walk.state.record(&change.address).ok().flatten();
-        if let Some(outputs) = current
-            .map(|r| r.outputs)
-            .or_else(|| walk.prior.get(&change.address).map(|p| p.outputs.clone()))
-        {
-            walk.publish_outputs(&change.address, &outputs);
-        }
-    }
-    if let Err(error) = &result {
-        let current = walk.state.record(&change.address).ok().flatten();
-        let tainted = match current {
-            Some(record) => NodeRecord {
-                status: Status::Tainted,
-                ..record
-            },
-            None => match walk.prior.get(&change.address) {
-                Some(prior) => NodeRecord {
-                    status: Status::Tainted,
-                    ..prior.clone()
-                },
-                None => return Err(error.clone()),
-            },
-        };
-        let _ = walk.state.commit(Change {
-            put: vec![tainted],
-            ..Change::default()
-        });
-    }
-    result
-}
-
 /// One attempt of a create. Throttling and 5xx are retried by the provider on the call that met
 /// them; an error that still arrives here as retryable restarts the create only when the failed
 /// attempt made nothing. Once objects exist, starting over would make them twice (a second VPC,
 /// since AWS names VPCs itself), so the step fails instead, keeping them in `made` for the
 /// record and the apply's rollback.
-async fn retry_create(
+pub(super) async fn retry_create(
     provider: &Arc<dyn Provider>,
     request: &Request<'_>,
     made: &Mutex<Vec<OwnedObject>>,
@@ -1268,47 +739,4 @@ async fn retry_create(
         }
         other => other,
     }
-}
-
-/// Creates the resource again from its prior record (rollback of a delete or replace).
-async fn recreate_record(
-    walk: &Walk,
-    change: &ResourceChange,
-    provider: &Arc<dyn Provider>,
-    prior: &NodeRecord,
-) -> Result<NodeRecord, String> {
-    let inputs = walk.inputs(change);
-    let request = Request {
-        address: &change.address,
-        desired: &prior.desired,
-        inputs: &inputs,
-    };
-    let made: Mutex<Vec<OwnedObject>> = Mutex::new(Vec::new());
-    let record_object = |object: OwnedObject| {
-        let mut made = made.lock().unwrap_or_else(|p| p.into_inner());
-        made.push(object);
-        let partial = NodeRecord {
-            status: Status::Creating,
-            objects: made.clone(),
-            ..prior.clone()
-        };
-        let _ = walk.state.commit(Change {
-            put: vec![partial],
-            ..Change::default()
-        });
-    };
-    let progress = EventProgress(walk.events.clone());
-    let applied = walk
-        .call(change, || {
-            retry_create(provider, &request, &made, &record_object, &progress)
-        })
-        .await
-        .map_err(|e| e.message)?;
-    Ok(NodeRecord {
-        status: Status::Ok,
-        objects: applied.objects,
-        outputs: applied.outputs,
-        live: Some(applied.live),
-        ..prior.clone()
-    })
 }

@@ -1,0 +1,250 @@
+//! The apply walk: `apply` runs a plan's steps, each as soon as `schedule` says it may start,
+//! running it through `step` (journal, provider call with retries, timeouts and rate limits,
+//! records), and after a permanent failure `rollback` undoes this run's completed steps, newest
+//! first.
+
+mod rollback;
+mod schedule;
+mod step;
+
+use crate::events::{Event, EventSink};
+use crate::limits::Limiters;
+use crate::{ApplyOptions, Cancel, EngineError, Outcome, Providers};
+use meshctl_model::record::{NodeRecord, OwnedObject};
+use meshctl_model::Address;
+use meshctl_plan::{Action, Plan, ResourceChange};
+use meshctl_state::StateStore;
+use rollback::{roll_back, undo_failed};
+use schedule::{nodes, order, Phase};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use step::run_step;
+use tokio::task::JoinSet;
+
+type Outputs = BTreeMap<String, Value>;
+
+/// Journal entry ids and the objects they recorded, of one address.
+type Leftovers = (Vec<u64>, Vec<OwnedObject>);
+
+/// Everything a running step needs; shared by all steps of one walk.
+struct Walk {
+    steps: Vec<ResourceChange>,
+    state: Arc<dyn StateStore>,
+    providers: Providers,
+    options: ApplyOptions,
+    events: Arc<dyn EventSink>,
+    limiters: Limiters,
+    /// The records as they were before this run: what rollback restores.
+    prior: HashMap<Address, NodeRecord>,
+    /// Outputs of every resource known so far: prior ones, then those of finished steps.
+    outputs: Mutex<HashMap<Address, Outputs>>,
+    /// Open journal entries of earlier runs that were killed: their ids and the objects they
+    /// recorded, by address. The step of that address cleans up before it creates anything.
+    leftovers: Mutex<HashMap<Address, Leftovers>>,
+}
+
+/// How to undo one completed step.
+#[derive(Debug, Clone)]
+enum Undo {
+    /// Created: delete these objects and forget the record.
+    Created(Vec<OwnedObject>),
+    /// Updated, read or replaced: bring back the prior record (recreating or reverting the world).
+    Restore {
+        prior: NodeRecord,
+        current: Vec<OwnedObject>,
+        recreate: bool,
+    },
+    /// Deleted: recreate from the prior record.
+    Recreate(NodeRecord),
+    /// Read something not recorded before: forget it.
+    Forget,
+}
+
+struct Done {
+    step: usize,
+    node: usize,
+    undo: Undo,
+}
+
+struct StepFailure {
+    step: usize,
+    /// The scheduled node (index into the walk's nodes) and its phase.
+    node: usize,
+    phase: Phase,
+    message: String,
+    /// Objects a failed create left behind, to clean up with the rollback.
+    partial: Vec<OwnedObject>,
+}
+
+/// Applies `plan`. The caller has checked that the plan is current and holds the state lock.
+pub async fn apply(
+    plan: &Plan,
+    state: Arc<dyn StateStore>,
+    providers: &Providers,
+    options: &ApplyOptions,
+    events: Arc<dyn EventSink>,
+    cancel: Cancel,
+) -> Result<Outcome, EngineError> {
+    let steps: Vec<ResourceChange> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp)
+        .cloned()
+        .collect();
+    for step in &steps {
+        if providers.get(step.kind).is_none() {
+            return Err(EngineError::NoProvider(step.kind));
+        }
+    }
+    let prior: HashMap<Address, NodeRecord> = state
+        .records()?
+        .into_iter()
+        .map(|r| (r.address.clone(), r))
+        .collect();
+    let outputs = prior
+        .iter()
+        .map(|(a, r)| (a.clone(), r.outputs.clone()))
+        .collect();
+    let mut leftovers: HashMap<Address, Leftovers> = HashMap::new();
+    for entry in state.journal()? {
+        let slot = leftovers.entry(entry.address.clone()).or_default();
+        slot.0.push(entry.id);
+        slot.1.extend(entry.objects);
+    }
+    let walk = Arc::new(Walk {
+        limiters: options.rate_limits.limiters(),
+        steps,
+        state: Arc::new(crate::recording::RecordingStore(state.clone())),
+        providers: providers.clone(),
+        options: options.clone(),
+        events: events.clone(),
+        prior,
+        outputs: Mutex::new(outputs),
+        leftovers: Mutex::new(leftovers),
+    });
+    if walk.steps.is_empty() {
+        let serial = state.meta()?.serial;
+        return Ok(Outcome::Applied { serial });
+    }
+
+    let nodes = nodes(&walk.steps, &walk.prior);
+    let (mut waiting_on, dependents) = order(&walk.steps, &nodes);
+    let mut ready: VecDeque<usize> = (0..nodes.len()).filter(|i| waiting_on[*i] == 0).collect();
+    let mut running: JoinSet<Result<Done, StepFailure>> = JoinSet::new();
+    let mut in_flight: HashMap<tokio::task::Id, usize> = HashMap::new();
+    let mut completed: Vec<Done> = Vec::new();
+    let mut failure: Option<StepFailure> = None;
+    let mut aborted = false;
+    let limit = if options.parallelism == 0 {
+        usize::MAX
+    } else {
+        options.parallelism
+    };
+    loop {
+        if cancel.aborting() && !aborted {
+            aborted = true;
+            running.abort_all();
+        }
+        let stopping = failure.is_some() || cancel.stopping();
+        while !stopping && running.len() < limit {
+            let Some(index) = ready.pop_front() else {
+                break;
+            };
+            let node = nodes[index];
+            let change = &walk.steps[node.step];
+            if node.phase != Phase::Create {
+                events.emit(Event::Started {
+                    address: change.address.clone(),
+                    action: change.action.verb().to_string(),
+                });
+            }
+            let handle = running.spawn(run_step(walk.clone(), node, index));
+            in_flight.insert(handle.id(), index);
+        }
+        if running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            joined = running.join_next_with_id() => {
+                let result = match joined {
+                    Some(Ok((id, result))) => {
+                        in_flight.remove(&id);
+                        result
+                    }
+                    Some(Err(error)) => {
+                        let index = in_flight.remove(&error.id()).unwrap_or(0);
+                        if error.is_cancelled() {
+                            // Aborted by a second Ctrl-C: state keeps what the step recorded.
+                            continue;
+                        }
+                        let node = nodes[index];
+                        Err(StepFailure { step: node.step, node: index, phase: node.phase, message: format!("the step panicked: {error}"), partial: Vec::new() })
+                    }
+                    None => continue,
+                };
+                match result {
+                    Ok(done) => {
+                        for &next in &dependents[done.node] {
+                            waiting_on[next] -= 1;
+                            if waiting_on[next] == 0 {
+                                ready.push_back(next);
+                            }
+                        }
+                        completed.push(done);
+                    }
+                    Err(failed) => {
+                        events.emit(Event::Failed { address: walk.steps[failed.step].address.clone(), error: failed.message.clone() });
+                        if failure.is_none() {
+                            events.emit(Event::Stopping { reason: format!("{} failed", walk.steps[failed.step].address) });
+                            failure = Some(failed);
+                        } else {
+                            // Another step that was already running failed too: undo it as well.
+                            completed.push(undo_failed(&walk, failed));
+                        }
+                    }
+                }
+            }
+            _ = cancel.changed() => {
+                if !cancel.aborting() {
+                    events.emit(Event::Stopping { reason: "interrupted: finishing running steps".to_string() });
+                }
+            }
+        }
+    }
+
+    let changed: Vec<Address> = walk.steps.iter().map(|s| s.address.clone()).collect();
+    let Some(failed) = failure else {
+        let serial = state.finish(&options.operation, &changed)?;
+        // An interrupt that came when every step had finished (or was finishing) stopped nothing.
+        return Ok(if cancel.stopping() && completed.len() < walk.steps.len() {
+            Outcome::Interrupted { serial }
+        } else {
+            Outcome::Applied { serial }
+        });
+    };
+    let failure_text = format!("{}: {}", walk.steps[failed.step].address, failed.message);
+    if !options.rollback {
+        let serial = state.finish(&options.operation, &changed)?;
+        return Ok(Outcome::Failed {
+            failure: failure_text,
+            serial,
+        });
+    }
+    // Undo the failed step's leftovers first, then completed steps, newest first.
+    completed.push(undo_failed(&walk, failed));
+    let tainted = roll_back(&walk, completed).await;
+    let serial = state.finish(&format!("{} (rolled back)", options.operation), &changed)?;
+    Ok(if tainted.is_empty() {
+        Outcome::RolledBack {
+            failure: failure_text,
+            serial,
+        }
+    } else {
+        Outcome::RollbackIncomplete {
+            failure: failure_text,
+            tainted,
+            serial,
+        }
+    })
+}

@@ -1,0 +1,240 @@
+//! Rollback: after a permanent failure, this run's completed steps (and the failed step's
+//! leftovers) are undone newest first; a step whose undoing fails is left `tainted`.
+
+use super::schedule::Phase;
+use super::step::{joined, retry_create, EventProgress};
+use super::{Done, StepFailure, Undo, Walk};
+use crate::events::Event;
+use meshctl_model::record::{NodeRecord, OwnedObject, Status};
+use meshctl_model::Address;
+use meshctl_plan::{Action, ResourceChange};
+use meshctl_provider::{Provider, Request};
+use meshctl_state::Change;
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+
+/// How to undo a failed step: what it left behind, and the prior record if it had one. A failed
+/// replace may already have deleted the old object, so that one is brought back by creating.
+pub(super) fn undo_failed(walk: &Walk, failed: StepFailure) -> Done {
+    let step = &walk.steps[failed.step];
+    let undo = match walk.prior.get(&step.address) {
+        // The old objects are already gone, and the completed destroy phase brings them back.
+        Some(_) if failed.phase == Phase::Create => Undo::Created(failed.partial),
+        Some(prior) => Undo::Restore {
+            prior: prior.clone(),
+            current: failed.partial,
+            recreate: step.action == Action::Replace,
+        },
+        None => Undo::Created(failed.partial),
+    };
+    Done {
+        step: failed.step,
+        node: failed.node,
+        undo,
+    }
+}
+
+/// Undoes completed steps, newest first; returns those whose undoing failed (now tainted).
+pub(super) async fn roll_back(walk: &Walk, completed: Vec<Done>) -> Vec<(Address, String)> {
+    walk.events.emit(Event::RollbackStarted {
+        steps: completed.len(),
+    });
+    let mut tainted = Vec::new();
+    for done in completed.into_iter().rev() {
+        let address = walk.steps[done.step].address.clone();
+        match undo(walk, done.step, done.undo).await {
+            Ok(()) => walk.events.emit(Event::RolledBack { address }),
+            Err(error) => {
+                walk.events.emit(Event::RollbackFailed {
+                    address: address.clone(),
+                    error: error.clone(),
+                });
+                tainted.push((address, error));
+            }
+        }
+    }
+    tainted
+}
+
+/// Undoes one step; on failure the record is left tainted and the error returned.
+async fn undo(walk: &Walk, step: usize, undo: Undo) -> Result<(), String> {
+    let change = &walk.steps[step];
+    let Some(provider) = walk.providers.get(change.kind) else {
+        return Err("no provider".to_string());
+    };
+    let progress = EventProgress(walk.events.clone());
+    let result: Result<(), String> = async {
+        match undo {
+            Undo::Forget => walk
+                .state
+                .commit(Change {
+                    remove: vec![change.address.clone()],
+                    ..Change::default()
+                })
+                .map_err(|e| e.to_string()),
+            Undo::Created(objects) => {
+                if !objects.is_empty() {
+                    let inputs = walk.inputs(change);
+                    walk.call(change, || {
+                        provider.delete(&change.address, &objects, &inputs, &progress)
+                    })
+                    .await
+                    .map_err(|e| e.message)?;
+                }
+                walk.state
+                    .commit(Change {
+                        remove: vec![change.address.clone()],
+                        ..Change::default()
+                    })
+                    .map_err(|e| e.to_string())
+            }
+            Undo::Restore {
+                prior,
+                current,
+                recreate,
+            } => {
+                let mut journal_entry = None;
+                if meshctl_plan::recorded::holds_redacted(&prior.desired) {
+                    return Err("its recorded values hold secrets, which state keeps only as digests, so they cannot be written back; apply the stack again to put it right".to_string());
+                }
+                let restored = if recreate {
+                    if !current.is_empty() {
+                        let inputs = walk.inputs(change);
+                        walk.call(change, || {
+                            provider.delete(&change.address, &current, &inputs, &progress)
+                        })
+                        .await
+                        .map_err(|e| e.message)?;
+                    }
+                    recreate_record(walk, change, provider, &prior).await?
+                } else if prior.objects.is_empty() && current.is_empty() {
+                    prior.clone()
+                } else {
+                    let inputs = walk.inputs(change);
+                    let request = Request {
+                        address: &change.address,
+                        desired: &prior.desired,
+                        inputs: &inputs,
+                    };
+                    let current_desired = change.desired.clone().unwrap_or(Value::Null);
+                    // The update being undone may have made objects (and removed some): the
+                    // provider is handed all of them, so it removes the new ones, and what the
+                    // undoing update makes is recorded as it is made.
+                    let holding = walk
+                        .state
+                        .record(&change.address)
+                        .ok()
+                        .flatten()
+                        .unwrap_or_else(|| prior.clone());
+                    let before = NodeRecord {
+                        objects: joined(&prior.objects, &current),
+                        ..holding
+                    };
+                    let (applied, entry) = walk
+                        .update_recorded(provider, change, &before, &request, &current_desired)
+                        .await
+                        .map_err(|(message, _)| message)?;
+                    journal_entry = Some(entry);
+                    NodeRecord {
+                        objects: applied.objects,
+                        outputs: applied.outputs,
+                        live: Some(applied.live),
+                        ..prior.clone()
+                    }
+                };
+                walk.state
+                    .commit(Change {
+                        put: vec![restored],
+                        close: journal_entry.into_iter().collect(),
+                        ..Change::default()
+                    })
+                    .map_err(|e| e.to_string())
+            }
+            Undo::Recreate(prior) => {
+                let restored = recreate_record(walk, change, provider, &prior).await?;
+                walk.state
+                    .commit(Change {
+                        put: vec![restored],
+                        ..Change::default()
+                    })
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+    .await;
+    if result.is_ok() {
+        // Steps undone after this one (older ones) see the outputs as they are again: a
+        // dependent recreated in its old form needs its producer's old outputs, not the new ones.
+        let current = walk.state.record(&change.address).ok().flatten();
+        if let Some(outputs) = current
+            .map(|r| r.outputs)
+            .or_else(|| walk.prior.get(&change.address).map(|p| p.outputs.clone()))
+        {
+            walk.publish_outputs(&change.address, &outputs);
+        }
+    }
+    if let Err(error) = &result {
+        let current = walk.state.record(&change.address).ok().flatten();
+        let tainted = match current {
+            Some(record) => NodeRecord {
+                status: Status::Tainted,
+                ..record
+            },
+            None => match walk.prior.get(&change.address) {
+                Some(prior) => NodeRecord {
+                    status: Status::Tainted,
+                    ..prior.clone()
+                },
+                None => return Err(error.clone()),
+            },
+        };
+        let _ = walk.state.commit(Change {
+            put: vec![tainted],
+            ..Change::default()
+        });
+    }
+    result
+}
+
+/// Creates the resource again from its prior record (rollback of a delete or replace).
+async fn recreate_record(
+    walk: &Walk,
+    change: &ResourceChange,
+    provider: &Arc<dyn Provider>,
+    prior: &NodeRecord,
+) -> Result<NodeRecord, String> {
+    let inputs = walk.inputs(change);
+    let request = Request {
+        address: &change.address,
+        desired: &prior.desired,
+        inputs: &inputs,
+    };
+    let made: Mutex<Vec<OwnedObject>> = Mutex::new(Vec::new());
+    let record_object = |object: OwnedObject| {
+        let mut made = made.lock().unwrap_or_else(|p| p.into_inner());
+        made.push(object);
+        let partial = NodeRecord {
+            status: Status::Creating,
+            objects: made.clone(),
+            ..prior.clone()
+        };
+        let _ = walk.state.commit(Change {
+            put: vec![partial],
+            ..Change::default()
+        });
+    };
+    let progress = EventProgress(walk.events.clone());
+    let applied = walk
+        .call(change, || {
+            retry_create(provider, &request, &made, &record_object, &progress)
+        })
+        .await
+        .map_err(|e| e.message)?;
+    Ok(NodeRecord {
+        status: Status::Ok,
+        objects: applied.objects,
+        outputs: applied.outputs,
+        live: Some(applied.live),
+        ..prior.clone()
+    })
+}
