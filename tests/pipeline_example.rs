@@ -1024,6 +1024,26 @@ fn the_example_workflow_uses_oidc_plans_on_pull_requests_applies_the_saved_plan_
         );
     }
 
+    // Every script parses as bash, those the test cannot run against GitHub included.
+    for name in workflow.job_names() {
+        for step in steps(workflow.job(&name)) {
+            let Some(script) = str_at(step, "run") else {
+                continue;
+            };
+            let script = substitute(script, &|_| Val::Str("x".to_string()));
+            let checked = Command::new("bash")
+                .args(["-n", "-c", &script])
+                .output()
+                .unwrap();
+            assert!(
+                checked.status.success(),
+                "job {name}, step `{}` is not valid bash: {}",
+                step_label(step),
+                text(&checked.stderr)
+            );
+        }
+    }
+
     // The plan job: a saved plan in Markdown, uploaded under the name the apply job downloads.
     let plan_job = workflow.job("plan");
     let plans = job_meshctl_commands(plan_job);
