@@ -1,6 +1,7 @@
 //! The AWS half of seed 001's stack applied by the real `meshctl` binary against moto: through a
 //! proxy throttling 30% of calls it converges; a permanent fault rolls the world back to what it
-//! was; `kill -9` at any moment leaves no object that state does not know. Under 50% EC2
+//! was; `kill -9` at any moment leaves no object that state does not know, also during an update
+//! that makes one (a cluster's OIDC provider turned on). Under 50% EC2
 //! throttling a VPC is created once: the throttled calls are retried, not the whole step. Every check reads moto
 //! directly with the AWS SDK, not through meshctl.
 
@@ -586,4 +587,151 @@ fn tagged_addresses(rt: &tokio::runtime::Runtime, config: &SdkConfig) -> HashMap
         }
         found
     })
+}
+
+/// A VPC and a cluster without an OIDC provider; `LATE_OIDC_ON` is the same stack with `oidc`
+/// turned on, an update that makes an object (the IAM OIDC provider).
+const LATE_OIDC: &str = "stack: late-oidc\nregion: ap-northeast-2\nresources:\n  - { kind: vpc, name: main, cidr: 10.0.0.0/16, azs: 2, nat: none }\n  - { kind: eks_cluster, name: main, version: \"1.29\", vpc: main, oidc: false }\n";
+
+/// Every object id the state of `stack` knows: in its records and in its open journal entries.
+fn known_to_state(state: &Path, stack: &str) -> BTreeSet<String> {
+    use meshctl_state::StateStore;
+    let store = meshctl_state::SledStore::open(state, stack).unwrap();
+    let recorded = store.records().unwrap().into_iter().flat_map(|r| r.objects);
+    let journaled = store.journal().unwrap().into_iter().flat_map(|j| j.objects);
+    recorded.chain(journaled).map(|o| o.id).collect()
+}
+
+/// The ARNs of the account's IAM OIDC providers, read from moto directly.
+fn oidc_providers(rt: &tokio::runtime::Runtime, config: &SdkConfig) -> Vec<String> {
+    rt.block_on(async {
+        let iam = aws_sdk_iam::Client::new(config);
+        let listed = iam.list_open_id_connect_providers().send().await.unwrap();
+        listed
+            .open_id_connect_provider_list()
+            .iter()
+            .filter_map(|p| p.arn().map(String::from))
+            .collect()
+    })
+}
+
+/// `kill -9` during an apply whose update makes an object (turning a cluster's `oidc` on makes
+/// its IAM OIDC provider): at any moment, every object the update made is known to state (the
+/// provider's ARN is recorded before it is made); the next apply converges with one provider,
+/// and destroy leaves moto with nothing the stack made. The first trial kills the moment the
+/// provider appears in moto, while the update is still reading it back.
+#[test]
+fn kill_9_during_an_update_that_makes_objects_leaves_no_object_unknown_to_state() {
+    let rt = runtime();
+    // `None`: kill as soon as the provider exists; `Some(ms)`: after that long.
+    for (trial, kill_at) in [None, Some(300u64), Some(800), Some(1500)]
+        .into_iter()
+        .enumerate()
+    {
+        let moto =
+            Moto::start().expect("moto_server must be installed: pip install 'moto[server]'");
+        let config = sdk_config(&rt, &moto.url());
+        let before = world(&rt, &config);
+        let dir = tempfile::tempdir().unwrap();
+        let stack = dir.path().join("late-oidc.yaml");
+        let state = dir.path().join("state");
+        std::fs::write(&stack, LATE_OIDC).unwrap();
+        let created = meshctl_on(&stack, &moto.url(), &state, &["apply", "--auto-approve"])
+            .output()
+            .unwrap();
+        assert!(
+            created.status.success(),
+            "trial {trial}: the first apply failed:\n{}{}",
+            text(&created.stdout),
+            text(&created.stderr)
+        );
+        let before_update = world(&rt, &config);
+        assert!(before_update["oidc_provider"].is_empty());
+
+        std::fs::write(&stack, LATE_OIDC.replace("oidc: false", "oidc: true")).unwrap();
+        // Slow calls spread the apply over seconds, so each kill lands mid-way.
+        let proxy = FaultProxy::start(&moto.url(), trial as u64).unwrap();
+        proxy.set_faults(Faults {
+            latency: Duration::from_millis(40),
+            ..Faults::default()
+        });
+        let mut child = meshctl_on(&stack, &proxy.url(), &state, &["apply", "--auto-approve"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        match kill_at {
+            Some(ms) => std::thread::sleep(Duration::from_millis(ms)),
+            None => {
+                let started = std::time::Instant::now();
+                while oidc_providers(&rt, &config).is_empty() {
+                    assert!(
+                        started.elapsed() < Duration::from_secs(60),
+                        "trial {trial}: the update made no OIDC provider in a minute"
+                    );
+                    assert!(
+                        child.try_wait().unwrap().is_none(),
+                        "trial {trial}: the apply ended before making the OIDC provider"
+                    );
+                }
+            }
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+
+        // Strict: no tag lets an object off here, the update records each object before it
+        // makes it.
+        let known = known_to_state(&state, "late-oidc");
+        for (kind, ids) in added(&before_update, &world(&rt, &config)) {
+            for id in ids {
+                assert!(
+                    known.contains(&id),
+                    "trial {trial} (kill at {kill_at:?}): {kind} {id} is unknown to state\nstate: {known:?}"
+                );
+            }
+        }
+
+        let applied = meshctl_on(&stack, &proxy.url(), &state, &["apply", "--auto-approve"])
+            .output()
+            .unwrap();
+        assert!(
+            applied.status.success(),
+            "trial {trial}: re-apply failed:\n{}{}",
+            text(&applied.stdout),
+            text(&applied.stderr)
+        );
+        let providers = oidc_providers(&rt, &config);
+        assert_eq!(
+            added(&before_update, &world(&rt, &config)),
+            BTreeMap::from([("oidc_provider", providers.clone())]),
+            "trial {trial}: the re-apply made exactly one OIDC provider"
+        );
+        assert!(
+            known_to_state(&state, "late-oidc").contains(&providers[0]),
+            "trial {trial}: the provider is recorded"
+        );
+        let planned = meshctl_on(&stack, &proxy.url(), &state, &["plan"])
+            .output()
+            .unwrap();
+        assert!(
+            text(&planned.stdout).contains("No changes."),
+            "trial {trial}: not converged:\n{}{}",
+            text(&planned.stdout),
+            text(&planned.stderr)
+        );
+
+        let destroyed = meshctl_on(&stack, &proxy.url(), &state, &["destroy", "--auto-approve"])
+            .output()
+            .unwrap();
+        assert!(
+            destroyed.status.success(),
+            "trial {trial}: destroy failed:\n{}",
+            text(&destroyed.stderr)
+        );
+        assert_eq!(
+            added(&before, &world(&rt, &config)),
+            BTreeMap::new(),
+            "trial {trial}: objects left after destroy"
+        );
+    }
 }

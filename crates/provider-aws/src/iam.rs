@@ -7,7 +7,7 @@ use aws_sdk_iam::types::Tag;
 use meshctl_model::kinds::aws::{IamServiceAccount, WellKnownPolicy};
 use meshctl_model::record::{FieldDrift, OwnedObject};
 use meshctl_model::Kind;
-use meshctl_provider::{Applied, ErrorClass, Request};
+use meshctl_provider::{Applied, ErrorClass, ProviderError, Request};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -266,14 +266,50 @@ pub(crate) async fn delete_role(cx: &Cx<'_>, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// The cluster's IAM OIDC identity provider, which IRSA roles trust.
+/// The ARN IAM gives the OIDC provider of `issuer` in the partition and account of the cluster
+/// `cluster_arn` (`arn:PARTITION:eks:REGION:ACCOUNT:cluster/NAME`): known before the provider
+/// exists, so it can be recorded before it is made.
+pub(crate) fn oidc_provider_arn(cluster_arn: &str, issuer: &str) -> Option<String> {
+    let mut parts = cluster_arn.split(':');
+    let partition = parts.nth(1).filter(|p| !p.is_empty())?;
+    let account = parts.nth(2).filter(|a| !a.is_empty())?;
+    let host = issuer.strip_prefix("https://").filter(|h| !h.is_empty())?;
+    Some(format!(
+        "arn:{partition}:iam::{account}:oidc-provider/{host}"
+    ))
+}
+
+/// The cluster's IAM OIDC identity provider, which IRSA roles trust. Its ARN is recorded before
+/// the provider is made when `expected_arn` (from [`oidc_provider_arn`]) is known, so a kill at
+/// any moment leaves it known to state; otherwise as soon as IAM returns it.
 pub(crate) async fn create_oidc_provider(
     cx: &Cx<'_>,
     issuer: &str,
+    expected_arn: Option<&str>,
+    operation: &'static str,
     record: Record<'_>,
 ) -> Result<String> {
     // IAM trusts EKS issuers through its own CA store; the thumbprint is only a required field.
     const THUMBPRINT: &str = "9e99a48a9960b14926bb7f3b02e22da2b0ab7280";
+    if let Some(arn) = expected_arn {
+        // Looked at before it is recorded: a rollback must never be handed another stack's
+        // provider, and one tagged for this resource is an earlier attempt of this call.
+        match oidc_provider_owner(cx, arn, operation).await? {
+            None => {}
+            Some(Owner::ThisResource) => {
+                record(OwnedObject {
+                    kind: OIDC_PROVIDER.into(),
+                    id: arn.to_string(),
+                });
+                return Ok(arn.to_string());
+            }
+            Some(owner) => return Err(oidc_provider_taken(cx, operation, arn, &owner)),
+        }
+        record(OwnedObject {
+            kind: OIDC_PROVIDER.into(),
+            id: arn.to_string(),
+        });
+    }
     let created = cx
         .aws
         .iam
@@ -300,24 +336,17 @@ pub(crate) async fn create_oidc_provider(
                 .ok_or_else(|| {
                     cx.error(
                         ErrorClass::Retryable,
-                        "create",
+                        operation,
                         format!("OIDC provider for {issuer} exists but is not listed yet"),
                     )
                 })?;
-            match oidc_provider_owner(cx, &arn, "create").await? {
+            match oidc_provider_owner(cx, &arn, operation).await? {
                 Some(Owner::ThisResource) => arn,
-                Some(owner) => {
-                    return Err(cx.taken(
-                        "create",
-                        &format!("IAM OIDC provider {arn}"),
-                        &owner,
-                        "IAM names the provider by the cluster's issuer, so it cannot be renamed: set `oidc: false` to use the existing provider as it is",
-                    ))
-                }
+                Some(owner) => return Err(oidc_provider_taken(cx, operation, &arn, &owner)),
                 None => {
                     return Err(cx.error(
                         ErrorClass::Retryable,
-                        "create",
+                        operation,
                         format!("OIDC provider {arn} is listed but not readable yet"),
                     ))
                 }
@@ -326,17 +355,35 @@ pub(crate) async fn create_oidc_provider(
         Err(e) => {
             return Err(sdk_error(
                 cx.address,
-                "create",
+                operation,
                 "CreateOpenIDConnectProvider",
                 e,
             ))
         }
     };
-    record(OwnedObject {
-        kind: OIDC_PROVIDER.into(),
-        id: arn.clone(),
-    });
+    // Recorded first unless its ARN could not be foreseen, or IAM named it otherwise.
+    if expected_arn != Some(arn.as_str()) {
+        record(OwnedObject {
+            kind: OIDC_PROVIDER.into(),
+            id: arn.clone(),
+        });
+    }
     Ok(arn)
+}
+
+/// The refusal to take over the OIDC provider `arn`, which belongs to `owner`.
+fn oidc_provider_taken(
+    cx: &Cx<'_>,
+    operation: &'static str,
+    arn: &str,
+    owner: &Owner,
+) -> ProviderError {
+    cx.taken(
+        operation,
+        &format!("IAM OIDC provider {arn}"),
+        owner,
+        "IAM names the provider by the cluster's issuer, so it cannot be renamed: set `oidc: false` to use the existing provider as it is",
+    )
 }
 
 /// Whom the OIDC provider `arn` belongs to, or `None` if it is gone.
@@ -738,6 +785,23 @@ mod tests {
         assert_eq!(
             trusted_subject(&trust),
             Some(("kube-system".into(), "aws-load-balancer-controller".into()))
+        );
+    }
+
+    #[test]
+    fn oidc_provider_arn_takes_partition_and_account_from_the_cluster() {
+        assert_eq!(
+            oidc_provider_arn(
+                "arn:aws-cn:eks:cn-north-1:123456789012:cluster/main",
+                "https://oidc.eks.cn-north-1.amazonaws.com.cn/id/ABC",
+            )
+            .as_deref(),
+            Some("arn:aws-cn:iam::123456789012:oidc-provider/oidc.eks.cn-north-1.amazonaws.com.cn/id/ABC")
+        );
+        assert_eq!(oidc_provider_arn("not-an-arn", "https://x/id/A"), None);
+        assert_eq!(
+            oidc_provider_arn("arn:aws:eks:r:1:cluster/c", "http://x"),
+            None
         );
     }
 

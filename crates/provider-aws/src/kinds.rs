@@ -69,7 +69,7 @@ pub(crate) async fn update(
             .await?
             .ok_or_else(|| cx.error(ErrorClass::NotFound, "update", "the hosted zone is gone")),
         Kind::AcmCertificate => acm::update(cx, request, objects).await,
-        Kind::DnsRecord => route53::update_record(cx, request, objects).await,
+        Kind::DnsRecord => route53::update_record(cx, request, objects, record).await,
         other => Err(not_ours(cx, "update", other)),
     }
 }

@@ -781,6 +781,7 @@ pub(crate) async fn update_record(
     cx: &Cx<'_>,
     request: &Request<'_>,
     objects: &[OwnedObject],
+    record: Record<'_>,
 ) -> Result<Applied> {
     let spec: DnsRecord = cx.spec(request.desired, "update")?;
     let zone = match objects.iter().find_map(|o| parse_record_id(&o.id)) {
@@ -788,11 +789,16 @@ pub(crate) async fn update_record(
         None => zone_of_record(cx, request, &spec, "update")?,
     };
     let want = desired_set(cx, request, &spec, "update")?;
-    change(cx, &zone, ChangeAction::Upsert, want.clone(), "update").await?;
     let object = OwnedObject {
         kind: RECORD.into(),
         id: record_id(&zone, spec.record.as_str(), want.r#type().as_str()),
     };
+    // The UPSERT writes the record set if it is missing: one state does not know yet is
+    // recorded before it is written, as a create does.
+    if !objects.contains(&object) {
+        record(object.clone());
+    }
+    change(cx, &zone, ChangeAction::Upsert, want.clone(), "update").await?;
     Ok(record_applied(&spec, &want, object, request, cx))
 }
 

@@ -96,6 +96,7 @@ impl Sandbox {
             .unwrap_or_else(|e| panic!("read {address}: {e}"))
     }
 
+    /// Updates through the provider, returning what it applied and every object it recorded.
     async fn try_update(
         &self,
         address: &Address,
@@ -103,17 +104,23 @@ impl Sandbox {
         prior: &Value,
         inputs: &Inputs,
         objects: &[OwnedObject],
-    ) -> Result<Applied, ProviderError> {
+    ) -> Result<(Applied, Vec<OwnedObject>), ProviderError> {
+        let recorded = Mutex::new(Vec::new());
+        let record = |object: OwnedObject| recorded.lock().unwrap().push(object);
         let request = Request {
             address,
             desired,
             inputs,
         };
-        self.provider
-            .update(&request, prior, objects, &|_| {}, &self.progress)
-            .await
+        let applied = self
+            .provider
+            .update(&request, prior, objects, &record, &self.progress)
+            .await?;
+        Ok((applied, recorded.into_inner().unwrap()))
     }
 
+    /// Updates and checks that every object the update made (owned now, not before) was
+    /// recorded as it was made.
     async fn update(
         &self,
         address: &Address,
@@ -122,9 +129,17 @@ impl Sandbox {
         inputs: &Inputs,
         objects: &[OwnedObject],
     ) -> Applied {
-        self.try_update(address, desired, prior, inputs, objects)
+        let (applied, recorded) = self
+            .try_update(address, desired, prior, inputs, objects)
             .await
-            .unwrap_or_else(|e| panic!("update {address}: {e}"))
+            .unwrap_or_else(|e| panic!("update {address}: {e}"));
+        let made = &object_set(&applied.objects) - &object_set(objects);
+        assert_eq!(
+            object_set(&recorded),
+            made,
+            "{address}: the objects recorded during update differ from the objects it made"
+        );
+        applied
     }
 
     async fn delete(&self, address: &Address, objects: &[OwnedObject]) {
@@ -851,6 +866,91 @@ async fn eks_cluster_is_created_with_role_and_oidc_updated_in_place_and_deleted(
         .read(&address, &second, &inputs, &restored.objects)
         .await
         .is_none());
+}
+
+/// An update that turns `oidc` on makes the IAM OIDC provider and reports it through the
+/// recording callback, under the ARN IAM gave it; an update that finds a recorded provider that
+/// does not exist (a run killed between recording it and creating it) makes it under that ARN.
+#[tokio::test]
+async fn an_update_that_makes_the_oidc_provider_records_it() {
+    let sandbox = sandbox().await;
+    let (vpc_address, vpc) = network(&sandbox, "10.31.0.0/16").await;
+    let inputs = inputs(&[(&vpc_address, &vpc)]);
+    let address = Address::new(Kind::EksCluster, "late");
+    let cluster = |oidc: bool| {
+        desired::<EksCluster>(json!({
+            "cluster_name": "meshctl-late",
+            "version": "1.29",
+            "vpc": "main",
+            "oidc": oidc,
+        }))
+    };
+    let created = sandbox.create(&address, &cluster(false), &inputs).await;
+    assert!(sandbox.oidc_providers().await.is_empty());
+
+    let (updated, recorded) = sandbox
+        .try_update(
+            &address,
+            &cluster(true),
+            &cluster(false),
+            &inputs,
+            &created.objects,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("update {address}: {e}"));
+    let providers = sandbox.oidc_providers().await;
+    assert_eq!(providers.len(), 1, "IAM holds one provider: {providers:?}");
+    let provider = OwnedObject {
+        kind: "iam:oidc-provider".into(),
+        id: providers[0].clone(),
+    };
+    assert_eq!(
+        recorded,
+        [provider.clone()],
+        "the update reports what it made"
+    );
+    assert!(updated.objects.contains(&provider), "{:?}", updated.objects);
+    assert_eq!(output(&updated, "oidc_provider_arn"), providers[0]);
+    let tags = sandbox
+        .iam()
+        .list_open_id_connect_provider_tags()
+        .open_id_connect_provider_arn(&providers[0])
+        .send()
+        .await
+        .expect("ListOpenIDConnectProviderTags");
+    assert!(
+        tags.tags()
+            .iter()
+            .any(|t| t.key() == "meshctl:address" && t.value() == "eks_cluster.late"),
+        "{:?}",
+        tags.tags()
+    );
+
+    // Recorded, but gone from IAM: the next update makes it again, under the recorded ARN.
+    sandbox
+        .iam()
+        .delete_open_id_connect_provider()
+        .open_id_connect_provider_arn(&providers[0])
+        .send()
+        .await
+        .expect("DeleteOpenIDConnectProvider");
+    let (again, recorded) = sandbox
+        .try_update(
+            &address,
+            &cluster(true),
+            &cluster(true),
+            &inputs,
+            &updated.objects,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("update {address}: {e}"));
+    assert_eq!(sandbox.oidc_providers().await, providers);
+    assert_eq!(recorded, [provider.clone()]);
+    assert_eq!(object_set(&again.objects), object_set(&updated.objects));
+    assert_eq!(output(&again, "oidc_provider_arn"), providers[0]);
+
+    sandbox.delete(&address, &again.objects).await;
+    assert!(sandbox.oidc_providers().await.is_empty());
 }
 
 // ---- nodegroup ---------------------------------------------------------------------------------

@@ -141,23 +141,21 @@ pub(crate) async fn create_cluster(
     }
     wait_cluster_active(cx, &name, progress).await?;
     if spec.oidc {
-        let issuer = describe_cluster(cx, &name, "create")
-            .await?
-            .and_then(|c| {
-                c.identity()
-                    .and_then(|i| i.oidc())
-                    .and_then(|o| o.issuer())
-                    .map(str::to_string)
-            })
-            .ok_or_else(|| {
-                cx.error(
-                    ErrorClass::Retryable,
-                    "create",
-                    format!("cluster {name} has no OIDC issuer yet"),
-                )
-            })?;
+        let cluster = describe_cluster(cx, &name, "create").await?;
+        let issuer = cluster.as_ref().and_then(issuer_of).ok_or_else(|| {
+            cx.error(
+                ErrorClass::Retryable,
+                "create",
+                format!("cluster {name} has no OIDC issuer yet"),
+            )
+        })?;
+        let expected = cluster
+            .as_ref()
+            .and_then(|c| c.arn())
+            .and_then(|arn| iam::oidc_provider_arn(arn, &issuer));
         progress.update(cx.address, "creating the IAM OIDC provider for IRSA");
-        let arn = iam::create_oidc_provider(cx, &issuer, record).await?;
+        let arn =
+            iam::create_oidc_provider(cx, &issuer, expected.as_deref(), "create", record).await?;
         objects.push(OwnedObject {
             kind: iam::OIDC_PROVIDER.into(),
             id: arn,
@@ -226,6 +224,15 @@ async fn send_create_cluster(
         }
     }
     Ok(())
+}
+
+/// The cluster's OIDC issuer URL, once EKS has made it.
+fn issuer_of(cluster: &aws_sdk_eks::types::Cluster) -> Option<String> {
+    cluster
+        .identity()
+        .and_then(|i| i.oidc())
+        .and_then(|o| o.issuer())
+        .map(str::to_string)
 }
 
 /// Whom a cluster belongs to, by its tags.
@@ -532,23 +539,39 @@ pub(crate) async fn update_cluster(
     let mut objects = objects.to_vec();
     let provider = objects.iter().position(|o| o.kind == iam::OIDC_PROVIDER);
     match (spec.oidc, provider) {
-        (true, None) => {
-            let issuer = live
-                .identity()
-                .and_then(|i| i.oidc())
-                .and_then(|o| o.issuer())
-                .unwrap_or_default();
-            let arn = iam::create_oidc_provider(cx, issuer, record).await?;
-            objects.push(OwnedObject {
-                kind: iam::OIDC_PROVIDER.into(),
-                id: arn,
-            });
+        (true, provider) => {
+            // A recorded provider may never have been made: an earlier run recorded it and was
+            // killed before creating it.
+            let made = match provider {
+                Some(index) => iam::find_oidc_providers(cx, false)
+                    .await?
+                    .contains(&objects[index].id),
+                None => false,
+            };
+            if !made {
+                let issuer = issuer_of(&live).unwrap_or_default();
+                let expected = live
+                    .arn()
+                    .and_then(|arn| iam::oidc_provider_arn(arn, &issuer));
+                progress.update(cx.address, "creating the IAM OIDC provider for IRSA");
+                let arn =
+                    iam::create_oidc_provider(cx, &issuer, expected.as_deref(), "update", record)
+                        .await?;
+                let object = OwnedObject {
+                    kind: iam::OIDC_PROVIDER.into(),
+                    id: arn,
+                };
+                match provider {
+                    Some(index) => objects[index] = object,
+                    None => objects.push(object),
+                }
+            }
         }
         (false, Some(index)) => {
             let object = objects.remove(index);
             iam::delete_object(cx, &object).await?;
         }
-        _ => {}
+        (false, None) => {}
     }
     read_cluster(cx, request, &objects).await?.ok_or_else(|| {
         cx.error(
