@@ -210,12 +210,14 @@ fn every_diagnostic_code_is_documented() {
     };
     // Code → the first place that reports it.
     let mut missing: BTreeMap<String, String> = BTreeMap::new();
+    let mut emitted = std::collections::BTreeSet::new();
     let mut seen = 0;
     for krate in DIAGNOSTIC_CRATES {
         for file in files_under(&repo_root().join("crates").join(krate).join("src"), ".rs") {
             let source = std::fs::read_to_string(&file).unwrap_or_default();
             for (code, line) in codes_in(&source) {
                 seen += 1;
+                emitted.insert(code.clone());
                 if !documented(&code) {
                     missing
                         .entry(code)
@@ -230,7 +232,7 @@ fn every_diagnostic_code_is_documented() {
          changed? Update CODE_CALLS in tests/tidy.rs",
         DIAGNOSTIC_CRATES.join(",")
     );
-    let problems: Vec<String> = missing
+    let mut problems: Vec<String> = missing
         .into_iter()
         .map(|(code, at)| {
             format!(
@@ -239,7 +241,38 @@ fn every_diagnostic_code_is_documented() {
             )
         })
         .collect();
-    report(&problems, "diagnostic codes are not documented");
+    for code in documented_codes(&doc) {
+        if !emitted.contains(code) {
+            problems.push(format!(
+                "docs/diagnostics.md documents `{code}`, which nothing in crates/{{{}}}/src \
+                 reports: remove its row, or correct the code",
+                DIAGNOSTIC_CRATES.join(",")
+            ));
+        }
+    }
+    report(
+        &problems,
+        "differences between the diagnostic codes and docs/diagnostics.md",
+    );
+}
+
+/// The codes in the first column of docs/diagnostics.md's `| Code | Reported when |` tables.
+fn documented_codes(doc: &str) -> Vec<&str> {
+    let mut codes = Vec::new();
+    let mut in_code_table = false;
+    for line in doc.lines() {
+        if !line.starts_with('|') {
+            in_code_table = false;
+        } else if line.starts_with("| Code | Reported when |") {
+            in_code_table = true;
+        } else if in_code_table {
+            let first = line.split('|').nth(1).unwrap_or("").trim();
+            if let Some(code) = first.strip_prefix('`').and_then(|c| c.split('`').next()) {
+                codes.push(code);
+            }
+        }
+    }
+    codes
 }
 
 /// The `- **crates/NAME**` bullets of ARCHITECTURE.md's code map, by crate directory.
