@@ -89,10 +89,10 @@ pub(crate) fn sdk_error<E>(
     error: SdkError<E>,
 ) -> ProviderError
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let (class, message) = classify(&error);
-    ProviderError::new(class, address, operation, format!("{call}: {message}"))
+    ProviderError::new(class, address, operation, format!("{call}: {message}")).with_source(error)
 }
 
 /// The error with its sources, which is where the SDK puts the useful part.

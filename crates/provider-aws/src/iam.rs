@@ -438,11 +438,13 @@ pub(crate) async fn delete_object(cx: &Cx<'_>, object: &OwnedObject) -> Result<(
                 .map_err(cx.sdk("delete", "DeleteOpenIDConnectProvider"))?;
             Ok(())
         }
-        other => Err(cx.error(
-            ErrorClass::Permanent,
-            "delete",
-            format!("unknown IAM object kind `{other}` in state"),
-        )),
+        other => Err(cx
+            .error(
+                ErrorClass::Permanent,
+                "delete",
+                format!("unknown IAM object kind `{other}` in state"),
+            )
+            .with_help("the state was probably written by a newer meshctl: run that version")),
     }
 }
 

@@ -106,13 +106,13 @@ pub(crate) async fn delete(
             k if k.starts_with("iam:") => iam::delete_object(cx, object).await,
             "route53:hosted-zone" => route53::delete_zone(cx, object).await,
             "route53:record" => route53::delete_record_object(cx, object).await,
-            other => Err(cx.error(
-                ErrorClass::Permanent,
-                "delete",
-                format!(
-                    "unknown object kind `{other}` in state; was it written by a newer meshctl?"
-                ),
-            )),
+            other => Err(cx
+                .error(
+                    ErrorClass::Permanent,
+                    "delete",
+                    format!("unknown object kind `{other}` in state"),
+                )
+                .with_help("the state was probably written by a newer meshctl: run that version")),
         };
         match deleted {
             Err(e) if e.class == ErrorClass::NotFound => {}

@@ -173,7 +173,7 @@ impl Cx<'_> {
         call: &'static str,
     ) -> impl FnOnce(aws_sdk_ec2::error::SdkError<E>) -> ProviderError + '_
     where
-        E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + 'static,
+        E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         move |error| sdk_error(self.address, operation, call, error)
     }
@@ -274,8 +274,11 @@ impl Cx<'_> {
                 self.error(
                     ErrorClass::Permanent,
                     operation,
-                    format!("{kind}.{name} has no `{output}` output yet; apply it first"),
+                    format!("{kind}.{name} has no `{output}` output yet"),
                 )
+                .with_help(format!(
+                    "{kind}.{name} records its outputs when it is applied: apply it first"
+                ))
             })
     }
 }

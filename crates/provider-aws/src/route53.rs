@@ -453,6 +453,7 @@ fn alias_target(
             operation,
             format!("alias `{alias}` is not kind.name"),
         )
+        .with_help("name the load balancer as `alb.NAME` or `ingress_gateway.NAME`")
     })?;
     let dns_output = if address.kind == Kind::IngressGateway {
         "load_balancer_hostname"
@@ -812,11 +813,16 @@ pub(crate) async fn read_record(
         return Ok(None);
     };
     let Some((zone, name, kind)) = parse_record_id(&object.id) else {
-        return Err(cx.error(
-            ErrorClass::Permanent,
-            "read",
-            format!("bad record id `{}` in state", object.id),
-        ));
+        return Err(cx
+            .error(
+                ErrorClass::Permanent,
+                "read",
+                format!(
+                    "bad record id `{}` in state: it is not ZONEID/NAME/TYPE",
+                    object.id
+                ),
+            )
+            .with_help("the state was probably written by a newer meshctl: run that version"));
     };
     let kind = RrType::from(kind);
     Ok(find_set(cx, zone, name, &kind, "read")
@@ -826,11 +832,16 @@ pub(crate) async fn read_record(
 
 pub(crate) async fn delete_record_object(cx: &Cx<'_>, object: &OwnedObject) -> Result<()> {
     let Some((zone, name, kind)) = parse_record_id(&object.id) else {
-        return Err(cx.error(
-            ErrorClass::Permanent,
-            "delete",
-            format!("bad record id `{}` in state", object.id),
-        ));
+        return Err(cx
+            .error(
+                ErrorClass::Permanent,
+                "delete",
+                format!(
+                    "bad record id `{}` in state: it is not ZONEID/NAME/TYPE",
+                    object.id
+                ),
+            )
+            .with_help("the state was probably written by a newer meshctl: run that version"));
     };
     // DELETE must repeat the record exactly as it is now.
     match find_set(cx, zone, name, &RrType::from(kind), "delete").await? {
@@ -841,11 +852,13 @@ pub(crate) async fn delete_record_object(cx: &Cx<'_>, object: &OwnedObject) -> R
 
 pub(crate) async fn import_record(cx: &Cx<'_>, id: &str) -> Result<(Value, Applied)> {
     let Some((zone, name, kind)) = parse_record_id(id) else {
-        return Err(cx.error(
-            ErrorClass::Permanent,
-            "import",
-            format!("`{id}` is not ZONEID/NAME/TYPE, e.g. Z123/www.example.com/A"),
-        ));
+        return Err(cx
+            .error(
+                ErrorClass::Permanent,
+                "import",
+                format!("`{id}` is not a record id"),
+            )
+            .with_help("give it as ZONEID/NAME/TYPE, e.g. Z123/www.example.com/A"));
     };
     let set = find_set(cx, zone, name, &RrType::from(kind), "import")
         .await?

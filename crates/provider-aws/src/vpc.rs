@@ -95,15 +95,17 @@ async fn zones(cx: &Cx<'_>, azs: Option<&Azs>) -> Result<Vec<String>> {
         .collect();
     names.sort();
     if names.len() < count {
-        return Err(cx.error(
-            ErrorClass::Permanent,
-            "create",
-            format!(
-                "region {} has {} availability zones, the stack asks for {count}",
-                cx.settings.region,
-                names.len()
-            ),
-        ));
+        return Err(cx
+            .error(
+                ErrorClass::Permanent,
+                "create",
+                format!(
+                    "region {} has {} availability zones, the stack asks for {count}",
+                    cx.settings.region,
+                    names.len()
+                ),
+            )
+            .with_help(format!("set `azs:` to {} or fewer", names.len())));
     }
     names.truncate(count);
     Ok(names)

@@ -300,10 +300,10 @@ async fn eks_cluster_of_another_stack_is_refused_and_never_deleted() {
         "the error names the object and its owner: {}",
         error.message
     );
+    let help = error.help.as_deref().unwrap_or_default();
     assert!(
-        error.message.contains("cluster_name"),
-        "the help says how to use another name: {}",
-        error.message
+        help.contains("cluster_name") && !error.message.contains("cluster_name"),
+        "the help, apart from the message, says how to use another name: {error}"
     );
     assert_eq!(
         sandbox.cluster_state("shared-name").await,
@@ -344,11 +344,10 @@ async fn hand_made_eks_cluster_is_refused_untouched() {
         "{}",
         error.message
     );
+    let help = error.help.as_deref().unwrap_or_default();
     assert!(
-        error.message.contains("delete the existing one")
-            && !error.message.contains("state import"),
-        "the help offers only commands that exist: {}",
-        error.message
+        help.contains("delete the existing one") && !help.contains("state import"),
+        "the help offers only commands that exist: {error}"
     );
     assert!(
         recorded.is_empty(),

@@ -87,15 +87,16 @@ impl std::fmt::Display for ObjectRef {
 }
 
 /// A failed object call: the kube error, and whether discovery could not place the type.
-#[derive(Debug)]
+/// Why an object call failed, naming the object.
+#[derive(Debug, thiserror::Error)]
 pub enum ObjectError {
     /// The cluster serves no such type (its CRD is missing: the add-on is not installed).
-    UnknownType {
-        object: String,
-        detail: String,
-    },
+    #[error("the cluster does not serve {object}: {detail}")]
+    UnknownType { object: String, detail: String },
+    #[error("{object}: {error}")]
     Api {
         object: String,
+        #[source]
         error: kube::Error,
     },
 }

@@ -51,13 +51,13 @@ impl Tools {
 /// Why a tool run failed, worded for people.
 #[derive(Debug, thiserror::Error)]
 pub enum ToolError {
-    #[error("cannot run {program}: {detail}; install it or point {env} at it")]
+    #[error("cannot run {program}: {detail}")]
     Spawn {
         program: String,
         env: &'static str,
         detail: String,
     },
-    #[error("`{command}` did not finish within {} s; it was stopped (set {TIMEOUT_ENV} to allow longer)", timeout.as_secs())]
+    #[error("`{command}` did not finish within {} s; it was stopped", timeout.as_secs())]
     Timeout { command: String, timeout: Duration },
     #[error("`{command}` failed ({status}): {output}")]
     Failed {
@@ -65,6 +65,17 @@ pub enum ToolError {
         status: String,
         output: String,
     },
+}
+
+impl ToolError {
+    /// What the user can do about it.
+    pub fn help(&self) -> Option<String> {
+        match self {
+            ToolError::Spawn { env, .. } => Some(format!("install it, or point {env} at it")),
+            ToolError::Timeout { .. } => Some(format!("set {TIMEOUT_ENV} to allow longer")),
+            ToolError::Failed { .. } => None,
+        }
+    }
 }
 
 /// What a successful run printed.
@@ -193,7 +204,8 @@ mod tests {
         )
         .await
         .unwrap_err();
-        assert!(missing.to_string().contains(HELM_ENV), "{missing}");
+        let help = missing.help().unwrap_or_default();
+        assert!(help.contains(HELM_ENV), "{missing}\n  help: {help}");
         let slow = run(
             Path::new("sh"),
             ISTIOCTL_ENV,

@@ -32,16 +32,26 @@ pub enum ErrorClass {
     NotFound,
 }
 
+/// A provider call that failed: on which resource and in which operation (where), what happened,
+/// what the user can do about it, and how the engine should treat it. Displayed as
+/// `OPERATION ADDRESS: MESSAGE`, with the help on its own `  help:` line below, as diagnostics
+/// show theirs.
 #[derive(Debug, thiserror::Error)]
-#[error("{operation} {address}: {message}")]
+#[error("{operation} {address}: {}", self.explained())]
 pub struct ProviderError {
     pub class: ErrorClass,
     pub address: Address,
     /// `create`, `read`, ...
     pub operation: &'static str,
+    /// What happened, worded for people; the help is not part of it.
     pub message: String,
+    /// What the user can do about it.
+    pub help: Option<String>,
     /// The provider's own hint of when to retry (a Retry-After header).
     pub retry_after: Option<Duration>,
+    /// The error underneath (the AWS SDK's, kube-rs's), when there is one.
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 impl ProviderError {
@@ -56,14 +66,31 @@ impl ProviderError {
             address: address.clone(),
             operation,
             message: message.into(),
+            help: None,
             retry_after: None,
+            source: None,
         }
     }
 
     /// Adds what the user can do about it.
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
-        self.message = format!("{}\n  help: {}", self.message, help.into());
+        self.help = Some(help.into());
         self
+    }
+
+    /// Keeps the underlying error as this one's source.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// The message with the help on its own `  help:` line, for callers that name the resource
+    /// and operation themselves (the engine's step failures).
+    pub fn explained(&self) -> String {
+        match &self.help {
+            Some(help) => format!("{}\n  help: {help}", self.message),
+            None => self.message.clone(),
+        }
     }
 
     pub fn is_retryable(&self) -> bool {

@@ -476,11 +476,13 @@ pub(crate) async fn update_cluster(
         match (minor(&current), minor(spec.version.as_str())) {
             (Some((a, b)), Some((c, d))) if a == c && d == b + 1 => {}
             _ => {
-                return Err(cx.error(
-                    ErrorClass::Permanent,
-                    "update",
-                    format!("cannot upgrade cluster {name} from {current} to {}: EKS upgrades one minor version at a time and never downgrades", spec.version),
-                ))
+                return Err(cx
+                    .error(
+                        ErrorClass::Permanent,
+                        "update",
+                        format!("cannot upgrade cluster {name} from {current} to {}: EKS upgrades one minor version at a time and never downgrades", spec.version),
+                    )
+                    .with_help(format!("set `version:` to the next minor version after {current} and apply, then the one after, up to {}", spec.version)))
             }
         }
         progress.update(

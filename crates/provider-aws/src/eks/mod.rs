@@ -45,11 +45,13 @@ pub(crate) async fn delete_object(
     match object.kind.as_str() {
         CLUSTER => cluster::delete(cx, object, progress).await,
         NODEGROUP => nodegroup::delete(cx, object, progress).await,
-        other => Err(cx.error(
-            ErrorClass::Permanent,
-            "delete",
-            format!("unknown EKS object kind `{other}` in state"),
-        )),
+        other => Err(cx
+            .error(
+                ErrorClass::Permanent,
+                "delete",
+                format!("unknown EKS object kind `{other}` in state"),
+            )
+            .with_help("the state was probably written by a newer meshctl: run that version")),
     }
 }
 

@@ -507,11 +507,13 @@ pub(crate) async fn update_nodegroup(
 
 pub(crate) async fn import_nodegroup(cx: &Cx<'_>, id: &str) -> Result<(Value, Applied)> {
     let Some((cluster, name)) = id.split_once('/') else {
-        return Err(cx.error(
-            ErrorClass::Permanent,
-            "import",
-            format!("`{id}` is not CLUSTER/NODEGROUP"),
-        ));
+        return Err(cx
+            .error(
+                ErrorClass::Permanent,
+                "import",
+                format!("`{id}` is not a nodegroup id"),
+            )
+            .with_help("give it as CLUSTER/NODEGROUP, e.g. demo-main/workers"));
     };
     let group = describe_nodegroup(cx, cluster, name, "import")
         .await?

@@ -166,7 +166,7 @@ impl KubeProvider {
                 AccessError::Unreachable { .. } | AccessError::Api { .. } => ErrorClass::Retryable,
                 _ => ErrorClass::Permanent,
             };
-            ProviderError::new(class, address, operation, e.to_string())
+            ProviderError::new(class, address, operation, e.to_string()).with_source(e)
         };
         let access = match source {
             Source::Eks { name, endpoint, ca } => {

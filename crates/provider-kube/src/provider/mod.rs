@@ -209,6 +209,7 @@ fn render_error(address: &Address, operation: &'static str, e: RenderError) -> P
         Some(help) => error.with_help(help),
         None => error,
     }
+    .with_source(e)
 }
 
 /// The namespaces an install may create: a Helm chart's with `create_namespace`, and the ones
@@ -291,12 +292,18 @@ impl Call<'_> {
                     other => other.to_string(),
                 };
                 self.error(class, format!("{object}: {detail}"))
+                    .with_source(error)
             }
         }
     }
 
     fn tool_error(&self, e: ToolError) -> ProviderError {
-        self.error(ErrorClass::Permanent, e.to_string())
+        let error = self.error(ErrorClass::Permanent, e.to_string());
+        match e.help() {
+            Some(help) => error.with_help(help),
+            None => error,
+        }
+        .with_source(e)
     }
 
     async fn apply_objects(
@@ -651,16 +658,12 @@ impl Provider for KubeProvider {
                 help: "install it first, or remove `existing` to install it from this stack".into(),
             })),
             Err(e) if e.class == ErrorClass::NotFound => {
-                // The read's message says what was searched for and (after `with_help`'s
-                // separator) what to do; the plan shows them at the field.
-                let (message, help) = match e.message.split_once("\n  help: ") {
-                    Some((message, help)) => (message.to_string(), help.to_string()),
-                    None => (e.message.clone(), String::new()),
-                };
+                // The read's message says what was searched for and its help what to do; the
+                // plan shows them at the field.
                 Ok(Lookup::Missing(LookupMissing {
                     field: "existing".into(),
-                    message,
-                    help,
+                    message: e.message,
+                    help: e.help.unwrap_or_default(),
                 }))
             }
             Err(e) => Err(e),

@@ -30,7 +30,6 @@ use meshctl_model::{Address, Kind};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
-use std::fmt;
 
 pub use addons::{CERT_MANAGER_REPOSITORY, EKS_CHARTS_REPOSITORY};
 pub use istio::DEFAULT_REVISION;
@@ -129,68 +128,30 @@ pub struct Render {
 }
 
 /// Why a resource could not be rendered.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RenderError {
     /// A referenced output is not known yet (its producer has not run, or did not record it).
-    UnknownOutput {
-        reference: String,
-    },
+    #[error("`{reference}` is not known yet")]
+    UnknownOutput { reference: String },
     /// A referenced output has the wrong shape.
-    BadOutput {
-        reference: String,
-        expected: String,
-    },
+    #[error("`{reference}` is not {expected}")]
+    BadOutput { reference: String, expected: String },
     /// The desired JSON is not a valid spec of the kind.
-    BadSpec {
-        address: Address,
-        message: String,
-    },
+    #[error("{address}: not a valid spec: {message}")]
+    BadSpec { address: Address, message: String },
     /// The kind is not a cluster kind.
-    NotClusterKind {
-        address: Address,
-    },
+    #[error("{address} is not a Kubernetes resource")]
+    NotClusterKind { address: Address },
     /// The spec and a referenced output disagree (the seeds' traps, caught at apply time).
-    Conflict {
-        address: Address,
-        message: String,
-    },
+    #[error("{address}: {message}")]
+    Conflict { address: Address, message: String },
     /// The LB controller needs the EKS cluster, and the stack does not reach it through
     /// `kube.from_cluster`.
-    NoCluster {
-        address: Address,
-    },
-    Yaml {
-        message: String,
-    },
+    #[error("{address} needs the EKS cluster's name: reach the cluster with `kube.from_cluster`")]
+    NoCluster { address: Address },
+    #[error("cannot write YAML: {message}")]
+    Yaml { message: String },
 }
-
-impl fmt::Display for RenderError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RenderError::UnknownOutput { reference } => {
-                write!(f, "`{reference}` is not known yet")
-            }
-            RenderError::BadOutput {
-                reference,
-                expected,
-            } => write!(f, "`{reference}` is not {expected}"),
-            RenderError::BadSpec { address, message } => {
-                write!(f, "{address}: not a valid spec: {message}")
-            }
-            RenderError::NotClusterKind { address } => {
-                write!(f, "{address} is not a Kubernetes resource")
-            }
-            RenderError::Conflict { address, message } => write!(f, "{address}: {message}"),
-            RenderError::NoCluster { address } => write!(
-                f,
-                "{address} needs the EKS cluster's name: reach the cluster with `kube.from_cluster`"
-            ),
-            RenderError::Yaml { message } => write!(f, "cannot write YAML: {message}"),
-        }
-    }
-}
-
-impl std::error::Error for RenderError {}
 
 /// Renders the resource at `address` from its desired JSON (`serde_json::to_value` of the typed
 /// spec, every `${...}` resolved).
