@@ -109,7 +109,12 @@ fn two_var_files_keep_two_states() {
             &var_file,
             "--auto-approve",
         ]);
-        assert_eq!(applied.status.code(), Some(0), "{env}: {}", report(&applied));
+        assert_eq!(
+            applied.status.code(),
+            Some(0),
+            "{env}: {}",
+            report(&applied)
+        );
         assert!(
             dir.join("state").join(env).is_dir(),
             "{env}: no state in state/{env}"
@@ -123,7 +128,12 @@ fn two_var_files_keep_two_states() {
     for env in ["staging", "prod"] {
         let var_file = format!("{env}.yaml");
         let planned = run(&["plan", "-f", "stack.yaml", "--var-file", &var_file]);
-        assert_eq!(planned.status.code(), Some(0), "{env}: {}", report(&planned));
+        assert_eq!(
+            planned.status.code(),
+            Some(0),
+            "{env}: {}",
+            report(&planned)
+        );
         assert!(
             text(&planned.stdout).contains("No changes."),
             "{env}: {}",
@@ -136,7 +146,10 @@ fn two_var_files_keep_two_states() {
         // The var set is recorded as digests: the value itself is nowhere in the state.
         let var_set = state["meta"]["var_set"].as_str().unwrap_or_default();
         assert!(var_set.starts_with("env="), "{state}");
-        assert!(!text(&pulled.stdout).contains(&format!("\"{env}\"")), "{state}");
+        assert!(
+            !text(&pulled.stdout).contains(&format!("\"{env}\"")),
+            "{state}"
+        );
     }
 }
 
@@ -176,9 +189,20 @@ fn a_plan_with_another_environments_vars_is_refused_on_a_shared_state() {
     ] {
         let refused = run(&command);
         let stderr = text(&refused.stderr);
-        assert_eq!(refused.status.code(), Some(1), "{command:?}: {}", report(&refused));
-        assert!(stderr.contains("`env` has another value"), "{command:?}: {stderr}");
-        assert!(stderr.contains("--allow-var-change"), "{command:?}: {stderr}");
+        assert_eq!(
+            refused.status.code(),
+            Some(1),
+            "{command:?}: {}",
+            report(&refused)
+        );
+        assert!(
+            stderr.contains("`env` has another value"),
+            "{command:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains("--allow-var-change"),
+            "{command:?}: {stderr}"
+        );
         assert!(
             !stderr.contains("prod.example") && !text(&refused.stdout).contains("prod.example"),
             "{command:?}: a refused plan is not shown: {}",
@@ -189,7 +213,11 @@ fn a_plan_with_another_environments_vars_is_refused_on_a_shared_state() {
     // The same vars as the last apply plan quietly, in any order of giving them.
     let same = run(&["plan", "-f", "stack.yaml", "--var", "env=staging"]);
     assert_eq!(same.status.code(), Some(0), "{}", report(&same));
-    assert!(text(&same.stdout).contains("No changes."), "{}", report(&same));
+    assert!(
+        text(&same.stdout).contains("No changes."),
+        "{}",
+        report(&same)
+    );
 
     // Meaning it: the plan goes through, with a warning naming the var.
     let allowed = run(&[

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // Each test binary uses a different part.
 
+pub mod aws_world;
 pub mod sandbox;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};

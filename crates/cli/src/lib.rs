@@ -85,3 +85,15 @@ pub fn run(providers: &ProviderFactory) -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap checks the definitions only when a command is parsed in a debug build; this checks
+    /// every subcommand at once (two arguments of one name, a `requires` naming nothing).
+    #[test]
+    fn every_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -288,34 +288,14 @@ pub fn explain(error: StateError, dir: &Path) -> anyhow::Error {
 }
 
 /// The arguments that name the state of `backend` as this command was given them: its `-f`
-/// stack file (with `--state` if that was given too), else `--state DIR`.
+/// stack file and vars (with `--state` if that was given too), else `--state DIR`.
 fn target_args(backend: &dyn Backend) -> String {
-    let args: Vec<String> = std::env::args_os()
-        .skip(1)
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let value_of = |short: Option<&str>, long: &str| -> Option<String> {
-        args.iter().enumerate().find_map(|(i, arg)| {
-            if Some(arg.as_str()) == short || arg == long {
-                args.get(i + 1).cloned()
-            } else if let Some(value) = arg.strip_prefix(&format!("{long}=")) {
-                Some(value.to_string())
-            } else {
-                short
-                    .and_then(|s| arg.strip_prefix(s))
-                    .filter(|v| !v.is_empty() && !arg.starts_with("--"))
-                    .map(str::to_string)
-            }
-        })
-    };
-    let state = format!("--state {}", shell_quote(&backend.describe()));
-    match value_of(Some("-f"), "--file") {
-        Some(file) if value_of(None, "--state").is_some() => {
-            format!("-f {} {state}", shell_quote(&file))
-        }
-        Some(file) => format!("-f {}", shell_quote(&file)),
-        None => state,
+    // The stack file with its vars (an S3 key may hold `${var.x}`) and --state, as given.
+    let given = crate::commands::state::target_args();
+    if given.starts_with("-f ") || given.contains("--state ") {
+        return given;
     }
+    format!("--state {}", shell_quote(&backend.describe()))
 }
 
 /// The backend and stack name a command names with `-f STACK` and/or `--state DIR` (for

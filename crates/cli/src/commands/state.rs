@@ -55,8 +55,34 @@ struct Target {
         required_unless_present = "dir"
     )]
     file: Option<std::path::PathBuf>,
+    /// Override a var: --var env=prod (repeatable; needs -f): the state's place may depend on it.
+    #[arg(long = "var", value_name = "NAME=VALUE", requires = "file")]
+    vars: Vec<String>,
+    /// Read var overrides from a YAML file (repeatable; later files win; needs -f).
+    #[arg(long = "var-file", value_name = "FILE", requires = "file")]
+    var_files: Vec<std::path::PathBuf>,
     #[command(flatten)]
     state: StateArgs,
+}
+
+impl Target {
+    /// The state's backend and, with a stack file, the stack's name: from the stack's header with
+    /// its vars resolved (an S3 key may hold `${var.env}`), or `--state DIR` alone.
+    fn backend(&self) -> Result<(Box<dyn meshctl_state::Backend>, Option<String>)> {
+        let Some(file) = &self.file else {
+            return crate::state_access::resolve_backend(None, &self.state);
+        };
+        let stack = StackArgs {
+            file: file.clone(),
+            vars: self.vars.clone(),
+            var_files: self.var_files.clone(),
+        };
+        let header = stack.header()?;
+        let backend = self
+            .state
+            .backend_for(&header.stack, header.backend.as_ref(), Some(file))?;
+        Ok((backend, Some(header.stack)))
+    }
 }
 
 #[derive(clap::Args)]
@@ -228,8 +254,7 @@ pub struct ForceUnlockArgs {
 }
 
 pub fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitCode> {
-    let (backend, _) =
-        crate::state_access::resolve_backend(args.target.file.as_deref(), &args.target.state)?;
+    let (backend, _) = args.target.backend()?;
     let broken = backend.force_unlock(&args.id)?;
     outln!(
         "Broke the lock of {}@{} (pid {}, `{}` since {}).",
@@ -244,35 +269,52 @@ pub fn force_unlock(args: &ForceUnlockArgs) -> Result<ExitCode> {
 
 /// The arguments that name this command's state for another command (`state push`,
 /// `force-unlock`): the stack file, its vars (an S3 key may hold `${var.x}`) and `--state`, as
-/// this command was given them, each quoted for a shell.
+/// this command was given them, each quoted for a shell; empty when it was given none of them.
 pub fn target_args() -> String {
     let args: Vec<String> = std::env::args_os()
         .skip(1)
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    let mut kept = Vec::new();
+    // In this order whatever the order given: the file, its vars, the state's place.
+    let order = ["-f", "--var-file", "--var", "--state"];
+    let mut kept: Vec<(usize, String)> = Vec::new();
     let mut i = 0;
     while i < args.len() {
         let arg = &args[i];
-        let flag = arg.split_once('=').map_or(arg.as_str(), |(flag, _)| flag);
-        let takes_value = matches!(flag, "-f" | "--file" | "--var" | "--var-file" | "--state");
-        if takes_value && !arg.contains('=') {
-            if let Some(value) = args.get(i + 1) {
-                kept.push(format!("{flag} {}", meshctl_state::shell_quote(value)));
-            }
-            i += 2;
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (flag, Some(value.to_string())),
+            _ => match arg
+                .strip_prefix("-f")
+                .filter(|v| !v.is_empty() && !arg.starts_with("--"))
+            {
+                Some(file) => ("-f", Some(file.to_string())),
+                None => (arg.as_str(), None),
+            },
+        };
+        let flag = if flag == "--file" { "-f" } else { flag };
+        let Some(rank) = order.iter().position(|o| *o == flag) else {
+            i += 1;
             continue;
-        }
-        if takes_value {
-            let value = arg.split_once('=').map_or("", |(_, value)| value);
-            kept.push(format!("{flag} {}", meshctl_state::shell_quote(value)));
-        } else if let Some(file) = arg
-            .strip_prefix("-f")
-            .filter(|v| !v.is_empty() && !arg.starts_with("--"))
-        {
-            kept.push(format!("-f {}", meshctl_state::shell_quote(file)));
-        }
+        };
+        let value = match inline {
+            Some(value) => value,
+            None => {
+                i += 1;
+                match args.get(i) {
+                    Some(value) => value.clone(),
+                    None => break,
+                }
+            }
+        };
+        kept.push((
+            rank,
+            format!("{flag} {}", meshctl_state::shell_quote(&value)),
+        ));
         i += 1;
     }
-    kept.join(" ")
+    kept.sort_by_key(|(rank, _)| *rank);
+    kept.into_iter()
+        .map(|(_, words)| words)
+        .collect::<Vec<_>>()
+        .join(" ")
 }

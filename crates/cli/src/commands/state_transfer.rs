@@ -26,7 +26,7 @@ pub struct PushArgs {
     /// A state as `meshctl state pull` printed it, or the errored-state file a run wrote when it
     /// could not save its state.
     #[arg(value_name = "FILE")]
-    file: PathBuf,
+    state_file: PathBuf,
     #[command(flatten)]
     stack: StackArgs,
     #[command(flatten)]
@@ -109,12 +109,12 @@ fn read_state_file(file: &std::path::Path) -> Result<Snapshot> {
 /// `meshctl state push FILE`: replaces the stack's state with the file's, under its lock; refused
 /// for another stack or lineage, or an older serial, unless --force.
 pub fn push(args: &PushArgs) -> Result<ExitCode> {
-    let snapshot = read_state_file(&args.file)?;
+    let snapshot = read_state_file(&args.state_file)?;
     let header = args.stack.header()?;
     if snapshot.meta.stack != header.stack && !args.force {
         bail!(
             "{} holds the state of stack `{}`, not `{}` ({}); push it with that stack's file, or replace this one anyway with --force",
-            args.file.display(),
+            args.state_file.display(),
             snapshot.meta.stack,
             header.stack,
             args.stack.file.display()
@@ -129,7 +129,7 @@ pub fn push(args: &PushArgs) -> Result<ExitCode> {
         .map_err(|e| explain_for(e, state.backend.as_ref()))?;
     outln!(
         "Pushed {} to {}: lineage {lineage}, serial {serial}, {records} record(s).",
-        args.file.display(),
+        args.state_file.display(),
         state.location()
     );
     if journal > 0 {
