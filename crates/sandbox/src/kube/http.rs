@@ -588,6 +588,9 @@ async fn serve_resource(
             }
             let existed = store.get(&gvr, ns, name).is_ok();
             let out = store.patch(&gvr, ns, name, sub, kind, &patch, &opts)?;
+            if let Some(delay) = slow_write(&out) {
+                tokio::time::sleep(delay).await;
+            }
             Ok(json_response(if existed { 200 } else { 201 }, &out))
         }
         (Method::DELETE, Some(name)) => {
@@ -649,6 +652,19 @@ async fn serve_resource(
             "the server does not allow this method on the requested resource ({m})"
         ))),
     }
+}
+
+/// An object annotated with this many milliseconds (at most 10 s) is answered that much later
+/// than it is stored, as a loaded API server may: tests use it to stop a client while the object
+/// exists but the client has not heard so (a kill between two writes of one apply).
+pub const RESPOND_AFTER_ANNOTATION: &str = "sandbox.meshctl.io/respond-after-ms";
+
+fn slow_write(object: &Value) -> Option<Duration> {
+    let millis: u64 = object["metadata"]["annotations"][RESPOND_AFTER_ANNOTATION]
+        .as_str()?
+        .parse()
+        .ok()?;
+    Some(Duration::from_millis(millis.min(10_000)))
 }
 
 fn patch_kind(content_type: &str) -> Result<PatchKind, ApiError> {
