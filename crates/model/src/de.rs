@@ -19,8 +19,10 @@ use std::fmt;
 const FIELD_SEPARATOR: char = '\u{1f}';
 
 /// A deserialization failure at one place in the document. Boxed: every `deserialize_*` call
-/// returns it, and a small `Result` keeps the successful path cheap.
-#[derive(Debug, Clone, PartialEq)]
+/// returns it, and a small `Result` keeps the successful path cheap. Displayed as its message;
+/// `into_diagnostic` adds where it is and what to do.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}", self.0.message)]
 pub struct DeError(Box<DeErrorData>);
 
 #[derive(Debug, Clone, PartialEq)]
@@ -88,14 +90,6 @@ impl DeError {
         d.help(help)
     }
 }
-
-impl fmt::Display for DeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for DeError {}
 
 impl de::Error for DeError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
