@@ -217,6 +217,8 @@ enum Val {
     Null,
     Bool(bool),
     Str(String),
+    /// What an object filter (`labels.*.name`) gives.
+    Array(Vec<Val>),
 }
 
 impl Val {
@@ -225,6 +227,7 @@ impl Val {
             Val::Null => false,
             Val::Bool(b) => *b,
             Val::Str(s) => !s.is_empty(),
+            Val::Array(_) => true,
         }
     }
 
@@ -233,6 +236,7 @@ impl Val {
             Val::Null => String::new(),
             Val::Bool(b) => b.to_string(),
             Val::Str(s) => s.clone(),
+            Val::Array(_) => "Array".to_string(),
         }
     }
 
@@ -304,15 +308,19 @@ fn tokens(expression: &str) -> Vec<Token> {
                 out.push(Token::Op("("));
                 i += 1;
             }
+            ',' => {
+                out.push(Token::Op(","));
+                i += 1;
+            }
             ')' => {
                 out.push(Token::Op(")"));
                 i += 1;
             }
-            c if c.is_alphanumeric() || "_.-".contains(c) => {
+            c if c.is_alphanumeric() || "_.-*".contains(c) => {
                 let start = i;
                 while chars
                     .get(i)
-                    .is_some_and(|c| c.is_alphanumeric() || "_.-".contains(*c))
+                    .is_some_and(|c| c.is_alphanumeric() || "_.-*".contains(*c))
                 {
                     i += 1;
                 }
@@ -396,17 +404,29 @@ impl Evaluator<'_> {
             Some(Token::Str(s)) => Val::Str(s.clone()),
             Some(Token::Word(word)) => {
                 if self.eat("(") {
-                    assert!(
-                        self.eat(")"),
-                        "only status functions are known: `{}`",
-                        self.source
-                    );
-                    return Val::Bool(match word.as_str() {
-                        "success" => !self.job_failed,
-                        "failure" => self.job_failed,
-                        "always" => true,
-                        "cancelled" => false,
-                        other => panic!("the test does not know the function {other}()"),
+                    let mut arguments = Vec::new();
+                    while !self.eat(")") {
+                        arguments.push(self.or());
+                        self.eat(",");
+                        assert!(
+                            self.at <= self.tokens.len(),
+                            "missing `)` in `{}`",
+                            self.source
+                        );
+                    }
+                    return Val::Bool(match (word.as_str(), arguments.as_slice()) {
+                        ("success", []) => !self.job_failed,
+                        ("failure", []) => self.job_failed,
+                        ("always", []) => true,
+                        ("cancelled", []) => false,
+                        ("contains", [Val::Array(items), item]) => {
+                            items.iter().any(|i| i.loosely_equals(item))
+                        }
+                        ("contains", [text, part]) => text
+                            .text()
+                            .to_lowercase()
+                            .contains(&part.text().to_lowercase()),
+                        (other, _) => panic!("the test does not know the function {other}()"),
                     });
                 }
                 match word.as_str() {
@@ -480,6 +500,8 @@ struct Event {
     sha: String,
     /// `github.event.*` paths and their values.
     payload: BTreeMap<String, String>,
+    /// The pull request's labels.
+    labels: Vec<String>,
 }
 
 impl Event {
@@ -497,7 +519,13 @@ impl Event {
             run_id,
             sha: format!("merge-of-{head_sha}"),
             payload,
+            labels: Vec::new(),
         }
+    }
+
+    fn labelled(mut self, label: &str) -> Event {
+        self.labels.push(label.to_string());
+        self
     }
 
     fn push(sha: &str, run_id: u64) -> Event {
@@ -506,6 +534,7 @@ impl Event {
             run_id,
             sha: sha.to_string(),
             payload: BTreeMap::new(),
+            labels: Vec::new(),
         }
     }
 
@@ -515,6 +544,7 @@ impl Event {
             run_id,
             sha: "main-head".to_string(),
             payload: BTreeMap::new(),
+            labels: Vec::new(),
         }
     }
 }
@@ -642,6 +672,36 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// The files in `dir` that `pattern` names: a relative path whose file name may hold `*`.
+fn matching_files(dir: &Path, pattern: &str) -> Vec<PathBuf> {
+    let path = dir.join(pattern);
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Vec::new();
+    };
+    let name = name.to_string_lossy();
+    let Some((prefix, suffix)) = name.split_once('*') else {
+        return if path.is_file() {
+            vec![path]
+        } else {
+            Vec::new()
+        };
+    };
+    let mut found: Vec<PathBuf> = std::fs::read_dir(parent)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|p| p.is_file())
+        .filter(|p| {
+            p.file_name()
+                .map(|f| f.to_string_lossy())
+                .is_some_and(|f| f.starts_with(prefix) && f.ends_with(suffix))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
 /// GITHUB_OUTPUT's lines: `name=value` and `name<<DELIMITER` ... `DELIMITER`.
 fn read_outputs(path: &Path) -> BTreeMap<String, String> {
     let content = std::fs::read_to_string(path).unwrap_or_default();
@@ -691,6 +751,9 @@ impl Github {
             }
             "vars.MESHCTL_APPLY_ROLE_ARN" => {
                 "arn:aws:iam::123456789012:role/meshctl-apply".to_string()
+            }
+            "github.event.pull_request.labels.*.name" => {
+                return Val::Array(event.labels.iter().map(|l| Val::Str(l.clone())).collect())
             }
             path => match path.strip_prefix("github.event.") {
                 Some(field) => match event.payload.get(field) {
@@ -825,16 +888,19 @@ impl Github {
                             .join(&name);
                         std::fs::create_dir_all(&store).unwrap();
                         let mut missing = Vec::new();
-                        for path in inputs("path").unwrap_or_default().lines() {
-                            let source = workspace.join(path.trim());
-                            match source.file_name() {
-                                Some(file) if source.is_file() => {
-                                    std::fs::copy(&source, store.join(file)).unwrap();
-                                }
-                                _ => missing.push(path.to_string()),
+                        for pattern in inputs("path").unwrap_or_default().lines() {
+                            let found = matching_files(&workspace, pattern.trim());
+                            if found.is_empty() {
+                                missing.push(pattern.to_string());
+                            }
+                            for source in found {
+                                let file = source.file_name().unwrap();
+                                std::fs::copy(&source, store.join(file)).unwrap();
                             }
                         }
-                        if missing.is_empty() {
+                        // GitHub's default for a path that matches nothing is a warning.
+                        let strict = inputs("if-no-files-found").as_deref() == Some("error");
+                        if missing.is_empty() || !strict {
                             StepOutcome::Emulated
                         } else {
                             StepOutcome::Failed(format!("no files at {missing:?}"))
@@ -1153,6 +1219,15 @@ fn the_example_workflow_uses_oidc_plans_on_pull_requests_applies_the_saved_plan_
             "{other} stays out of the apply group (a pending job there would cancel a pending apply)"
         );
     }
+    let keeps_errored_state = steps(apply_job).into_iter().any(|s| {
+        action(s) == Some("actions/upload-artifact")
+            && str_at(s, "if").is_some_and(|c| c.contains("failure()"))
+            && with(s, "path") == Some("meshctl-errored-state-*.json")
+    });
+    assert!(
+        keeps_errored_state,
+        "a failed apply keeps meshctl's errored-state file: the runner's disk is gone after the job"
+    );
     assert!(
         str_at(apply_job, "environment").is_some(),
         "the apply job runs in a GitHub environment, whose OIDC subject the apply role trusts"
@@ -1491,8 +1566,8 @@ fn the_example_workflow_plans_applies_the_reviewed_plan_and_checks_drift_on_fres
     let owner = |who: &'static str| {
         move |stack: String| {
             stack.replace(
-                "tags: { environment: \"${var.env}\" }",
-                &format!("tags: {{ environment: \"${{var.env}}\", owner: {who} }}"),
+                "team: \"${var.team}\" }",
+                &format!("team: \"${{var.team}}\", owner: {who} }}"),
             )
         }
     };
@@ -1525,6 +1600,11 @@ fn the_example_workflow_plans_applies_the_reviewed_plan_and_checks_drift_on_fres
         &reviewed_b,
     );
     assert!(run.failed, "the overtaken plan is refused:\n{}", run.log());
+    assert_eq!(
+        run.step("Keep the records").outcome,
+        StepOutcome::Emulated,
+        "after a failure the errored-state step runs (and finds no file: nothing was changed)"
+    );
     let refusal = &run.step("meshctl apply").log;
     assert!(refusal.contains("serial"), "meshctl says why: {refusal}");
     let vpcs = stack_vpcs(&rt, &config, &format!("shop-{staging}"));
@@ -1538,4 +1618,43 @@ fn the_example_workflow_plans_applies_the_reviewed_plan_and_checks_drift_on_fres
         Some("team-a"),
         "the refused plan changed nothing"
     );
+
+    // A pull request that changes a var of staging (its team): without the label meshctl refuses
+    // to plan (the vars differ from the last apply's), and the comment says why; labelled
+    // `meshctl:var-change`, the plan shows the warning, and the merge applies it.
+    let var_change = repository_copy(owner("team-a"));
+    let var_file = var_change.path().join(format!("envs/{staging}.yaml"));
+    let vars = std::fs::read_to_string(&var_file).unwrap();
+    std::fs::write(&var_file, format!("{vars}team: payments\n")).unwrap();
+    let unlabelled = Event::pull_request(11, "pr11-head", 111);
+    let run = github.run_job("plan", &unlabelled, staging, var_change.path(), &no_answers);
+    assert!(run.failed, "a var change needs the label:\n{}", run.log());
+    assert_eq!(run.output("plan", "code"), Some("1"), "{}", run.log());
+    let comment = run.file("comment.md");
+    assert!(
+        comment.contains("failed") && comment.contains("`team` has another value"),
+        "the comment says why there is no plan: {comment}"
+    );
+    assert_eq!(run.step("Save the plan").outcome, StepOutcome::Skipped);
+    assert_eq!(run.step("Fail when").outcome, StepOutcome::Ran(1));
+    let labelled = Event::pull_request(11, "pr11-head", 112).labelled("meshctl:var-change");
+    let run = github.run_job("plan", &labelled, staging, var_change.path(), &no_answers);
+    run.assert_succeeded("labelled plan of a var change");
+    let comment = run.file("comment.md");
+    assert!(
+        comment.contains("> **warning**:") && comment.contains("`team` has another value"),
+        "the reviewer sees the var change: {comment}"
+    );
+    let reviewed = BTreeMap::from([("run-id", labelled.run_id.to_string())]);
+    github
+        .run_job(
+            "apply",
+            &Event::push("merge-11", 113),
+            staging,
+            var_change.path(),
+            &reviewed,
+        )
+        .assert_succeeded("apply of the var change");
+    let vpcs = stack_vpcs(&rt, &config, &format!("shop-{staging}"));
+    assert_eq!(tag(&vpcs[0], "team"), Some("payments"));
 }
