@@ -68,6 +68,22 @@ impl ObjectRef {
         })
     }
 
+    /// Whether this object, found on the cluster in a type that is `namespaced` or not, is the
+    /// one `recorded` names: the same group, kind, namespace and name, whatever the version
+    /// (state keeps the version the stack wrote; discovery finds the one the cluster prefers).
+    pub fn is(&self, recorded: &ObjectRef, namespaced: bool) -> bool {
+        let (found, recorded_gvk) = (self.gvk(), recorded.gvk());
+        // A namespaced object rendered without a namespace went to `default`; a cluster-scoped
+        // one has none, whatever its manifest said.
+        let same_namespace = !namespaced
+            || self.namespace.as_deref().unwrap_or("default")
+                == recorded.namespace.as_deref().unwrap_or("default");
+        found.group == recorded_gvk.group
+            && self.kind == recorded.kind
+            && self.name == recorded.name
+            && same_namespace
+    }
+
     fn gvk(&self) -> GroupVersionKind {
         let (group, version) = match self.api_version.rsplit_once('/') {
             Some((group, version)) => (group, version),
@@ -111,6 +127,21 @@ impl ObjectError {
             _ => None,
         }
     }
+}
+
+/// An object found by `Objects::list_labelled`.
+pub struct Listed {
+    /// Its type as the cluster prefers to serve it, and where it lives.
+    pub reference: ObjectRef,
+    pub namespaced: bool,
+    pub object: Value,
+}
+
+/// What `Objects::list_labelled` found, and the API groups or types it could not read (an
+/// aggregated API that is down, a type the credentials may not list), each with the reason.
+pub struct LabelledObjects {
+    pub found: Vec<Listed>,
+    pub unread: Vec<String>,
 }
 
 /// Object calls against one cluster, with discovery results cached per type.
@@ -247,6 +278,68 @@ impl Objects {
             .into_iter()
             .map(|o| serde_json::to_value(o).unwrap_or(Value::Null))
             .collect())
+    }
+
+    /// The objects of every type the cluster serves (each group's preferred version) that match
+    /// the label selector, in every namespace. A group or type that cannot be read is reported
+    /// in `unread`, not an error: the rest is still worth looking at.
+    pub async fn list_labelled(&self, selector: &str) -> Result<LabelledObjects, ObjectError> {
+        let groups = self
+            .client
+            .list_api_groups()
+            .await
+            .map_err(|error| ObjectError::Api {
+                object: "the cluster's API groups".into(),
+                error,
+            })?;
+        let names = std::iter::once(String::new()).chain(groups.groups.into_iter().map(|g| g.name));
+        let mut listed = LabelledObjects {
+            found: Vec::new(),
+            unread: Vec::new(),
+        };
+        let params = ListParams::default().labels(selector);
+        for name in names {
+            let shown = if name.is_empty() { "core" } else { &name };
+            let group = match kube::discovery::group(&self.client, &name).await {
+                Ok(group) => group,
+                Err(error) => {
+                    listed.unread.push(format!("API group {shown}: {error}"));
+                    continue;
+                }
+            };
+            for (resource, capabilities) in group.recommended_resources() {
+                if !capabilities.supports_operation(kube::discovery::verbs::LIST) {
+                    continue;
+                }
+                let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource);
+                let items = match api.list(&params).await {
+                    Ok(items) => items,
+                    Err(error) => {
+                        listed.unread.push(format!(
+                            "{} ({}): {error}",
+                            resource.kind, resource.api_version
+                        ));
+                        continue;
+                    }
+                };
+                for item in items.items {
+                    let Some(name) = item.metadata.name.clone() else {
+                        continue;
+                    };
+                    listed.found.push(Listed {
+                        reference: ObjectRef {
+                            api_version: resource.api_version.clone(),
+                            kind: resource.kind.clone(),
+                            namespace: item.metadata.namespace.clone(),
+                            name,
+                        },
+                        namespaced: capabilities.scope == Scope::Namespaced,
+                        object: serde_json::to_value(item).unwrap_or(Value::Null),
+                    });
+                }
+            }
+        }
+        Ok(listed)
     }
 
     /// Starts deleting the object (dependents in the foreground); `false` when it was already

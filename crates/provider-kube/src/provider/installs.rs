@@ -491,6 +491,29 @@ fn installed_by(labels: &Value, namespace: &str, suffix: &str) -> bool {
         || revision.is_some_and(|r| suffix == installed_suffix(operator, Some(r)))
 }
 
+/// The install an IstioOperator found on the cluster is istioctl's record of, as state records
+/// it (`istio:operator namespace/suffix`); `None` for any other object.
+pub(super) fn install_recorded_by(reference: &ObjectRef) -> Option<OwnedObject> {
+    let group = OPERATOR_API
+        .split_once('/')
+        .map_or(OPERATOR_API, |(group, _)| group);
+    if reference.kind != "IstioOperator" || !reference.api_version.starts_with(&format!("{group}/"))
+    {
+        return None;
+    }
+    let suffix = reference
+        .name
+        .strip_prefix(INSTALLED_STATE)?
+        .strip_prefix('-')?;
+    Some(OwnedObject {
+        kind: ISTIO_OPERATOR.to_string(),
+        id: format!(
+            "{}/{suffix}",
+            reference.namespace.as_deref().unwrap_or("istio-system")
+        ),
+    })
+}
+
 const OPERATOR_API: &str = "install.istio.io/v1alpha1";
 /// What istioctl names its record of an install, before `-<name>` and `-<revision>`.
 const INSTALLED_STATE: &str = "installed-state";

@@ -13,8 +13,10 @@
 //!   Service of this resource. meshctl never deletes it; deleting the resource waits until the
 //!   controller has, so the VPC and cluster are never deleted under it.
 //!
-//! Names are chosen by the stack, so every object is recorded before the call that creates it;
-//! a killed run leaves nothing state does not know about, and nothing needs sweeping.
+//! Names are chosen by the stack, so every object is recorded before the call that creates it,
+//! by an update as by a create; a killed run leaves nothing state does not know about. Should
+//! something be made without a record all the same, the next run's `sweep` finds it by its owner
+//! marks and removes it.
 //!
 //! Several stacks may share a cluster. What meshctl makes carries its owner (`crate::owner`): the
 //! stack label and address annotation on objects, IstioOperators and the namespaces installs
@@ -40,6 +42,7 @@ use tokio::sync::{Mutex, OnceCell};
 mod census;
 mod connection;
 mod installs;
+mod sweep;
 mod waits;
 
 use connection::{CachedConnection, Connected};
@@ -129,6 +132,14 @@ impl KubeProvider {
         let address = request.address;
         let render = self.render(address, request.desired, request.inputs, operation)?;
         let connected = self.connect(address, request.inputs, operation).await?;
+        // Each object is recorded before it is made; one the resource already holds (an update's
+        // `prior`) is known, so only what this call adds is reported.
+        let record_added = |object: OwnedObject| {
+            if !prior.contains(&object) {
+                record(object)
+            }
+        };
+        let record: Record<'_> = &record_added;
         let cx = Call {
             provider: self,
             connected: &connected,
@@ -707,6 +718,16 @@ impl Provider for KubeProvider {
             progress,
         };
         cx.delete_all(objects).await
+    }
+
+    async fn sweep(
+        &self,
+        address: &Address,
+        keep: &[OwnedObject],
+        inputs: &Inputs,
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        self.sweep_unrecorded(address, keep, inputs, progress).await
     }
 
     async fn census(&self, address: &Address) -> Result<Vec<meshctl_provider::Found>> {
