@@ -126,18 +126,36 @@ impl Cancel {
     }
 }
 
+/// The step failure that ended an apply, for people: which resource, what went wrong and, where
+/// the provider said, what to do; with the provider's class of the error, when a provider call
+/// failed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub address: Address,
+    /// `None` when no provider call failed (state, an unknown input).
+    pub class: Option<meshctl_provider::ErrorClass>,
+    /// What went wrong, with the provider's help on its own `  help:` line.
+    pub message: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.address, self.message)
+    }
+}
+
 /// How an apply ended. `exit_code` is what `meshctl apply` exits with (documented in the README).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// Everything in the plan was done.
     Applied { serial: u64 },
     /// A step failed permanently and every completed step was undone.
-    RolledBack { failure: String, serial: u64 },
+    RolledBack { failure: Failure, serial: u64 },
     /// A step failed permanently; with `--no-rollback`, completed steps were kept.
-    Failed { failure: String, serial: u64 },
+    Failed { failure: Failure, serial: u64 },
     /// A step failed and undoing some completed steps failed too: those are tainted.
     RollbackIncomplete {
-        failure: String,
+        failure: Failure,
         tainted: Vec<(Address, String)>,
         serial: u64,
     },

@@ -252,7 +252,7 @@ async fn a_permanent_failure_rolls_the_world_back_to_before_the_apply() {
     cloud.fail_permanently(&Address::new(Kind::Namespace, "ns-7"), Op::Create);
     let outcome = run(&cloud, &state, &next, &options(10)).await;
     assert!(
-        matches!(&outcome, Outcome::RolledBack { failure, .. } if failure.contains("namespace.ns-7")),
+        matches!(&outcome, Outcome::RolledBack { failure, .. } if failure.to_string().contains("namespace.ns-7")),
         "{outcome:?}"
     );
     assert_eq!(outcome.exit_code(), 3);
@@ -610,7 +610,7 @@ async fn a_call_that_outlives_its_timeout_fails_the_step() {
     };
     let outcome = run(&cloud, &state, &stack(1, 300), &impatient).await;
     assert!(
-        matches!(&outcome, Outcome::RolledBack { failure, .. } if failure.contains("timed out")),
+        matches!(&outcome, Outcome::RolledBack { failure, .. } if failure.to_string().contains("timed out")),
         "{outcome:?}"
     );
     assert!(cloud.objects().is_empty());

@@ -9,7 +9,7 @@ mod step;
 
 use crate::events::{Event, EventSink};
 use crate::limits::Limiters;
-use crate::{ApplyOptions, Cancel, EngineError, Outcome, Providers};
+use crate::{ApplyOptions, Cancel, EngineError, Failure, Outcome, Providers};
 use meshctl_model::record::{NodeRecord, OwnedObject};
 use meshctl_model::Address;
 use meshctl_plan::{Action, Plan, ResourceChange};
@@ -19,7 +19,7 @@ use schedule::{nodes, order, Phase};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use step::run_step;
+use step::{run_step, StepError};
 use tokio::task::JoinSet;
 
 type Outputs = BTreeMap<String, Value>;
@@ -72,9 +72,8 @@ struct StepFailure {
     /// The scheduled node (index into the walk's nodes) and its phase.
     node: usize,
     phase: Phase,
-    message: String,
-    /// Objects a failed create left behind, to clean up with the rollback.
-    partial: Vec<OwnedObject>,
+    /// Why, with the objects the failed step made, which the rollback removes.
+    error: StepError,
 }
 
 /// Applies `plan`. The caller has checked that the plan is current and holds the state lock.
@@ -179,7 +178,7 @@ pub async fn apply(
                             continue;
                         }
                         let node = nodes[index];
-                        Err(StepFailure { step: node.step, node: index, phase: node.phase, message: format!("the step panicked: {error}"), partial: Vec::new() })
+                        Err(StepFailure { step: node.step, node: index, phase: node.phase, error: StepError::Panicked(error.to_string()) })
                     }
                     None => continue,
                 };
@@ -194,7 +193,7 @@ pub async fn apply(
                         completed.push(done);
                     }
                     Err(failed) => {
-                        events.emit(Event::Failed { address: walk.steps[failed.step].address.clone(), error: failed.message.clone() });
+                        events.emit(Event::Failed { address: walk.steps[failed.step].address.clone(), error: failed.error.to_string() });
                         if failure.is_none() {
                             events.emit(Event::Stopping { reason: format!("{} failed", walk.steps[failed.step].address) });
                             failure = Some(failed);
@@ -223,26 +222,24 @@ pub async fn apply(
             Outcome::Applied { serial }
         });
     };
-    let failure_text = format!("{}: {}", walk.steps[failed.step].address, failed.message);
+    let failure = Failure {
+        address: walk.steps[failed.step].address.clone(),
+        class: failed.error.class(),
+        message: failed.error.to_string(),
+    };
     if !options.rollback {
         let serial = state.finish(&options.operation, &changed)?;
-        return Ok(Outcome::Failed {
-            failure: failure_text,
-            serial,
-        });
+        return Ok(Outcome::Failed { failure, serial });
     }
     // Undo the failed step's leftovers first, then completed steps, newest first.
     completed.push(undo_failed(&walk, failed));
     let tainted = roll_back(&walk, completed).await;
     let serial = state.finish(&format!("{} (rolled back)", options.operation), &changed)?;
     Ok(if tainted.is_empty() {
-        Outcome::RolledBack {
-            failure: failure_text,
-            serial,
-        }
+        Outcome::RolledBack { failure, serial }
     } else {
         Outcome::RollbackIncomplete {
-            failure: failure_text,
+            failure,
             tainted,
             serial,
         }

@@ -2,7 +2,7 @@
 //! leftovers) are undone newest first; a step whose undoing fails is left `tainted`.
 
 use super::schedule::Phase;
-use super::step::{joined, retry_create, EventProgress};
+use super::step::{joined, retry_create, EventProgress, StepError};
 use super::{Done, StepFailure, Undo, Walk};
 use crate::events::Event;
 use meshctl_model::record::{NodeRecord, OwnedObject, Status};
@@ -17,15 +17,16 @@ use std::sync::{Arc, Mutex};
 /// replace may already have deleted the old object, so that one is brought back by creating.
 pub(super) fn undo_failed(walk: &Walk, failed: StepFailure) -> Done {
     let step = &walk.steps[failed.step];
+    let partial = failed.error.made().to_vec();
     let undo = match walk.prior.get(&step.address) {
         // The old objects are already gone, and the completed destroy phase brings them back.
-        Some(_) if failed.phase == Phase::Create => Undo::Created(failed.partial),
+        Some(_) if failed.phase == Phase::Create => Undo::Created(partial),
         Some(prior) => Undo::Restore {
             prior: prior.clone(),
-            current: failed.partial,
+            current: partial,
             recreate: step.action == Action::Replace,
         },
-        None => Undo::Created(failed.partial),
+        None => Undo::Created(partial),
     };
     Done {
         step: failed.step,
@@ -45,6 +46,7 @@ pub(super) async fn roll_back(walk: &Walk, completed: Vec<Done>) -> Vec<(Address
         match undo(walk, done.step, done.undo).await {
             Ok(()) => walk.events.emit(Event::RolledBack { address }),
             Err(error) => {
+                let error = error.to_string();
                 walk.events.emit(Event::RollbackFailed {
                     address: address.clone(),
                     error: error.clone(),
@@ -57,13 +59,14 @@ pub(super) async fn roll_back(walk: &Walk, completed: Vec<Done>) -> Vec<(Address
 }
 
 /// Undoes one step; on failure the record is left tainted and the error returned.
-async fn undo(walk: &Walk, step: usize, undo: Undo) -> Result<(), String> {
+async fn undo(walk: &Walk, step: usize, undo: Undo) -> Result<(), StepError> {
     let change = &walk.steps[step];
     let Some(provider) = walk.providers.get(change.kind) else {
-        return Err("no provider".to_string());
+        return Err(StepError::NoProvider(change.kind));
     };
     let progress = EventProgress(walk.events.clone());
-    let result: Result<(), String> = async {
+    let recorded = |e| StepError::state("record the undoing in state", e);
+    let result: Result<(), StepError> = async {
         match undo {
             Undo::Forget => walk
                 .state
@@ -71,7 +74,7 @@ async fn undo(walk: &Walk, step: usize, undo: Undo) -> Result<(), String> {
                     remove: vec![change.address.clone()],
                     ..Change::default()
                 })
-                .map_err(|e| e.to_string()),
+                .map_err(recorded),
             Undo::Created(objects) => {
                 if !objects.is_empty() {
                     let inputs = walk.inputs(change);
@@ -79,14 +82,14 @@ async fn undo(walk: &Walk, step: usize, undo: Undo) -> Result<(), String> {
                         provider.delete(&change.address, &objects, &inputs, &progress)
                     })
                     .await
-                    .map_err(|e| e.message)?;
+                    .map_err(|e| StepError::provider(e, Vec::new()))?;
                 }
                 walk.state
                     .commit(Change {
                         remove: vec![change.address.clone()],
                         ..Change::default()
                     })
-                    .map_err(|e| e.to_string())
+                    .map_err(recorded)
             }
             Undo::Restore {
                 prior,
@@ -95,7 +98,7 @@ async fn undo(walk: &Walk, step: usize, undo: Undo) -> Result<(), String> {
             } => {
                 let mut journal_entry = None;
                 if meshctl_plan::recorded::holds_redacted(&prior.desired) {
-                    return Err("its recorded values hold secrets, which state keeps only as digests, so they cannot be written back; apply the stack again to put it right".to_string());
+                    return Err(StepError::SecretsNotRestorable);
                 }
                 let restored = if recreate {
                     if !current.is_empty() {
@@ -104,7 +107,7 @@ async fn undo(walk: &Walk, step: usize, undo: Undo) -> Result<(), String> {
                             provider.delete(&change.address, &current, &inputs, &progress)
                         })
                         .await
-                        .map_err(|e| e.message)?;
+                        .map_err(|e| StepError::provider(e, Vec::new()))?;
                     }
                     recreate_record(walk, change, provider, &prior).await?
                 } else if prior.objects.is_empty() && current.is_empty() {
@@ -132,8 +135,7 @@ async fn undo(walk: &Walk, step: usize, undo: Undo) -> Result<(), String> {
                     };
                     let (applied, entry) = walk
                         .update_recorded(provider, change, &before, &request, &current_desired)
-                        .await
-                        .map_err(|(message, _)| message)?;
+                        .await?;
                     journal_entry = Some(entry);
                     NodeRecord {
                         objects: applied.objects,
@@ -148,7 +150,7 @@ async fn undo(walk: &Walk, step: usize, undo: Undo) -> Result<(), String> {
                         close: journal_entry.into_iter().collect(),
                         ..Change::default()
                     })
-                    .map_err(|e| e.to_string())
+                    .map_err(recorded)
             }
             Undo::Recreate(prior) => {
                 let restored = recreate_record(walk, change, provider, &prior).await?;
@@ -157,7 +159,7 @@ async fn undo(walk: &Walk, step: usize, undo: Undo) -> Result<(), String> {
                         put: vec![restored],
                         ..Change::default()
                     })
-                    .map_err(|e| e.to_string())
+                    .map_err(recorded)
             }
         }
     }
@@ -173,7 +175,7 @@ async fn undo(walk: &Walk, step: usize, undo: Undo) -> Result<(), String> {
             walk.publish_outputs(&change.address, &outputs);
         }
     }
-    if let Err(error) = &result {
+    if result.is_err() {
         let current = walk.state.record(&change.address).ok().flatten();
         let tainted = match current {
             Some(record) => NodeRecord {
@@ -185,7 +187,7 @@ async fn undo(walk: &Walk, step: usize, undo: Undo) -> Result<(), String> {
                     status: Status::Tainted,
                     ..prior.clone()
                 },
-                None => return Err(error.clone()),
+                None => return result,
             },
         };
         let _ = walk.state.commit(Change {
@@ -202,7 +204,7 @@ async fn recreate_record(
     change: &ResourceChange,
     provider: &Arc<dyn Provider>,
     prior: &NodeRecord,
-) -> Result<NodeRecord, String> {
+) -> Result<NodeRecord, StepError> {
     let inputs = walk.inputs(change);
     let request = Request {
         address: &change.address,
@@ -229,7 +231,7 @@ async fn recreate_record(
             retry_create(provider, &request, &made, &record_object, &progress)
         })
         .await
-        .map_err(|e| e.message)?;
+        .map_err(|e| StepError::provider(e, Vec::new()))?;
     Ok(NodeRecord {
         status: Status::Ok,
         objects: applied.objects,

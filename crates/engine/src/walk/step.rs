@@ -6,7 +6,7 @@ use super::schedule::{Node, Phase};
 use super::{Done, Outputs, StepFailure, Undo, Walk};
 use crate::events::{Event, EventSink};
 use meshctl_model::record::{NodeRecord, OwnedObject, Status};
-use meshctl_model::Address;
+use meshctl_model::{Address, Kind};
 use meshctl_plan::{Action, ResourceChange};
 use meshctl_provider::{Applied, ErrorClass, Progress, Provider, ProviderError, Request};
 use meshctl_state::{Change, JournalEntry, Operation, StateError};
@@ -35,12 +35,11 @@ pub(super) async fn run_step(
     let started = Instant::now();
     let step = node.step;
     let change = walk.steps[step].clone();
-    let fail = |message: String, partial: Vec<OwnedObject>| StepFailure {
+    let fail = |error: StepError| StepFailure {
         step,
         node: index,
         phase: node.phase,
-        message,
-        partial,
+        error,
     };
     let prior = walk.prior.get(&change.address).cloned();
     match (node.phase, &prior) {
@@ -55,16 +54,13 @@ pub(super) async fn run_step(
                     node: index,
                     undo: Undo::Recreate(prior.clone()),
                 }),
-                Err((message, partial)) => Err(fail(message, partial)),
+                Err(error) => Err(fail(error)),
             };
         }
         (Phase::Create, _) => {
             let desired = change.desired.clone().map(|d| walk.resolve(d));
             if desired.as_ref().is_some_and(contains_unknown) {
-                return Err(fail(
-                    "a value it needs from another resource is still unknown".to_string(),
-                    Vec::new(),
-                ));
+                return Err(fail(StepError::UnknownInput));
             }
             return match walk.create(&change, desired.as_ref()).await {
                 Ok(objects) => {
@@ -80,10 +76,7 @@ pub(super) async fn run_step(
                         undo: Undo::Created(objects),
                     })
                 }
-                Err((message, partial)) => Err(fail(
-                    format!("{message} (the old object was already deleted)"),
-                    partial,
-                )),
+                Err(error) => Err(fail(StepError::OldObjectDeleted(Box::new(error)))),
             };
         }
         _ => {}
@@ -91,10 +84,7 @@ pub(super) async fn run_step(
     let desired = change.desired.clone().map(|d| walk.resolve(d));
     if let Some(d) = &desired {
         if meshctl_plan::is_unknown(d) || contains_unknown(d) {
-            return Err(fail(
-                "a value it needs from another resource is still unknown".to_string(),
-                Vec::new(),
-            ));
+            return Err(fail(StepError::UnknownInput));
         }
     }
     let result = match change.action {
@@ -126,7 +116,7 @@ pub(super) async fn run_step(
                 undo,
             })
         }
-        Err((message, partial)) => Err(fail(message, partial)),
+        Err(error) => Err(fail(error)),
     }
 }
 
@@ -139,8 +129,111 @@ fn contains_unknown(value: &Value) -> bool {
     }
 }
 
-/// An error of one step: the message, and objects a failed create left behind.
-pub(super) type StepError = (String, Vec<OwnedObject>);
+/// Why one step failed, worded for the apply's report, which puts the resource's address before
+/// it: what went wrong and, where the provider said, what to do. The provider's and the state's
+/// errors stay attached as sources, the provider's with its class.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StepError {
+    /// A provider call failed, after the engine's retries.
+    #[error("{}", provider_said(.source))]
+    Provider {
+        #[source]
+        source: Box<ProviderError>,
+        /// Objects the failed step made, which the record keeps and the rollback removes.
+        made: Vec<OwnedObject>,
+    },
+    /// Removing what a killed earlier run left behind failed.
+    #[error("cannot clean up after an interrupted run: {}", provider_said(.source))]
+    CleanUp {
+        #[source]
+        source: Box<ProviderError>,
+    },
+    /// The state store did not take what the step recorded: the apply stops starting steps and
+    /// undoes nothing, since undoing without a writable state would lose track of the world.
+    #[error("cannot {doing}: {source}")]
+    State {
+        /// What was being written, e.g. `record a created object in state`.
+        doing: &'static str,
+        #[source]
+        source: Box<StateError>,
+        /// Objects the step made (the store keeps them in memory, for the errored-state file).
+        made: Vec<OwnedObject>,
+    },
+    #[error("a value it needs from another resource is still unknown")]
+    UnknownInput,
+    #[error("{0} was not found")]
+    NotFound(Address),
+    #[error("no provider handles {0} resources")]
+    NoProvider(Kind),
+    /// Creating the new objects of a replacement failed after the old ones were deleted.
+    #[error("{0} (the old object was already deleted)")]
+    OldObjectDeleted(#[source] Box<StepError>),
+    #[error("the step panicked: {0}")]
+    Panicked(String),
+    /// Rollback only: the prior record holds secrets as digests.
+    #[error("its recorded values hold secrets, which state keeps only as digests, so they cannot be written back; apply the stack again to put it right")]
+    SecretsNotRestorable,
+}
+
+/// What a provider said, with its help on its own line.
+fn provider_said(error: &ProviderError) -> String {
+    error.message.clone()
+}
+
+impl StepError {
+    /// A failed provider call that made `made` before failing.
+    pub(super) fn provider(source: ProviderError, made: Vec<OwnedObject>) -> Self {
+        StepError::Provider {
+            source: Box::new(source),
+            made,
+        }
+    }
+
+    /// A state write that failed while `doing` (e.g. `record the step in state`).
+    pub(super) fn state(doing: &'static str, source: StateError) -> Self {
+        StepError::State {
+            doing,
+            source: Box::new(source),
+            made: Vec::new(),
+        }
+    }
+
+    /// The same error, naming `made` as the objects the step made.
+    pub(super) fn with_made(self, objects: Vec<OwnedObject>) -> Self {
+        match self {
+            StepError::Provider { source, .. } => StepError::Provider {
+                source,
+                made: objects,
+            },
+            StepError::State { doing, source, .. } => StepError::State {
+                doing,
+                source,
+                made: objects,
+            },
+            other => other,
+        }
+    }
+
+    /// Objects the failed step made, which the record keeps and the rollback removes.
+    pub(super) fn made(&self) -> &[OwnedObject] {
+        match self {
+            StepError::Provider { made, .. } | StepError::State { made, .. } => made,
+            StepError::OldObjectDeleted(inner) => inner.made(),
+            _ => &[],
+        }
+    }
+
+    /// How the provider classed the failure; `None` when no provider call failed.
+    pub(crate) fn class(&self) -> Option<ErrorClass> {
+        match self {
+            StepError::Provider { source, .. } | StepError::CleanUp { source } => {
+                Some(source.class)
+            }
+            StepError::OldObjectDeleted(inner) => inner.class(),
+            _ => None,
+        }
+    }
+}
 
 /// `first`, then those of `more` it does not hold already.
 pub(super) fn joined(first: &[OwnedObject], more: &[OwnedObject]) -> Vec<OwnedObject> {
@@ -165,7 +258,7 @@ impl Walk {
     fn provider(&self, change: &ResourceChange) -> Result<&Arc<dyn Provider>, StepError> {
         self.providers
             .get(change.kind)
-            .ok_or_else(|| (format!("no provider for {}", change.kind), Vec::new()))
+            .ok_or(StepError::NoProvider(change.kind))
     }
 
     /// Outputs of what the step depends on, for typed references (`alias: alb.public`).
@@ -181,7 +274,7 @@ impl Walk {
     fn commit(&self, change: Change) -> Result<(), StepError> {
         self.state
             .commit(change)
-            .map_err(|e| (format!("cannot record the step in state: {e}"), Vec::new()))
+            .map_err(|e| StepError::state("record the step in state", e))
     }
 
     fn open_journal(
@@ -192,7 +285,7 @@ impl Walk {
         let id = self
             .state
             .next_journal_id()
-            .map_err(|e| (format!("cannot write the journal: {e}"), Vec::new()))?;
+            .map_err(|e| StepError::state("write the journal", e))?;
         let entry = JournalEntry {
             id,
             address: address.clone(),
@@ -318,10 +411,7 @@ impl Walk {
             .await;
         let made = made.into_inner().unwrap_or_else(|p| p.into_inner());
         if let Some(e) = state_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            return Err((
-                format!("cannot record a created object in state: {e}"),
-                made,
-            ));
+            return Err(StepError::state("record a created object in state", e).with_made(made));
         }
         let applied = match result {
             Ok(applied) => applied,
@@ -332,7 +422,7 @@ impl Walk {
                     close: vec![entry.id],
                     ..Change::default()
                 });
-                return Err((error.message, made));
+                return Err(StepError::provider(error, made));
             }
         };
         let record = self.record(change, &desired, &applied, Status::Ok);
@@ -341,7 +431,7 @@ impl Walk {
             close: vec![entry.id],
             ..Change::default()
         })
-        .map_err(|(m, _)| (m, applied.objects.clone()))?;
+        .map_err(|e| e.with_made(applied.objects.clone()))?;
         self.publish_outputs(&change.address, &applied.outputs);
         Ok(applied.objects)
     }
@@ -365,8 +455,8 @@ impl Walk {
             let applied = self
                 .call(change, || provider.read(&request, &objects))
                 .await
-                .map_err(|e| (e.message, Vec::new()))?
-                .ok_or_else(|| (format!("{} was not found", change.address), Vec::new()))?;
+                .map_err(|e| StepError::provider(e, Vec::new()))?
+                .ok_or_else(|| StepError::NotFound(change.address.clone()))?;
             // Whatever a killed run left open for a looked-up resource made nothing.
             let superseded = self
                 .leftovers
@@ -397,7 +487,7 @@ impl Walk {
             close: closing,
             ..Change::default()
         })
-        .map_err(|(m, _)| (m, applied.objects.clone()))?;
+        .map_err(|e| e.with_made(applied.objects.clone()))?;
         self.publish_outputs(&change.address, &applied.outputs);
         Ok(match prior {
             Some(prior) => Undo::Restore {
@@ -442,11 +532,8 @@ impl Walk {
             provider.sweep(&change.address, &adopted.objects, &inputs, &progress)
         })
         .await
-        .map_err(|e| {
-            (
-                format!("cannot clean up after an interrupted run: {}", e.message),
-                Vec::new(),
-            )
+        .map_err(|source| StepError::CleanUp {
+            source: Box::new(source),
         })?;
         self.commit(Change {
             put: vec![adopted.clone()],
@@ -513,10 +600,9 @@ impl Walk {
         let made = made.into_inner().unwrap_or_else(|p| p.into_inner());
         let holds = joined(&before.objects, &made);
         if let Some(e) = state_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            return Err((
-                format!("cannot record an object the update made in state: {e}"),
-                holds,
-            ));
+            return Err(
+                StepError::state("record an object the update made in state", e).with_made(holds),
+            );
         }
         match result {
             Ok(applied) => Ok((applied, entry.id)),
@@ -527,7 +613,7 @@ impl Walk {
                     close: vec![entry.id],
                     ..Change::default()
                 });
-                Err((error.message, holds))
+                Err(StepError::provider(error, holds))
             }
         }
     }
@@ -601,11 +687,8 @@ impl Walk {
         let progress = EventProgress(self.events.clone());
         let recorded: Vec<OwnedObject> =
             objects.into_iter().filter(|o| !keep.contains(o)).collect();
-        let failed = |e: ProviderError| {
-            (
-                format!("cannot clean up after an interrupted run: {}", e.message),
-                Vec::new(),
-            )
+        let failed = |source: ProviderError| StepError::CleanUp {
+            source: Box::new(source),
         };
         let inputs = self.inputs(change);
         // Unrecorded objects first: they may depend on recorded ones (a subnet whose id was not
@@ -662,7 +745,7 @@ impl Walk {
             close: vec![entry.id],
             ..Change::default()
         });
-        result.map_err(|e| (e.message, Vec::new()))
+        result.map_err(|e| StepError::provider(e, Vec::new()))
     }
 
     /// Replaces: delete then create, or create then delete for kinds that must never be absent
@@ -687,7 +770,7 @@ impl Walk {
                 .unwrap_or_else(|| prior.clone());
             self.delete_objects(provider, change, &current, &prior.objects, &created)
                 .await
-                .map_err(|(m, _)| (m, created.clone()))?;
+                .map_err(|e| e.with_made(created.clone()))?;
             // The record written by create holds the new objects only.
             self.commit(Change {
                 put: vec![current],
@@ -700,9 +783,10 @@ impl Walk {
             });
         }
         self.delete_and_forget(provider, change, prior).await?;
-        let created = self.create(change, desired).await.map_err(|(m, partial)| {
-            (format!("{m} (the old object was already deleted)"), partial)
-        })?;
+        let created = self
+            .create(change, desired)
+            .await
+            .map_err(|e| StepError::OldObjectDeleted(Box::new(e)))?;
         Ok(Undo::Restore {
             prior: prior.clone(),
             current: created,
