@@ -15,16 +15,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub const STDOUT_CLOSED_EXIT: u8 = 141;
 
 /// Standard output was closed by its reader (a pipe to `head`, a pager that quit).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("standard output was closed")]
 pub struct StdoutClosed;
-
-impl std::fmt::Display for StdoutClosed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("standard output was closed")
-    }
-}
-
-impl std::error::Error for StdoutClosed {}
 
 /// Writes `text` to standard output and flushes it. A closed pipe is `StdoutClosed`. Whatever
 /// looks like a credential is written as `<redacted>` (the renderers redact already; this is the
