@@ -5,9 +5,10 @@
 //! runners would run them: every job in a fresh empty directory holding only a checkout and the
 //! artifacts the workflow passes on, against moto, with the state in S3. So a pull request's
 //! plan, the apply of that very plan after the merge and the nightly drift check each find the
-//! state through S3 alone; a plan overtaken by another merge is refused by meshctl itself; drift
-//! opens the issue on exit 2 and fails the job on any other non-zero exit. moto is read with the
-//! AWS SDK to check what each job did.
+//! state through S3 alone; a plan overtaken by another merge is refused by meshctl itself; a var
+//! change is planned only for a labelled pull request; drift opens the issue on exit 2 and fails
+//! the job on any other non-zero exit. What each job did is read from moto directly: EC2 with the
+//! AWS SDK, the state bucket with plain HTTP requests.
 
 mod support;
 
