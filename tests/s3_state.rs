@@ -591,7 +591,7 @@ fn a_permanent_s3_failure_mid_apply_leaves_the_errored_state_and_pushing_it_conv
         .get("vpc")
         .cloned()
         .unwrap_or_default();
-    assert_eq!(vpcs.len(), 1);
+    assert_eq!(vpcs.len(), 1, "{}", report(&failed));
     assert!(saved.to_string().contains(&vpcs[0]), "{saved}");
 
     // S3 works again: push what was saved, then apply; everything is made once.
@@ -613,7 +613,10 @@ fn a_permanent_s3_failure_mid_apply_leaves_the_errored_state_and_pushing_it_conv
         report(&planned)
     );
     let after = added(&before, &world(&rt, &config));
-    assert_eq!(after["vpc"], vpcs, "one VPC, the first one");
+    // One VPC: the first one, or (its create having been in flight when the state stopped
+    // taking writes) a new one made after the journal's sweep removed it.
+    assert_eq!(after["vpc"].len(), 1, "{after:#?}");
+    assert_eq!(after["nat_gateway"].len(), 1, "{after:#?}");
     assert_eq!(after["eks_cluster"], ["moamoa-main"]);
     assert_eq!(after["acm_certificate"].len(), 1);
     let destroyed = run_seed(dir.path(), &proxy.url(), &["destroy"]);
