@@ -115,6 +115,11 @@ struct Shared {
     /// The same, per call: `ec2:CreateVpc`, `acm:RequestCertificate`, `route53:POST /...`.
     calls: Mutex<HashMap<String, Counts>>,
     random: Mutex<fastrand::Rng>,
+    /// Held while an S3 object write (PUT, DELETE) is forwarded: moto checks `If-Match` and
+    /// `If-None-Match` and then writes with nothing held between the two (moto 5.2.1,
+    /// `s3/responses.py` `put_object`), so two conditional writes at once could both pass; S3
+    /// applies each atomically, and through the proxy the sandbox does too.
+    s3_writes: tokio::sync::Mutex<()>,
 }
 
 /// A running proxy; dropping it stops it.
@@ -138,6 +143,7 @@ impl FaultProxy {
             counts: Mutex::new(HashMap::new()),
             calls: Mutex::new(HashMap::new()),
             random: Mutex::new(fastrand::Rng::with_seed(seed)),
+            s3_writes: tokio::sync::Mutex::new(()),
         });
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -306,6 +312,13 @@ async fn handle(
             .map(|p| p.as_str())
             .unwrap_or("/")
     );
+    let s3_write = service == "s3"
+        && (parts.method == hyper::Method::PUT || parts.method == hyper::Method::DELETE);
+    let _serialized = if s3_write {
+        Some(shared.s3_writes.lock().await)
+    } else {
+        None
+    };
     let mut forward = Request::builder().method(parts.method).uri(uri);
     for (name, value) in &parts.headers {
         forward = forward.header(name, value);

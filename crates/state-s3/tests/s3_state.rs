@@ -8,7 +8,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::types::ServerSideEncryption;
 use meshctl_model::record::{NodeRecord, Status};
 use meshctl_model::{Address, Kind};
-use meshctl_sandbox::Moto;
+use meshctl_sandbox::{FaultProxy, Moto};
 use meshctl_state::{Backend, Change, StateError, StateStore};
 use meshctl_state_s3::{S3Backend, S3Location};
 use std::time::{Duration, Instant};
@@ -20,6 +20,8 @@ const STACK: &str = "demo";
 
 /// moto, a runtime for the backend's calls, and an SDK configuration pointing at moto.
 struct Sandbox {
+    /// Dropped before moto.
+    _proxy: Option<FaultProxy>,
     moto: Option<Moto>,
     runtime: tokio::runtime::Runtime,
     config: SdkConfig,
@@ -27,7 +29,16 @@ struct Sandbox {
 
 impl Sandbox {
     fn start() -> Sandbox {
+        Sandbox::start_with(false)
+    }
+
+    /// With `proxied`, every call goes through the sandbox's fault proxy (no faults), which
+    /// applies S3 object writes one at a time, atomically as S3 does.
+    fn start_with(proxied: bool) -> Sandbox {
         let moto = Moto::start().unwrap_or_else(|e| panic!("{e}"));
+        let proxy =
+            proxied.then(|| FaultProxy::start(&moto.url(), 7).unwrap_or_else(|e| panic!("{e}")));
+        let endpoint = proxy.as_ref().map_or_else(|| moto.url(), FaultProxy::url);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -36,7 +47,7 @@ impl Sandbox {
         let config = runtime.block_on(
             aws_config::defaults(BehaviorVersion::latest())
                 .region(Region::new(REGION))
-                .endpoint_url(moto.url())
+                .endpoint_url(endpoint)
                 .credentials_provider(aws_sdk_s3::config::Credentials::new(
                     "testing", "testing", None, None, "test",
                 ))
@@ -49,6 +60,7 @@ impl Sandbox {
                 .load(),
         );
         let sandbox = Sandbox {
+            _proxy: proxy,
             moto: Some(moto),
             runtime,
             config,
@@ -394,4 +406,33 @@ fn a_push_follows_the_rules_and_a_failed_write_keeps_everything_in_memory() {
         Some(2),
         "the history read before S3 went away"
     );
+}
+
+#[test]
+fn of_many_processes_locking_at_once_exactly_one_gets_the_lock() {
+    let sandbox = Sandbox::start_with(true);
+    let backends: Vec<S3Backend> = (0..12).map(|_| sandbox.backend(None)).collect();
+    for trial in 0..10 {
+        let barrier = std::sync::Barrier::new(backends.len());
+        let outcomes: Vec<Result<Box<dyn meshctl_state::HeldLock>, StateError>> =
+            std::thread::scope(|scope| {
+                let running: Vec<_> = backends
+                    .iter()
+                    .map(|backend| {
+                        let barrier = &barrier;
+                        scope.spawn(move || {
+                            barrier.wait();
+                            backend.lock("apply", Duration::ZERO)
+                        })
+                    })
+                    .collect();
+                running.into_iter().map(|t| t.join().unwrap()).collect()
+            });
+        let held: Vec<_> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
+        assert_eq!(held.len(), 1, "trial {trial}: {} holders", held.len());
+        let holder = &held[0].info().id;
+        for refused in outcomes.iter().filter_map(|o| o.as_ref().err()) {
+            assert!(refused.to_string().contains(holder.as_str()), "{refused}");
+        }
+    }
 }
