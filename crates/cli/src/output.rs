@@ -102,10 +102,76 @@ macro_rules! err {
 }
 pub(crate) use err;
 
-/// Writes `bytes` to `path` through a temporary file beside it (`.tmp` in place of its extension,
-/// so a collector reading `*.prom` never picks it up) and a rename.
+/// Writes `bytes` to `path` so that a reader never sees half of it: through a temporary file of
+/// its own beside the target (hidden, ending in `.tmp`, so a collector reading `*.prom` never picks
+/// it up; created new, so no file of the user's is overwritten) and a rename. A symbolic link is
+/// followed, so the link stays and its target is replaced. What is not a regular file (`/dev/null`,
+/// `/dev/stdout`, a FIFO) cannot be renamed over and is written in place.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    let target = match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => return std::fs::write(path, bytes),
+        Ok(_) => std::fs::canonicalize(path)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => path.to_path_buf(),
+        Err(e) => return Err(e),
+    };
+    let name = target.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = target.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .and_then(|mut file| {
+            file.write_all(bytes)?;
+            file.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&tmp, &target));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_atomically;
+    use std::os::unix::fs::FileTypeExt;
+
+    #[test]
+    fn a_special_file_is_written_in_place_not_replaced() {
+        write_atomically(std::path::Path::new("/dev/null"), b"plan").unwrap();
+        let meta = std::fs::metadata("/dev/null").unwrap();
+        assert!(meta.file_type().is_char_device(), "/dev/null was replaced");
+    }
+
+    #[test]
+    fn a_link_stays_a_link_and_its_target_gets_the_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("real.plan");
+        std::fs::write(&target, "old").unwrap();
+        let link = dir.path().join("link.plan");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        write_atomically(&link, b"new").unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
+    }
+
+    #[test]
+    fn a_file_of_the_users_beside_the_target_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("out.tmp"), "mine").unwrap();
+        write_atomically(&dir.path().join("out.plan"), b"plan").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("out.tmp")).unwrap(),
+            "mine"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("out.plan")).unwrap(),
+            "plan"
+        );
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "a temporary file was left: {names:?}");
+    }
 }
