@@ -40,9 +40,7 @@ where
         if !error.is_retryable() || attempt >= options.retry.max_attempts {
             return Err(error);
         }
-        let wait = error
-            .retry_after
-            .unwrap_or_else(|| options.retry.backoff(attempt));
+        let wait = options.retry.backoff(attempt);
         events.emit(Event::Retrying {
             address: address.clone(),
             attempt,

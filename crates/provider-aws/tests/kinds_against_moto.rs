@@ -906,7 +906,7 @@ async fn an_update_that_makes_the_oidc_provider_records_it() {
     };
     assert_eq!(
         recorded,
-        [provider.clone()],
+        std::slice::from_ref(&provider),
         "the update reports what it made"
     );
     assert!(updated.objects.contains(&provider), "{:?}", updated.objects);
@@ -945,7 +945,7 @@ async fn an_update_that_makes_the_oidc_provider_records_it() {
         .await
         .unwrap_or_else(|e| panic!("update {address}: {e}"));
     assert_eq!(sandbox.oidc_providers().await, providers);
-    assert_eq!(recorded, [provider.clone()]);
+    assert_eq!(recorded, std::slice::from_ref(&provider));
     assert_eq!(object_set(&again.objects), object_set(&updated.objects));
     assert_eq!(output(&again, "oidc_provider_arn"), providers[0]);
 

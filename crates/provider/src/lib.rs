@@ -9,7 +9,6 @@ use meshctl_model::stack::KubeAccess;
 use meshctl_model::{Address, Kind};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 /// What providers learn from the stack before any call: names and tags carry the stack's name,
 /// and the stack says which region it lives in.
@@ -47,8 +46,6 @@ pub struct ProviderError {
     pub message: String,
     /// What the user can do about it.
     pub help: Option<String>,
-    /// The provider's own hint of when to retry (a Retry-After header).
-    pub retry_after: Option<Duration>,
     /// The error underneath (the AWS SDK's, kube-rs's), when there is one.
     #[source]
     pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
@@ -67,7 +64,6 @@ impl ProviderError {
             operation,
             message: message.into(),
             help: None,
-            retry_after: None,
             source: None,
         }
     }
