@@ -161,6 +161,16 @@ pub enum Outcome {
     },
     /// Ctrl-C: running steps finished, the rest was not started.
     Interrupted { serial: u64 },
+    /// The state store did not take a write (after its own retries): no step was started after
+    /// that, steps already running finished, and nothing was undone, since undoing without a
+    /// writable state would lose track of the world. Everything the run recorded is in the
+    /// store's memory (`StateStore::snapshot`), for the errored-state file.
+    StateNotSaved {
+        /// The step whose record the state did not take, with the store's error.
+        failure: Failure,
+        /// A step that had failed otherwise, whose failure would have started a rollback.
+        also_failed: Option<Failure>,
+    },
 }
 
 impl Outcome {
@@ -170,6 +180,7 @@ impl Outcome {
             Outcome::RolledBack { .. } | Outcome::Failed { .. } => 3,
             Outcome::RollbackIncomplete { .. } => 4,
             Outcome::Interrupted { .. } => 5,
+            Outcome::StateNotSaved { .. } => 6,
         }
     }
 }

@@ -2,15 +2,19 @@
 //! convergence under throttling, rollback to the exact prior world, tainting when rollback fails.
 
 use meshctl_engine::{
-    ApplyOptions, Cancel, NoEvents, Outcome, Providers, RateLimits, RetryPolicy, Timeouts,
+    ApplyOptions, Cancel, Event, EventSink, NoEvents, Outcome, Providers, RateLimits, RetryPolicy,
+    Timeouts,
 };
 use meshctl_model::kinds::Service;
-use meshctl_model::record::Status;
+use meshctl_model::record::{NodeRecord, Status};
 use meshctl_model::{Address, Kind, SourceFile, VarOverrides};
 use meshctl_plan::{Plan, PlanInput, PlanOptions};
-use meshctl_state::{MemoryStore, StateStore};
+use meshctl_state::{
+    Change, HistoryEntry, JournalEntry, MemoryStore, Meta, StateError, StateStore,
+};
 use meshctl_testkit::{FakeCloud, FakeProvider, Op};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A zone, a chain of records and namespaces: `ns-i` (cluster kind) and `rec-i` depending on the
@@ -925,4 +929,149 @@ async fn a_failed_chained_replacement_rolls_back_to_the_old_objects() {
         .unwrap()
         .iter()
         .all(|r| r.status == Status::Ok));
+}
+
+/// A state store that takes `commits` commits, then fails every write as a store that cannot
+/// reach its storage does after its retries: it keeps the change in memory and says it was not
+/// saved.
+struct FailingAfter {
+    store: MemoryStore,
+    commits_left: AtomicUsize,
+}
+
+impl FailingAfter {
+    fn not_saved() -> StateError {
+        StateError::NotSaved {
+            location: "the test store".to_string(),
+            detail: "injected failure".to_string(),
+        }
+    }
+}
+
+impl StateStore for FailingAfter {
+    fn meta(&self) -> Result<Meta, StateError> {
+        self.store.meta()
+    }
+
+    fn records(&self) -> Result<Vec<NodeRecord>, StateError> {
+        self.store.records()
+    }
+
+    fn record(&self, address: &Address) -> Result<Option<NodeRecord>, StateError> {
+        self.store.record(address)
+    }
+
+    fn commit(&self, change: Change) -> Result<(), StateError> {
+        let taken = self
+            .commits_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        self.store.commit(change)?;
+        taken.map(|_| ()).map_err(|_| FailingAfter::not_saved())
+    }
+
+    fn journal(&self) -> Result<Vec<JournalEntry>, StateError> {
+        self.store.journal()
+    }
+
+    fn next_journal_id(&self) -> Result<u64, StateError> {
+        self.store.next_journal_id()
+    }
+
+    fn finish(&self, operation: &str, changed: &[Address]) -> Result<u64, StateError> {
+        match self.commits_left.load(Ordering::SeqCst) {
+            0 => Err(FailingAfter::not_saved()),
+            _ => self.store.finish(operation, changed),
+        }
+    }
+
+    fn history(&self) -> Result<Vec<HistoryEntry>, StateError> {
+        self.store.history()
+    }
+}
+
+/// Every event of a walk, in order.
+#[derive(Default)]
+struct Seen(Mutex<Vec<Event>>);
+
+impl EventSink for Seen {
+    fn emit(&self, event: Event) {
+        self.0.lock().unwrap().push(event);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_that_stops_saving_stops_the_walk_without_undoing_anything() {
+    let cloud = FakeCloud::new();
+    let text = stack(4, 300);
+    for commits in [0, 3, 7] {
+        let state = Arc::new(FailingAfter {
+            store: MemoryStore::new("t"),
+            commits_left: AtomicUsize::new(commits),
+        });
+        let plan = plan(&text, state.as_ref());
+        let seen = Arc::new(Seen::default());
+        let outcome = meshctl_engine::apply(
+            &plan,
+            state.clone(),
+            &providers(&cloud),
+            &options(2),
+            seen.clone(),
+            Cancel::new(),
+        )
+        .await
+        .unwrap();
+        let Outcome::StateNotSaved { failure, .. } = &outcome else {
+            panic!("after {commits} commits: {outcome:?}");
+        };
+        assert!(failure.message.contains("injected failure"), "{failure}");
+        assert_eq!(outcome.exit_code(), 6);
+        let events = seen.0.lock().unwrap();
+        let first_failure = events
+            .iter()
+            .position(|e| matches!(e, Event::Failed { .. }))
+            .expect("a step failed");
+        assert!(
+            !events[first_failure..]
+                .iter()
+                .any(|e| matches!(e, Event::Started { .. } | Event::RollbackStarted { .. })),
+            "after {commits} commits, a step started or a rollback began after the failure: {events:?}"
+        );
+        // Nothing was undone: every create ran once and nothing was deleted; what the steps
+        // made is in the store's memory.
+        assert!(cloud.calls().iter().all(|c| c.op == Op::Create));
+        let recorded: usize = state
+            .store
+            .records()
+            .unwrap()
+            .iter()
+            .map(|r| r.objects.len())
+            .sum();
+        let journaled: usize = state
+            .store
+            .journal()
+            .unwrap()
+            .iter()
+            .map(|j| j.objects.len())
+            .sum();
+        assert!(
+            recorded + journaled >= cloud.objects().len(),
+            "after {commits} commits"
+        );
+        for object in cloud.objects() {
+            let address = Address::parse(&object.address).unwrap();
+            cloud.delete_out_of_band(&object.id).unwrap();
+            assert!(
+                state.store.record(&address).unwrap().is_some()
+                    || state
+                        .store
+                        .journal()
+                        .unwrap()
+                        .iter()
+                        .any(|j| j.address == address),
+                "after {commits} commits: {} is unknown to the store",
+                object.address
+            );
+        }
+        cloud.clear_calls();
+    }
 }

@@ -309,6 +309,9 @@ fn describe(outcome: &Outcome, operation: &str) -> String {
                 list.join("\n")
             )
         }
+        Outcome::StateNotSaved { failure, .. } => {
+            format!("{operation} stopped: the state could not be saved: {failure}")
+        }
         Outcome::Interrupted { serial } => format!("{operation} stopped before every step ran; the steps that finished are recorded (state serial {serial}). `meshctl plan` shows what is left."),
     }
 }

@@ -134,6 +134,9 @@ pub async fn apply(
     let mut in_flight: HashMap<tokio::task::Id, usize> = HashMap::new();
     let mut completed: Vec<Done> = Vec::new();
     let mut failure: Option<StepFailure> = None;
+    // The first step whose record the state did not take: nothing starts after it, and nothing
+    // is undone.
+    let mut not_saved: Option<StepFailure> = None;
     let mut aborted = false;
     let limit = if options.parallelism == 0 {
         usize::MAX
@@ -145,7 +148,7 @@ pub async fn apply(
             aborted = true;
             running.abort_all();
         }
-        let stopping = failure.is_some() || cancel.stopping();
+        let stopping = failure.is_some() || not_saved.is_some() || cancel.stopping();
         while !stopping && running.len() < limit {
             let Some(index) = ready.pop_front() else {
                 break;
@@ -194,7 +197,10 @@ pub async fn apply(
                     }
                     Err(failed) => {
                         events.emit(Event::Failed { address: walk.steps[failed.step].address.clone(), error: failed.error.to_string() });
-                        if failure.is_none() {
+                        if not_saved.is_none() && failed.error.state_not_saved().is_some() {
+                            events.emit(Event::Stopping { reason: format!("the state did not take the record of {}", walk.steps[failed.step].address) });
+                            not_saved = Some(failed);
+                        } else if failure.is_none() {
                             events.emit(Event::Stopping { reason: format!("{} failed", walk.steps[failed.step].address) });
                             failure = Some(failed);
                         } else {
@@ -213,6 +219,13 @@ pub async fn apply(
     }
 
     let changed: Vec<Address> = walk.steps.iter().map(|s| s.address.clone()).collect();
+    if let Some(unsaved) = not_saved {
+        // No finish either: it writes, and the store has stopped taking writes.
+        return Ok(Outcome::StateNotSaved {
+            failure: failure_of(&walk, &unsaved),
+            also_failed: failure.map(|failed| failure_of(&walk, &failed)),
+        });
+    }
     let Some(failed) = failure else {
         let serial = state.finish(&options.operation, &changed)?;
         // An interrupt that came when every step had finished (or was finishing) stopped nothing.
@@ -222,18 +235,23 @@ pub async fn apply(
             Outcome::Applied { serial }
         });
     };
-    let failure = Failure {
-        address: walk.steps[failed.step].address.clone(),
-        class: failed.error.class(),
-        message: failed.error.to_string(),
-    };
+    let failure = failure_of(&walk, &failed);
     if !options.rollback {
         let serial = state.finish(&options.operation, &changed)?;
         return Ok(Outcome::Failed { failure, serial });
     }
     // Undo the failed step's leftovers first, then completed steps, newest first.
     completed.push(undo_failed(&walk, failed));
-    let tainted = roll_back(&walk, completed).await;
+    let tainted = match roll_back(&walk, completed).await {
+        Ok(tainted) => tainted,
+        // The state stopped taking writes while undoing: undoing more would lose track.
+        Err(unsaved) => {
+            return Ok(Outcome::StateNotSaved {
+                failure: unsaved,
+                also_failed: Some(failure),
+            })
+        }
+    };
     let serial = state.finish(&format!("{} (rolled back)", options.operation), &changed)?;
     Ok(if tainted.is_empty() {
         Outcome::RolledBack { failure, serial }
@@ -244,4 +262,13 @@ pub async fn apply(
             serial,
         }
     })
+}
+
+/// The failure of a step, for the outcome.
+fn failure_of(walk: &Walk, failed: &StepFailure) -> Failure {
+    Failure {
+        address: walk.steps[failed.step].address.clone(),
+        class: failed.error.class(),
+        message: failed.error.to_string(),
+    }
 }

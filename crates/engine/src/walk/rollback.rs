@@ -5,6 +5,7 @@ use super::schedule::Phase;
 use super::step::{joined, retry_create, EventProgress, StepError};
 use super::{Done, StepFailure, Undo, Walk};
 use crate::events::Event;
+use crate::Failure;
 use meshctl_model::record::{NodeRecord, OwnedObject, Status};
 use meshctl_model::Address;
 use meshctl_plan::{Action, ResourceChange};
@@ -35,8 +36,13 @@ pub(super) fn undo_failed(walk: &Walk, failed: StepFailure) -> Done {
     }
 }
 
-/// Undoes completed steps, newest first; returns those whose undoing failed (now tainted).
-pub(super) async fn roll_back(walk: &Walk, completed: Vec<Done>) -> Vec<(Address, String)> {
+/// Undoes completed steps, newest first; returns those whose undoing failed (now tainted). Stops
+/// at the first undoing the state store did not take, returning that failure: undoing more
+/// without a writable state would lose track of the world.
+pub(super) async fn roll_back(
+    walk: &Walk,
+    completed: Vec<Done>,
+) -> Result<Vec<(Address, String)>, Failure> {
     walk.events.emit(Event::RollbackStarted {
         steps: completed.len(),
     });
@@ -46,16 +52,25 @@ pub(super) async fn roll_back(walk: &Walk, completed: Vec<Done>) -> Vec<(Address
         match undo(walk, done.step, done.undo).await {
             Ok(()) => walk.events.emit(Event::RolledBack { address }),
             Err(error) => {
+                let unsaved = error.state_not_saved().is_some();
+                let class = error.class();
                 let error = error.to_string();
                 walk.events.emit(Event::RollbackFailed {
                     address: address.clone(),
                     error: error.clone(),
                 });
+                if unsaved {
+                    return Err(Failure {
+                        address,
+                        class,
+                        message: error,
+                    });
+                }
                 tainted.push((address, error));
             }
         }
     }
-    tainted
+    Ok(tainted)
 }
 
 /// Undoes one step; on failure the record is left tainted and the error returned.

@@ -233,6 +233,16 @@ impl StepError {
             _ => None,
         }
     }
+
+    /// The state error, when the state store did not take a write: the walk must stop without
+    /// undoing anything.
+    pub(crate) fn state_not_saved(&self) -> Option<&StateError> {
+        match self {
+            StepError::State { source, .. } => Some(&**source),
+            StepError::OldObjectDeleted(inner) => inner.state_not_saved(),
+            _ => None,
+        }
+    }
 }
 
 /// `first`, then those of `more` it does not hold already.
