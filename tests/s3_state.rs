@@ -3,7 +3,9 @@
 //! half applied with its state in S3 from one directory is planned as unchanged from a second
 //! holding only the stack file and pulled, same lineage and serial, from a third; two applies on
 //! one key at once: one runs, the other fails in under a second naming it (or waits with
-//! `--lock-timeout`); two var files keep two state objects and another var file is refused; a
+//! `--lock-timeout`); a lock broken by `force-unlock` while its holder runs stops the holder at
+//! its next write (compare-and-swap), nothing lost; two var files keep two state objects and
+//! another var file is refused; a
 //! permanent S3 failure mid-apply leaves the errored-state file, which `state push` puts back so
 //! the next apply converges; 30% throttling and 5xx on S3 converge; `state migrate` moves a
 //! state to S3 and back and refuses a target of another lineage; `kill -9` at random moments of
@@ -329,7 +331,7 @@ fn race(dir: &Path, endpoint: &str, args: [&[&str]; 2]) -> [Ended; 2] {
                 .unwrap()
         })
         .collect();
-    let ended: Vec<Ended> = children
+    let waiting: Vec<_> = children
         .into_iter()
         .map(|child| {
             let pid = child.id();
@@ -344,8 +346,8 @@ fn race(dir: &Path, endpoint: &str, args: [&[&str]; 2]) -> [Ended; 2] {
                 }
             })
         })
-        .map(|t| t.join().unwrap())
         .collect();
+    let ended: Vec<Ended> = waiting.into_iter().map(|t| t.join().unwrap()).collect();
     let [a, b]: [Ended; 2] = ended.try_into().ok().unwrap();
     [a, b]
 }
@@ -356,7 +358,14 @@ fn two_applies_on_one_key_at_once_one_runs_and_the_other_fails_fast_naming_it() 
     let (moto, config) = moto_with_bucket(&rt);
     // Every call a little slow, so the one that runs holds the lock for a second or more.
     let proxy = FaultProxy::start(&moto.url(), 5).unwrap();
-    proxy.set_faults(Faults::parse("latency=60").unwrap());
+    proxy.set_faults(Faults::parse("latency=40").unwrap());
+    // One run first, so the trials time meshctl, not loading its binary from a cold disk.
+    let warm = directory_with(&zone_stack(
+        "warm",
+        "warm.example.com",
+        &backend("race/warm.json"),
+    ));
+    run(warm.path(), &proxy.url(), &["plan", "-f", "stack.yaml"]);
     let apply: &[&str] = &["apply", "-f", "stack.yaml", "--auto-approve"];
     let waiting: &[&str] = &[
         "apply",
@@ -808,4 +817,101 @@ fn kill_9_at_random_moments_of_apply_and_destroy_with_the_s3_backend() {
         "no lock left: {:?}",
         bucket_keys(&rt, &config)
     );
+}
+
+#[test]
+fn a_lock_broken_while_its_holder_runs_stops_the_holder_at_its_next_write_with_nothing_lost() {
+    let rt = runtime();
+    let (moto, config) = moto_with_bucket(&rt);
+    let before = world(&rt, &config);
+    // Slow calls: the apply is still running when its lock is broken and its state rewritten.
+    let proxy = FaultProxy::start(&moto.url(), 17).unwrap();
+    proxy.set_faults(Faults::parse("latency=40").unwrap());
+    let dir = directory_with(&seed_with_s3("meshctl/moamoa.json"));
+    let args = seed_args(&["apply"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let holder = meshctl(dir.path(), &proxy.url(), &args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the VPC exists, the holder's lock is broken as printed, and another writer takes
+    // the state: it pulls it and pushes it back, a new serial.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while proxy
+        .calls()
+        .get("ec2:CreateVpc")
+        .is_none_or(|c| c.forwarded == 0)
+    {
+        assert!(Instant::now() < deadline, "the apply never created its VPC");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The holder is paused meanwhile (SIGSTOP), so the other writer's read and write are not
+    // raced by its own writes; it resumes with the lock gone and the state rewritten.
+    let signal = |name: &str| {
+        let sent = Command::new("kill")
+            .args([name, &holder.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill {name}");
+    };
+    signal("-STOP");
+    let lock = state_object(&rt, &config, "meshctl/moamoa.json.lock").expect("the lock object");
+    let id = lock["id"].as_str().unwrap().to_string();
+    assert_eq!(lock["pid"], holder.id(), "{lock}");
+    let broken = run(
+        dir.path(),
+        &proxy.url(),
+        &["force-unlock", &id, "-f", "stack.yaml"],
+    );
+    assert_exit(&broken, 0, "force-unlock of a running holder");
+    let pulled = run(
+        dir.path(),
+        &proxy.url(),
+        &["state", "pull", "-f", "stack.yaml"],
+    );
+    assert_exit(&pulled, 0, "state pull by the other writer");
+    std::fs::write(dir.path().join("taken.json"), &pulled.stdout).unwrap();
+    let pushed = run(
+        dir.path(),
+        &proxy.url(),
+        &["state", "push", "taken.json", "-f", "stack.yaml"],
+    );
+    assert_exit(&pushed, 0, "state push by the other writer");
+    signal("-CONT");
+
+    // The holder's next write is refused by the compare-and-swap: it stops, keeping what it
+    // recorded in its errored-state file, and never overwrites the other writer's state.
+    let stopped = holder.wait_with_output().unwrap();
+    let stderr = text(&stopped.stderr);
+    assert_exit(&stopped, 6, "the holder after its lock was broken");
+    assert!(stderr.contains("changed by another writer"), "{stderr}");
+    let errored: Vec<String> = entries(dir.path())
+        .into_iter()
+        .filter(|n| n.starts_with("meshctl-errored-state-"))
+        .collect();
+    assert_eq!(errored.len(), 1, "{stderr}");
+    let object = state_object(&rt, &config, "meshctl/moamoa.json").unwrap();
+    let taken: serde_json::Value = serde_json::from_slice(&pulled.stdout).unwrap();
+    assert_eq!(
+        object["records"], taken["records"],
+        "the other writer's state stands"
+    );
+
+    // Nothing lost: the errored state (older than the push, so --force) put back, apply
+    // converges with one VPC, and destroy leaves nothing.
+    let forced = run(
+        dir.path(),
+        &proxy.url(),
+        &["state", "push", &errored[0], "-f", "stack.yaml", "--force"],
+    );
+    assert_exit(&forced, 0, "push of the holder's errored state");
+    let applied = run_seed(dir.path(), &proxy.url(), &["apply"]);
+    assert_exit(&applied, 0, "apply after the push");
+    let made = added(&before, &world(&rt, &config));
+    assert_eq!(made["vpc"].len(), 1, "{made:#?}");
+    assert_eq!(made["nat_gateway"].len(), 1, "{made:#?}");
+    let destroyed = run_seed(dir.path(), &proxy.url(), &["destroy"]);
+    assert_exit(&destroyed, 0, "destroy");
+    assert_eq!(added(&before, &world(&rt, &config)), BTreeMap::new());
 }

@@ -239,6 +239,17 @@ fn execute(planned: Planned, run: &RunArgs, operation: &str, saved_plan: bool) -
         }
         Err(error) => return Err(error.into()),
     };
+    if let Outcome::StateNotSaved {
+        failure,
+        also_failed,
+    } = &outcome
+    {
+        let mut why = failure.to_string();
+        if let Some(other) = also_failed {
+            why.push_str(&format!("\n  (before that, a step failed: {other})"));
+        }
+        return save_errored_state(store.as_ref(), &location, &why, operation);
+    }
     note(&describe(&outcome, operation));
     Ok(ExitCode::from(outcome.exit_code()))
 }
