@@ -129,6 +129,20 @@ impl ObjectError {
     }
 }
 
+/// A listed object's JSON with the apiVersion and kind of the type that was listed: a real API
+/// server sends the items of a built-in type's list without them (only the list has them;
+/// custom resources keep theirs), and readers of the object (`ObjectRef::of`) need them.
+fn listed_item(mut item: DynamicObject, api_version: &str, kind: &str) -> Value {
+    // kube-rs may read absent fields as an empty TypeMeta rather than none.
+    if !matches!(&item.types, Some(t) if !t.kind.is_empty() && !t.api_version.is_empty()) {
+        item.types = Some(kube::core::TypeMeta {
+            api_version: api_version.to_string(),
+            kind: kind.to_string(),
+        });
+    }
+    serde_json::to_value(item).unwrap_or(Value::Null)
+}
+
 /// An object found by `Objects::list_labelled`.
 pub struct Listed {
     /// Its type as the cluster prefers to serve it, and where it lives.
@@ -276,7 +290,7 @@ impl Objects {
         Ok(found
             .items
             .into_iter()
-            .map(|o| serde_json::to_value(o).unwrap_or(Value::Null))
+            .map(|o| listed_item(o, api_version, kind))
             .collect())
     }
 
@@ -334,7 +348,7 @@ impl Objects {
                             name,
                         },
                         namespaced: capabilities.scope == Scope::Namespaced,
-                        object: serde_json::to_value(item).unwrap_or(Value::Null),
+                        object: listed_item(item, &resource.api_version, &resource.kind),
                     });
                 }
             }

@@ -297,3 +297,90 @@ async fn tls_and_bearer_tokens_with_kube_rs() {
     let status = api_error(err);
     assert_eq!((status.code, status.reason.as_str()), (401, "Unauthorized"));
 }
+
+/// The raw JSON of a GET, as the server sent it (no client type fills anything in).
+async fn get_raw(client: &Client, path: &str) -> serde_json::Value {
+    let request = hyper::Request::get(path).body(Vec::new()).expect("request");
+    let text = client.request_text(request).await.expect("GET answered");
+    serde_json::from_str(&text).expect("JSON answer")
+}
+
+/// As a real API server: a LIST of a built-in type carries each item without `apiVersion` and
+/// `kind` (only the list has them), a LIST of custom resources keeps them on each item, and a
+/// watch event's object carries them whatever the type.
+#[tokio::test]
+async fn list_items_of_built_in_types_carry_no_type_meta() {
+    let server = ApiServer::start(ApiServerOptions::default())
+        .await
+        .expect("server");
+    let (client, _dir) = client_for(&server, None).await;
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let configmap = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "one"}});
+    configmaps
+        .patch("one", &PatchParams::apply("t"), &Patch::Apply(configmap))
+        .await
+        .expect("configmap applied");
+    let gateway = json!({"apiVersion": "networking.istio.io/v1beta1", "kind": "Gateway",
+        "metadata": {"name": "gw", "namespace": "default"}, "spec": {}});
+    server
+        .store()
+        .create(
+            &Gvr::new("networking.istio.io", "v1beta1", "gateways"),
+            Some("default"),
+            gateway,
+            &Default::default(),
+        )
+        .expect("gateway stored");
+
+    let list = get_raw(&client, "/api/v1/namespaces/default/configmaps").await;
+    assert_eq!(list["kind"], "ConfigMapList");
+    assert_eq!(list["apiVersion"], "v1");
+    let item = &list["items"][0];
+    assert_eq!(item["metadata"]["name"], "one");
+    assert!(
+        item.get("kind").is_none() && item.get("apiVersion").is_none(),
+        "{item}"
+    );
+    let namespaces = get_raw(&client, "/api/v1/namespaces").await;
+    assert!(namespaces["items"][0].get("kind").is_none());
+
+    let gateways = get_raw(
+        &client,
+        "/apis/networking.istio.io/v1beta1/namespaces/default/gateways",
+    )
+    .await;
+    assert_eq!(gateways["items"][0]["kind"], "Gateway");
+    assert_eq!(
+        gateways["items"][0]["apiVersion"],
+        "networking.istio.io/v1beta1"
+    );
+
+    let one = get_raw(&client, "/api/v1/namespaces/default/configmaps/one").await;
+    assert_eq!(one["kind"], "ConfigMap");
+
+    let dynamic: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "default",
+        &kube::core::ApiResource::erase::<ConfigMap>(&()),
+    );
+    let mut events = dynamic
+        .watch(&kube::api::WatchParams::default(), "0")
+        .await
+        .expect("watch opened")
+        .boxed();
+    let event = tokio::time::timeout(Duration::from_secs(5), events.next())
+        .await
+        .expect("a watch event")
+        .expect("stream open")
+        .expect("event decoded");
+    let kube::api::WatchEvent::Added(object) = event else {
+        panic!("expected ADDED, got {event:?}");
+    };
+    let types = object
+        .types
+        .expect("a watch event's object carries its type");
+    assert_eq!(
+        (types.api_version.as_str(), types.kind.as_str()),
+        ("v1", "ConfigMap")
+    );
+}

@@ -551,7 +551,7 @@ async fn serve_resource(
                     "kind": format!("{}List", def.kind),
                     "apiVersion": def.api_version(),
                     "metadata": {"resourceVersion": rv.to_string()},
-                    "items": items,
+                    "items": items.into_iter().map(|o| def.as_list_item(o)).collect::<Vec<_>>(),
                 }),
             ))
         }
@@ -627,7 +627,7 @@ async fn serve_resource(
                 let name = item["metadata"]["name"].as_str().unwrap_or_default();
                 let item_ns = item["metadata"]["namespace"].as_str();
                 match store.delete(&gvr, item_ns, name, &opts) {
-                    Ok(o) => deleted.push(o),
+                    Ok(o) => deleted.push(def.as_list_item(o)),
                     Err(e) if e.code == 404 => {}
                     Err(e) => return Err(e),
                 }

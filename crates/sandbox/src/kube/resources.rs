@@ -95,6 +95,27 @@ impl ResourceDef {
         api_version(&self.group, &self.version)
     }
 
+    /// True for a type compiled into a real API server (the core group, `apps`, `policy`,
+    /// `*.k8s.io`…), whose LIST answers carry each item without `apiVersion` and `kind` (only the
+    /// list has them; kubernetes/kubernetes#3030, #63676). Custom resources (Istio,
+    /// cert-manager, `elbv2.k8s.aws`, whatever a CRD adds) are listed with them, as the API
+    /// server's custom resource handler serves unstructured objects. Watch events carry them
+    /// for every type.
+    pub fn lists_items_untyped(&self) -> bool {
+        !self.from_crd && (!self.group.contains('.') || self.group.ends_with(".k8s.io"))
+    }
+
+    /// A stored object as a real server puts it in a list's `items` (see `lists_items_untyped`).
+    pub fn as_list_item(&self, mut object: Value) -> Value {
+        if self.lists_items_untyped() {
+            if let Some(fields) = object.as_object_mut() {
+                fields.remove("apiVersion");
+                fields.remove("kind");
+            }
+        }
+        object
+    }
+
     /// The APIResource entries (the resource and its status subresource) of an APIResourceList.
     pub fn discovery_entries(&self) -> Vec<Value> {
         let verbs = [
