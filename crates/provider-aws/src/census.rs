@@ -22,7 +22,7 @@ pub(crate) async fn census(cx: &Cx<'_>) -> Result<Vec<Found>> {
         }
         Kind::Nodegroup | Kind::IamServiceAccount => roles(cx).await,
         Kind::Route53Zone => zones(cx).await,
-        _ => Ok(Vec::new()),
+        Kind::DnsRecord | crate::kinds::cluster_kinds!() => Ok(Vec::new()),
     }
 }
 

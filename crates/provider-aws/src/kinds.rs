@@ -6,6 +6,31 @@ use meshctl_model::Kind;
 use meshctl_provider::{Applied, ErrorClass, Lookup, Progress, Request};
 use serde_json::Value;
 
+/// The kinds the Kubernetes provider handles, spelled out so that every dispatch here matches
+/// `Kind` exhaustively: a new kind does not compile until it is placed in this provider or
+/// listed here (`Schema::layer` says which, and a test checks the two agree).
+macro_rules! cluster_kinds {
+    () => {
+        Kind::Namespace
+            | Kind::LbController
+            | Kind::CertManager
+            | Kind::Istio
+            | Kind::IngressGateway
+            | Kind::Alb
+            | Kind::Issuer
+            | Kind::Certificate
+            | Kind::HelmRelease
+            | Kind::Manifest
+            | Kind::Gateway
+            | Kind::VirtualService
+            | Kind::DestinationRule
+            | Kind::PeerAuthentication
+            | Kind::RequestAuthentication
+            | Kind::AuthorizationPolicy
+    };
+}
+pub(crate) use cluster_kinds;
+
 pub(crate) async fn create(
     cx: &Cx<'_>,
     request: &Request<'_>,
@@ -20,7 +45,7 @@ pub(crate) async fn create(
         Kind::Route53Zone => route53::create_zone(cx, request, record).await,
         Kind::AcmCertificate => acm::create(cx, request, record, progress).await,
         Kind::DnsRecord => route53::create_record(cx, request, record).await,
-        other => Err(not_ours(cx, "create", other)),
+        other @ cluster_kinds!() => Err(not_ours(cx, "create", other)),
     }
 }
 
@@ -37,7 +62,7 @@ pub(crate) async fn read(
         Kind::Route53Zone => route53::read_zone(cx, request, objects).await,
         Kind::AcmCertificate => acm::read(cx, request, objects).await,
         Kind::DnsRecord => route53::read_record(cx, request, objects).await,
-        other => Err(not_ours(cx, "read", other)),
+        other @ cluster_kinds!() => Err(not_ours(cx, "read", other)),
     }
 }
 
@@ -70,7 +95,7 @@ pub(crate) async fn update(
             .ok_or_else(|| cx.error(ErrorClass::NotFound, "update", "the hosted zone is gone")),
         Kind::AcmCertificate => acm::update(cx, request, objects).await,
         Kind::DnsRecord => route53::update_record(cx, request, objects, record).await,
-        other => Err(not_ours(cx, "update", other)),
+        other @ cluster_kinds!() => Err(not_ours(cx, "update", other)),
     }
 }
 
@@ -149,7 +174,7 @@ pub(crate) async fn sweep(
         Kind::Route53Zone => route53::find_zone_objects(cx).await?,
         Kind::AcmCertificate => acm::find_tagged(cx).await?,
         // Records are named by the stack: recorded before they are written.
-        _ => Vec::new(),
+        Kind::DnsRecord | cluster_kinds!() => Vec::new(),
     };
     let orphans: Vec<OwnedObject> = found.into_iter().filter(|o| !keep.contains(o)).collect();
     if orphans.is_empty() {
@@ -174,7 +199,7 @@ pub(crate) async fn import(cx: &Cx<'_>, id: &str) -> Result<(Value, Applied)> {
         Kind::Route53Zone => route53::import_zone(cx, id).await,
         Kind::AcmCertificate => acm::import(cx, id).await,
         Kind::DnsRecord => route53::import_record(cx, id).await,
-        other => Err(not_ours(cx, "import", other)),
+        other @ cluster_kinds!() => Err(not_ours(cx, "import", other)),
     }
 }
 
