@@ -177,7 +177,7 @@ pub(crate) enum StepError {
 
 /// What a provider said, with its help on its own line.
 fn provider_said(error: &ProviderError) -> String {
-    error.message.clone()
+    error.explained()
 }
 
 impl StepError {
