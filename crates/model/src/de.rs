@@ -686,11 +686,7 @@ impl<'a> de::Deserializer<'a> for &NodeDeserializer<'a> {
             NodeKind::Map(entries)
                 if !entries.is_empty() && entries.iter().all(|e| e.value.is_removed()) =>
             {
-                let mut e = DeError::new(
-                    "missing-field",
-                    "its value was set aside".into(),
-                    None,
-                );
+                let mut e = DeError::new("missing-field", "its value was set aside".into(), None);
                 e.missing_field = Some(entries[0].key.clone());
                 Err(self.fail(e))
             }

@@ -301,7 +301,9 @@ pub fn make_plan(
     ) {
         let location = state.as_ref().map_or_else(String::new, |s| s.location());
         if !var_change.allow_var_change {
-            crate::output::errln!("error: the state in {location}: {changed}\n  Nothing was changed.");
+            crate::output::errln!(
+                "error: the state in {location}: {changed}\n  Nothing was changed."
+            );
             return Ok(None);
         }
         crate::output::errln!(
