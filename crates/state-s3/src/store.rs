@@ -441,18 +441,7 @@ impl StateStore for S3Store {
 
     fn commit(&self, change: Change) -> Result<(), StateError> {
         self.bump_and_save(|shared| {
-            for record in change.put {
-                shared.records.insert(record.address.to_string(), record);
-            }
-            for address in change.remove {
-                shared.records.remove(&address.to_string());
-            }
-            for entry in change.open {
-                shared.journal.insert(entry.id, entry);
-            }
-            for id in change.close {
-                shared.journal.remove(&id);
-            }
+            change.apply_to(&mut shared.records, &mut shared.journal);
             Ok(())
         })
     }

@@ -80,6 +80,29 @@ pub struct Change {
     pub close: Vec<u64>,
 }
 
+impl Change {
+    /// Applies the change to a state held in memory: records by address, open journal entries
+    /// by id (the in-memory and S3 stores; sled applies it in its own transaction).
+    pub fn apply_to(
+        self,
+        records: &mut std::collections::BTreeMap<String, NodeRecord>,
+        journal: &mut std::collections::BTreeMap<u64, JournalEntry>,
+    ) {
+        for record in self.put {
+            records.insert(record.address.to_string(), record);
+        }
+        for address in self.remove {
+            records.remove(&address.to_string());
+        }
+        for entry in self.open {
+            journal.insert(entry.id, entry);
+        }
+        for id in self.close {
+            journal.remove(&id);
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("state at {path} was written by a newer meshctl (state format {found}, this build reads up to {supported}); upgrade meshctl")]

@@ -75,19 +75,8 @@ impl StateStore for MemoryStore {
     }
 
     fn commit(&self, change: Change) -> Result<(), StateError> {
-        let mut inner = self.lock();
-        for r in change.put {
-            inner.records.insert(r.address.to_string(), r);
-        }
-        for a in change.remove {
-            inner.records.remove(&a.to_string());
-        }
-        for j in change.open {
-            inner.journal.insert(j.id, j);
-        }
-        for id in change.close {
-            inner.journal.remove(&id);
-        }
+        let inner = &mut *self.lock();
+        change.apply_to(&mut inner.records, &mut inner.journal);
         Ok(())
     }
 
