@@ -53,7 +53,9 @@ fn apply(dir: &Path) -> std::process::Output {
     .unwrap()
 }
 
-fn check_accounted(dir: &Path, trial: usize) {
+/// Returns the open store: sled releases its file lock from a background thread after the last
+/// handle is dropped, so opening the database again at once can fail.
+fn check_accounted(dir: &Path, trial: usize) -> SledStore {
     let store = SledStore::open(&dir.join("state/t"), "t")
         .unwrap_or_else(|e| panic!("trial {trial}: state does not open after SIGKILL: {e}"));
     let records = store.records().unwrap();
@@ -74,6 +76,7 @@ fn check_accounted(dir: &Path, trial: usize) {
             object.address
         );
     }
+    store
 }
 
 fn check_converged(dir: &Path, trial: usize, resources: usize) {
@@ -144,7 +147,7 @@ fn applies_killed_at_random_points_never_orphan_objects() {
         child.kill().ok(); // SIGKILL on Unix
         child.wait().unwrap();
 
-        check_accounted(dir.path(), trial);
+        drop(check_accounted(dir.path(), trial));
         // No person breaks the lock the killed run left: the next run takes it over.
         let left_locked = dir.path().join("state/t/meshctl.lock").exists();
         let out = apply(dir.path());
@@ -314,8 +317,7 @@ fn updates_that_create_objects_killed_at_random_points_never_orphan_objects() {
         let delay = updating.mul_f64(0.2 + fastrand::f64());
         apply_killed_after_first_update(dir.path(), Some(delay));
 
-        check_accounted(dir.path(), trial);
-        let store = SledStore::open(&dir.path().join("state/t"), "t").unwrap();
+        let store = check_accounted(dir.path(), trial);
         if store
             .journal()
             .unwrap()
