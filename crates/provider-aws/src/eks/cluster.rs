@@ -237,32 +237,20 @@ fn issuer_of(cluster: &aws_sdk_eks::types::Cluster) -> Option<String> {
 
 /// Whom a cluster belongs to, by its tags.
 fn cluster_owner(cx: &Cx<'_>, cluster: &aws_sdk_eks::types::Cluster) -> Owner {
-    Owner::of(
-        cx,
-        cluster
-            .tags()
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| (k.as_str(), v.as_str())),
-    )
+    super::owner_by_tags(cx, cluster.tags())
 }
 
-/// An existing cluster named like this resource's is an earlier attempt of it only if its tags
-/// say so; anyone else's is refused.
 fn ensure_cluster_ours(
     cx: &Cx<'_>,
     cluster: &aws_sdk_eks::types::Cluster,
     name: &str,
 ) -> Result<()> {
-    match cluster_owner(cx, cluster) {
-        Owner::ThisResource => Ok(()),
-        owner => Err(cx.taken(
-            "create",
-            &format!("EKS cluster {name}"),
-            &owner,
-            "give this cluster another name (`cluster_name:`, or rename the resource)",
-        )),
-    }
+    super::ensure_ours(
+        cx,
+        cluster_owner(cx, cluster),
+        &format!("EKS cluster {name}"),
+        "give this cluster another name (`cluster_name:`, or rename the resource)",
+    )
 }
 pub(super) async fn describe_cluster(
     cx: &Cx<'_>,

@@ -63,3 +63,22 @@ pub(crate) async fn owner(cx: &Cx<'_>, object: &OwnedObject) -> Result<Option<Ow
         _ => Ok(None),
     }
 }
+
+/// Whom an EKS object (cluster, nodegroup) belongs to, by its tags.
+fn owner_by_tags(cx: &Cx<'_>, tags: Option<&std::collections::HashMap<String, String>>) -> Owner {
+    Owner::of(
+        cx,
+        tags.into_iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    )
+}
+
+/// An existing EKS object named like this resource's is an earlier attempt of it only if its
+/// tags say so (`owner`); anyone else's is refused, with `rename` as the way out.
+fn ensure_ours(cx: &Cx<'_>, owner: Owner, what: &str, rename: &str) -> Result<()> {
+    match owner {
+        Owner::ThisResource => Ok(()),
+        owner => Err(cx.taken("create", what, &owner, rename)),
+    }
+}

@@ -102,14 +102,7 @@ async fn tier_subnets(cx: &Cx<'_>, cluster: &str, tier: SubnetTier) -> Result<Ve
 
 /// Whom a nodegroup belongs to, by its tags.
 fn nodegroup_owner(cx: &Cx<'_>, group: &aws_sdk_eks::types::Nodegroup) -> Owner {
-    Owner::of(
-        cx,
-        group
-            .tags()
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| (k.as_str(), v.as_str())),
-    )
+    super::owner_by_tags(cx, group.tags())
 }
 
 fn ensure_nodegroup_ours(
@@ -118,15 +111,12 @@ fn ensure_nodegroup_ours(
     cluster: &str,
     name: &str,
 ) -> Result<()> {
-    match nodegroup_owner(cx, group) {
-        Owner::ThisResource => Ok(()),
-        owner => Err(cx.taken(
-            "create",
-            &format!("nodegroup {name} of EKS cluster {cluster}"),
-            &owner,
-            "rename this resource (its name is the nodegroup's name)",
-        )),
-    }
+    super::ensure_ours(
+        cx,
+        nodegroup_owner(cx, group),
+        &format!("nodegroup {name} of EKS cluster {cluster}"),
+        "rename this resource (its name is the nodegroup's name)",
+    )
 }
 
 /// Whom the nodegroup `object` names belongs to, or `None` if it is gone.
