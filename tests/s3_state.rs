@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use support::aws_world::{added, world};
+use support::aws_world::{added, world, zones};
 use support::{runtime, sdk_config, text, REGION};
 
 const BUCKET: &str = "acme-meshctl-state";
@@ -102,24 +102,6 @@ fn bucket_keys(rt: &tokio::runtime::Runtime, config: &SdkConfig) -> Vec<String> 
             .iter()
             .filter_map(|o| o.key().map(String::from))
             .collect()
-    })
-}
-
-/// The names of the hosted zones in moto.
-fn zones(rt: &tokio::runtime::Runtime, config: &SdkConfig) -> Vec<String> {
-    rt.block_on(async {
-        let listed = aws_sdk_route53::Client::new(config)
-            .list_hosted_zones()
-            .send()
-            .await
-            .unwrap();
-        let mut names: Vec<String> = listed
-            .hosted_zones()
-            .iter()
-            .map(|z| z.name().to_string())
-            .collect();
-        names.sort();
-        names
     })
 }
 

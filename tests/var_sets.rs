@@ -10,6 +10,7 @@ mod support;
 use meshctl_sandbox::Moto;
 use std::path::Path;
 use std::process::{Command, Output};
+use support::aws_world::zones;
 use support::{runtime, sdk_config, text};
 
 /// One hosted zone per environment; its domain and the state's place come from the var file.
@@ -61,24 +62,6 @@ fn report(output: &Output) -> String {
         text(&output.stdout),
         text(&output.stderr)
     )
-}
-
-/// The hosted zones in moto, by name, read with the SDK.
-fn zones(rt: &tokio::runtime::Runtime, config: &aws_config::SdkConfig) -> Vec<String> {
-    rt.block_on(async {
-        let listed = aws_sdk_route53::Client::new(config)
-            .list_hosted_zones()
-            .send()
-            .await
-            .unwrap();
-        let mut names: Vec<String> = listed
-            .hosted_zones()
-            .iter()
-            .map(|z| z.name().to_string())
-            .collect();
-        names.sort();
-        names
-    })
 }
 
 fn setup(stack: &str) -> (tempfile::TempDir, std::path::PathBuf) {

@@ -160,3 +160,21 @@ pub fn added(
         .filter(|(_, ids)| !ids.is_empty())
         .collect()
 }
+
+/// The names of the hosted zones in moto, sorted.
+pub fn zones(rt: &tokio::runtime::Runtime, config: &SdkConfig) -> Vec<String> {
+    rt.block_on(async {
+        let listed = aws_sdk_route53::Client::new(config)
+            .list_hosted_zones()
+            .send()
+            .await
+            .unwrap();
+        let mut names: Vec<String> = listed
+            .hosted_zones()
+            .iter()
+            .map(|z| z.name().to_string())
+            .collect();
+        names.sort();
+        names
+    })
+}
