@@ -14,9 +14,23 @@ pub const MAX_FILE_BYTES: usize = 16 * 1024 * 1024;
 /// and so do plan and state files, which serde_json reads back to 128 levels at most.
 pub const MAX_DEPTH: usize = 64;
 
-/// Most YAML nodes (scalars, lists, mappings) one document may hold, counting every copy an alias
-/// makes and the copy each anchor keeps. A 10,000-resource stack holds about 250,000.
+/// Most YAML nodes (scalars, lists, mappings) a document of up to 6 MB may hold, counting every copy
+/// an alias makes and the copy each anchor keeps; a longer file may hold one per `BYTES_PER_NODE`
+/// bytes of it (`max_nodes`). A 10,000-resource stack (2 MB) holds about 250,000, a
+/// 50,000-resource one (10 MB) about 1,250,000.
 pub const MAX_NODES: usize = 1_000_000;
+
+/// Bytes of text a node takes at the least, as `max_nodes` counts them: a node written out takes
+/// two bytes or more (`[1,1,…]`), about eight in a real stack. So the nodes, and the memory they
+/// take, stay in proportion to the file, while an alias bomb, which writes few nodes and copies
+/// many, stops at `MAX_NODES`.
+pub const BYTES_PER_NODE: usize = 6;
+
+/// Most YAML nodes a document of `text_bytes` bytes may hold, alias copies and var substitutions
+/// included: `MAX_NODES`, or one per `BYTES_PER_NODE` bytes of a longer file.
+pub fn max_nodes(text_bytes: usize) -> usize {
+    MAX_NODES.max(text_bytes / BYTES_PER_NODE)
+}
 
 /// Most diagnostics of one code reported for one file; the rest are counted in one last
 /// diagnostic of that code, so a file of 100,000 unknown fields is reported in a page.
@@ -65,21 +79,21 @@ pub fn nesting_too_deep(span: Span) -> Diagnostic {
     .help("flatten the structure; no stack field nests this deep")
 }
 
-/// The document holds more than `MAX_NODES` nodes, written out.
-pub fn too_many_nodes(span: Span) -> Diagnostic {
+/// The document holds more than `limit` nodes (its `max_nodes`), written out.
+pub fn too_many_nodes(span: Span, limit: usize) -> Diagnostic {
     Diagnostic::error(
         "too-many-nodes",
-        format!("the document holds more than {MAX_NODES} values; this one is past the limit"),
+        format!("the document holds more than {limit} values; this one is past the limit"),
     )
     .with_span(span)
     .help("split the stack into several smaller stacks")
 }
 
-/// An alias (or the anchor's own copy) takes the document past `MAX_NODES`.
-pub fn alias_expansion_too_large(span: Span, added: usize) -> Diagnostic {
+/// An alias (or the anchor's own copy) takes the document past `limit` nodes (its `max_nodes`).
+pub fn alias_expansion_too_large(span: Span, added: usize, limit: usize) -> Diagnostic {
     Diagnostic::error(
         "alias-expansion-too-large",
-        format!("this alias copies {added} values, taking the document past {MAX_NODES} values"),
+        format!("this alias copies {added} values, taking the document past {limit} values"),
     )
     .with_span(span)
     .help("aliases that repeat aliases multiply; write the values out or reuse them less")

@@ -31,6 +31,22 @@ impl FieldPath {
         FieldPath(segments)
     }
 
+    /// Descends into mapping key `key` in place: for walks over a whole document, which make a
+    /// path to keep only where they find something.
+    pub fn push_key(&mut self, key: &str) {
+        self.0.push(Segment::Key(key.to_string()));
+    }
+
+    /// Descends into sequence index `index` in place.
+    pub fn push_index(&mut self, index: usize) {
+        self.0.push(Segment::Index(index));
+    }
+
+    /// Goes back up from the last `push_key` or `push_index`.
+    pub fn pop(&mut self) {
+        self.0.pop();
+    }
+
     /// `resources[i]`, the path of the i-th resource.
     pub fn resource(index: usize) -> Self {
         FieldPath::root().key("resources").index(index)

@@ -173,8 +173,10 @@ pub(crate) fn substitute_entries(
 /// What substituting vars may add to the document, bounded like aliases: a var holding a list,
 /// used a hundred thousand times, is a billion laughs too.
 struct Expansion {
-    /// Nodes the document may still gain (`MAX_NODES` minus what it holds).
+    /// Nodes the document may still gain (its `max_nodes` minus what it holds).
     nodes: usize,
+    /// The document's `max_nodes`, for the message.
+    max_nodes: usize,
     /// Bytes spliced text may still add (`MAX_FILE_BYTES` in all).
     bytes: usize,
     /// Reported once; substitution stops there.
@@ -183,8 +185,11 @@ struct Expansion {
 
 impl Expansion {
     fn for_document(root: &Node) -> Self {
+        // The parser bounded the document by its length; the last value written stands for it.
+        let max_nodes = crate::limits::max_nodes(text_end(root));
         Expansion {
-            nodes: crate::limits::MAX_NODES.saturating_sub(measure(root).0),
+            nodes: max_nodes.saturating_sub(measure(root).0),
+            max_nodes,
             bytes: crate::limits::MAX_FILE_BYTES,
             exceeded: false,
         }
@@ -213,7 +218,7 @@ impl Expansion {
                 "var-expansion-too-large",
                 format!(
                     "with this var substituted the stack would pass {} values or {} MiB of text",
-                    crate::limits::MAX_NODES,
+                    self.max_nodes,
                     crate::limits::MAX_FILE_BYTES >> 20
                 ),
             )
@@ -223,6 +228,16 @@ impl Expansion {
         );
         false
     }
+}
+
+/// Where the last value below `node` starts, in bytes from the start of the file.
+fn text_end(node: &Node) -> usize {
+    let below = match &node.kind {
+        NodeKind::Map(entries) => entries.last().map(|e| text_end(&e.value)),
+        NodeKind::Seq(items) => items.last().map(text_end),
+        _ => None,
+    };
+    below.unwrap_or(0).max(node.span.offset)
 }
 
 /// Nodes in `node` and how deep it nests (a scalar is 1 deep).

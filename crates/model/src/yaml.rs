@@ -366,8 +366,10 @@ struct TreeBuilder<'a> {
     anchors: HashMap<usize, (Node, usize)>,
     /// Nodes built into the tree so far, alias copies included.
     nodes: usize,
-    /// Nodes in the copies anchors keep; with `nodes`, bounded by `MAX_NODES`.
+    /// Nodes in the copies anchors keep; with `nodes`, bounded by `max_nodes`.
     kept: usize,
+    /// The most nodes this document may hold (`limits::max_nodes` of its length).
+    max_nodes: usize,
     root: Option<Node>,
     problem: Option<Diagnostic>,
     /// A block mapping opened past `MAX_DEPTH`, reported at the key that follows.
@@ -419,6 +421,7 @@ impl<'a> TreeBuilder<'a> {
             anchors: HashMap::new(),
             nodes: 0,
             kept: 0,
+            max_nodes: limits::max_nodes(base + text.len()),
             root: None,
             problem: None,
             too_deep_at: None,
@@ -524,7 +527,7 @@ impl<'a> TreeBuilder<'a> {
     }
 
     /// Counts `added` more nodes into the tree, failing once the document holds more than
-    /// `MAX_NODES` (with the copies anchors keep).
+    /// `max_nodes` (with the copies anchors keep).
     #[allow(clippy::result_large_err)] // the diagnostic ends the parse
     fn count(&mut self, added: usize, span: Span, alias: bool) -> Result<(), Diagnostic> {
         self.nodes = self.nodes.saturating_add(added);
@@ -533,11 +536,11 @@ impl<'a> TreeBuilder<'a> {
 
     #[allow(clippy::result_large_err)] // the diagnostic ends the parse
     fn check_budget(&self, span: Span, added: usize, alias: bool) -> Result<(), Diagnostic> {
-        if self.nodes.saturating_add(self.kept) > limits::MAX_NODES {
+        if self.nodes.saturating_add(self.kept) > self.max_nodes {
             return Err(if alias {
-                limits::alias_expansion_too_large(span, added)
+                limits::alias_expansion_too_large(span, added, self.max_nodes)
             } else {
-                limits::too_many_nodes(span)
+                limits::too_many_nodes(span, self.max_nodes)
             });
         }
         Ok(())

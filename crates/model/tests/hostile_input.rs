@@ -292,3 +292,33 @@ fn a_stack_written_as_one_line_of_json_is_read_and_located_and_its_snippet_cut()
     );
     assert!(rendered.len() < 1_000, "{rendered}");
 }
+
+/// A list of `items` numbers under one key, each written on its own line in `width` bytes.
+fn long_list(items: usize, width: usize) -> String {
+    let mut text = String::with_capacity(items * width + 16);
+    text.push_str("numbers:\n");
+    for i in 0..items {
+        text.push_str(&format!("- {:0w$}\n", i, w = width - 3));
+    }
+    text
+}
+
+#[test]
+fn a_long_file_may_hold_nodes_in_proportion_to_its_length() {
+    use meshctl_model::limits::{max_nodes, BYTES_PER_NODE, MAX_NODES};
+    // A 50,000-resource stack is 10 MB of about 1,250,000 nodes, eight bytes each: past
+    // `MAX_NODES`, and read because its file is long enough to hold them.
+    let items = MAX_NODES + MAX_NODES / 10;
+    let spread = long_list(items, BYTES_PER_NODE + 2);
+    assert!(max_nodes(spread.len()) > items);
+    assert!(meshctl_model::yaml::parse(&spread).is_ok());
+    // As many nodes written densely still pass the limit of their shorter file.
+    let dense = format!("numbers: [{}]\n", vec!["1"; items].join(","));
+    let problem = meshctl_model::yaml::parse(&dense).expect_err("too many nodes");
+    assert_eq!(problem.code, "too-many-nodes");
+    assert!(
+        problem.message.contains(&MAX_NODES.to_string()),
+        "{}",
+        problem.message
+    );
+}

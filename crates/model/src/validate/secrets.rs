@@ -22,6 +22,22 @@ const CREDENTIAL_KEYS: &[&str] = &[
 ];
 
 fn is_credential_key(key: &str) -> bool {
+    // Every key of the document passes here: ASCII keys are compared without allocating.
+    if key.is_ascii() {
+        let mut normal = [0u8; LONGEST_CREDENTIAL_KEY];
+        let mut len = 0;
+        for b in key.bytes().filter(|b| *b != b'_' && *b != b'-') {
+            let Some(slot) = normal.get_mut(len) else {
+                return false;
+            };
+            *slot = b.to_ascii_lowercase();
+            len += 1;
+        }
+        return CREDENTIAL_KEYS
+            .iter()
+            .any(|k| k.as_bytes() == &normal[..len]);
+    }
+    // Some non-ASCII letters lower-case to ASCII ones (KELVIN SIGN to `k`).
     let normal: String = key
         .chars()
         .filter(|c| *c != '_' && *c != '-')
@@ -29,6 +45,9 @@ fn is_credential_key(key: &str) -> bool {
         .collect();
     CREDENTIAL_KEYS.contains(&normal.as_str())
 }
+
+/// The length of the longest of `CREDENTIAL_KEYS`.
+const LONGEST_CREDENTIAL_KEY: usize = 24;
 
 /// An AWS access key ID: AKIA (long-term) or ASIA (temporary) and 16 upper-case letters/digits.
 fn looks_like_access_key_id(text: &str) -> bool {
@@ -43,10 +62,12 @@ fn looks_like_access_key_id(text: &str) -> bool {
 }
 
 pub fn refuse_static_keys(root: &mut Node, diags: &mut Vec<Diagnostic>) {
-    walk(root, &FieldPath::root(), diags);
+    walk(root, &mut FieldPath::root(), diags);
 }
 
-fn walk(node: &mut Node, path: &FieldPath, diags: &mut Vec<Diagnostic>) {
+/// Walks the document with one path, pushed and popped as it goes: a path is copied only for a
+/// diagnostic.
+fn walk(node: &mut Node, path: &mut FieldPath, diags: &mut Vec<Diagnostic>) {
     match &mut node.kind {
         NodeKind::Map(entries) => {
             // Environment variables: `{name: AWS_SECRET_ACCESS_KEY, value: ...}`.
@@ -72,27 +93,30 @@ fn walk(node: &mut Node, path: &FieldPath, diags: &mut Vec<Diagnostic>) {
                 }
             }
             for entry in entries {
-                let child = path.key(&entry.key);
                 if is_credential_key(&entry.key) {
                     diags.push(
                         Diagnostic::error(
                             "static-aws-key",
                             format!("static AWS credentials (`{}`) in a stack", entry.key),
                         )
-                        .at(child)
+                        .at(path.key(&entry.key))
                         .with_span(entry.key_span)
                         .help(HELP)
                         .concealed(Conceal::AfterSpan),
                     );
                     entry.value.kind = NodeKind::Removed;
                 } else {
-                    walk(&mut entry.value, &child, diags);
+                    path.push_key(&entry.key);
+                    walk(&mut entry.value, path, diags);
+                    path.pop();
                 }
             }
         }
         NodeKind::Seq(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                walk(item, &path.index(i), diags);
+                path.push_index(i);
+                walk(item, path, diags);
+                path.pop();
             }
         }
         NodeKind::Scalar(text, _) if looks_like_access_key_id(text) => {
@@ -119,6 +143,10 @@ mod tests {
         assert!(is_credential_key("secret_access_key"));
         assert!(is_credential_key("AWS_SECRET_ACCESS_KEY"));
         assert!(!is_credential_key("access_log_file"));
+        assert!(is_credential_key("Secret-Access-Key-Secret-Ref"));
+        assert!(!is_credential_key("secret_access_key_secret_ref_x"));
+        // KELVIN SIGN lower-cases to `k`, so this is `sessiontoken` once normalized.
+        assert!(is_credential_key("session_to\u{212a}en"));
         assert!(looks_like_access_key_id("AKIAZ72NSUCESVG47F6A"));
         assert!(looks_like_access_key_id("key=ASIAZ72NSUCESVG47F6A;"));
         assert!(!looks_like_access_key_id("AKIA-not-a-key"));

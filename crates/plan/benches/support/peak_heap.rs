@@ -1,21 +1,30 @@
 //! A counting global allocator for the benchmarks: the peak heap of one run, printed beside the
-//! criterion timings (criterion measures time only).
+//! criterion timings (criterion measures time only). It counts only inside `measure`, so the
+//! timed runs pay no atomic operation per allocation.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 
 pub struct Counting;
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-pub static PEAK: AtomicUsize = AtomicUsize::new(0);
+static COUNTING: AtomicBool = AtomicBool::new(false);
+/// Bytes allocated minus bytes freed since `measure` started (below zero when it frees more than
+/// it allocates).
+static CURRENT: AtomicIsize = AtomicIsize::new(0);
+static PEAK: AtomicIsize = AtomicIsize::new(0);
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-        PEAK.fetch_max(now, Ordering::Relaxed);
+        if COUNTING.load(Ordering::Relaxed) {
+            let size = layout.size() as isize;
+            let now = CURRENT.fetch_add(size, Ordering::Relaxed) + size;
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
+        if COUNTING.load(Ordering::Relaxed) {
+            CURRENT.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        }
         unsafe { System.dealloc(ptr, layout) }
     }
 }
@@ -23,17 +32,13 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-/// Bytes live on the heap now: the baseline a measured run's peak is compared with.
-pub fn current() -> usize {
-    CURRENT.load(Ordering::Relaxed)
-}
-
-/// Starts a measurement: the peak so far is forgotten.
-pub fn reset_peak() {
-    PEAK.store(CURRENT.load(Ordering::Relaxed), Ordering::Relaxed);
-}
-
-/// The highest heap use since the last `reset_peak`.
-pub fn peak() -> usize {
-    PEAK.load(Ordering::Relaxed)
+/// Runs `f` and returns what it returned with the most heap it held at once beyond what was
+/// allocated before it started, in bytes.
+pub fn measure<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    CURRENT.store(0, Ordering::Relaxed);
+    PEAK.store(0, Ordering::Relaxed);
+    COUNTING.store(true, Ordering::SeqCst);
+    let value = f();
+    COUNTING.store(false, Ordering::SeqCst);
+    (value, PEAK.load(Ordering::Relaxed).max(0) as usize)
 }
