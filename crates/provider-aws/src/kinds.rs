@@ -2,9 +2,10 @@
 
 use crate::{acm, eks, iam, route53, vpc, Cx, Owner, Record, Result};
 use meshctl_model::record::OwnedObject;
-use meshctl_model::Kind;
+use meshctl_model::{Address, Kind};
 use meshctl_provider::{Applied, ErrorClass, Lookup, Progress, Request};
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// The kinds the Kubernetes provider handles, spelled out so that every dispatch here matches
 /// `Kind` exhaustively: a new kind does not compile until it is placed in this provider or
@@ -63,6 +64,25 @@ pub(crate) async fn read(
         Kind::AcmCertificate => acm::read(cx, request, objects).await,
         Kind::DnsRecord => route53::read_record(cx, request, objects).await,
         other @ cluster_kinds!() => Err(not_ours(cx, "read", other)),
+    }
+}
+
+/// Reads several resources of one kind at once where AWS lists them in batches: records by the
+/// page of their zone. Other kinds answer none and are read one by one (their describes are by
+/// id, few per stack, and not rate-limited).
+pub(crate) async fn read_batch(
+    cx: &Cx<'_>,
+    reads: &[(Request<'_>, &[OwnedObject])],
+) -> Result<BTreeMap<Address, Option<Applied>>> {
+    match cx.address.kind {
+        Kind::DnsRecord => route53::read_records(cx, reads).await,
+        Kind::Vpc
+        | Kind::EksCluster
+        | Kind::Nodegroup
+        | Kind::IamServiceAccount
+        | Kind::Route53Zone
+        | Kind::AcmCertificate
+        | cluster_kinds!() => Ok(BTreeMap::new()),
     }
 }
 

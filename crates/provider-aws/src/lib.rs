@@ -33,6 +33,7 @@ use meshctl_provider::{
     Applied, ErrorClass, Found, Inputs, Lookup, Progress, Provider, ProviderError, Request,
 };
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
@@ -341,6 +342,17 @@ impl Provider for AwsProvider {
     ) -> Result<Option<Applied>> {
         let cx = self.cx(request.address).await;
         kinds::read(&cx, request, objects).await
+    }
+
+    async fn read_batch(
+        &self,
+        reads: &[(Request<'_>, &[OwnedObject])],
+    ) -> Result<BTreeMap<Address, Option<Applied>>> {
+        let Some((first, _)) = reads.first() else {
+            return Ok(BTreeMap::new());
+        };
+        let cx = self.cx(first.address).await;
+        kinds::read_batch(&cx, reads).await
     }
 
     async fn lookup(&self, request: &Request<'_>) -> Result<Lookup> {

@@ -830,6 +830,96 @@ pub(crate) async fn read_record(
         .map(|set| record_applied(&spec, &set, object.clone(), request, cx)))
 }
 
+/// Reads many `dns_record`s with one paged listing of each zone they live in
+/// (`ListResourceRecordSets`, 300 record sets a page) instead of one call each, matching the
+/// record sets locally as `find_set` does. A read whose fields or record id cannot be used is
+/// left out, for `read_record` to say what is wrong with it; a zone that is gone answers `None`
+/// for every record in it. Nothing is kept: every call lists afresh.
+pub(crate) async fn read_records(
+    cx: &Cx<'_>,
+    reads: &[(Request<'_>, &[OwnedObject])],
+) -> Result<BTreeMap<Address, Option<Applied>>> {
+    struct Wanted<'r> {
+        request: &'r Request<'r>,
+        spec: DnsRecord,
+        object: &'r OwnedObject,
+        key: (String, String),
+    }
+    let mut answers = BTreeMap::new();
+    let mut by_zone: BTreeMap<&str, Vec<Wanted<'_>>> = BTreeMap::new();
+    for (request, objects) in reads {
+        if request.address.kind != Kind::DnsRecord {
+            continue;
+        }
+        let record_cx = Cx {
+            address: request.address,
+            ..*cx
+        };
+        let Ok(spec) = record_cx.spec::<DnsRecord>(request.desired, "read") else {
+            continue;
+        };
+        let Some(object) = objects.iter().find(|o| o.kind == RECORD) else {
+            answers.insert(request.address.clone(), None);
+            continue;
+        };
+        let Some((zone, name, kind)) = parse_record_id(&object.id) else {
+            continue;
+        };
+        by_zone.entry(zone).or_default().push(Wanted {
+            request,
+            spec,
+            object,
+            key: set_key(name, kind),
+        });
+    }
+    for (zone, wanted) in by_zone {
+        let Some(first) = wanted.first() else {
+            continue;
+        };
+        // A listing that fails is this zone's first record's error, as its own read's would be.
+        let listing_cx = Cx {
+            address: first.request.address,
+            ..*cx
+        };
+        let sets = match list_sets(&listing_cx, zone, None, "read").await {
+            Err(e) if e.class == ErrorClass::NotFound => Vec::new(),
+            other => other?,
+        };
+        // The first set of a name and type, as `find_set` takes it.
+        let mut live: BTreeMap<(String, String), &ResourceRecordSet> = BTreeMap::new();
+        for set in &sets {
+            live.entry(set_key(&unescape(set.name()), set.r#type().as_str()))
+                .or_insert(set);
+        }
+        for want in &wanted {
+            let record_cx = Cx {
+                address: want.request.address,
+                ..*cx
+            };
+            let found = live.get(&want.key).map(|set| {
+                record_applied(
+                    &want.spec,
+                    set,
+                    want.object.clone(),
+                    want.request,
+                    &record_cx,
+                )
+            });
+            answers.insert(want.request.address.clone(), found);
+        }
+    }
+    Ok(answers)
+}
+
+/// What identifies a record set in a zone, spelled as `same_name` compares names: no trailing
+/// dot, any case.
+fn set_key(name: &str, kind: &str) -> (String, String) {
+    (
+        name.trim_end_matches('.').to_ascii_lowercase(),
+        kind.to_string(),
+    )
+}
+
 pub(crate) async fn delete_record_object(cx: &Cx<'_>, object: &OwnedObject) -> Result<()> {
     let Some((zone, name, kind)) = parse_record_id(&object.id) else {
         return Err(cx

@@ -171,6 +171,21 @@ pub trait Provider: Send + Sync {
         objects: &[OwnedObject],
     ) -> Result<Option<Applied>, ProviderError>;
 
+    /// Reads several recorded resources of one kind at once where the cloud lists them in
+    /// batches (Route53 record sets by the page of their zone), for refresh: the engine calls it
+    /// once per kind, within that kind's rate limit, instead of one `read` per resource. Each
+    /// answer, by address, is what `read` would return for it; a resource left out is read by
+    /// `read` afterwards (so one the batch cannot place gets `read`'s own error). Nothing may be
+    /// kept between calls: each call lists afresh, so no read ever sees an older listing. The
+    /// default answers none.
+    async fn read_batch(
+        &self,
+        reads: &[(Request<'_>, &[OwnedObject])],
+    ) -> Result<BTreeMap<Address, Option<Applied>>, ProviderError> {
+        let _ = reads;
+        Ok(BTreeMap::new())
+    }
+
     /// Looks up a resource the stack uses but does not manage, while planning, so that a missing
     /// one stops the plan before anything changes. The default reads it with no recorded
     /// objects; providers override it to say what they searched for.
