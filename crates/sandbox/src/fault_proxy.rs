@@ -2,9 +2,11 @@
 //! with AWS-shaped throttling or 5xx errors, per service, the way each service's protocol shapes
 //! them, so the SDK and meshctl classify them as the real ones. Rules can also fail matching calls
 //! permanently (AccessDenied) to drive rollbacks. It counts what it did per service and per call
-//! (`ec2:CreateVpc`, `s3:PutObject`), so a test can tell how many creates reached moto. S3 calls
-//! (path-style, as the SDK sends them to an IP endpoint) are named by their operation and answered
-//! with S3's own XML errors (`SlowDown`, `InternalError`, `AccessDenied`), bodiless for `HEAD`.
+//! (`ec2:CreateVpc`, `s3:PutObject`, `route53:ListResourceRecordSets`), so a test can tell how many
+//! creates reached moto, or how many calls a refresh made. S3 calls (path-style, as the SDK sends
+//! them to an IP endpoint) are named by their operation and answered with S3's own XML errors
+//! (`SlowDown`, `InternalError`, `AccessDenied`), bodiless for `HEAD`; Route53's REST calls are
+//! named by their operation too.
 //!
 //! `Faults::parse` reads the `meshctl-sandbox --faults` syntax: `ec2=throttle:0.5,*=5xx:0.1`.
 
@@ -176,7 +178,8 @@ impl FaultProxy {
     }
 
     /// What happened so far, by call: `ec2:CreateVpc` (query protocols name the action in the
-    /// body, JSON ones in `X-Amz-Target`; REST calls are `METHOD path`).
+    /// body, JSON ones in `X-Amz-Target`; S3 and Route53 calls are named by their operation,
+    /// other REST calls are `METHOD path`).
     pub fn calls(&self) -> HashMap<String, Counts> {
         lock(&self.shared.calls).clone()
     }
@@ -262,6 +265,8 @@ async fn handle(
         "{service}:{}",
         if service == "s3" {
             s3_operation(&parts.method, &parts.uri, &parts.headers)
+        } else if service == "route53" {
+            route53_operation(&parts.method, path)
         } else {
             query_action(&text)
                 .or(target)
@@ -380,6 +385,28 @@ fn s3_operation(method: &hyper::Method, uri: &hyper::Uri, headers: &hyper::Heade
         ("POST", false) if has("delete") => "DeleteObjects",
         ("DELETE", false) => "DeleteBucket",
         (method, _) => return format!("{method} /{path}"),
+    };
+    operation.to_string()
+}
+
+/// The Route53 operation of a REST call (`GET /2013-04-01/hostedzone/Z1/rrset`), as AWS names
+/// it, so that a test can count `route53:ListResourceRecordSets` apart from the other reads.
+fn route53_operation(method: &hyper::Method, path: &str) -> String {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    // parts[0] is the API version, `2013-04-01`.
+    let operation = match (method.as_str(), parts.get(1..).unwrap_or_default()) {
+        ("GET", ["hostedzone", _, "rrset"]) => "ListResourceRecordSets",
+        ("POST", ["hostedzone", _, "rrset"]) => "ChangeResourceRecordSets",
+        ("GET", ["hostedzone", _]) => "GetHostedZone",
+        ("DELETE", ["hostedzone", _]) => "DeleteHostedZone",
+        ("GET", ["hostedzone"]) => "ListHostedZones",
+        ("POST", ["hostedzone"]) => "CreateHostedZone",
+        ("GET", ["hostedzonesbyname"]) => "ListHostedZonesByName",
+        ("GET", ["hostedzonecount"]) => "GetHostedZoneCount",
+        ("GET", ["change", _]) => "GetChange",
+        ("GET", ["tags", _, _]) => "ListTagsForResource",
+        ("POST", ["tags", _, _]) => "ChangeTagsForResource",
+        (method, _) => return format!("{method} {path}"),
     };
     operation.to_string()
 }
@@ -541,6 +568,31 @@ mod tests {
         let head = aws_error("s3", Fault::AccessDenied, true);
         assert_eq!(head.status(), StatusCode::FORBIDDEN);
         assert!(!format!("{:?}", head.body()).contains("Error"));
+    }
+
+    #[test]
+    fn route53_calls_are_named_by_their_operation() {
+        let name = |method: &str, path: &str| route53_operation(&method.parse().unwrap(), path);
+        assert_eq!(
+            name("GET", "/2013-04-01/hostedzone/Z1ABC/rrset"),
+            "ListResourceRecordSets"
+        );
+        assert_eq!(
+            name("POST", "/2013-04-01/hostedzone/Z1ABC/rrset/"),
+            "ChangeResourceRecordSets"
+        );
+        assert_eq!(name("GET", "/2013-04-01/hostedzone/Z1ABC"), "GetHostedZone");
+        assert_eq!(name("GET", "/2013-04-01/hostedzone"), "ListHostedZones");
+        assert_eq!(
+            name("GET", "/2013-04-01/hostedzonesbyname"),
+            "ListHostedZonesByName"
+        );
+        assert_eq!(name("GET", "/2013-04-01/change/C2"), "GetChange");
+        assert_eq!(
+            name("GET", "/2013-04-01/tags/hostedzone/Z1ABC"),
+            "ListTagsForResource"
+        );
+        assert_eq!(name("PUT", "/2013-04-01/odd"), "PUT /2013-04-01/odd");
     }
 
     #[test]
