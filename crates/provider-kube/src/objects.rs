@@ -1,6 +1,7 @@
-//! Kubernetes objects by their JSON: server-side apply with field manager `meshctl`, get and
-//! delete of any kind, found through API discovery (custom resources included), and the ids
-//! under which state records them (`k8s:<apiVersion>/<Kind>` + `namespace/name`).
+//! Kubernetes objects by their JSON: server-side apply with field manager `meshctl`, get (one, or
+//! many by listing their type once per namespace) and delete of any kind, found through API
+//! discovery (custom resources included), and the ids under which state records them
+//! (`k8s:<apiVersion>/<Kind>` + `namespace/name`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -247,6 +248,63 @@ impl Objects {
                 error,
             })?;
         Ok(found.map(|o| serde_json::to_value(o).unwrap_or(Value::Null)))
+    }
+
+    /// Several objects as stored, in order, `None` for each that does not exist: where several
+    /// are of one type in one namespace they come from one list of that type there instead of
+    /// one GET each (a refresh of many VirtualServices lists them once).
+    pub async fn get_many(&self, objects: &[ObjectRef]) -> Result<Vec<Option<Value>>, ObjectError> {
+        let mut found = vec![None; objects.len()];
+        // Which objects share a type and namespace, in the order first met.
+        let mut groups: Vec<(GroupVersionKind, Option<&str>, Vec<usize>)> = Vec::new();
+        for (index, object) in objects.iter().enumerate() {
+            let (gvk, namespace) = (object.gvk(), object.namespace.as_deref());
+            match groups
+                .iter_mut()
+                .find(|(g, n, _)| *g == gvk && *n == namespace)
+            {
+                Some((_, _, members)) => members.push(index),
+                None => groups.push((gvk, namespace, vec![index])),
+            }
+        }
+        for (_, _, members) in groups {
+            let [first_index, ..] = members[..] else {
+                continue;
+            };
+            let first = &objects[first_index];
+            if members.len() == 1 {
+                found[first_index] = self.get(first).await?;
+                continue;
+            }
+            let api = match self.api(first).await {
+                Ok(api) => api,
+                // No such type means no such objects (the add-on and its CRDs are gone).
+                Err(ObjectError::UnknownType { .. }) => continue,
+                Err(other) => return Err(other),
+            };
+            let listed =
+                api.list(&ListParams::default())
+                    .await
+                    .map_err(|error| ObjectError::Api {
+                        object: match &first.namespace {
+                            Some(namespace) => format!("{} objects in {namespace}", first.kind),
+                            None => format!("{} objects", first.kind),
+                        },
+                        error,
+                    })?;
+            let by_name: HashMap<String, DynamicObject> = listed
+                .items
+                .into_iter()
+                .filter_map(|item| Some((item.metadata.name.clone()?, item)))
+                .collect();
+            for index in members {
+                let object = &objects[index];
+                found[index] = by_name
+                    .get(&object.name)
+                    .map(|item| listed_item(item.clone(), &object.api_version, &object.kind));
+            }
+        }
+        Ok(found)
     }
 
     /// The objects of a type (in `namespace`, or everywhere) matching a label selector (`""`:

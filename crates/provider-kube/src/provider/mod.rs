@@ -42,6 +42,7 @@ use tokio::sync::{Mutex, OnceCell};
 mod census;
 mod connection;
 mod installs;
+mod reads;
 mod sweep;
 mod waits;
 
@@ -440,28 +441,15 @@ impl Call<'_> {
     /// How the live objects differ from the rendered ones, on the fields meshctl renders; an
     /// object gone is a drift of its own. `None` when every one of them is gone.
     async fn object_drifts(&self, rendered: &[Value]) -> Result<Option<Vec<FieldDrift>>> {
-        let mut drifts = Vec::new();
-        let mut found = 0;
-        let references: Vec<(ObjectRef, &Value)> = rendered
-            .iter()
-            .filter_map(|o| Some((ObjectRef::of(o)?, o)))
-            .collect();
-        for (reference, object) in &references {
-            let live = self
-                .connected
-                .objects
-                .get(reference)
-                .await
-                .map_err(|e| self.object_error(e))?;
-            match live {
-                Some(live) => {
-                    found += 1;
-                    drifts.extend(drift::object_drifts(reference, object, &live));
-                }
-                None => drifts.push(drift::missing_object(reference)),
-            }
-        }
-        Ok((found > 0 || references.is_empty()).then_some(drifts))
+        let references = rendered_references(rendered);
+        let wanted: Vec<ObjectRef> = references.iter().map(|(r, _)| r.clone()).collect();
+        let live = self
+            .connected
+            .objects
+            .get_many(&wanted)
+            .await
+            .map_err(|e| self.object_error(e))?;
+        Ok(drifts_of(&references, &live))
     }
 
     /// Whether each recorded object still exists; `false` for the first that does not.
@@ -580,6 +568,34 @@ impl Call<'_> {
     }
 }
 
+/// The rendered objects that name themselves, with their references.
+fn rendered_references(rendered: &[Value]) -> Vec<(ObjectRef, &Value)> {
+    rendered
+        .iter()
+        .filter_map(|o| Some((ObjectRef::of(o)?, o)))
+        .collect()
+}
+
+/// How the live objects (`live[i]` for `references[i]`) differ from the rendered ones; an object
+/// gone is a drift of its own. `None` when every one of them is gone.
+fn drifts_of(
+    references: &[(ObjectRef, &Value)],
+    live: &[Option<Value>],
+) -> Option<Vec<FieldDrift>> {
+    let mut drifts = Vec::new();
+    let mut found = 0;
+    for ((reference, object), live) in references.iter().zip(live) {
+        match live {
+            Some(live) => {
+                found += 1;
+                drifts.extend(drift::object_drifts(reference, object, live));
+            }
+            None => drifts.push(drift::missing_object(reference)),
+        }
+    }
+    (found > 0 || references.is_empty()).then_some(drifts)
+}
+
 fn split_id(id: &str) -> (&str, &str) {
     id.split_once('/').unwrap_or(("default", id))
 }
@@ -656,6 +672,13 @@ impl Provider for KubeProvider {
             live: request.desired.clone(),
             drifts,
         }))
+    }
+
+    async fn read_batch(
+        &self,
+        reads: &[(Request<'_>, &[OwnedObject])],
+    ) -> Result<std::collections::BTreeMap<Address, Option<Applied>>> {
+        self.read_rendered_objects(reads).await
     }
 
     /// A looked-up resource (an `existing` control plane) is read; one that is not there is
