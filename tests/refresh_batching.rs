@@ -1,0 +1,295 @@
+//! Refresh reads Route53 by the page: a stack of 1,000 `dns_record`s in one zone, live in moto
+//! and recorded in state, is planned and drift-checked by the real `meshctl` through the counting
+//! proxy (`FaultProxy::calls`), which must see at most 10 Route53 calls per run — the record sets
+//! come from 4 pages of `ListResourceRecordSets` (300 a page), not one call per record. A record
+//! changed and one deleted with the AWS SDK behind meshctl's back are still reported as drift.
+
+mod support;
+
+use meshctl_sandbox::{Counts, FaultProxy, Moto};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+use support::sandbox::{assert_exit, show};
+use support::{runtime, sdk_config, text, zone_id};
+
+const DOMAIN: &str = "batch-refresh.example";
+const RECORDS: usize = 1000;
+/// The most Route53 calls one plan or drift of the whole stack may make.
+const MAX_ROUTE53_CALLS: u64 = 10;
+
+/// The name of record `i`, its address's name and its value.
+fn record(i: usize) -> (String, String) {
+    (format!("r{i:04}"), format!("10.0.{}.{}", i / 256, i % 256))
+}
+
+/// The stack: the registrar's zone, looked up, and `count` A records in it.
+fn stack(count: usize) -> String {
+    let mut text = format!(
+        "stack: batch\nregion: {}\nresources:\n  - kind: route53_zone\n    name: public\n    domain: {DOMAIN}\n",
+        support::REGION
+    );
+    for i in 0..count {
+        let (name, value) = record(i);
+        text.push_str(&format!(
+            "  - kind: dns_record\n    name: {name}\n    zone: public\n    record: {name}.{DOMAIN}\n    type: A\n    values: [{value}]\n    ttl: 60\n"
+        ));
+    }
+    text
+}
+
+fn meshctl(endpoint: &str, stack: &Path, state: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_meshctl"))
+        .args(args)
+        .arg("-f")
+        .arg(stack)
+        .arg("--state")
+        .arg(state)
+        .env("NO_COLOR", "1")
+        .env_remove("AWS_PROFILE")
+        .envs(meshctl_sandbox::moto::aws_env(endpoint, support::REGION))
+        .output()
+        .unwrap()
+}
+
+/// Route53 calls the proxy forwarded since `before`, by operation (`ListResourceRecordSets`).
+fn route53_calls_since(
+    proxy: &FaultProxy,
+    before: &HashMap<String, Counts>,
+) -> HashMap<String, u64> {
+    proxy
+        .calls()
+        .into_iter()
+        .filter_map(|(call, counts)| {
+            let operation = call.strip_prefix("route53:")?.to_string();
+            let earlier = before.get(&call).map_or(0, |c| c.forwarded);
+            let made = counts.forwarded - earlier;
+            (made > 0).then_some((operation, made))
+        })
+        .collect()
+}
+
+/// Runs `meshctl ARGS` through the proxy, timed, with the Route53 calls it made.
+fn counted(
+    proxy: &FaultProxy,
+    stack: &Path,
+    state: &Path,
+    args: &[&str],
+) -> (Output, Duration, HashMap<String, u64>) {
+    let before = proxy.calls();
+    let start = Instant::now();
+    let output = meshctl(&proxy.url(), stack, state, args);
+    let elapsed = start.elapsed();
+    (output, elapsed, route53_calls_since(proxy, &before))
+}
+
+fn assert_few_route53_calls(what: &str, calls: &HashMap<String, u64>, output: &Output) {
+    let total: u64 = calls.values().sum();
+    assert!(
+        total <= MAX_ROUTE53_CALLS,
+        "{what} made {total} Route53 calls for {RECORDS} records (at most {MAX_ROUTE53_CALLS}): {calls:?}\n{}",
+        show(output)
+    );
+    // 1,002 record sets (the records, SOA and NS) are 4 pages of 300.
+    assert_eq!(
+        calls.get("ListResourceRecordSets"),
+        Some(&4),
+        "{what}: {calls:?}"
+    );
+}
+
+/// Writes the other `RECORDS - 2` record sets straight into moto, as apply would have.
+fn seed_records(rt: &tokio::runtime::Runtime, config: &aws_config::SdkConfig, zone: &str) {
+    use aws_sdk_route53::types::{
+        Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+    };
+    let changes: Vec<Change> = (2..RECORDS)
+        .map(|i| {
+            let (name, value) = record(i);
+            let set = ResourceRecordSet::builder()
+                .name(format!("{name}.{DOMAIN}"))
+                .r#type(RrType::A)
+                .ttl(60)
+                .resource_records(ResourceRecord::builder().value(value).build().unwrap())
+                .build()
+                .unwrap();
+            Change::builder()
+                .action(ChangeAction::Create)
+                .resource_record_set(set)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let route53 = aws_sdk_route53::Client::new(config);
+    for chunk in changes.chunks(500) {
+        rt.block_on(
+            route53
+                .change_resource_record_sets()
+                .hosted_zone_id(zone)
+                .change_batch(
+                    ChangeBatch::builder()
+                        .set_changes(Some(chunk.to_vec()))
+                        .build()
+                        .unwrap(),
+                )
+                .send(),
+        )
+        .unwrap();
+    }
+}
+
+/// The state of the two-record stack grown to `RECORDS` records: each new record is
+/// `dns_record.r0001`'s, renamed, with its own value.
+fn grown_state(pulled: &Value) -> Value {
+    let mut state = pulled.clone();
+    let records = state["records"]
+        .as_array_mut()
+        .unwrap_or_else(|| panic!("the pulled state has records: {pulled:#}"));
+    let template = records
+        .iter()
+        .find(|r| r["address"] == "dns_record.r0001")
+        .unwrap_or_else(|| panic!("dns_record.r0001 is recorded: {pulled:#}"))
+        .to_string();
+    let (name, value) = record(1);
+    for i in 2..RECORDS {
+        let (new_name, new_value) = record(i);
+        let text = template
+            .replace(&name, &new_name)
+            .replace(&format!("\"{value}\""), &format!("\"{new_value}\""));
+        records.push(serde_json::from_str(&text).unwrap());
+    }
+    state
+}
+
+#[test]
+fn a_thousand_records_in_one_zone_refresh_by_the_page() {
+    let rt = runtime();
+    let moto = Moto::start().expect("moto_server must be installed: pip install 'moto[server]'");
+    let config = sdk_config(&rt, &moto.url());
+    rt.block_on(
+        aws_sdk_route53::Client::new(&config)
+            .create_hosted_zone()
+            .name(DOMAIN)
+            .caller_reference("registrar")
+            .send(),
+    )
+    .unwrap();
+    let zone = zone_id(&rt, &config, DOMAIN);
+    let dir = tempfile::tempdir().unwrap();
+    let (stack_file, state) = (dir.path().join("stack.yaml"), dir.path().join("state"));
+
+    // Two records applied by meshctl give the form of their records in state; the other 998
+    // are written into moto and state directly (applying them one by one would take minutes
+    // under Route53's 5 calls a second).
+    std::fs::write(&stack_file, stack(2)).unwrap();
+    let applied = meshctl(
+        &moto.url(),
+        &stack_file,
+        &state,
+        &["apply", "--auto-approve"],
+    );
+    assert_exit(&applied, 0, "apply of two records");
+    let pulled = meshctl(&moto.url(), &stack_file, &state, &["state", "pull"]);
+    assert_exit(&pulled, 0, "state pull");
+    let pulled: Value = serde_json::from_slice(&pulled.stdout).unwrap();
+    let grown = dir.path().join("grown.json");
+    std::fs::write(&grown, grown_state(&pulled).to_string()).unwrap();
+    std::fs::write(&stack_file, stack(RECORDS)).unwrap();
+    let pushed = meshctl(
+        &moto.url(),
+        &stack_file,
+        &state,
+        &["state", "push", grown.to_str().unwrap()],
+    );
+    assert_exit(&pushed, 0, "state push");
+    seed_records(&rt, &config, &zone);
+
+    let proxy = FaultProxy::start(&moto.url(), 22).unwrap();
+
+    // Nothing changed: the plan says so, having read every record.
+    let (plan, plan_time, calls) = counted(&proxy, &stack_file, &state, &["plan"]);
+    assert_exit(&plan, 0, "plan of the unchanged stack");
+    assert!(
+        text(&plan.stdout).contains("No changes"),
+        "{}",
+        show(&plan)
+    );
+    assert_few_route53_calls("plan", &calls, &plan);
+    eprintln!("plan of {RECORDS} records: {plan_time:?}, Route53 calls {calls:?}");
+
+    // Behind meshctl's back: one record points elsewhere, another is gone.
+    let (changed, changed_value) = (record(500).0, "192.0.2.50");
+    let deleted = record(900);
+    rt.block_on(async {
+        use aws_sdk_route53::types::{
+            Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+        };
+        let set = |name: &str, value: &str| {
+            ResourceRecordSet::builder()
+                .name(format!("{name}.{DOMAIN}"))
+                .r#type(RrType::A)
+                .ttl(60)
+                .resource_records(ResourceRecord::builder().value(value).build().unwrap())
+                .build()
+                .unwrap()
+        };
+        let change = |action, set| {
+            Change::builder()
+                .action(action)
+                .resource_record_set(set)
+                .build()
+                .unwrap()
+        };
+        aws_sdk_route53::Client::new(&config)
+            .change_resource_record_sets()
+            .hosted_zone_id(&zone)
+            .change_batch(
+                ChangeBatch::builder()
+                    .changes(change(ChangeAction::Upsert, set(&changed, changed_value)))
+                    .changes(change(ChangeAction::Delete, set(&deleted.0, &deleted.1)))
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    });
+
+    let (drift, drift_time, calls) = counted(
+        &proxy,
+        &stack_file,
+        &state,
+        &["drift", "--format", "json"],
+    );
+    assert_exit(&drift, 2, "drift after the out-of-band changes");
+    assert_few_route53_calls("drift", &calls, &drift);
+    eprintln!("drift of {RECORDS} records: {drift_time:?}, Route53 calls {calls:?}");
+    let report: Value = serde_json::from_slice(&drift.stdout)
+        .unwrap_or_else(|e| panic!("drift --format json is JSON: {e}\n{}", show(&drift)));
+    assert_eq!(report["resources_checked"], RECORDS + 1, "{report:#}");
+    let drifted: HashMap<String, &Value> = report["resources"]
+        .as_array()
+        .unwrap_or_else(|| panic!("the report lists resources: {report:#}"))
+        .iter()
+        .map(|r| (r["address"].as_str().unwrap_or_default().to_string(), r))
+        .collect();
+    assert_eq!(drifted.len(), 2, "{report:#}");
+    let changed_report = drifted[&format!("dns_record.{changed}")];
+    assert_eq!(changed_report["drift"], "changed", "{report:#}");
+    assert!(
+        changed_report.to_string().contains(changed_value),
+        "the live value is shown: {report:#}"
+    );
+    assert_eq!(
+        drifted[&format!("dns_record.{}", deleted.0)]["drift"],
+        "deleted",
+        "{report:#}"
+    );
+
+    // Generous bounds, for a debug build on a busy machine: one call per record under the
+    // 5-a-second limit takes over 200 s.
+    assert!(plan_time < Duration::from_secs(60), "plan took {plan_time:?}");
+    assert!(drift_time < Duration::from_secs(60), "drift took {drift_time:?}");
+}
