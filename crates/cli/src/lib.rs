@@ -25,6 +25,10 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "meshctl", version, about, propagate_version = true)]
 struct Cli {
+    /// Run as if meshctl was started in DIR: every path given (stack file, var files, state
+    /// directory, plan files) is read from there, as `git -C` and `terraform -chdir`.
+    #[arg(short = 'C', long = "chdir", value_name = "DIR", global = true)]
+    chdir: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -54,12 +58,26 @@ enum Command {
     ForceUnlock(commands::state::ForceUnlockArgs),
     /// Print a shell completion script.
     Completions(commands::completions::Args),
+    /// Print what a pipeline needs next (DNS names, ARNs, endpoints) from state, without AWS.
+    Output(commands::output::Args),
+    /// Print meshctl's version, commit and the state and plan format versions it reads.
+    Version(commands::version::Args),
 }
 
 /// Runs meshctl on the process's arguments, with the providers `providers` builds.
 pub fn run(providers: &ProviderFactory) -> ExitCode {
     let cli = Cli::parse();
     signals::install();
+    if let Some(dir) = &cli.chdir {
+        // Before anything reads a path: every relative path is then taken from DIR.
+        if let Err(error) = std::env::set_current_dir(dir) {
+            output::note(&format!(
+                "error: cannot change to directory {} (-C): {error}",
+                dir.display()
+            ));
+            return ExitCode::from(1);
+        }
+    }
     let result = match cli.command {
         Command::Validate(args) => commands::validate::run(&args),
         Command::Plan(args) => commands::plan::run(&args, providers),
@@ -72,6 +90,8 @@ pub fn run(providers: &ProviderFactory) -> ExitCode {
         Command::State(args) => commands::state::run(&args),
         Command::ForceUnlock(args) => commands::state::force_unlock(&args),
         Command::Completions(args) => commands::completions::run::<Cli>(&args),
+        Command::Output(args) => commands::output::run(&args),
+        Command::Version(args) => commands::version::run(&args),
     };
     match result {
         Ok(code) => code,

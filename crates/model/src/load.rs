@@ -6,7 +6,7 @@ use crate::diagnostic::{sort_and_dedup, Diagnostic};
 use crate::kinds::{Kind, Spec};
 use crate::path::FieldPath;
 use crate::span::SourceFile;
-use crate::stack::{is_resource_name, Address, Header, Resource, Stack};
+use crate::stack::{is_resource_name, Address, Header, Resource, Stack, StackOutput};
 use crate::validate;
 use crate::vars::{self, VarOverrides};
 use crate::yaml::{self, Entry, Node, NodeKind};
@@ -15,7 +15,7 @@ use std::collections::HashSet;
 
 /// Keys of a resource entry that every kind shares; the kind's own structure reads the rest.
 pub const ENVELOPE_KEYS: &[&str] = &["kind", "name", "depends_on", "prevent_destroy"];
-const HEADER_SKIPPED: &[&str] = &["vars", "resources"];
+const HEADER_SKIPPED: &[&str] = &["vars", "resources", "outputs"];
 /// The fields of `Header`.
 const HEADER_FIELDS: &[&str] = &["stack", "region", "kube", "backend"];
 /// Bounds the recovery loop of one value: each round sets aside one bad value and reads again.
@@ -122,9 +122,11 @@ fn load_inner(
     }
 
     let read = read_resources(&root, diags);
+    let outputs = read_outputs(&root, diags);
     let mut stack = Stack {
         header: header?,
         resources: read.resources,
+        outputs,
         document: root,
         source: source.clone(),
     };
@@ -382,6 +384,66 @@ fn read_resources(root: &Node, diags: &mut Vec<Diagnostic>) -> ReadResources {
         crate::limits::bound(diags);
     }
     read
+}
+
+/// `outputs:` as written: a mapping of output names to `{ value, description }`. The `${…}` in
+/// each value are checked by the `outputs` edge rule (`link::outputs`), as in resources.
+fn read_outputs(root: &Node, diags: &mut Vec<Diagnostic>) -> Vec<StackOutput> {
+    /// One output's fields.
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Fields {
+        value: String,
+        #[serde(default)]
+        description: Option<String>,
+    }
+    let path = FieldPath::root().key("outputs");
+    let Some(node) = root.get("outputs") else {
+        return Vec::new();
+    };
+    let entries = match &node.kind {
+        NodeKind::Map(entries) => entries,
+        NodeKind::Null => return Vec::new(),
+        _ => {
+            diags.push(
+                Diagnostic::error(
+                    "type-mismatch",
+                    format!("`outputs` must be a mapping, found {}", node.describe()),
+                )
+                .at(path)
+                .with_span(node.span)
+                .help("write `outputs:` with one `NAME: { value: \"${kind.name.output}\", description: ... }` per output"),
+            );
+            return Vec::new();
+        }
+    };
+    let mut outputs = Vec::new();
+    for entry in entries {
+        let at = path.key(&entry.key);
+        if !StackOutput::is_name(&entry.key) {
+            diags.push(
+                Diagnostic::error(
+                    "bad-name",
+                    format!("`{}` is not a valid output name", entry.key),
+                )
+                .at(at)
+                .with_span(entry.key_span)
+                .help("use letters, digits, `_` and `-` (at most 128), e.g. alb_dns_name"),
+            );
+            continue;
+        }
+        let read = read_with_recovery(&entry.value, &at, &[], diags, |de| Fields::deserialize(de));
+        if let Some(Fields { value, description }) = read {
+            outputs.push(StackOutput {
+                name: entry.key.clone(),
+                value,
+                description,
+                path: at,
+            });
+        }
+        crate::limits::bound(diags);
+    }
+    outputs
 }
 
 /// One resource; on failure, its address when kind and name were readable.

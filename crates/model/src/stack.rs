@@ -372,11 +372,36 @@ pub struct Header {
     pub backend: Option<Backend>,
 }
 
+/// One entry of the stack's `outputs:`, what `meshctl output NAME` prints (docs/outputs.md).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StackOutput {
+    /// Letters, digits, `_` and `-`: never a `.`, so it cannot be taken for `kind.name.output`.
+    pub name: String,
+    /// As written, `${var.x}` substituted; each `${kind.name.output}` in it is read from state
+    /// when printed.
+    pub value: String,
+    pub description: Option<String>,
+    /// Where it is declared, `outputs.NAME`.
+    pub path: FieldPath,
+}
+
+impl StackOutput {
+    /// Whether `name` can name an output: `[A-Za-z0-9_-]`, 1 to 128 characters.
+    pub fn is_name(name: &str) -> bool {
+        (1..=128).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    }
+}
+
 /// A stack that loaded without errors.
 #[derive(Debug, Clone)]
 pub struct Stack {
     pub header: Header,
     pub resources: Vec<Resource>,
+    /// The stack's declared `outputs:`, in file order (none: every recorded output is shown).
+    pub outputs: Vec<StackOutput>,
     /// The document after `${var.x}` substitution, for locating diagnostics.
     pub document: Node,
     pub source: SourceFile,

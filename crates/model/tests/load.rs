@@ -180,3 +180,59 @@ resources:
     // An install does not wait for itself.
     assert!(namespace_edges(Address::new(Kind::HelmRelease, "tools")).is_empty());
 }
+
+#[test]
+fn declared_outputs_load_in_file_order_with_vars_substituted_and_no_edges() {
+    let text = "stack: s
+region: us-east-1
+vars: { tier: public }
+resources:
+  - { kind: route53_zone, name: main, domain: example.com }
+outputs:
+  zone_id:
+    value: \"${route53_zone.main.zone_id}\"
+    description: the ${var.tier} zone
+  name_servers: { value: \"${route53_zone.main.name_servers}\" }
+  label: { value: \"${var.tier}-${route53_zone.main.zone_id}\" }
+";
+    let loaded = load(&SourceFile::new("t.yaml", text), &VarOverrides::default());
+    assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
+    let stack = loaded.stack.expect("valid");
+    let outputs: Vec<(&str, &str, Option<&str>)> = stack
+        .outputs
+        .iter()
+        .map(|o| (o.name.as_str(), o.value.as_str(), o.description.as_deref()))
+        .collect();
+    assert_eq!(
+        outputs,
+        [
+            (
+                "zone_id",
+                "${route53_zone.main.zone_id}",
+                Some("the public zone")
+            ),
+            ("name_servers", "${route53_zone.main.name_servers}", None),
+            ("label", "public-${route53_zone.main.zone_id}", None),
+        ]
+    );
+    assert_eq!(stack.outputs[0].path.to_string(), "outputs.zone_id");
+    // Outputs are read after apply: they order nothing.
+    assert!(stack.resources[0].dependencies.is_empty());
+    // `outputs` is neither a header field nor refused as one.
+    let header = meshctl_model::read_header(&SourceFile::new("t.yaml", text)).expect("header");
+    assert_eq!(header.stack, "s");
+}
+
+#[test]
+fn outputs_must_be_a_mapping_of_values() {
+    let list = "stack: s\nregion: us-east-1\nresources: []\noutputs: [a, b]\n";
+    assert_eq!(
+        codes(list, &VarOverrides::default()),
+        [("type-mismatch".to_string(), "outputs".to_string())]
+    );
+    let no_value = "stack: s\nregion: us-east-1\nresources: []\noutputs: { a: { description: x } }\n";
+    assert_eq!(
+        codes(no_value, &VarOverrides::default()),
+        [("missing-field".to_string(), "outputs.a".to_string())]
+    );
+}

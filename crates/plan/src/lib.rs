@@ -2,6 +2,7 @@
 //! providers refresh) into a `Plan` — per resource an action, field diffs, unknowns and risks —
 //! and renders it as text, JSON or Markdown. Pure: no IO, no async runtime.
 
+pub mod blast;
 mod diff;
 pub mod drift;
 mod file;

@@ -3,8 +3,10 @@
 //! through `meshctl_model::redact`: a value that looks like a credential is shown as
 //! `<redacted>` whatever field, key, reason or risk holds it (the plan itself keeps it, to apply).
 
+use crate::blast::BlastRadius;
 use crate::diff::FieldChange;
 use crate::{Action, Plan, ResourceChange};
+use meshctl_model::Address;
 use meshctl_model::diagnostic::escape_terminal;
 use meshctl_model::redact::{redact, redact_value};
 use serde_json::Value;
@@ -119,6 +121,17 @@ fn unredacted_text(plan: &Plan, color: bool) -> String {
     };
     let mut out = String::new();
     let _ = writeln!(out, "{}", paint("1", &summary_line(plan)));
+    if plan.has_changes() {
+        let radius = BlastRadius::of(plan);
+        if radius.is_hitless() {
+            let _ = writeln!(out, "Blast radius: {HITLESS}");
+        } else {
+            let _ = writeln!(out, "Blast radius:");
+            for (label, line) in blast_lines(&radius, &|a| a.to_string()) {
+                let _ = writeln!(out, "  {label}: {}", escape_terminal(&line));
+            }
+        }
+    }
     for w in &plan.warnings {
         let _ = writeln!(out, "{} {}", paint("33", "warning:"), escape_terminal(w));
     }
@@ -180,6 +193,10 @@ pub fn json(plan: &Plan) -> String {
             serde_json::to_value(plan.summary()).unwrap_or(Value::Null),
         );
         map.insert("has_changes".to_string(), Value::Bool(plan.has_changes()));
+        map.insert(
+            "blast_radius".to_string(),
+            serde_json::to_value(BlastRadius::of(plan)).unwrap_or(Value::Null),
+        );
     }
     serde_json::to_string_pretty(&value).unwrap_or_default()
 }
@@ -197,6 +214,18 @@ fn unredacted_markdown(plan: &Plan) -> String {
         plan.stack,
         summary_line(plan)
     );
+    if plan.has_changes() {
+        let radius = BlastRadius::of(plan);
+        if radius.is_hitless() {
+            let _ = writeln!(out, "**Blast radius**: {HITLESS}\n");
+        } else {
+            out.push_str("**Blast radius**\n\n");
+            for (label, line) in blast_lines(&radius, &|a| format!("`{a}`")) {
+                let _ = writeln!(out, "- {label}: {line}");
+            }
+            out.push('\n');
+        }
+    }
     for w in &plan.warnings {
         let _ = writeln!(out, "> ⚠️ {w}\n");
     }
@@ -255,4 +284,85 @@ fn unredacted_markdown(plan: &Plan) -> String {
     }
     out.push_str("```\n\n</details>\n");
     out
+}
+
+/// The blast radius of a plan whose every change is hitless.
+const HITLESS: &str =
+    "every change is hitless (no replacement, no public name changed, nothing interrupts traffic).";
+
+/// How many addresses a line of the blast radius names before "and N more" (JSON has them all).
+const BLAST_NAMES_SHOWN: usize = 10;
+
+/// The blast radius as labelled lines, each address written by `name` (plain or as code).
+fn blast_lines(
+    radius: &BlastRadius,
+    name: &dyn Fn(&Address) -> String,
+) -> Vec<(&'static str, String)> {
+    let list = |items: Vec<String>| -> String {
+        if items.is_empty() {
+            return "none".to_string();
+        }
+        let more = items.len().saturating_sub(BLAST_NAMES_SHOWN);
+        let mut line = items
+            .into_iter()
+            .take(BLAST_NAMES_SHOWN)
+            .collect::<Vec<_>>()
+            .join(", ");
+        if more > 0 {
+            line.push_str(&format!(" and {more} more"));
+        }
+        line
+    };
+    let public = radius
+        .public_names
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {} ({})",
+                name(&p.address),
+                p.outputs.join(", "),
+                p.action.verb()
+            )
+        })
+        .collect();
+    let replacements = radius
+        .replacements
+        .iter()
+        .map(|r| {
+            let count = r.dependents.len();
+            let dependents = r
+                .dependents
+                .iter()
+                .take(BLAST_NAMES_SHOWN)
+                .map(name)
+                .collect::<Vec<_>>();
+            let more = count.saturating_sub(BLAST_NAMES_SHOWN);
+            match count {
+                0 => format!("{} drags along no dependent", name(&r.address)),
+                _ => format!(
+                    "{} drags along {count} dependent{} ({}{})",
+                    name(&r.address),
+                    if count == 1 { "" } else { "s" },
+                    dependents.join(", "),
+                    if more > 0 {
+                        format!(" and {more} more")
+                    } else {
+                        String::new()
+                    }
+                ),
+            }
+        })
+        .collect();
+    let interrupting = radius
+        .interrupting
+        .iter()
+        .map(|i| format!("{} ({})", name(&i.address), i.action.verb()))
+        .collect();
+    let hitless = radius.hitless.iter().map(name).collect();
+    vec![
+        ("public names changed", list(public)),
+        ("replacements", list(replacements)),
+        ("interrupts traffic", list(interrupting)),
+        ("hitless", list(hitless)),
+    ]
 }

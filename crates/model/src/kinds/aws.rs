@@ -125,6 +125,8 @@ impl KindSpec for Vpc {
         sensitive: &[],
         timeout_minutes: 15,
         rate_limit: None,
+        public_names: &[],
+        interrupts: super::Interrupts::ALWAYS,
     };
 
     fn looked_up(desired: &serde_json::Value) -> bool {
@@ -269,6 +271,8 @@ impl KindSpec for EksCluster {
         sensitive: &[],
         timeout_minutes: 40,
         rate_limit: None,
+        public_names: &["endpoint", "oidc_issuer"],
+        interrupts: super::Interrupts::ALWAYS,
     };
 
     fn references(&self, refs: &mut References) {
@@ -392,6 +396,12 @@ impl KindSpec for Nodegroup {
         sensitive: &[],
         timeout_minutes: 30,
         rate_limit: None,
+        // Its replacement removes the nodes first; a deletion drains onto the other nodegroups.
+        public_names: &[],
+        interrupts: super::Interrupts {
+            replaced: true,
+            deleted: false,
+        },
     };
 
     fn references(&self, refs: &mut References) {
@@ -484,6 +494,8 @@ impl KindSpec for IamServiceAccount {
         sensitive: &[],
         timeout_minutes: 10,
         rate_limit: None,
+        public_names: &[],
+        interrupts: super::Interrupts::NEVER,
     };
 
     fn references(&self, refs: &mut References) {
@@ -537,6 +549,8 @@ impl KindSpec for Route53Zone {
         sensitive: &[],
         timeout_minutes: 10,
         rate_limit: Some(Service::Route53),
+        public_names: &["zone_id", "name_servers"],
+        interrupts: super::Interrupts::ALWAYS,
     };
 
     fn looked_up(desired: &serde_json::Value) -> bool {
@@ -587,6 +601,12 @@ impl KindSpec for AcmCertificate {
         sensitive: &[],
         timeout_minutes: 45,
         rate_limit: None,
+        // Replaced new-first (listeners move over); deleted, the listeners using it fail.
+        public_names: &["arn"],
+        interrupts: super::Interrupts {
+            replaced: false,
+            deleted: true,
+        },
     };
 
     fn references(&self, refs: &mut References) {
@@ -649,6 +669,9 @@ impl KindSpec for DnsRecord {
         sensitive: &[],
         timeout_minutes: 10,
         rate_limit: Some(Service::Route53),
+        // Its name is what the stack writes (fqdn), not one AWS assigns.
+        public_names: &[],
+        interrupts: super::Interrupts::ALWAYS,
     };
 
     fn references(&self, refs: &mut References) {

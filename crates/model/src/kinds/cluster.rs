@@ -42,6 +42,8 @@ impl KindSpec for Namespace {
         sensitive: &[],
         timeout_minutes: 10,
         rate_limit: None,
+        public_names: &[],
+        interrupts: super::Interrupts::NEVER,
     };
 
     fn references(&self, _refs: &mut References) {}
@@ -94,6 +96,8 @@ impl KindSpec for LbController {
         // message should arrive before the engine gives up.
         timeout_minutes: 15,
         rate_limit: None,
+        public_names: &[],
+        interrupts: super::Interrupts::NEVER,
     };
 
     fn references(&self, refs: &mut References) {
@@ -152,6 +156,8 @@ impl KindSpec for CertManager {
         // message should arrive before the engine gives up.
         timeout_minutes: 15,
         rate_limit: None,
+        public_names: &[],
+        interrupts: super::Interrupts::NEVER,
     };
 
     fn references(&self, refs: &mut References) {
@@ -316,6 +322,8 @@ impl KindSpec for Istio {
         // message should arrive before the engine gives up.
         timeout_minutes: 15,
         rate_limit: None,
+        public_names: &[],
+        interrupts: super::Interrupts::ALWAYS,
     };
 
     fn looked_up(desired: &serde_json::Value) -> bool {
@@ -609,6 +617,8 @@ impl KindSpec for IngressGateway {
         // its message should arrive before the engine gives up.
         timeout_minutes: 15,
         rate_limit: None,
+        public_names: &["load_balancer_hostname"],
+        interrupts: super::Interrupts::ALWAYS,
     };
 
     fn references(&self, refs: &mut References) {
@@ -819,6 +829,8 @@ impl KindSpec for Alb {
         sensitive: &[],
         timeout_minutes: 15,
         rate_limit: None,
+        public_names: &["dns_name"],
+        interrupts: super::Interrupts::ALWAYS,
     };
 
     fn references(&self, refs: &mut References) {
@@ -915,6 +927,8 @@ impl KindSpec for Issuer {
         sensitive: &[],
         timeout_minutes: 10,
         rate_limit: None,
+        public_names: &[],
+        interrupts: super::Interrupts::NEVER,
     };
 
     fn references(&self, refs: &mut References) {
@@ -972,6 +986,8 @@ impl KindSpec for Certificate {
         sensitive: &[],
         timeout_minutes: 10,
         rate_limit: None,
+        public_names: &[],
+        interrupts: super::Interrupts::NEVER,
     };
 
     fn references(&self, refs: &mut References) {
@@ -1044,6 +1060,8 @@ impl KindSpec for HelmRelease {
         // message should arrive before the engine gives up.
         timeout_minutes: 15,
         rate_limit: None,
+        public_names: &[],
+        interrupts: super::Interrupts::NEVER,
     };
 
     fn references(&self, _refs: &mut References) {}
@@ -1085,6 +1103,8 @@ impl KindSpec for Manifest {
         sensitive: &[],
         timeout_minutes: 10,
         rate_limit: None,
+        public_names: &[],
+        interrupts: super::Interrupts::NEVER,
     };
 
     fn check(&self, cx: &mut LocalChecks) {

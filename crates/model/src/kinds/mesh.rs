@@ -111,6 +111,9 @@ impl KindSpec for Gateway {
         sensitive: &[],
         timeout_minutes: 10,
         rate_limit: None,
+        // The Istio Gateway is the listener of its hosts on the ingress gateway.
+        public_names: &[],
+        interrupts: super::Interrupts::ALWAYS,
     };
 
     fn references(&self, refs: &mut References) {
@@ -379,6 +382,8 @@ impl KindSpec for VirtualService {
         sensitive: &[],
         timeout_minutes: 10,
         rate_limit: None,
+        public_names: &[],
+        interrupts: super::Interrupts::NEVER,
     };
 
     fn references(&self, refs: &mut References) {
@@ -651,6 +656,8 @@ impl KindSpec for DestinationRule {
         sensitive: &[],
         timeout_minutes: 10,
         rate_limit: None,
+        public_names: &[],
+        interrupts: super::Interrupts::NEVER,
     };
 
     fn check(&self, cx: &mut LocalChecks) {
@@ -717,6 +724,8 @@ impl KindSpec for PeerAuthentication {
         sensitive: &[],
         timeout_minutes: 10,
         rate_limit: None,
+        public_names: &[],
+        interrupts: super::Interrupts::NEVER,
     };
 
     fn references(&self, _refs: &mut References) {}
@@ -768,6 +777,8 @@ impl KindSpec for RequestAuthentication {
         sensitive: &[],
         timeout_minutes: 10,
         rate_limit: None,
+        public_names: &[],
+        interrupts: super::Interrupts::NEVER,
     };
 
     fn check(&self, cx: &mut LocalChecks) {
@@ -887,6 +898,8 @@ impl KindSpec for AuthorizationPolicy {
         sensitive: &[],
         timeout_minutes: 10,
         rate_limit: None,
+        public_names: &[],
+        interrupts: super::Interrupts::NEVER,
     };
 
     fn check(&self, cx: &mut LocalChecks) {

@@ -129,6 +129,36 @@ pub struct Schema {
     pub timeout_minutes: u64,
     /// The service whose rate limit the kind's provider calls count against, if it has one.
     pub rate_limit: Option<Service>,
+    /// Outputs by which the world outside the stack finds the object (a balancer's DNS name, a
+    /// certificate's ARN, a zone's name servers): a new object gets new ones, so replacing it
+    /// changes them for every client, registrar or account holding them (the plan's blast radius).
+    pub public_names: &'static [&'static str],
+    /// Whether replacing or deleting the resource cuts traffic that passes through it.
+    pub interrupts: Interrupts,
+}
+
+/// Whether a change cuts the traffic passing through a resource's objects, for the plan's blast
+/// radius: requests go DNS → balancer → gateway (configured by the Istio control plane) → nodes,
+/// and losing any of these drops them; add-ons, policies and routes do not carry them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interrupts {
+    /// A replacement that removes the old object before the new one serves cuts traffic (one
+    /// that creates the new object first, `ReplaceOrder`, does not).
+    pub replaced: bool,
+    pub deleted: bool,
+}
+
+impl Interrupts {
+    /// Carries no traffic: replacing or deleting it is hitless.
+    pub const NEVER: Interrupts = Interrupts {
+        replaced: false,
+        deleted: false,
+    };
+    /// On the request path: replacing (old object first) or deleting it drops requests.
+    pub const ALWAYS: Interrupts = Interrupts {
+        replaced: true,
+        deleted: true,
+    };
 }
 
 /// A typed reference from a field of one resource to another resource.
@@ -308,5 +338,17 @@ mod tests {
             Layer::Aws.kinds().len() + Layer::Cluster.kinds().len(),
             Kind::ALL.len()
         );
+    }
+
+    #[test]
+    fn every_public_name_is_an_output_of_its_kind() {
+        for kind in Kind::ALL {
+            for name in kind.schema().public_names {
+                assert!(
+                    kind.schema().outputs.contains(name),
+                    "{kind}: public name {name} is not an output"
+                );
+            }
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! `EdgeKind::Interpolation` edge to the resource it names (and an entry of the resource's
 //! `outputs_used`), or a diagnostic when it names no resource or an output the kind lacks. In
 //! the header (`stack`, `backend`, `kube`…), which is read before anything exists, an output
-//! reference is refused.
+//! reference is refused. The stack's `outputs:` are checked by the same rules, without edges.
 
 use super::{Index, Links, Rule};
 use crate::de::closest;
@@ -28,41 +28,7 @@ fn link_outputs(index: &Index, links: &mut Links, diags: &mut Vec<Diagnostic>) {
             collect_output_refs(node, &r.path(), &mut used);
         }
         for (path, span, output) in &used {
-            let target = Address::new(output.kind, output.name.clone());
-            if index.broken.contains(&target) {
-                continue;
-            }
-            if !index.by_address.contains_key(&target) {
-                diags.push(
-                    Diagnostic::error(
-                        "dangling-reference",
-                        format!("`{output}` refers to `{target}`, which is not in this stack"),
-                    )
-                    .at(path.clone())
-                    .with_span(*span)
-                    .help(index.suggest_address(&target)),
-                );
-            } else if !output
-                .kind
-                .schema()
-                .outputs
-                .contains(&output.output.as_str())
-            {
-                let outputs = output.kind.schema().outputs;
-                let help = match closest(&output.output, outputs.iter().copied()) {
-                    Some(close) => format!("did you mean `{close}`?"),
-                    None => format!("{} outputs: {}", output.kind, list_or_none(outputs)),
-                };
-                diags.push(
-                    Diagnostic::error(
-                        "unknown-output",
-                        format!("{} has no output `{}`", output.kind, output.output),
-                    )
-                    .at(path.clone())
-                    .with_span(*span)
-                    .help(help),
-                );
-            } else {
+            if let Some(target) = check_output_ref(index, path, *span, output, diags) {
                 links.edges[i].push(Dependency {
                     target,
                     path: path.clone(),
@@ -73,6 +39,68 @@ fn link_outputs(index: &Index, links: &mut Links, diags: &mut Vec<Diagnostic>) {
         links.outputs_used[i] = used.into_iter().map(|(p, _, o)| (p, o)).collect();
         crate::limits::bound(diags);
     }
+    check_stack_outputs(index, diags);
+}
+
+/// The stack's `outputs:` read resources' outputs as resources do: each `${kind.name.output}` in
+/// them must name a resource of the stack and an output of its kind. They make no edge: nothing
+/// is applied for them.
+fn check_stack_outputs(index: &Index, diags: &mut Vec<Diagnostic>) {
+    let path = FieldPath::root().key("outputs");
+    let Some(node) = index.stack.document.get("outputs") else {
+        return;
+    };
+    let mut used = Vec::new();
+    collect_output_refs(node, &path, &mut used);
+    for (path, span, output) in &used {
+        check_output_ref(index, path, *span, output, diags);
+        crate::limits::bound(diags);
+    }
+}
+
+/// The resource `output` (at `path`, `span`) reads, when it is in the stack and its kind has the
+/// output; else a diagnostic (none for a resource that failed to read, already reported).
+fn check_output_ref(
+    index: &Index,
+    path: &FieldPath,
+    span: Span,
+    output: &OutputRef,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Address> {
+    let target = Address::new(output.kind, output.name.clone());
+    if index.broken.contains(&target) {
+        return None;
+    }
+    if !index.by_address.contains_key(&target) {
+        diags.push(
+            Diagnostic::error(
+                "dangling-reference",
+                format!("`{output}` refers to `{target}`, which is not in this stack"),
+            )
+            .at(path.clone())
+            .with_span(span)
+            .help(index.suggest_address(&target)),
+        );
+        return None;
+    }
+    let outputs = output.kind.schema().outputs;
+    if !outputs.contains(&output.output.as_str()) {
+        let help = match closest(&output.output, outputs.iter().copied()) {
+            Some(close) => format!("did you mean `{close}`?"),
+            None => format!("{} outputs: {}", output.kind, list_or_none(outputs)),
+        };
+        diags.push(
+            Diagnostic::error(
+                "unknown-output",
+                format!("{} has no output `{}`", output.kind, output.output),
+            )
+            .at(path.clone())
+            .with_span(span)
+            .help(help),
+        );
+        return None;
+    }
+    Some(target)
 }
 
 /// The header names the state and the cluster before any resource exists, so it cannot wait for
@@ -84,7 +112,7 @@ fn refuse_outputs_in_header(index: &Index, diags: &mut Vec<Diagnostic>) {
         .document
         .entries()
         .iter()
-        .filter(|e| e.key != "vars" && e.key != "resources");
+        .filter(|e| !["vars", "resources", "outputs"].contains(&e.key.as_str()));
     for entry in header {
         let mut found = Vec::new();
         collect_output_refs(&entry.value, &FieldPath::root().key(&entry.key), &mut found);
