@@ -282,16 +282,26 @@ impl Objects {
                 Err(ObjectError::UnknownType { .. }) => continue,
                 Err(other) => return Err(other),
             };
-            let listed =
-                api.list(&ListParams::default())
-                    .await
-                    .map_err(|error| ObjectError::Api {
+            let listed = match api.list(&ListParams::default()).await {
+                Ok(listed) => listed,
+                // An identity allowed to get its objects but not to list their type (RBAC) reads
+                // them one by one, as before.
+                Err(kube::Error::Api(status)) if status.code == 403 => {
+                    for index in members {
+                        found[index] = self.get(&objects[index]).await?;
+                    }
+                    continue;
+                }
+                Err(error) => {
+                    return Err(ObjectError::Api {
                         object: match &first.namespace {
                             Some(namespace) => format!("{} objects in {namespace}", first.kind),
                             None => format!("{} objects", first.kind),
                         },
                         error,
-                    })?;
+                    })
+                }
+            };
             let by_name: HashMap<String, DynamicObject> = listed
                 .items
                 .into_iter()
