@@ -58,6 +58,9 @@ enum Command {
     ForceUnlock(commands::state::ForceUnlockArgs),
     /// Print a shell completion script.
     Completions(commands::completions::Args),
+    /// The addresses of the stack a command line names, for the completion scripts.
+    #[command(name = commands::completions::ADDRESSES_COMMAND, hide = true)]
+    CompleteAddresses(commands::completions::AddressesArgs),
     /// Print what a pipeline needs next (DNS names, ARNs, endpoints) from state, without AWS.
     Output(commands::output::Args),
     /// Print meshctl's version, commit and the state and plan format versions it reads.
@@ -90,6 +93,7 @@ pub fn run(providers: &ProviderFactory) -> ExitCode {
         Command::State(args) => commands::state::run(&args),
         Command::ForceUnlock(args) => commands::state::force_unlock(&args),
         Command::Completions(args) => commands::completions::run::<Cli>(&args),
+        Command::CompleteAddresses(args) => commands::completions::addresses(&args),
         Command::Output(args) => commands::output::run(&args),
         Command::Version(args) => commands::version::run(&args),
     };

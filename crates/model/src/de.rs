@@ -12,7 +12,7 @@ use crate::span::Span;
 use crate::yaml::{Entry, Node, NodeKind, ScalarStyle};
 use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
 /// Separates code, message and help inside a custom serde error message (see [`invalid`]).
@@ -253,6 +253,18 @@ pub struct Sink {
     /// `mapping.field` for every field an unknown key was taken for a typo of: when that field
     /// is then missing, the unknown-field diagnostic already explains it.
     suggested: RefCell<HashSet<FieldPath>>,
+    /// What each mapping read was: a structure with these fields, or a map of any keys. The
+    /// fields a value may have, for checking paths that name them (`lifecycle.ignore_changes`).
+    shapes: RefCell<BTreeMap<FieldPath, Shape>>,
+}
+
+/// What a mapping read as a typed value takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// A structure with these fields.
+    Struct(&'static [&'static str]),
+    /// A map: any key.
+    Map,
 }
 
 impl Sink {
@@ -264,6 +276,11 @@ impl Sink {
     /// Every `mapping.field` an unknown key was taken for a typo of.
     pub fn take_suggested(&self) -> HashSet<FieldPath> {
         self.suggested.take()
+    }
+
+    /// What each mapping read was, by its path.
+    pub fn take_shapes(&self) -> BTreeMap<FieldPath, Shape> {
+        self.shapes.take()
     }
 }
 
@@ -622,7 +639,13 @@ impl<'a> de::Deserializer<'a> for &NodeDeserializer<'a> {
 
     fn deserialize_map<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, DeError> {
         match &self.node.kind {
-            NodeKind::Map(_) => self.visit_entries(visitor, None),
+            NodeKind::Map(_) => {
+                self.sink
+                    .shapes
+                    .borrow_mut()
+                    .insert(self.path.clone(), Shape::Map);
+                self.visit_entries(visitor, None)
+            }
             _ => Err(self.fail(DeError::new(
                 "type-mismatch",
                 format!("expected a mapping, found {}", describe_node(self.node)),
@@ -638,7 +661,13 @@ impl<'a> de::Deserializer<'a> for &NodeDeserializer<'a> {
         visitor: V,
     ) -> Result<V::Value, DeError> {
         match &self.node.kind {
-            NodeKind::Map(_) => self.visit_entries(visitor, Some(fields)),
+            NodeKind::Map(_) => {
+                self.sink
+                    .shapes
+                    .borrow_mut()
+                    .insert(self.path.clone(), Shape::Struct(fields));
+                self.visit_entries(visitor, Some(fields))
+            }
             _ => Err(self.fail(DeError::new(
                 "type-mismatch",
                 format!("expected a mapping, found {}", describe_node(self.node)),

@@ -7,6 +7,7 @@ pub mod de;
 pub mod diagnostic;
 pub mod interpolate;
 pub mod kinds;
+pub mod lifecycle;
 pub mod limits;
 pub mod link;
 pub mod load;

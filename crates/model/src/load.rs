@@ -1,20 +1,21 @@
 //! Loading a stack: YAML → spanned tree → vars substituted (`vars`) → typed resources → every check.
 //! All problems of a file are reported in one run; nothing here panics on any input.
 
-use crate::de::{closest, DeError, NodeDeserializer, Sink};
+use crate::de::{closest, DeError, NodeDeserializer, Shape, Sink};
 use crate::diagnostic::{sort_and_dedup, Diagnostic};
 use crate::kinds::{Kind, Spec};
-use crate::path::FieldPath;
+use crate::lifecycle;
+use crate::path::{FieldPath, Segment};
 use crate::span::SourceFile;
 use crate::stack::{is_resource_name, Address, Header, Resource, Stack, StackOutput};
 use crate::validate;
 use crate::vars::{self, VarOverrides};
 use crate::yaml::{self, Entry, Node, NodeKind};
 use serde::Deserialize;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 /// Keys of a resource entry that every kind shares; the kind's own structure reads the rest.
-pub const ENVELOPE_KEYS: &[&str] = &["kind", "name", "depends_on", "prevent_destroy"];
+pub const ENVELOPE_KEYS: &[&str] = &["kind", "name", "depends_on", "lifecycle", "prevent_destroy"];
 const HEADER_SKIPPED: &[&str] = &["vars", "resources", "outputs"];
 /// The fields of `Header`.
 const HEADER_FIELDS: &[&str] = &["stack", "region", "kube", "backend"];
@@ -178,6 +179,8 @@ struct Recovered<T> {
     recovered: bool,
     /// `mapping.field` for each unknown key reported as a likely typo of `field`.
     typos: HashSet<FieldPath>,
+    /// What each mapping read as, by path.
+    shapes: BTreeMap<FieldPath, Shape>,
 }
 
 /// `read_with_recovery`, also telling whether any value had to be set aside (the result then
@@ -231,12 +234,14 @@ fn read_recovering<T>(
     }
     let (value, recovered) = result;
     let typos = sink.take_suggested();
+    let shapes = sink.take_shapes();
     diags.extend(sink.diagnostics.into_inner());
     crate::limits::bound(diags);
     Recovered {
         value,
         recovered,
         typos,
+        shapes,
     }
 }
 
@@ -531,6 +536,7 @@ fn read_resource(
     let Recovered {
         value: spec,
         recovered,
+        shapes,
         ..
     } = read_recovering(item, &path, ENVELOPE_KEYS, diags, |de| {
         Spec::deserialize(kind, de)
@@ -538,14 +544,30 @@ fn read_resource(
     let Some(spec) = spec else {
         return Err(Unreadable::Broken(Address::new(kind, name)));
     };
-    let (depends_on, prevent_destroy) = envelope.unwrap_or_default();
+    let Envelope {
+        depends_on,
+        lifecycle,
+        prevent_destroy,
+    } = envelope.unwrap_or_default();
+    // Shapes by path below the resource, list items by their first one's.
+    let mut below = BTreeMap::new();
+    for (at, shape) in shapes {
+        if let Some(relative) = at.strip_prefix(&path) {
+            below.entry(first_items(&relative)).or_insert(shape);
+        }
+    }
+    let written = lifecycle::Written {
+        lifecycle,
+        prevent_destroy_at_top: prevent_destroy,
+    };
+    let lifecycle = lifecycle::check(kind, item, &path, written, &below, diags);
     Ok((
         Resource {
             address: Address::new(kind, name),
             index,
             spec,
             depends_on,
-            prevent_destroy,
+            lifecycle,
             outputs_used: Vec::new(),
             dependencies: Vec::new(),
         },
@@ -553,27 +575,47 @@ fn read_resource(
     ))
 }
 
-/// Reads `depends_on` and `prevent_destroy` from a resource mapping, ignoring the other keys.
+/// The path with every list index made 0.
+fn first_items(path: &FieldPath) -> FieldPath {
+    path.segments()
+        .iter()
+        .fold(FieldPath::root(), |at, segment| match segment {
+            Segment::Key(key) => at.key(key),
+            Segment::Index(_) => at.index(0),
+        })
+}
+
+/// The keys every kind shares besides `kind` and `name`.
+#[derive(Default)]
+struct Envelope {
+    depends_on: Vec<Address>,
+    lifecycle: Option<lifecycle::LifecycleFields>,
+    /// The spelling before `lifecycle`.
+    prevent_destroy: Option<bool>,
+}
+
+/// Reads `depends_on`, `lifecycle` and `prevent_destroy` from a resource mapping, ignoring the
+/// other keys.
 struct EnvelopeVisitor;
 
 impl<'de> serde::de::Visitor<'de> for EnvelopeVisitor {
-    type Value = (Vec<Address>, bool);
+    type Value = Envelope;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a resource mapping")
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut depends_on = Vec::new();
-        let mut prevent_destroy = false;
+        let mut envelope = Envelope::default();
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
-                "depends_on" => depends_on = map.next_value()?,
-                "prevent_destroy" => prevent_destroy = map.next_value()?,
+                "depends_on" => envelope.depends_on = map.next_value()?,
+                "lifecycle" => envelope.lifecycle = map.next_value()?,
+                "prevent_destroy" => envelope.prevent_destroy = Some(map.next_value()?),
                 _ => map.next_value::<serde::de::IgnoredAny>().map(|_| ())?,
             }
         }
-        Ok((depends_on, prevent_destroy))
+        Ok(envelope)
     }
 }
 

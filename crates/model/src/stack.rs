@@ -121,7 +121,8 @@ pub struct Resource {
     pub index: usize,
     pub spec: Spec,
     pub depends_on: Vec<Address>,
-    pub prevent_destroy: bool,
+    /// `lifecycle:` (ignore_changes, prevent_destroy, create_before_destroy).
+    pub lifecycle: crate::lifecycle::Lifecycle,
     /// Output references found in the resource's strings, with their field paths.
     pub outputs_used: Vec<(FieldPath, OutputRef)>,
     /// Every edge to another resource (filled once all resources are known).

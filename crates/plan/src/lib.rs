@@ -82,6 +82,13 @@ pub struct ResourceChange {
     /// Recorded with the resource, so a later plan refuses to delete it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub prevent_destroy: bool,
+    /// The resource's `lifecycle.ignore_changes` (docs/lifecycle.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_changes: Vec<String>,
+    /// Differences those rules leave alone: `old` is what the world has (state, or the live
+    /// read), `new` what the stack says. Neither planned nor applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignored: Vec<FieldChange>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +121,12 @@ pub struct Plan {
     pub destroy: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<Address>,
+    /// `--replace`: resources replaced although nothing forces it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replace: Vec<Address>,
+    /// Left out of the plan: `--exclude`'s resources and every resource that depends on them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded: Vec<Address>,
     /// In apply order; unchanged resources included.
     pub changes: Vec<ResourceChange>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -4,7 +4,7 @@
 //! planner stays pure: the caller makes the lookups this module asks for and hands the results in
 //! `PlanInput::lookups`.
 
-use crate::planner::{is_read_only, target_closure};
+use crate::planner::{exclude_closure, is_read_only, target_closure};
 use crate::{Action, Plan, PlanInput, ResourceChange};
 use meshctl_model::path::FieldPath;
 use meshctl_model::record::{NodeRecord, Status};
@@ -47,6 +47,7 @@ pub fn lookups_to_make(input: &PlanInput<'_>) -> Vec<LookupRequest> {
         return Vec::new();
     }
     let targets = target_closure(input, &mut Vec::new());
+    let excluded = exclude_closure(input, &mut Vec::new());
     let recorded = |address: &Address| {
         input
             .prior
@@ -58,6 +59,7 @@ pub fn lookups_to_make(input: &PlanInput<'_>) -> Vec<LookupRequest> {
         .resources
         .iter()
         .filter(|r| targets.as_ref().is_none_or(|t| t.contains(&r.address)))
+        .filter(|r| !excluded.contains(&r.address))
         .filter(|r| r.outputs_used.is_empty())
         .filter(|r| r.dependencies.iter().all(|d| recorded(&d.target)))
         .filter_map(|r| {

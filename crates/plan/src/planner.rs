@@ -6,6 +6,7 @@ use crate::drift::{applied_drifts, Live, LiveWorld};
 use crate::risks::risks;
 use crate::{Action, Plan, ResourceChange, PLAN_FORMAT_VERSION};
 use meshctl_graph::StackGraph;
+use meshctl_model::kinds::ReplaceOrder;
 use meshctl_model::record::{NodeRecord, Operation, Status};
 use meshctl_model::stack::EdgeKind;
 use meshctl_model::{Address, Diagnostic, Kind, Spec, Stack};
@@ -17,6 +18,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 pub struct PlanOptions {
     /// Limit the plan to these resources and what they depend on.
     pub targets: Vec<Address>,
+    /// Replace these resources although nothing forces it (`--replace`).
+    pub replace: Vec<Address>,
+    /// Leave out these resources and every resource that depends on them (`--exclude`).
+    pub exclude: Vec<Address>,
     /// Plan the deletion of everything in state.
     pub destroy: bool,
 }
@@ -45,6 +50,8 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<Diagnostic>> {
         input.prior.iter().map(|r| (&r.address, r)).collect();
     let mut errors = Vec::new();
     let targets = target_closure(input, &mut errors);
+    let excluded = exclude_closure(input, &mut errors);
+    check_replace(input, &mut errors);
 
     let desired_all = desired_values(stack);
     let digest = digest(&desired_all);
@@ -62,6 +69,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<Diagnostic>> {
             if targets
                 .as_ref()
                 .is_some_and(|t| !t.contains(&resource.address))
+                || excluded.contains(&resource.address)
             {
                 continue;
             }
@@ -78,16 +86,19 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<Diagnostic>> {
                 Some(_) => None,
                 None => input.live.and_then(|l| l.get(&resource.address)),
             };
-            let interrupted_update = input
-                .interrupted
-                .iter()
-                .any(|(a, op)| a == &resource.address && *op == Operation::Update);
+            let asked = Asked {
+                interrupted_update: input
+                    .interrupted
+                    .iter()
+                    .any(|(a, op)| a == &resource.address && *op == Operation::Update),
+                replace: input.options.replace.contains(&resource.address),
+            };
             let mut change = plan_resource(
                 resource,
                 desired,
                 record,
                 live,
-                interrupted_update,
+                asked,
                 upstream,
                 &mut errors,
             );
@@ -138,11 +149,12 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<Diagnostic>> {
     if let Some(targets) = &targets {
         doomed.retain(|r| targets.contains(&r.address));
     }
+    doomed.retain(|r| !excluded.contains(&r.address));
     for record in delete_order(&doomed) {
         if record.prevent_destroy {
             let at = stack
                 .get(&record.address)
-                .map(|r| r.path().key("prevent_destroy"));
+                .map(|r| r.path().join(&r.lifecycle.prevent_destroy_path()));
             let mut d = Diagnostic::error("prevent-destroy", format!("{} has prevent_destroy set, and this plan would delete it", record.address))
                 .help("keep the resource in the stack, or first apply it with `prevent_destroy: false` if deleting it is really intended");
             if let Some(at) = at {
@@ -166,6 +178,8 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<Diagnostic>> {
             prior_objects: record.objects.clone(),
             depends_on: record.dependencies.clone(),
             prevent_destroy: record.prevent_destroy,
+            ignore_changes: Vec::new(),
+            ignored: Vec::new(),
         };
         if is_read_only(&record.desired, record.address.kind) {
             // Resources that were only looked up leave state without touching the world.
@@ -186,6 +200,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<Diagnostic>> {
             && !recorded
             && !planned
             && targets.as_ref().is_none_or(|t| t.contains(address))
+            && !excluded.contains(address)
         {
             changes.push(ResourceChange {
                 address: address.clone(),
@@ -199,6 +214,8 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<Diagnostic>> {
                 prior_objects: Vec::new(),
                 depends_on: Vec::new(),
                 prevent_destroy: false,
+                ignore_changes: Vec::new(),
+                ignored: Vec::new(),
             });
         }
     }
@@ -222,6 +239,8 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<Diagnostic>> {
         stack_digest: digest,
         destroy: input.options.destroy,
         targets: input.options.targets.clone(),
+        replace: input.options.replace.clone(),
+        excluded: excluded.into_iter().collect(),
         changes,
         warnings,
     })
@@ -356,19 +375,29 @@ fn upstream_changes(
     upstream
 }
 
+/// What asks for an action besides the fields: a killed run's open update, `--replace`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Asked {
+    interrupted_update: bool,
+    replace: bool,
+}
+
 fn plan_resource(
     resource: &meshctl_model::Resource,
-    desired: Value,
+    mut desired: Value,
     record: Option<&NodeRecord>,
     live: Option<&Option<Live>>,
-    interrupted_update: bool,
+    asked: Asked,
     upstream: Vec<Upstream>,
     errors: &mut Vec<Diagnostic>,
 ) -> ResourceChange {
     let kind = resource.address.kind;
     let schema = kind.schema();
     let read_only = is_read_only(&desired, kind);
+    let lifecycle = &resource.lifecycle;
     let mut reasons = Vec::new();
+    // Differences `lifecycle.ignore_changes` leaves alone: old is the world's, new the stack's.
+    let mut ignored: Vec<FieldChange> = Vec::new();
     let (action, fields) = match record {
         None => {
             let action = if read_only {
@@ -381,18 +410,36 @@ fn plan_resource(
         Some(record) => {
             // State records secrets as digests (`recorded`): compare in that form.
             let desired_form = crate::recorded::recorded_form(&desired);
-            let mut fields = diff(
+            let (mut fields, stack_ignored): (Vec<FieldChange>, Vec<FieldChange>) = diff(
                 Some(&record.desired),
                 Some(&desired_form),
                 schema.force_new,
                 schema.sensitive,
-            );
+            )
+            .into_iter()
+            .partition(|f| !lifecycle.ignores(&f.path));
+            ignored.extend(stack_ignored);
             let gone = matches!(live, Some(None));
             if let Some(Some(live)) = live {
                 // Drift: the world moved away from what was applied; apply puts it back.
                 let (mut moved, mut accepted_paths) = (Vec::new(), Vec::new());
                 for drift in applied_drifts(record, live) {
                     if fields.iter().any(|f| f.path == drift.path) {
+                        continue;
+                    }
+                    if lifecycle.ignores(&drift.path) {
+                        // Someone else owns the field (an autoscaler): what is live stays.
+                        let stack_says = desired_form.pointer(&pointer(&drift.path)).cloned();
+                        ignored.retain(|f| f.path != drift.path);
+                        if stack_says != drift.live {
+                            ignored.push(field_change(
+                                &drift.path,
+                                drift.live.as_ref(),
+                                stack_says.as_ref(),
+                                &[],
+                                schema.sensitive,
+                            ));
+                        }
                         continue;
                     }
                     let target = desired_form
@@ -439,7 +486,9 @@ fn plan_resource(
             if !gone {
                 for follow in upstream {
                     if let Some(field) = follow.field {
-                        if fields.iter().any(|f| f.path == field.path) {
+                        if fields.iter().any(|f| f.path == field.path)
+                            || lifecycle.ignores(&field.path)
+                        {
                             continue;
                         }
                         fields.push(field);
@@ -468,7 +517,11 @@ fn plan_resource(
                     reasons.push("deleted outside meshctl".to_string());
                     Action::Create
                 }
-                Status::Ok if fields.is_empty() && interrupted_update => {
+                Status::Ok if asked.replace && !read_only => {
+                    reasons.push("replacement asked for with --replace".to_string());
+                    Action::Replace
+                }
+                Status::Ok if fields.is_empty() && asked.interrupted_update => {
                     reasons
                         .push("a previous update was interrupted; applying it again".to_string());
                     Action::Update
@@ -498,22 +551,41 @@ fn plan_resource(
             (action, fields)
         }
     };
-    if action == Action::Replace && resource.prevent_destroy {
+    if action == Action::Replace && lifecycle.prevent_destroy {
         errors.push(
             Diagnostic::error("prevent-destroy", format!("{} has prevent_destroy set, and this plan would replace it ({})", resource.address, reasons.join("; ")))
-                .at(resource.path().key("prevent_destroy"))
+                .at(resource.path().join(&lifecycle.prevent_destroy_path()))
                 .help("revert the change that forces replacement, or remove `prevent_destroy` if replacing it is really intended"),
         );
     }
     if let (Spec::EksCluster(cluster), Some(record)) = (&resource.spec, record) {
         check_version_step(resource, cluster.version.as_str(), &record.desired, errors);
     }
+    let mut create_before_destroy = action == Action::Replace
+        && schema
+            .replace_order
+            .creates_first(lifecycle.create_before_destroy);
+    if create_before_destroy
+        && matches!(schema.replace_order, ReplaceOrder::Either { .. })
+        && !fields.iter().any(|f| f.forces_replacement)
+    {
+        // Nothing that names the object changes (a forced, tainted or upstream replacement):
+        // the new copy would take the old one's name, so the old one goes first.
+        create_before_destroy = false;
+        reasons.push(
+            "deleting the old copy first although create_before_destroy is set: no field that names it changes".to_string(),
+        );
+    }
+    if action == Action::Update {
+        // Applied as the world has them, so the update does not undo what their owner did.
+        keep_world_values(&mut desired, record, &ignored, schema.sensitive);
+    }
     let mut change = ResourceChange {
         address: resource.address.clone(),
         kind,
         action,
         reasons,
-        create_before_destroy: action == Action::Replace && schema.create_before_destroy,
+        create_before_destroy,
         fields: if action == Action::NoOp {
             Vec::new()
         } else {
@@ -529,10 +601,44 @@ fn plan_resource(
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect(),
-        prevent_destroy: resource.prevent_destroy,
+        prevent_destroy: lifecycle.prevent_destroy,
+        ignore_changes: lifecycle.ignore_changes.clone(),
+        ignored: if matches!(action, Action::Create | Action::Replace) {
+            // A new object takes the stack's values, ignored or not.
+            Vec::new()
+        } else {
+            ignored
+        },
     };
     change.risks = risks(&change, record);
     change
+}
+
+/// Sets each ignored field of `desired` to the world's value (its `old`: live, else recorded),
+/// so that an update sends what is there. Sensitive fields are recorded as digests, never sent:
+/// they keep the stack's value.
+fn keep_world_values(
+    desired: &mut Value,
+    record: Option<&NodeRecord>,
+    ignored: &[FieldChange],
+    sensitive: &[&str],
+) {
+    let Some(record) = record else {
+        return;
+    };
+    for field in ignored {
+        if sensitive.contains(&crate::diff::top_field(&field.path)) {
+            continue;
+        }
+        let at = pointer(&field.path);
+        let world = field
+            .old
+            .clone()
+            .or_else(|| record.desired.pointer(&at).cloned());
+        if let (Some(slot), Some(world)) = (desired.pointer_mut(&at), world) {
+            *slot = world;
+        }
+    }
 }
 
 /// EKS upgrades the control plane one minor version at a time and never downgrades.
@@ -655,7 +761,7 @@ pub(crate) fn target_closure(
                     "unknown-target",
                     format!("--target {target} is neither in the stack nor in state"),
                 )
-                .help("name a resource as kind.name, e.g. --target alb.public"),
+                .help(suggest(input, "--target", target)),
             );
             continue;
         }
@@ -670,6 +776,112 @@ pub(crate) fn target_closure(
         }
     }
     Some(closure)
+}
+
+/// The help for an address the stack and state do not have: the closest one they have.
+fn suggest(input: &PlanInput<'_>, flag: &str, address: &Address) -> String {
+    let known: BTreeSet<String> = input
+        .stack
+        .resources
+        .iter()
+        .map(|r| r.address.to_string())
+        .chain(input.prior.iter().map(|r| r.address.to_string()))
+        .collect();
+    let written = address.to_string();
+    match meshctl_model::de::closest(&written, known.iter().map(String::as_str)) {
+        Some(close) => format!("did you mean `{flag} {close}`?"),
+        None => format!("name a resource of the stack as kind.name, e.g. {flag} alb.public"),
+    }
+}
+
+/// `--exclude`: the named resources and, as OpenTofu's `-exclude` does, every resource that
+/// depends on them (in the stack, or for records leaving it, in state), since planning those
+/// would use what the plan leaves out.
+pub(crate) fn exclude_closure(input: &PlanInput<'_>, errors: &mut Vec<Diagnostic>) -> BTreeSet<Address> {
+    let stack = input.stack;
+    let mut excluded = BTreeSet::new();
+    for address in &input.options.exclude {
+        let known =
+            stack.get(address).is_some() || input.prior.iter().any(|r| &r.address == address);
+        if known {
+            excluded.insert(address.clone());
+        } else {
+            errors.push(
+                Diagnostic::error(
+                    "unknown-target",
+                    format!("--exclude {address} is neither in the stack nor in state"),
+                )
+                .help(suggest(input, "--exclude", address)),
+            );
+        }
+    }
+    if excluded.is_empty() {
+        return excluded;
+    }
+    // Dependents by dependency, from the stack's edges and the records' (an address in both
+    // has the stack's edges, which the plan follows).
+    let mut dependents: HashMap<&Address, Vec<&Address>> = HashMap::new();
+    for resource in &stack.resources {
+        for dependency in &resource.dependencies {
+            dependents
+                .entry(&dependency.target)
+                .or_default()
+                .push(&resource.address);
+        }
+    }
+    for record in input.prior {
+        if stack.get(&record.address).is_none() {
+            for target in &record.dependencies {
+                dependents.entry(target).or_default().push(&record.address);
+            }
+        }
+    }
+    let mut pending: Vec<Address> = excluded.iter().cloned().collect();
+    while let Some(address) = pending.pop() {
+        for dependent in dependents.get(&address).into_iter().flatten() {
+            if excluded.insert((*dependent).clone()) {
+                pending.push((*dependent).clone());
+            }
+        }
+    }
+    excluded
+}
+
+/// `--replace`: each must name a resource of the stack that meshctl manages. One only in state
+/// is deleted anyway; a looked-up one is only read.
+fn check_replace(input: &PlanInput<'_>, errors: &mut Vec<Diagnostic>) {
+    for address in &input.options.replace {
+        match input.stack.get(address) {
+            None => {
+                let only_in_state = input.prior.iter().any(|r| &r.address == address);
+                let (message, help) = if only_in_state {
+                    (
+                        format!("--replace {address}: it is no longer in the stack, so this plan deletes it"),
+                        "remove --replace; to have it again, add it back to the stack".to_string(),
+                    )
+                } else {
+                    (
+                        format!("--replace {address} is not in the stack"),
+                        suggest(input, "--replace", address),
+                    )
+                };
+                errors.push(Diagnostic::error("unknown-target", message).help(help));
+            }
+            Some(resource) => {
+                let desired = serde_json::to_value(&resource.spec).unwrap_or(Value::Null);
+                if is_read_only(&desired, address.kind) {
+                    errors.push(
+                        Diagnostic::error(
+                            "replace-looked-up",
+                            format!("--replace {address}: it is looked up, not managed by this stack, so it cannot be replaced"),
+                        )
+                        .at(resource.path())
+                        .help("remove --replace for it"),
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// Orders deletions so that a record is deleted before the records it depended on.

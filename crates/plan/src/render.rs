@@ -6,9 +6,9 @@
 use crate::blast::BlastRadius;
 use crate::diff::FieldChange;
 use crate::{Action, Plan, ResourceChange};
-use meshctl_model::Address;
 use meshctl_model::diagnostic::escape_terminal;
 use meshctl_model::redact::{redact, redact_value};
+use meshctl_model::Address;
 use serde_json::Value;
 use std::fmt::Write as _;
 
@@ -180,7 +180,33 @@ fn unredacted_text(plan: &Plan, color: bool) -> String {
             );
         }
     }
+    for (change, f) in ignored_fields(plan) {
+        let _ = writeln!(
+            out,
+            "\n{} {} {}",
+            paint("2", "ignored:"),
+            change.address,
+            escape_terminal(&ignored_line(f))
+        );
+    }
     out
+}
+
+/// Differences `lifecycle.ignore_changes` leaves alone, in plan order.
+fn ignored_fields(plan: &Plan) -> impl Iterator<Item = (&ResourceChange, &FieldChange)> {
+    plan.changes
+        .iter()
+        .flat_map(|c| c.ignored.iter().map(move |f| (c, f)))
+}
+
+/// `scaling.desired: 3 (the stack says 2)`: the world's value stays.
+fn ignored_line(f: &FieldChange) -> String {
+    format!(
+        "{}: {} (the stack says {}), left as it is by lifecycle.ignore_changes",
+        f.path,
+        show(f.old.as_ref(), f.sensitive),
+        show(f.new.as_ref(), f.sensitive)
+    )
 }
 
 /// The versioned JSON document: the plan itself plus its summary.
@@ -228,6 +254,16 @@ fn unredacted_markdown(plan: &Plan) -> String {
     }
     for w in &plan.warnings {
         let _ = writeln!(out, "> ⚠️ {w}\n");
+    }
+    let ignored: Vec<String> = ignored_fields(plan)
+        .map(|(c, f)| format!("- `{}` {}", c.address, ignored_line(f)))
+        .collect();
+    if !ignored.is_empty() {
+        let _ = writeln!(
+            out,
+            "Ignored (`lifecycle.ignore_changes`):\n\n{}\n",
+            ignored.join("\n")
+        );
     }
     let changed: Vec<&ResourceChange> = plan
         .changes

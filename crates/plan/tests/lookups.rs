@@ -118,7 +118,7 @@ fn the_plan_asks_for_every_looked_up_resource_and_nothing_for_destroy() {
 
     let targeted = PlanOptions {
         targets: vec![Address::new(Kind::DnsRecord, "marker")],
-        destroy: false,
+        ..PlanOptions::default()
     };
     input.options = &targeted;
     let asked: Vec<String> = lookups_to_make(&input)
@@ -128,8 +128,8 @@ fn the_plan_asks_for_every_looked_up_resource_and_nothing_for_destroy() {
     assert_eq!(asked, ["route53_zone.public"], "only what the target needs");
 
     let destroy = PlanOptions {
-        targets: Vec::new(),
         destroy: true,
+        ..PlanOptions::default()
     };
     input.options = &destroy;
     assert!(

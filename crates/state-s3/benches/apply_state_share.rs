@@ -52,6 +52,8 @@ fn generate(seed: u64, scale: u64) -> (Plan, Vec<Duration>) {
                 .map(|d| Address::new(Kind::Namespace, format!("n-{d}")))
                 .collect(),
             prevent_destroy: false,
+            ignore_changes: Vec::new(),
+            ignored: Vec::new(),
         });
     }
     let plan = Plan {
@@ -64,6 +66,8 @@ fn generate(seed: u64, scale: u64) -> (Plan, Vec<Duration>) {
         stack_digest: String::new(),
         destroy: false,
         targets: Vec::new(),
+        replace: Vec::new(),
+        excluded: Vec::new(),
         changes,
         warnings: Vec::new(),
     };

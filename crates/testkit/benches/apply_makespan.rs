@@ -61,6 +61,8 @@ fn generate(seed: u64) -> Dag {
                 .map(|d| Address::new(Kind::Namespace, format!("n-{d}")))
                 .collect(),
             prevent_destroy: false,
+            ignore_changes: Vec::new(),
+            ignored: Vec::new(),
         });
     }
     let critical_path = finish.iter().copied().max().unwrap_or_default();
@@ -74,6 +76,8 @@ fn generate(seed: u64) -> Dag {
         stack_digest: String::new(),
         destroy: false,
         targets: Vec::new(),
+        replace: Vec::new(),
+        excluded: Vec::new(),
         changes,
         warnings: Vec::new(),
     };

@@ -1,6 +1,8 @@
 //! `meshctl apply` and `meshctl destroy`: show the plan, get approval, run the executor, report.
 
-use crate::commands::plan::{make_plan, open_saved_plan, parse_address, Planned, VarChangeArgs};
+use crate::commands::plan::{
+    make_plan, open_saved_plan, parse_address, Planned, SelectionArgs, VarChangeArgs,
+};
 use crate::input::{stderr_color, use_color, OptionalStackArgs, StackArgs};
 use crate::output::{note, print_while_applying};
 use crate::progress::{JsonLines, PlainLines, Spinners};
@@ -40,6 +42,8 @@ pub struct Args {
     /// Apply only this resource and what it depends on (repeatable), e.g. --target alb.public.
     #[arg(long = "target", value_name = "KIND.NAME", value_parser = parse_address, conflicts_with = "plan")]
     targets: Vec<Address>,
+    #[command(flatten)]
+    selection: SelectionArgs,
     /// Read the live world before planning, so that changes made outside meshctl are put back
     /// (--refresh=false plans from state alone). A saved plan was refreshed when it was made.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL", conflicts_with = "plan")]
@@ -83,6 +87,11 @@ pub struct RunArgs {
 
 pub fn apply(args: &Args, providers: &ProviderFactory) -> Result<ExitCode> {
     let stack = args.stack.stack();
+    if args.plan.is_some()
+        && !(args.selection.replace.is_empty() && args.selection.exclude.is_empty())
+    {
+        bail!("a saved plan is applied exactly as it was made: give --replace and --exclude to `meshctl plan --out`")
+    }
     let planned = match &args.plan {
         Some(file) => open_saved_plan(file, stack.as_ref(), &args.state, "apply", providers)?,
         None => {
@@ -91,6 +100,8 @@ pub fn apply(args: &Args, providers: &ProviderFactory) -> Result<ExitCode> {
             };
             let options = PlanOptions {
                 targets: args.targets.clone(),
+                replace: args.selection.replace.clone(),
+                exclude: args.selection.exclude.clone(),
                 destroy: false,
             };
             make_plan(
@@ -113,8 +124,8 @@ pub fn apply(args: &Args, providers: &ProviderFactory) -> Result<ExitCode> {
 
 pub fn destroy(args: &DestroyArgs, providers: &ProviderFactory) -> Result<ExitCode> {
     let options = PlanOptions {
-        targets: Vec::new(),
         destroy: true,
+        ..PlanOptions::default()
     };
     let Some(planned) = make_plan(
         &args.stack,

@@ -1,6 +1,7 @@
 //! `meshctl drift` (cron's question: has anyone changed the world by hand?) and `meshctl refresh`
-//! (accept what moved into state). Both read only the stack's header: a stack whose resources do
-//! not validate is still checked against what was applied.
+//! (accept what moved into state). Both need only the stack's header: a stack whose resources do
+//! not validate is still checked against what was applied (without its
+//! `lifecycle.ignore_changes`, which only a stack that loads gives).
 
 use crate::commands::apply::confirm;
 use crate::commands::plan::read_live;
@@ -12,7 +13,7 @@ use anyhow::{Context, Result};
 use clap::ValueEnum;
 use meshctl_model::record::NodeRecord;
 use meshctl_model::stack::Header;
-use meshctl_plan::drift::{self, render, CheckedAt, DriftReport};
+use meshctl_plan::drift::{self, render, CheckedAt, DriftReport, IgnoreChanges};
 use meshctl_provider::StackSettings;
 use meshctl_state::{Change, StateStore};
 use std::io::IsTerminal;
@@ -69,7 +70,7 @@ pub fn run(args: &Args, providers: &ProviderFactory) -> Result<ExitCode> {
         Ok(header) => {
             let result = check(
                 &header,
-                &args.stack.file,
+                &args.stack,
                 &args.state,
                 "drift",
                 providers,
@@ -118,7 +119,7 @@ pub fn refresh(args: &RefreshArgs, providers: &ProviderFactory) -> Result<ExitCo
     let header = args.stack.header()?;
     let (report, state) = check(
         &header,
-        &args.stack.file,
+        &args.stack,
         &args.state,
         "refresh",
         providers,
@@ -170,12 +171,13 @@ pub fn refresh(args: &RefreshArgs, providers: &ProviderFactory) -> Result<ExitCo
 /// Opens the stack's state, reads the live world and compares the two.
 fn check(
     header: &Header,
-    stack_file: &Path,
+    stack: &StackArgs,
     state_args: &StateArgs,
     operation: &str,
     make_providers: &ProviderFactory,
     checked_at: &CheckedAt,
 ) -> Result<(DriftReport, OpenState)> {
+    let stack_file = stack.file.as_path();
     let backend = header.backend.as_ref();
     let place = state_args.backend_for(&header.stack, backend, Some(stack_file))?;
     if !place.exists()? {
@@ -201,8 +203,32 @@ fn check(
         kube: header.kube.clone(),
     });
     let live = read_live(&records, &providers)?.unwrap_or_default();
-    let report = drift::report(&header.stack, &records, &live, checked_at.clone());
+    let ignore = ignore_rules(stack);
+    let report =
+        drift::report_ignoring(&header.stack, &records, &live, &ignore, checked_at.clone());
     Ok((report, state))
+}
+
+/// The stack's `lifecycle.ignore_changes` by address. Only a stack that loads has them: one
+/// with errors is compared field by field, and stderr says so.
+fn ignore_rules(stack: &StackArgs) -> IgnoreChanges {
+    let loaded = match (stack.source(), stack.overrides()) {
+        (Ok(source), Ok(vars)) => meshctl_model::load(&source, &vars).stack,
+        _ => None,
+    };
+    let Some(loaded) = loaded else {
+        crate::output::errln!(
+            "warning: {} does not load, so its lifecycle.ignore_changes are not applied and every field is compared (`meshctl validate` shows why)",
+            stack.file.display()
+        );
+        return IgnoreChanges::new();
+    };
+    loaded
+        .resources
+        .into_iter()
+        .filter(|r| !r.lifecycle.ignore_changes.is_empty())
+        .map(|r| (r.address, r.lifecycle.ignore_changes))
+        .collect()
 }
 
 fn now() -> CheckedAt {

@@ -38,6 +38,8 @@ pub struct Args {
     /// Plan only this resource and what it depends on (repeatable), e.g. --target alb.public.
     #[arg(long = "target", value_name = "KIND.NAME", value_parser = parse_address)]
     targets: Vec<Address>,
+    #[command(flatten)]
+    selection: SelectionArgs,
     /// Plan deleting everything in state.
     #[arg(long)]
     destroy: bool,
@@ -64,6 +66,19 @@ pub struct VarChangeArgs {
     pub allow_var_change: bool,
 }
 
+/// `--replace` and `--exclude`, shared by plan and apply (docs/targeting.md).
+#[derive(clap::Args, Clone, Default)]
+pub struct SelectionArgs {
+    /// Replace this resource although nothing forces it (repeatable), e.g. a wedged gateway:
+    /// --replace ingress_gateway.public. What reads its outputs follows, as in any replacement.
+    #[arg(long = "replace", value_name = "KIND.NAME", value_parser = parse_address)]
+    pub replace: Vec<Address>,
+    /// Plan everything but this resource and every resource that depends on it (repeatable),
+    /// as OpenTofu's -exclude.
+    #[arg(long = "exclude", value_name = "KIND.NAME", value_parser = parse_address, conflicts_with = "targets")]
+    pub exclude: Vec<Address>,
+}
+
 pub fn parse_address(text: &str) -> Result<Address, String> {
     Address::parse(text).ok_or_else(|| format!("`{text}` is not kind.name, e.g. alb.public"))
 }
@@ -71,6 +86,8 @@ pub fn parse_address(text: &str) -> Result<Address, String> {
 pub fn run(args: &Args, providers: &ProviderFactory) -> Result<ExitCode> {
     let options = PlanOptions {
         targets: args.targets.clone(),
+        replace: args.selection.replace.clone(),
+        exclude: args.selection.exclude.clone(),
         destroy: args.destroy,
     };
     let Some(planned) = make_plan(

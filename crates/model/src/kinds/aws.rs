@@ -1,6 +1,6 @@
 //! AWS kinds: network, cluster, IAM wiring, certificates and DNS.
 
-use super::{field, Kind, KindSpec, Layer, Namespaces, References, Schema, Service};
+use super::{field, Kind, KindSpec, Layer, Namespaces, References, ReplaceOrder, Schema, Service};
 use crate::path::FieldPath;
 use crate::validate::LocalChecks;
 use crate::values::{
@@ -119,7 +119,9 @@ impl KindSpec for Vpc {
         layer: Layer::Aws,
         outputs: &["vpc_id", "public_subnet_ids", "private_subnet_ids"],
         force_new: &["cidr", "azs", "existing", "subnets"],
-        create_before_destroy: false,
+        replace_order: ReplaceOrder::DeleteFirst {
+            why: "meshctl finds its VPC by the resource's address tag, so a second VPC of the same address would be taken for the first",
+        },
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],
@@ -264,7 +266,9 @@ impl KindSpec for EksCluster {
             "oidc_provider_arn",
         ],
         force_new: &["cluster_name", "vpc", "role_arn"],
-        create_before_destroy: false,
+        replace_order: ReplaceOrder::DeleteFirst {
+            why: "EKS cluster names are unique per region and the name (`cluster_name`, else `<stack>-<name>`) stays the same",
+        },
         follows_in_place: &[],
         // Turning OIDC on creates the issuer and its IAM provider.
         outputs_changed_by: &[("oidc", &["oidc_issuer", "oidc_provider_arn"])],
@@ -390,7 +394,9 @@ impl KindSpec for Nodegroup {
             "disk_size",
             "capacity_type",
         ],
-        create_before_destroy: false,
+        replace_order: ReplaceOrder::DeleteFirst {
+            why: "nodegroup names are unique within their cluster and the name stays the same",
+        },
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],
@@ -488,7 +494,9 @@ impl KindSpec for IamServiceAccount {
         layer: Layer::Aws,
         outputs: &["role_arn", "role_name"],
         force_new: &["cluster", "namespace", "service_account"],
-        create_before_destroy: false,
+        replace_order: ReplaceOrder::DeleteFirst {
+            why: "its IAM role and Kubernetes service account are named after the resource, and a second copy would take the same names",
+        },
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],
@@ -543,7 +551,9 @@ impl KindSpec for Route53Zone {
         layer: Layer::Aws,
         outputs: &["zone_id", "name_servers"],
         force_new: &["domain", "existing"],
-        create_before_destroy: false,
+        replace_order: ReplaceOrder::DeleteFirst {
+            why: "a second hosted zone for the domain would get other name servers, so the registrar's delegation would not follow it",
+        },
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],
@@ -595,7 +605,7 @@ impl KindSpec for AcmCertificate {
         layer: Layer::Aws,
         outputs: &["arn"],
         force_new: &["domain", "sans", "validation_zone"],
-        create_before_destroy: true,
+        replace_order: ReplaceOrder::CreateFirst,
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],
@@ -663,7 +673,7 @@ impl KindSpec for DnsRecord {
         layer: Layer::Aws,
         outputs: &["fqdn"],
         force_new: &["zone", "record", "type"],
-        create_before_destroy: false,
+        replace_order: ReplaceOrder::Either { fixed_names: &[] },
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],

@@ -1,7 +1,9 @@
 //! Cluster kinds: namespaces, add-ons (LB controller, cert-manager, Istio), gateway workloads,
 //! ALBs, cert-manager issuers and certificates, Helm releases and raw manifests.
 
-use super::{field, Kind, KindSpec, Layer, Namespaces, References, Schema};
+use super::{
+    field, Kind, KindSpec, Layer, Namespaces, References, ReplaceOrder, Schema, NAMED_OBJECTS,
+};
 use crate::path::FieldPath;
 use crate::validate::LocalChecks;
 use crate::values::{
@@ -36,7 +38,7 @@ impl KindSpec for Namespace {
         layer: Layer::Cluster,
         outputs: &["name"],
         force_new: &[],
-        create_before_destroy: false,
+        replace_order: ReplaceOrder::DeleteFirst { why: NAMED_OBJECTS },
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],
@@ -88,7 +90,7 @@ impl KindSpec for LbController {
         layer: Layer::Cluster,
         outputs: &["release"],
         force_new: &[],
-        create_before_destroy: false,
+        replace_order: ReplaceOrder::DeleteFirst { why: NAMED_OBJECTS },
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],
@@ -148,7 +150,7 @@ impl KindSpec for CertManager {
         layer: Layer::Cluster,
         outputs: &["release"],
         force_new: &["namespace"],
-        create_before_destroy: false,
+        replace_order: ReplaceOrder::DeleteFirst { why: NAMED_OBJECTS },
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],
@@ -314,7 +316,7 @@ impl KindSpec for Istio {
         layer: Layer::Cluster,
         outputs: &["version", "namespace", "revision"],
         force_new: &["namespace", "revision", "existing"],
-        create_before_destroy: false,
+        replace_order: ReplaceOrder::DeleteFirst { why: NAMED_OBJECTS },
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],
@@ -601,7 +603,7 @@ impl KindSpec for IngressGateway {
             "canonical_hosted_zone_id",
         ],
         force_new: &["namespace", "istio"],
-        create_before_destroy: false,
+        replace_order: ReplaceOrder::DeleteFirst { why: NAMED_OBJECTS },
         follows_in_place: &[],
         // Ports given without a nodePort are reassigned when the list changes; another NLB
         // setting can make the controller build a new balancer.
@@ -822,7 +824,7 @@ impl KindSpec for Alb {
         layer: Layer::Cluster,
         outputs: &["dns_name", "arn", "canonical_hosted_zone_id"],
         force_new: &["gateway", "scheme", "group"],
-        create_before_destroy: false,
+        replace_order: ReplaceOrder::DeleteFirst { why: NAMED_OBJECTS },
         // A replaced gateway keeps its Service's name; the Ingress follows its new nodePorts.
         follows_in_place: &["gateway"],
         outputs_changed_by: &[],
@@ -921,7 +923,7 @@ impl KindSpec for Issuer {
         layer: Layer::Cluster,
         outputs: &["name"],
         force_new: &[],
-        create_before_destroy: false,
+        replace_order: ReplaceOrder::DeleteFirst { why: NAMED_OBJECTS },
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],
@@ -980,7 +982,7 @@ impl KindSpec for Certificate {
         layer: Layer::Cluster,
         outputs: &["secret_name"],
         force_new: &["namespace", "secret_name"],
-        create_before_destroy: false,
+        replace_order: ReplaceOrder::DeleteFirst { why: NAMED_OBJECTS },
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],
@@ -1051,7 +1053,7 @@ impl KindSpec for HelmRelease {
         layer: Layer::Cluster,
         outputs: &["release", "revision"],
         force_new: &["chart", "namespace"],
-        create_before_destroy: false,
+        replace_order: ReplaceOrder::DeleteFirst { why: NAMED_OBJECTS },
         follows_in_place: &[],
         // Every `helm upgrade` is a new revision.
         outputs_changed_by: &[("*", &["revision"])],
@@ -1097,7 +1099,7 @@ impl KindSpec for Manifest {
         layer: Layer::Cluster,
         outputs: &[],
         force_new: &[],
-        create_before_destroy: false,
+        replace_order: ReplaceOrder::DeleteFirst { why: NAMED_OBJECTS },
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],

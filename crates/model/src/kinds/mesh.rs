@@ -1,6 +1,8 @@
 //! Istio kinds: Gateways, VirtualServices and the traffic and security policies of seed 003.
 
-use super::{field, Kind, KindSpec, Layer, Namespaces, References, Schema};
+use super::{
+    field, Kind, KindSpec, Layer, Namespaces, References, ReplaceOrder, Schema, NAMED_OBJECTS,
+};
 use crate::path::FieldPath;
 use crate::validate::LocalChecks;
 use crate::values::{
@@ -105,7 +107,7 @@ impl KindSpec for Gateway {
         layer: Layer::Cluster,
         outputs: &["name"],
         force_new: &["namespace"],
-        create_before_destroy: false,
+        replace_order: ReplaceOrder::DeleteFirst { why: NAMED_OBJECTS },
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],
@@ -376,7 +378,7 @@ impl KindSpec for VirtualService {
         layer: Layer::Cluster,
         outputs: &["name"],
         force_new: &["namespace"],
-        create_before_destroy: false,
+        replace_order: ReplaceOrder::DeleteFirst { why: NAMED_OBJECTS },
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],
@@ -650,7 +652,7 @@ impl KindSpec for DestinationRule {
         layer: Layer::Cluster,
         outputs: &["name"],
         force_new: &["namespace"],
-        create_before_destroy: false,
+        replace_order: ReplaceOrder::DeleteFirst { why: NAMED_OBJECTS },
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],
@@ -718,7 +720,7 @@ impl KindSpec for PeerAuthentication {
         layer: Layer::Cluster,
         outputs: &["name"],
         force_new: &["namespace"],
-        create_before_destroy: false,
+        replace_order: ReplaceOrder::DeleteFirst { why: NAMED_OBJECTS },
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],
@@ -771,7 +773,7 @@ impl KindSpec for RequestAuthentication {
         layer: Layer::Cluster,
         outputs: &["name"],
         force_new: &["namespace"],
-        create_before_destroy: false,
+        replace_order: ReplaceOrder::DeleteFirst { why: NAMED_OBJECTS },
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],
@@ -892,7 +894,7 @@ impl KindSpec for AuthorizationPolicy {
         layer: Layer::Cluster,
         outputs: &["name"],
         force_new: &["namespace"],
-        create_before_destroy: false,
+        replace_order: ReplaceOrder::DeleteFirst { why: NAMED_OBJECTS },
         follows_in_place: &[],
         outputs_changed_by: &[],
         sensitive: &[],

@@ -112,8 +112,9 @@ pub struct Schema {
     pub outputs: &'static [&'static str],
     /// Top-level fields whose change replaces the resource instead of updating it in place.
     pub force_new: &'static [&'static str],
-    /// Replacement creates the new object before deleting the old (an ACM certificate in use).
-    pub create_before_destroy: bool,
+    /// In which order a replacement makes the new object and removes the old, and whether
+    /// `lifecycle.create_before_destroy` may ask for the new one first.
+    pub replace_order: ReplaceOrder,
     /// Reference fields in `force_new` whose target's replacement this kind follows with an
     /// in-place update: pointing the field at another resource replaces this one, but a new
     /// object behind the same resource only changes values it can take in place (an ALB follows
@@ -160,6 +161,39 @@ impl Interrupts {
         deleted: true,
     };
 }
+
+/// In which order a replacement makes the new object and removes the old one: a fact of the
+/// kind, since whether two copies can exist side by side depends on how its objects are named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplaceOrder {
+    /// Always the new object first (an ACM certificate a listener uses cannot be deleted first).
+    CreateFirst,
+    /// The old object first, unless the resource's `lifecycle.create_before_destroy` asks for
+    /// the new one first; asking is refused while one of `fixed_names` is written, since both
+    /// copies would then carry that name.
+    Either {
+        fixed_names: &'static [&'static str],
+    },
+    /// Always the old object first: a second copy cannot exist beside the first, for this
+    /// reason (shown when `lifecycle.create_before_destroy` asks for it).
+    DeleteFirst { why: &'static str },
+}
+
+impl ReplaceOrder {
+    /// Whether a replacement of a resource with this `lifecycle.create_before_destroy` makes
+    /// the new object first.
+    pub fn creates_first(self, asked: bool) -> bool {
+        match self {
+            ReplaceOrder::CreateFirst => true,
+            ReplaceOrder::Either { .. } => asked,
+            ReplaceOrder::DeleteFirst { .. } => false,
+        }
+    }
+}
+
+/// Why a cluster kind's replacement deletes first: what it renders is named after the resource.
+pub(crate) const NAMED_OBJECTS: &str =
+    "its Kubernetes objects are named after the resource, and a second copy would take the same names";
 
 /// A typed reference from a field of one resource to another resource.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -179,6 +179,10 @@ pub struct DriftReport {
     pub resources: Vec<ResourceDrift>,
     /// Recorded resources this build could not read (no provider for their kind).
     pub not_read: Vec<Address>,
+    /// Differences the stack's `lifecycle.ignore_changes` leaves to someone else (an
+    /// autoscaler): not drift, listed so that a reader knows they were seen.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignored: Vec<IgnoredField>,
     /// The kinds state records, so a metric per kind can say 0.
     #[serde(skip)]
     pub kinds: BTreeSet<Kind>,
@@ -189,6 +193,17 @@ impl DriftReport {
         !self.resources.is_empty()
     }
 }
+
+/// A difference in a field the resource's `lifecycle.ignore_changes` names.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IgnoredField {
+    pub address: Address,
+    #[serde(flatten)]
+    pub field: DriftedField,
+}
+
+/// `lifecycle.ignore_changes` by address: the fields whose drift is not reported.
+pub type IgnoreChanges = BTreeMap<Address, Vec<String>>;
 
 /// When a check ran.
 #[derive(Debug, Clone)]
@@ -204,7 +219,19 @@ pub fn report(
     live: &LiveWorld,
     checked_at: CheckedAt,
 ) -> DriftReport {
+    report_ignoring(stack, records, live, &IgnoreChanges::new(), checked_at)
+}
+
+/// `report`, leaving out the fields `ignore` names for each address (listed as `ignored`).
+pub fn report_ignoring(
+    stack: &str,
+    records: &[NodeRecord],
+    live: &LiveWorld,
+    ignore: &IgnoreChanges,
+    checked_at: CheckedAt,
+) -> DriftReport {
     let mut resources = Vec::new();
+    let mut ignored = Vec::new();
     let mut not_read = Vec::new();
     let mut checked = 0;
     let mut sorted: Vec<&NodeRecord> = records.iter().collect();
@@ -244,7 +271,18 @@ pub fn report(
                 resources.push(drift);
             }
             Some(found) => {
-                drift.fields = drifted_fields(record, found);
+                let rules = ignore.get(&record.address).map_or(&[][..], Vec::as_slice);
+                let (fields, left): (Vec<DriftedField>, Vec<DriftedField>) =
+                    drifted_fields(record, found).into_iter().partition(|f| {
+                        !rules
+                            .iter()
+                            .any(|rule| meshctl_model::lifecycle::covers(rule, &f.path))
+                    });
+                ignored.extend(left.into_iter().map(|field| IgnoredField {
+                    address: record.address.clone(),
+                    field,
+                }));
+                drift.fields = fields;
                 if !drift.fields.is_empty() {
                     resources.push(drift);
                 }
@@ -260,6 +298,7 @@ pub fn report(
         drifted: resources.len(),
         resources,
         not_read,
+        ignored,
         kinds: records.iter().map(|r| r.address.kind).collect(),
     }
 }

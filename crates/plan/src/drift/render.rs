@@ -88,6 +88,15 @@ pub fn text(report: &DriftReport, color: bool) -> String {
         }
         let _ = writeln!(out, "\n{WHAT_NEXT}");
     }
+    for ignored in &report.ignored {
+        let field = &ignored.field;
+        let line = format!(
+            "ignored: {} {} (lifecycle.ignore_changes)",
+            ignored.address,
+            field_line(field)
+        );
+        let _ = writeln!(out, "{}", escape_terminal(&line));
+    }
     if let Some(note) = not_read_note(report) {
         let _ = writeln!(out, "{note}");
     }
@@ -149,6 +158,17 @@ pub fn markdown(report: &DriftReport) -> String {
             }
         }
         let _ = writeln!(out, "\n{WHAT_NEXT}");
+    }
+    if !report.ignored.is_empty() {
+        out.push_str("\nIgnored by `lifecycle.ignore_changes` (not drift):\n\n");
+        for ignored in &report.ignored {
+            let _ = writeln!(
+                out,
+                "- `{}` {}",
+                ignored.address,
+                cell(&field_line(&ignored.field))
+            );
+        }
     }
     if let Some(note) = not_read_note(report) {
         let _ = writeln!(out, "\n{note}");
@@ -263,6 +283,7 @@ mod tests {
                 },
             ],
             not_read: vec![],
+            ignored: vec![],
             kinds: [Kind::Alb, Kind::Gateway, Kind::Vpc].into(),
         }
     }
