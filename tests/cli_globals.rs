@@ -1,5 +1,6 @@
 //! What the command line does before any command: `meshctl version` (text and JSON: release,
-//! commit, and the format versions of state, plans and outputs) and `-C DIR`/`--chdir DIR`,
+//! commit, and the format versions of state, plans and outputs; the commit "unknown" when built
+//! from a tarball) and `-C DIR`/`--chdir DIR`,
 //! which makes every path given (stack file, var files, state directory, plan files) relative to
 //! DIR, as `git -C` does. Through the real binary; no cloud is needed.
 
@@ -59,6 +60,74 @@ fn version_json_names_the_release_commit_and_formats() {
     );
 }
 
+/// build.rs, compiled on its own and run where a source tarball would be: outside any git
+/// checkout, and unpacked inside another repository that does not track it.
+#[test]
+fn the_build_script_says_unknown_without_a_checkout_of_meshctl() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("build.rs");
+    std::fs::copy(&script, dir.path().join("build.rs")).unwrap();
+    let binary = dir.path().join("build-script");
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
+    let compiled = Command::new(rustc)
+        .args(["--edition", "2021", "-o"])
+        .arg(&binary)
+        .arg(dir.path().join("build.rs"))
+        .output()
+        .unwrap();
+    assert!(compiled.status.success(), "{}", text(&compiled.stderr));
+    let run = |commit: Option<&str>| {
+        let mut command = Command::new(&binary);
+        command
+            .env("CARGO_MANIFEST_DIR", dir.path())
+            .env("GIT_CEILING_DIRECTORIES", dir.path().parent().unwrap())
+            .env_remove("GIT_DIR")
+            .env_remove("MESHCTL_COMMIT");
+        if let Some(commit) = commit {
+            command.env("MESHCTL_COMMIT", commit);
+        }
+        let out = command.output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    assert!(
+        run(None).contains("cargo:rustc-env=MESHCTL_COMMIT=unknown\n"),
+        "{}",
+        run(None)
+    );
+    assert!(run(Some("0123abc")).contains("cargo:rustc-env=MESHCTL_COMMIT=0123abc\n"));
+    // Inside a repository that does not track build.rs (a vendored, unpacked tarball).
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(dir.path())
+            .env("GIT_CEILING_DIRECTORIES", dir.path().parent().unwrap())
+            .output()
+    };
+    if git(&["init", "-q"]).is_ok_and(|o| o.status.success()) {
+        std::fs::write(dir.path().join("other"), "x").unwrap();
+        let committed = git(&["add", "other"]).unwrap().status.success()
+            && git(&[
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "commit",
+                "-qm",
+                "x",
+            ])
+            .unwrap()
+            .status
+            .success();
+        assert!(committed);
+        assert!(
+            run(None).contains("cargo:rustc-env=MESHCTL_COMMIT=unknown\n"),
+            "{}",
+            run(None)
+        );
+    }
+}
+
 const STACK: &str = "stack: demo
 region: us-east-1
 vars:
@@ -83,7 +152,15 @@ fn chdir_resolves_every_path_from_the_directory() {
     // Stack file and var file, read from DIR although meshctl runs elsewhere.
     let valid = meshctl(
         elsewhere.path(),
-        &["-C", dir, "validate", "-f", "stack.yaml", "--var-file", "prod.yaml"],
+        &[
+            "-C",
+            dir,
+            "validate",
+            "-f",
+            "stack.yaml",
+            "--var-file",
+            "prod.yaml",
+        ],
     );
     assert!(valid.status.success(), "{}", text(&valid.stderr));
     // The plan file and the state directory land in DIR too; `--chdir` after the command works.

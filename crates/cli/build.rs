@@ -18,6 +18,9 @@ fn main() {
 /// The checked-out commit, watching the files that change with it (only those that exist: a
 /// missing one would rerun this script on every build).
 fn git_head() -> Option<String> {
+    // A source tarball unpacked inside another repository (a vendored copy) is not that
+    // repository's commit: only a checkout that tracks this very file names meshctl's.
+    git(&["ls-files", "--error-unmatch", "build.rs"])?;
     let commit = git(&["rev-parse", "HEAD"])?;
     if let Some(dir) = git(&["rev-parse", "--git-dir"]) {
         let dir = absolute(Path::new(dir.trim()));
