@@ -86,15 +86,25 @@ pub struct FieldDrift {
 /// The path of `key` below `parent`: `parent.key` when the key is a plain word, else
 /// `parent["key"]`, so that a path reads unambiguously and as the stack or object spells it.
 pub fn child_path(parent: &str, key: &str) -> String {
-    if parent.is_empty() {
-        key.to_string()
+    let mut path = parent.to_string();
+    push_child_path(&mut path, key);
+    path
+}
+
+/// `child_path` in place: `path` becomes the path of `key` below it (for walks that extend one
+/// path and cut it back, allocating only for what they keep).
+pub fn push_child_path(path: &mut String, key: &str) {
+    use std::fmt::Write as _;
+    if path.is_empty() {
+        path.push_str(key);
     } else if !key.is_empty()
         && key
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     {
-        format!("{parent}.{key}")
+        path.push('.');
+        path.push_str(key);
     } else {
-        format!("{parent}[{key:?}]")
+        let _ = write!(path, "[{key:?}]");
     }
 }

@@ -163,8 +163,8 @@ pub(crate) fn substitute_entries(
             .iter_mut()
             .filter(|e| e.key != "vars" && selected(&e.key))
         {
-            let path = FieldPath::root().key(&entry.key);
-            substitute_vars(&mut entry.value, &path, vars, diags, &mut budget);
+            let mut path = FieldPath::root().key(&entry.key);
+            substitute_vars(&mut entry.value, &mut path, vars, diags, &mut budget);
         }
     }
     !budget.exceeded
@@ -257,9 +257,11 @@ fn measure(node: &Node) -> (usize, usize) {
 
 /// Replaces `${var.x}` in every scalar below `node`. A scalar that is exactly `${var.x}` takes the
 /// var's value with its type (a number stays a number); inside text, the value's text is spliced.
+///
+/// `path` is where `node` is, pushed and popped on the way down: copied only into diagnostics.
 fn substitute_vars(
     node: &mut Node,
-    path: &FieldPath,
+    path: &mut FieldPath,
     vars: &BTreeMap<String, Node>,
     diags: &mut Vec<Diagnostic>,
     budget: &mut Expansion,
@@ -267,15 +269,20 @@ fn substitute_vars(
     match &mut node.kind {
         NodeKind::Map(entries) => {
             for entry in entries {
-                let child = path.key(&entry.key);
-                substitute_vars(&mut entry.value, &child, vars, diags, budget);
+                path.push_key(&entry.key);
+                substitute_vars(&mut entry.value, path, vars, diags, budget);
+                path.pop();
             }
         }
         NodeKind::Seq(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                substitute_vars(item, &path.index(i), vars, diags, budget);
+                path.push_index(i);
+                substitute_vars(item, path, vars, diags, budget);
+                path.pop();
             }
         }
+        // Most scalars hold no `${`: nothing to replace or report.
+        NodeKind::Scalar(text, _) if !text.contains("${") => {}
         NodeKind::Scalar(text, style) => {
             let quoted = u32::from(*style == ScalarStyle::Quoted);
             if let Some(at) = unclosed(text) {

@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 /// Strings longer than this, or spanning lines, get a unified diff instead of old → new.
 const LONG_STRING: usize = 72;
@@ -31,24 +33,31 @@ pub struct FieldChange {
 /// Leaf values by path. Empty objects and arrays are leaves, so `{}` → `{a: 1}` shows as a change.
 pub fn flatten(value: &Value) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
-    walk(value, String::new(), &mut out);
+    walk(value, &mut String::new(), &mut out);
     out
 }
 
-fn walk(value: &Value, path: String, out: &mut BTreeMap<String, Value>) {
+/// Adds the leaves below `value` to `out`; `path` is where `value` is, extended and cut back on
+/// the way down, so only the leaves' paths are allocated.
+fn walk(value: &Value, path: &mut String, out: &mut BTreeMap<String, Value>) {
+    let len = path.len();
     match value {
         Value::Object(map) if !map.is_empty() => {
             for (k, v) in map {
-                walk(v, meshctl_model::record::child_path(&path, k), out);
+                meshctl_model::record::push_child_path(path, k);
+                walk(v, path, out);
+                path.truncate(len);
             }
         }
         Value::Array(items) if !items.is_empty() => {
             for (i, v) in items.iter().enumerate() {
-                walk(v, format!("{path}[{i}]"), out);
+                let _ = write!(path, "[{i}]");
+                walk(v, path, out);
+                path.truncate(len);
             }
         }
         _ => {
-            out.insert(path, value.clone());
+            out.insert(path.clone(), value.clone());
         }
     }
 }
@@ -71,16 +80,46 @@ pub fn diff(
     force_new: &[&str],
     sensitive: &[&str],
 ) -> Vec<FieldChange> {
+    // Equal values have no leaf that differs: a plan against a full state compares mostly these.
+    if old == new {
+        return Vec::new();
+    }
     let old = old.map(flatten).unwrap_or_default();
     let new = new.map(flatten).unwrap_or_default();
-    let mut paths: Vec<&String> = old.keys().chain(new.keys()).collect();
-    paths.sort();
-    paths.dedup();
-    paths
-        .into_iter()
-        .filter(|path| old.get(*path) != new.get(*path))
-        .map(|path| field_change(path, old.get(path), new.get(path), force_new, sensitive))
-        .collect()
+    // Both are sorted by path: one merge walk pairs their leaves, moving values into the changes.
+    let mut changes = Vec::new();
+    let mut old = old.into_iter().peekable();
+    let mut new = new.into_iter().peekable();
+    loop {
+        let order = match (old.peek(), new.peek()) {
+            (None, None) => break,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some((a, _)), Some((b, _))) => a.cmp(b),
+        };
+        let (path, before, after) = match (order, &mut old, &mut new) {
+            (Ordering::Less, leaves, _) | (Ordering::Greater, _, leaves) => {
+                let Some((path, value)) = leaves.next() else {
+                    break;
+                };
+                let gone = order == Ordering::Less;
+                if gone {
+                    (path, Some(value), None)
+                } else {
+                    (path, None, Some(value))
+                }
+            }
+            (Ordering::Equal, old, new) => match (old.next(), new.next()) {
+                (Some((path, before)), Some((_, after))) if before != after => {
+                    (path, Some(before), Some(after))
+                }
+                (Some(_), Some(_)) => continue,
+                _ => break,
+            },
+        };
+        changes.push(change_of(path, before, after, force_new, sensitive));
+    }
+    changes
 }
 
 /// The change of one field from `old` to `new`.
@@ -91,9 +130,26 @@ pub fn field_change(
     force_new: &[&str],
     sensitive: &[&str],
 ) -> FieldChange {
-    let top = top_field(path);
+    change_of(
+        path.to_string(),
+        old.cloned(),
+        new.cloned(),
+        force_new,
+        sensitive,
+    )
+}
+
+/// `field_change` of values already owned.
+fn change_of(
+    path: String,
+    old: Option<Value>,
+    new: Option<Value>,
+    force_new: &[&str],
+    sensitive: &[&str],
+) -> FieldChange {
+    let top = top_field(&path);
     let is_sensitive = sensitive.contains(&top);
-    let text_diff = match (old, new) {
+    let text_diff = match (&old, &new) {
         (Some(Value::String(a)), Some(Value::String(b)))
             if !is_sensitive
                 && (a.len() > LONG_STRING
@@ -105,12 +161,13 @@ pub fn field_change(
         }
         _ => None,
     };
+    let forces_replacement = force_new.contains(&top);
     FieldChange {
-        path: path.to_string(),
-        old: old.cloned(),
-        new: new.cloned(),
-        unknown: new.is_some_and(is_unknown),
-        forces_replacement: force_new.contains(&top),
+        unknown: new.as_ref().is_some_and(is_unknown),
+        path,
+        old,
+        new,
+        forces_replacement,
         sensitive: is_sensitive,
         text_diff,
     }
@@ -244,5 +301,42 @@ mod tests {
         let changes = diff(Some(&old), Some(&new), &[], &[]);
         let text = changes[0].text_diff.as_deref().unwrap();
         assert!(text.contains("-b: 2") && text.contains("+b: 5"), "{text}");
+    }
+
+    /// The comparison `diff` made before its merge walk: every path of either side, sorted.
+    fn diff_by_lookup(old: Option<&Value>, new: Option<&Value>) -> Vec<FieldChange> {
+        let old = old.map(flatten).unwrap_or_default();
+        let new = new.map(flatten).unwrap_or_default();
+        let mut paths: Vec<&String> = old.keys().chain(new.keys()).collect();
+        paths.sort();
+        paths.dedup();
+        paths
+            .into_iter()
+            .filter(|path| old.get(*path) != new.get(*path))
+            .map(|path| field_change(path, old.get(path), new.get(path), &["cidr"], &["token"]))
+            .collect()
+    }
+
+    #[test]
+    fn the_merge_walk_finds_what_comparing_every_path_finds() {
+        let values = [
+            json!({"a": 1, "b": [1, 2, 3], "c": {"d": "x", "e": {}}, "token": "s"}),
+            json!({"a": 2, "b": [1, 2], "c": {"d": "x", "f": []}, "cidr": "10.0.0.0/16"}),
+            json!({"b": [1, 2, 3, 4], "c": {"d": "${vpc.main.id}"}, "z": {"x.y": null}}),
+            json!({"a": 1, "b": [1, 2, 3], "c": {"d": "x", "e": {}}, "token": "s"}),
+            json!({}),
+            json!([]),
+            json!("scalar"),
+        ];
+        let sides = values.iter().map(Some).chain([None]).collect::<Vec<_>>();
+        for old in &sides {
+            for new in &sides {
+                assert_eq!(
+                    diff(*old, *new, &["cidr"], &["token"]),
+                    diff_by_lookup(*old, *new),
+                    "{old:?} → {new:?}"
+                );
+            }
+        }
     }
 }
