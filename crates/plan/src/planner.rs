@@ -767,11 +767,13 @@ pub(crate) fn target_closure(
         }
         pending.push(target.clone());
     }
+    let by_address: HashMap<&Address, &meshctl_model::Resource> =
+        stack.resources.iter().map(|r| (&r.address, r)).collect();
     while let Some(address) = pending.pop() {
         if !closure.insert(address.clone()) {
             continue;
         }
-        if let Some(r) = stack.get(&address) {
+        if let Some(r) = by_address.get(&address) {
             pending.extend(r.dependencies.iter().map(|d| d.target.clone()));
         }
     }
@@ -829,8 +831,9 @@ pub(crate) fn exclude_closure(input: &PlanInput<'_>, errors: &mut Vec<Diagnostic
                 .push(&resource.address);
         }
     }
+    let in_stack: HashSet<&Address> = stack.resources.iter().map(|r| &r.address).collect();
     for record in input.prior {
-        if stack.get(&record.address).is_none() {
+        if !in_stack.contains(&record.address) {
             for target in &record.dependencies {
                 dependents.entry(target).or_default().push(&record.address);
             }
@@ -915,8 +918,9 @@ fn delete_order<'a>(doomed: &[&'a NodeRecord]) -> Vec<&'a NodeRecord> {
         }
     }
     // A cycle among records (state edited by hand) still deletes everything, in address order.
+    let mut ordered: HashSet<&Address> = order.iter().copied().map(|r| &r.address).collect();
     for r in doomed {
-        if !order.iter().any(|o| o.address == r.address) {
+        if ordered.insert(&r.address) {
             order.push(r);
         }
     }
