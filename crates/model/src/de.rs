@@ -256,6 +256,9 @@ pub struct Sink {
     /// What each mapping read was: a structure with these fields, or a map of any keys. The
     /// fields a value may have, for checking paths that name them (`lifecycle.ignore_changes`).
     shapes: RefCell<BTreeMap<FieldPath, Shape>>,
+    /// Whether `shapes` are recorded: only a value that has paths to check needs them, and
+    /// recording costs a path per mapping.
+    record_shapes: bool,
 }
 
 /// What a mapping read as a typed value takes.
@@ -268,6 +271,14 @@ pub enum Shape {
 }
 
 impl Sink {
+    /// A sink that also records what each mapping read as (`take_shapes`).
+    pub fn recording_shapes() -> Self {
+        Sink {
+            record_shapes: true,
+            ..Sink::default()
+        }
+    }
+
     /// True when an unknown key of the mapping at `path` was reported as a likely typo of `field`.
     pub fn suggested(&self, path: &FieldPath, field: &str) -> bool {
         self.suggested.borrow().contains(&path.key(field))
@@ -640,10 +651,12 @@ impl<'a> de::Deserializer<'a> for &NodeDeserializer<'a> {
     fn deserialize_map<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, DeError> {
         match &self.node.kind {
             NodeKind::Map(_) => {
-                self.sink
-                    .shapes
-                    .borrow_mut()
-                    .insert(self.path.clone(), Shape::Map);
+                if self.sink.record_shapes {
+                    self.sink
+                        .shapes
+                        .borrow_mut()
+                        .insert(self.path.clone(), Shape::Map);
+                }
                 self.visit_entries(visitor, None)
             }
             _ => Err(self.fail(DeError::new(
@@ -662,10 +675,12 @@ impl<'a> de::Deserializer<'a> for &NodeDeserializer<'a> {
     ) -> Result<V::Value, DeError> {
         match &self.node.kind {
             NodeKind::Map(_) => {
-                self.sink
-                    .shapes
-                    .borrow_mut()
-                    .insert(self.path.clone(), Shape::Struct(fields));
+                if self.sink.record_shapes {
+                    self.sink
+                        .shapes
+                        .borrow_mut()
+                        .insert(self.path.clone(), Shape::Struct(fields));
+                }
                 self.visit_entries(visitor, Some(fields))
             }
             _ => Err(self.fail(DeError::new(

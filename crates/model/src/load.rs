@@ -99,6 +99,7 @@ fn load_inner(
         &FieldPath::root(),
         HEADER_SKIPPED,
         diags,
+        false,
         |de| Header::deserialize(de),
     );
     let header = header_read.value;
@@ -169,7 +170,7 @@ fn read_with_recovery<T>(
     diags: &mut Vec<Diagnostic>,
     read: impl Fn(&NodeDeserializer) -> Result<T, DeError>,
 ) -> Option<T> {
-    read_recovering(node, path, skip, diags, read).value
+    read_recovering(node, path, skip, diags, false, read).value
 }
 
 /// What `read_recovering` read.
@@ -185,17 +186,23 @@ struct Recovered<T> {
 
 /// `read_with_recovery`, also telling whether any value had to be set aside (the result then
 /// holds defaults where the bad values were, so checks on it would repeat the same problem).
+/// `shapes` are recorded only when `record_shapes` is set.
 fn read_recovering<T>(
     node: &Node,
     path: &FieldPath,
     skip: &[&str],
     diags: &mut Vec<Diagnostic>,
+    record_shapes: bool,
     read: impl Fn(&NodeDeserializer) -> Result<T, DeError>,
 ) -> Recovered<T> {
     // The value is copied only once a bad value has to be set aside in it.
     let mut work: std::borrow::Cow<Node> = std::borrow::Cow::Borrowed(node);
     let mut set_aside: Vec<FieldPath> = Vec::new();
-    let sink = Sink::default();
+    let sink = if record_shapes {
+        Sink::recording_shapes()
+    } else {
+        Sink::default()
+    };
     let mut result = (None, true);
     for _ in 0..MAX_RECOVERY_ROUNDS {
         let error = match read(&NodeDeserializer::new(&work, path.clone(), &sink).skipping(skip)) {
@@ -533,12 +540,16 @@ fn read_resource(
         (None, Some(name)) => return Err(Unreadable::UnknownKind(name)),
         _ => return Err(Unreadable::Unnamed),
     };
+    // Only `lifecycle.ignore_changes` names fields to check against what the spec read as.
+    let names_fields = item
+        .get("lifecycle")
+        .is_some_and(|l| l.get("ignore_changes").is_some());
     let Recovered {
         value: spec,
         recovered,
         shapes,
         ..
-    } = read_recovering(item, &path, ENVELOPE_KEYS, diags, |de| {
+    } = read_recovering(item, &path, ENVELOPE_KEYS, diags, names_fields, |de| {
         Spec::deserialize(kind, de)
     });
     let Some(spec) = spec else {

@@ -135,17 +135,29 @@ fn refuse_outputs_in_header(index: &Index, diags: &mut Vec<Diagnostic>) {
 
 /// Every `${kind.name.output}` below `node`, with its field path and the span of the `${…}`.
 fn collect_output_refs(node: &Node, path: &FieldPath, out: &mut Vec<(FieldPath, Span, OutputRef)>) {
+    collect_below(node, &mut path.clone(), out);
+}
+
+/// `collect_output_refs` with one path, pushed and popped on the way down: copied only for what
+/// it finds.
+fn collect_below(node: &Node, path: &mut FieldPath, out: &mut Vec<(FieldPath, Span, OutputRef)>) {
     match &node.kind {
         NodeKind::Map(entries) => {
             for e in entries {
-                collect_output_refs(&e.value, &path.key(&e.key), out);
+                path.push_key(&e.key);
+                collect_below(&e.value, path, out);
+                path.pop();
             }
         }
         NodeKind::Seq(items) => {
             for (i, item) in items.iter().enumerate() {
-                collect_output_refs(item, &path.index(i), out);
+                path.push_index(i);
+                collect_below(item, path, out);
+                path.pop();
             }
         }
+        // Most scalars hold no `${`.
+        NodeKind::Scalar(text, _) if !text.contains("${") => {}
         NodeKind::Scalar(text, style) => {
             let quoted = u32::from(*style == ScalarStyle::Quoted);
             let mut columns = CharColumns::default();
