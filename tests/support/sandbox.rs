@@ -79,12 +79,23 @@ impl Sandbox {
         domain: &str,
         rt: &tokio::runtime::Runtime,
     ) -> (Self, SdkConfig) {
+        Self::start_with(cluster_name, domain, rt, &[])
+    }
+
+    /// `start`, with more `meshctl-sandbox` options (`--eks-token-lifetime-secs 5`).
+    pub fn start_with(
+        cluster_name: &str,
+        domain: &str,
+        rt: &tokio::runtime::Runtime,
+        options: &[&str],
+    ) -> (Self, SdkConfig) {
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(sandbox_binary())
             .args(["--dir"])
             .arg(dir.path().join("sandbox"))
             .args(["--cluster-name", cluster_name, "--region", REGION])
             .args(["--deletion-delay-ms", "200", "--exit-on-stdin-close"])
+            .args(options)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

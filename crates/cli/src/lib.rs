@@ -14,6 +14,7 @@ mod var_set_store;
 
 pub use meshctl_engine::Providers;
 pub use meshctl_provider::StackSettings;
+pub use commands::eks_token::token_command;
 
 /// Builds this build's providers for a stack, once its name and region are known.
 pub type ProviderFactory = dyn Fn(&StackSettings) -> Providers;
@@ -58,6 +59,9 @@ enum Command {
     ForceUnlock(commands::state::ForceUnlockArgs),
     /// Print a shell completion script.
     Completions(commands::completions::Args),
+    /// The credential plugin of the kubeconfig meshctl gives helm and istioctl (an EKS token).
+    #[command(name = commands::eks_token::NAME, hide = true)]
+    EksToken(commands::eks_token::Args),
     /// The addresses of the stack a command line names, for the completion scripts.
     #[command(name = commands::completions::ADDRESSES_COMMAND, hide = true)]
     CompleteAddresses(commands::completions::AddressesArgs),
@@ -93,6 +97,7 @@ pub fn run(providers: &ProviderFactory) -> ExitCode {
         Command::State(args) => commands::state::run(&args),
         Command::ForceUnlock(args) => commands::state::force_unlock(&args),
         Command::Completions(args) => commands::completions::run::<Cli>(&args),
+        Command::EksToken(args) => commands::eks_token::run(&args),
         Command::CompleteAddresses(args) => commands::completions::addresses(&args),
         Command::Output(args) => commands::output::run(&args),
         Command::Version(args) => commands::version::run(&args),

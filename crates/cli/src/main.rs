@@ -22,7 +22,12 @@ fn built_in(settings: &StackSettings) -> Vec<Arc<dyn Provider>> {
     let aws = Arc::new(AwsProvider::new(settings.clone()));
     // The Kubernetes provider asks the AWS provider for the balancers the Load Balancer
     // Controller makes, so only provider-aws calls AWS APIs.
-    let kube = Arc::new(KubeProvider::new(settings.clone(), aws.clone()));
+    // helm and istioctl get their EKS tokens from this program (`meshctl __eks-token`).
+    let mut kube = KubeProvider::new(settings.clone(), aws.clone());
+    if let Some(command) = meshctl::token_command() {
+        kube = kube.with_token_command(command);
+    }
+    let kube = Arc::new(kube);
     vec![aws, kube]
 }
 

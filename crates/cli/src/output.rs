@@ -35,6 +35,20 @@ pub fn print(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Writes `text`, which is a credential by design, to standard output unredacted: only for the
+/// credential plugin (`meshctl __eks-token`), whose reader is helm or istioctl, never a person.
+pub fn print_credential(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
+        Err(e) => Err(anyhow::Error::new(e).context("cannot write to standard output")),
+    }
+}
+
 /// `println!` for commands: the line goes through `print`, and a closed stdout returns
 /// `StdoutClosed` from the enclosing function (which returns `anyhow::Result`) instead of
 /// panicking.

@@ -7,15 +7,25 @@
 //! `X-Amz-Expires=60`. The cluster re-sends that request to STS to learn who the caller is; the
 //! signed header stops a token for one cluster from being replayed against another.
 //!
+//! A token is good for 15 minutes and an apply (or a saved plan applied later) may run longer, so
+//! no token is kept: `EksTokens` signs a new one for every request kube-rs sends (a tower filter
+//! layer on the client; signing is a few HMACs, the credentials behind it are cached until
+//! shortly before they expire), and the kubeconfig helm and istioctl get names a credential
+//! plugin (`TokenCommand`, meshctl's own `__eks-token` or `aws eks get-token`) instead of a
+//! token, so they ask for one when they need it. Tokens never reach state or plan files.
+//!
 //! The endpoint override (`kube.endpoint_override`, or env `MESHCTL_KUBE_ENDPOINT`, which wins)
 //! replaces only the URL requests go to: the CA, the credentials and the TLS server name stay
 //! those of the cluster. A bastion tunnel to a private endpoint forwards TLS untouched, so the
 //! certificate it presents names the cluster's own host, and that is the name to verify.
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use aws_credential_types::provider::ProvideCredentials as _;
+use aws_credential_types::provider::{ProvideCredentials as _, SharedCredentialsProvider};
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
     sign, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
@@ -24,7 +34,7 @@ use aws_sigv4::sign::v4;
 use aws_types::SdkConfig;
 use base64::Engine as _;
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 
 /// The environment variable that overrides `kube.endpoint_override`.
 pub const ENDPOINT_ENV: &str = "MESHCTL_KUBE_ENDPOINT";
@@ -35,12 +45,14 @@ const CLUSTER_ID_HEADER: &str = "x-k8s-aws-id";
 /// X-Amz-Expires of the presigned request, as `aws eks get-token` sets it. EKS itself accepts a
 /// token for 15 minutes after signing.
 const PRESIGN_EXPIRES: Duration = Duration::from_secs(60);
-/// How long a token may be reused before making a new one (kubectl's choice: EKS's 15 minutes,
-/// less a minute of margin).
+/// How long a client may reuse a token (`aws eks get-token`'s expirationTimestamp: EKS's 15
+/// minutes, less a minute of margin); what `__eks-token` tells helm and istioctl.
 pub const EKS_TOKEN_REUSE: Duration = Duration::from_secs(14 * 60);
+/// Credentials that expire within this are fetched again before signing with them.
+const CREDENTIALS_MARGIN: Duration = Duration::from_secs(5 * 60);
 
 /// Why the cluster could not be reached, worded for the person running meshctl.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum AccessError {
     #[error("no AWS credentials to make an EKS token for cluster {cluster}: {detail}; configure AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, SSO) or use kube: {{kubeconfig, context}}")]
     Credentials { cluster: String, detail: String },
@@ -109,35 +121,183 @@ pub enum AccessError {
 
 /// Makes an EKS bearer token for `cluster_name` with the credentials and region of `sdk_config`,
 /// as `aws eks get-token --cluster-name <cluster_name>` does. Reuse it for at most
-/// `EKS_TOKEN_REUSE`.
+/// `EKS_TOKEN_REUSE`; a client that lives longer should use `EksTokens`.
 ///
 /// The token always names the public regional STS host, even when the SDK is pointed elsewhere
 /// (`AWS_ENDPOINT_URL`): EKS accepts only STS hosts in tokens, and it is EKS, not meshctl, that
 /// sends the request.
 pub async fn eks_token(sdk_config: &SdkConfig, cluster_name: &str) -> Result<String, AccessError> {
-    let provider = sdk_config
-        .credentials_provider()
-        .ok_or_else(|| AccessError::Credentials {
+    let token = EksTokens::new(sdk_config, cluster_name)?.token().await?;
+    Ok(token.expose_secret().to_string())
+}
+
+/// EKS tokens for one cluster, signed anew for every request so that none is ever too old
+/// however long a run lasts. Cloning shares the cached credentials.
+#[derive(Clone)]
+pub struct EksTokens {
+    cluster: String,
+    region: String,
+    provider: SharedCredentialsProvider,
+    /// The credentials signed with, kept until `CREDENTIALS_MARGIN` before they expire: signing
+    /// is cheap, but fetching credentials may be an STS or SSO call.
+    credentials: Arc<tokio::sync::Mutex<Option<Credentials>>>,
+}
+
+impl std::fmt::Debug for EksTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EksTokens")
+            .field("cluster", &self.cluster)
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EksTokens {
+    /// Tokens for `cluster_name` with the credentials and region of `sdk_config`.
+    pub fn new(sdk_config: &SdkConfig, cluster_name: &str) -> Result<Self, AccessError> {
+        let provider =
+            sdk_config
+                .credentials_provider()
+                .ok_or_else(|| AccessError::Credentials {
+                    cluster: cluster_name.to_string(),
+                    detail: "the AWS configuration has no credentials provider".into(),
+                })?;
+        let region = sdk_config.region().ok_or_else(|| AccessError::Region {
             cluster: cluster_name.to_string(),
-            detail: "the AWS configuration has no credentials provider".into(),
         })?;
-    let credentials =
-        provider
-            .provide_credentials()
-            .await
-            .map_err(|e| AccessError::Credentials {
-                cluster: cluster_name.to_string(),
-                detail: error_chain(&e),
-            })?;
-    let region = sdk_config.region().ok_or_else(|| AccessError::Region {
-        cluster: cluster_name.to_string(),
-    })?;
-    presign_eks_token(
-        &credentials,
-        region.as_ref(),
-        cluster_name,
-        SystemTime::now(),
-    )
+        Ok(Self {
+            cluster: cluster_name.to_string(),
+            region: region.to_string(),
+            provider,
+            credentials: Arc::default(),
+        })
+    }
+
+    /// The EKS cluster name the tokens are signed for.
+    pub fn cluster(&self) -> &str {
+        &self.cluster
+    }
+
+    /// The region of the STS host the tokens name.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// A token signed now.
+    pub async fn token(&self) -> Result<SecretString, AccessError> {
+        let credentials = self.credentials().await?;
+        presign_eks_token(&credentials, &self.region, &self.cluster, SystemTime::now())
+            .map(SecretString::from)
+    }
+
+    async fn credentials(&self) -> Result<Credentials, AccessError> {
+        let mut cached = self.credentials.lock().await;
+        if let Some(credentials) = cached.as_ref() {
+            let lasts = credentials
+                .expiry()
+                .is_none_or(|expiry| expiry > SystemTime::now() + CREDENTIALS_MARGIN);
+            if lasts {
+                return Ok(credentials.clone());
+            }
+        }
+        let fresh =
+            self.provider
+                .provide_credentials()
+                .await
+                .map_err(|e| AccessError::Credentials {
+                    cluster: self.cluster.clone(),
+                    detail: error_chain(&e),
+                })?;
+        *cached = Some(fresh.clone());
+        Ok(fresh)
+    }
+}
+
+/// Every request kube-rs sends goes through this (`tower::filter::AsyncFilterLayer`, as kube-rs
+/// adds its own refreshable credentials): it gets an `Authorization` header with a fresh token.
+impl<B: Send + 'static> tower::filter::AsyncPredicate<http::Request<B>> for EksTokens {
+    type Future = Pin<Box<dyn Future<Output = Result<http::Request<B>, tower::BoxError>> + Send>>;
+    type Request = http::Request<B>;
+
+    fn check(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let tokens = self.clone();
+        Box::pin(async move {
+            let token = tokens.token().await?;
+            let mut value =
+                http::HeaderValue::try_from(format!("Bearer {}", token.expose_secret()))?;
+            value.set_sensitive(true);
+            request
+                .headers_mut()
+                .insert(http::header::AUTHORIZATION, value);
+            Ok(request)
+        })
+    }
+}
+
+/// The credential plugin the kubeconfig for helm and istioctl names (client-go's `exec`), run
+/// with `--cluster-name NAME --region REGION` appended, printing an `ExecCredential`: the tools
+/// ask it for a token when they need one, so the kubeconfig holds none that could go stale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenCommand {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+}
+
+impl TokenCommand {
+    /// `aws eks get-token`, what `aws eks update-kubeconfig` writes: for hosts without a token
+    /// command of their own (meshctl names itself, `meshctl __eks-token`).
+    pub fn aws_cli() -> Self {
+        Self {
+            program: PathBuf::from("aws"),
+            args: vec!["eks".into(), "get-token".into()],
+        }
+    }
+}
+
+impl Default for TokenCommand {
+    fn default() -> Self {
+        Self::aws_cli()
+    }
+}
+
+/// The `ExecCredential` a credential plugin prints for `token`, signed at `signed_at`: clients
+/// reuse it until its `expirationTimestamp` (`EKS_TOKEN_REUSE` later). `timestamp` formats a time
+/// as RFC 3339 (the caller's clock formatting; this crate has none).
+pub fn exec_credential(
+    token: &str,
+    signed_at: SystemTime,
+    timestamp: impl Fn(SystemTime) -> String,
+) -> serde_json::Value {
+    serde_json::json!({
+        "kind": "ExecCredential",
+        "apiVersion": EXEC_API_VERSION,
+        "spec": {},
+        "status": {
+            "expirationTimestamp": timestamp(signed_at + EKS_TOKEN_REUSE),
+            "token": token,
+        },
+    })
+}
+
+/// The client-go credential plugin API meshctl writes and answers (as `aws eks get-token`).
+pub const EXEC_API_VERSION: &str = "client.authentication.k8s.io/v1beta1";
+
+/// What a credential plugin prints for `cluster` in `region`: an `ExecCredential` with a token
+/// signed now with the AWS credentials of the environment (as `aws eks get-token --cluster-name
+/// CLUSTER --region REGION`).
+pub async fn plugin_credential(
+    cluster: &str,
+    region: &str,
+    timestamp: impl Fn(SystemTime) -> String,
+) -> Result<serde_json::Value, AccessError> {
+    let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_string()))
+        .load()
+        .await;
+    let credentials = EksTokens::new(&sdk_config, cluster)?.credentials().await?;
+    let signed_at = SystemTime::now();
+    let token = presign_eks_token(&credentials, region, cluster, signed_at)?;
+    Ok(exec_credential(&token, signed_at, timestamp))
 }
 
 /// The STS host a token for `region` names.
@@ -233,17 +393,29 @@ pub fn endpoint_override_from_env() -> Option<String> {
 #[derive(Debug, Clone)]
 pub enum AccessSource {
     /// An EKS cluster's outputs: `endpoint`, `ca` (PEM, or base64 of PEM as in EKS'
-    /// `certificateAuthority.data`) and a token from `eks_token`.
+    /// `certificateAuthority.data`) and how requests get their token.
     Eks {
         endpoint: String,
         ca: Vec<u8>,
-        token: SecretString,
+        token: EksToken,
     },
     /// A kubeconfig file and a context in it (its current context when `None`).
     Kubeconfig {
         path: PathBuf,
         context: Option<String>,
     },
+}
+
+/// Where an EKS access's bearer token comes from.
+#[derive(Debug, Clone)]
+pub enum EksToken {
+    /// A new token for every request (and a credential plugin for helm and istioctl).
+    Minted {
+        tokens: EksTokens,
+        plugin: TokenCommand,
+    },
+    /// This token, as given: it stops working when it expires (15 minutes on EKS).
+    Fixed(SecretString),
 }
 
 /// How to reach one cluster.
@@ -269,7 +441,7 @@ pub struct Cluster {
 }
 
 impl ClusterAccess {
-    /// Access from an EKS cluster's outputs.
+    /// Access from an EKS cluster's outputs with one token, good until it expires.
     pub fn eks(
         cluster: impl Into<String>,
         endpoint: impl Into<String>,
@@ -281,7 +453,26 @@ impl ClusterAccess {
             source: AccessSource::Eks {
                 endpoint: endpoint.into(),
                 ca: ca.into(),
-                token: SecretString::from(token.into()),
+                token: EksToken::Fixed(SecretString::from(token.into())),
+            },
+            endpoint_override: None,
+        }
+    }
+
+    /// Access from an EKS cluster's outputs with a token minted for every request; helm and
+    /// istioctl run `plugin` for theirs.
+    pub fn eks_minted(
+        endpoint: impl Into<String>,
+        ca: impl Into<Vec<u8>>,
+        tokens: EksTokens,
+        plugin: TokenCommand,
+    ) -> Self {
+        Self {
+            cluster: tokens.cluster().to_string(),
+            source: AccessSource::Eks {
+                endpoint: endpoint.into(),
+                ca: ca.into(),
+                token: EksToken::Minted { tokens, plugin },
             },
             endpoint_override: None,
         }
@@ -332,7 +523,10 @@ impl ClusterAccess {
                             detail,
                         })?);
                 }
-                config.auth_info.token = Some(token.clone());
+                // A minted token is added per request by the client's layer (`connect`).
+                if let EksToken::Fixed(token) = token {
+                    config.auth_info.token = Some(token.clone());
+                }
                 config
             }
             AccessSource::Kubeconfig { path, context } => {
@@ -372,7 +566,8 @@ impl ClusterAccess {
 
     /// A kubeconfig saying what `config` says, for helm and istioctl: the URL requests go to,
     /// the CA (for TLS), the TLS server name when an override tunnels to the cluster, and the
-    /// credentials. From a kubeconfig source, the chosen context only, with the override applied.
+    /// credentials (for minted EKS tokens, the credential plugin, never a token). From a
+    /// kubeconfig source, the chosen context only, with the override applied.
     pub fn kubeconfig_yaml(&self) -> Result<String, AccessError> {
         match &self.source {
             AccessSource::Eks {
@@ -380,7 +575,6 @@ impl ClusterAccess {
                 ca,
                 token,
             } => {
-                use secrecy::ExposeSecret as _;
                 let server = self
                     .endpoint_override
                     .clone()
@@ -400,11 +594,29 @@ impl ClusterAccess {
                         cluster.insert("tls-server-name".into(), host.into());
                     }
                 }
+                let user = match token {
+                    EksToken::Fixed(token) => serde_json::json!({ "token": token.expose_secret() }),
+                    EksToken::Minted { tokens, plugin } => {
+                        let mut args = plugin.args.clone();
+                        args.extend([
+                            "--cluster-name".to_string(),
+                            tokens.cluster().to_string(),
+                            "--region".to_string(),
+                            tokens.region().to_string(),
+                        ]);
+                        serde_json::json!({ "exec": {
+                            "apiVersion": EXEC_API_VERSION,
+                            "command": plugin.program.display().to_string(),
+                            "args": args,
+                            "interactiveMode": "Never",
+                        } })
+                    }
+                };
                 let config = serde_json::json!({
                     "apiVersion": "v1",
                     "kind": "Config",
                     "clusters": [{ "name": self.cluster, "cluster": cluster }],
-                    "users": [{ "name": "meshctl", "user": { "token": token.expose_secret() } }],
+                    "users": [{ "name": "meshctl", "user": user }],
                     "contexts": [{ "name": "meshctl", "context": { "cluster": self.cluster, "user": "meshctl" } }],
                     "current-context": "meshctl",
                 });
@@ -471,11 +683,24 @@ impl ClusterAccess {
         let config = self.config().await?;
         let endpoint = config.cluster_url.to_string();
         let endpoint = endpoint.trim_end_matches('/').to_string();
-        let client = kube::Client::try_from(config).map_err(|e| AccessError::Client {
+        let client_error = |e: kube::Error| AccessError::Client {
             cluster: self.cluster.clone(),
             endpoint: endpoint.clone(),
             detail: error_chain(&e),
-        })?;
+        };
+        let client = match &self.source {
+            AccessSource::Eks {
+                token: EksToken::Minted { tokens, .. },
+                ..
+            } => kube::client::ClientBuilder::try_from(config)
+                .map_err(client_error)?
+                // The filter clones the service it wraps for each request; kube-rs' stack is a
+                // `BoxService`, which a buffer (as kube-rs' own `Client` uses) makes cloneable.
+                .with_layer(&tower::buffer::BufferLayer::new(1024))
+                .with_layer(&tower::filter::AsyncFilterLayer::new(tokens.clone()))
+                .build(),
+            _ => kube::Client::try_from(config).map_err(client_error)?,
+        };
         let cluster = Cluster {
             client,
             name: self.cluster.clone(),
@@ -497,6 +722,12 @@ impl Cluster {
     pub fn explain(&self, err: kube::Error) -> AccessError {
         let cluster = self.name.clone();
         let endpoint = self.endpoint.clone();
+        // A token that could not be minted (no credentials) says so itself.
+        if let kube::Error::Service(service) = &err {
+            if let Some(access) = service.downcast_ref::<AccessError>() {
+                return access.clone();
+            }
+        }
         match err {
             kube::Error::Api(status) if status.code == 401 => AccessError::Unauthorized {
                 cluster,
@@ -682,6 +913,62 @@ mod tests {
             "{url}"
         );
         assert!(url.contains("X-Amz-Security-Token=se%2Fss%2Bion"), "{url}");
+    }
+
+    #[test]
+    fn kubeconfig_for_minted_tokens_names_the_plugin_and_holds_no_token() {
+        let sdk_config = SdkConfig::builder()
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                "AKID", "secret", None, None, "test",
+            )))
+            .region(aws_types::region::Region::new("ap-northeast-2"))
+            .build();
+        let tokens = EksTokens::new(&sdk_config, "moamoa-main").unwrap();
+        let plugin = TokenCommand {
+            program: PathBuf::from("/opt/meshctl"),
+            args: vec!["__eks-token".into()],
+        };
+        let pem = "-----BEGIN CERTIFICATE-----\nAAEC\n-----END CERTIFICATE-----\n";
+        let yaml = ClusterAccess::eks_minted("https://eks.example", pem, tokens, plugin)
+            .kubeconfig_yaml()
+            .unwrap();
+        assert!(!yaml.contains(EKS_TOKEN_PREFIX), "{yaml}");
+        let config: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
+        let exec = &config["users"][0]["user"]["exec"];
+        assert_eq!(exec["command"].as_str(), Some("/opt/meshctl"));
+        assert_eq!(exec["apiVersion"].as_str(), Some(EXEC_API_VERSION));
+        let args: Vec<&str> = exec["args"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a.as_str())
+            .collect();
+        assert_eq!(
+            args,
+            [
+                "__eks-token",
+                "--cluster-name",
+                "moamoa-main",
+                "--region",
+                "ap-northeast-2"
+            ]
+        );
+        assert!(config["users"][0]["user"]["token"].is_null());
+    }
+
+    #[test]
+    fn an_exec_credential_expires_when_clients_stop_reusing_it() {
+        let signed = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let credential = exec_credential("k8s-aws-v1.abc", signed, |t| {
+            t.duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+                .to_string()
+        });
+        assert_eq!(credential["kind"], "ExecCredential");
+        assert_eq!(credential["apiVersion"], EXEC_API_VERSION);
+        assert_eq!(credential["status"]["token"], "k8s-aws-v1.abc");
+        assert_eq!(credential["status"]["expirationTimestamp"], "1840");
     }
 
     #[test]

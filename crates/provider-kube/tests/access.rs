@@ -1,6 +1,7 @@
 //! Cluster access against the sandbox API server in EKS mode: tokens from `eks_token` are
-//! accepted for the expected cluster only, and while fresh; endpoint overrides and kubeconfig
-//! access reach the same server.
+//! accepted for the expected cluster only, and while fresh; a client with minted tokens keeps
+//! working after a token would have expired; endpoint overrides and kubeconfig access reach the
+//! same server.
 
 use std::time::{Duration, SystemTime};
 
@@ -12,7 +13,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::ListParams;
 use kube::Api;
 use meshctl_provider_kube::access::{
-    eks_token, presign_eks_token, AccessError, Cluster, ClusterAccess,
+    eks_token, presign_eks_token, AccessError, Cluster, ClusterAccess, EksTokens, TokenCommand,
 };
 use meshctl_sandbox::kube::{ApiServer, ApiServerOptions};
 
@@ -185,4 +186,45 @@ async fn kubeconfig_and_context() {
         .err()
         .expect("refused");
     assert!(err.to_string().contains("kubeconfig"), "{err}");
+}
+
+/// A server whose EKS tokens are good for one second after signing.
+async fn short_token_sandbox() -> ApiServer {
+    ApiServer::start(ApiServerOptions {
+        eks_cluster: Some(CLUSTER.into()),
+        eks_token_lifetime: Duration::from_secs(1),
+        tls: true,
+        ..ApiServerOptions::default()
+    })
+    .await
+    .expect("sandbox API server")
+}
+
+#[tokio::test]
+async fn minted_tokens_outlive_a_token_lifetime_and_a_fixed_one_does_not() {
+    let server = short_token_sandbox().await;
+    let ca = server.ca_pem().expect("tls").as_bytes().to_vec();
+    let tokens = EksTokens::new(&sdk_config(), CLUSTER).expect("tokens");
+    let minted = ClusterAccess::eks_minted(server.url(), ca, tokens, TokenCommand::aws_cli())
+        .connect()
+        .await
+        .expect("connect with minted tokens");
+    let fixed = access(
+        &server,
+        &server.url(),
+        eks_token(&sdk_config(), CLUSTER).await.expect("token"),
+    )
+    .connect()
+    .await
+    .expect("connect with a fresh fixed token");
+
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    assert!(namespaces(&minted).await.contains(&"default".to_string()));
+    let err = Api::<Namespace>::all(fixed.client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| fixed.explain(e))
+        .expect_err("the fixed token has expired");
+    assert!(matches!(err, AccessError::Unauthorized { .. }), "{err:?}");
 }

@@ -1,9 +1,9 @@
-//! The connection to the cluster: where it is (an `eks_cluster`'s outputs with an EKS token, or a
-//! kubeconfig), the kube client made for it and reused while its credentials are fresh, and the
-//! kubeconfig helm and istioctl are given to reach the same cluster the same way.
+//! The connection to the cluster: where it is (an `eks_cluster`'s outputs with EKS tokens minted
+//! per request, or a kubeconfig), the kube client made for it and reused while the cluster is the
+//! same, and the kubeconfig helm and istioctl are given to reach the same cluster the same way
+//! (for EKS, with a credential plugin rather than a token, so nothing in it expires).
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use meshctl_model::{Address, Kind};
 use meshctl_provider::{ErrorClass, Inputs, ProviderError};
@@ -24,7 +24,7 @@ pub(super) struct Connected {
 pub(super) struct KubeconfigArgs {
     path: std::path::PathBuf,
     context: Option<String>,
-    /// Keeps a written kubeconfig (it holds a token) alive while in use, removed after.
+    /// Keeps a written kubeconfig alive while in use, removed after.
     _written: Option<tempfile::TempPath>,
 }
 
@@ -46,12 +46,12 @@ impl KubeconfigArgs {
     }
 }
 
-/// The connection `connect` hands out again while its key and credentials hold. Its client
+/// The connection `connect` hands out again while its key holds: its credentials never go stale
+/// (EKS tokens are minted per request, a kubeconfig's are kube-rs' to refresh). Its client
 /// runs worker tasks on the runtime it was made on, so the provider must live on one runtime
 /// (meshctl keeps one per process, `crates/cli/src/runtime.rs`).
 pub(super) struct CachedConnection {
     key: String,
-    made: Instant,
     connected: Arc<Connected>,
 }
 
@@ -76,7 +76,7 @@ impl KubeProvider {
             .map(|name| Address::new(Kind::EksCluster, name.clone()))
     }
 
-    /// A connection to the cluster, reused while its credentials are fresh.
+    /// A connection to the cluster, reused while the cluster is the same.
     pub(super) async fn connect(
         &self,
         address: &Address,
@@ -153,13 +153,8 @@ impl KubeProvider {
             }
         };
         let mut cached = self.connection.lock().await;
-        if let Some(connection) = cached.as_ref() {
-            // EKS tokens expire; a kubeconfig's credentials are kube-rs' to refresh.
-            let fresh = matches!(source, Source::Kubeconfig(_))
-                || connection.made.elapsed() < access::EKS_TOKEN_REUSE;
-            if connection.key == key && fresh {
-                return Ok(connection.connected.clone());
-            }
+        if let Some(connection) = cached.as_ref().filter(|c| c.key == key) {
+            return Ok(connection.connected.clone());
         }
         let access_error = |e: AccessError| {
             let class = match e {
@@ -170,10 +165,9 @@ impl KubeProvider {
         };
         let access = match source {
             Source::Eks { name, endpoint, ca } => {
-                let token = access::eks_token(self.sdk_config().await, &name)
-                    .await
-                    .map_err(access_error)?;
-                ClusterAccess::eks(name, endpoint, ca, token)
+                let tokens =
+                    access::EksTokens::new(self.sdk_config().await, &name).map_err(access_error)?;
+                ClusterAccess::eks_minted(endpoint, ca, tokens, self.token_command.clone())
             }
             Source::Kubeconfig(path) => ClusterAccess::kubeconfig(path, kube.context.clone()),
         }
@@ -200,7 +194,6 @@ impl KubeProvider {
         });
         *cached = Some(CachedConnection {
             key,
-            made: Instant::now(),
             connected: connected.clone(),
         });
         Ok(connected)
@@ -208,8 +201,8 @@ impl KubeProvider {
 }
 
 /// A kubeconfig for helm and istioctl with what meshctl itself uses: the URL requests go to,
-/// the CA, the TLS server name when an override tunnels to the cluster, and the token. Private to
-/// this user (0600): it holds a bearer token.
+/// the CA, the TLS server name when an override tunnels to the cluster, and the credential plugin
+/// (or the token given). Private to this user (0600): a given token is a secret.
 fn write_kubeconfig(access: &ClusterAccess) -> std::result::Result<KubeconfigArgs, String> {
     let text = access.kubeconfig_yaml().map_err(|e| e.to_string())?;
     let path = temp_file("kubeconfig", &text).map_err(|e| e.to_string())?;

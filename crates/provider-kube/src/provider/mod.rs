@@ -48,6 +48,7 @@ mod waits;
 
 use connection::{CachedConnection, Connected};
 
+use crate::access::TokenCommand;
 use crate::drift;
 use crate::objects::{ObjectError, ObjectRef};
 use crate::owner::{self, Owner};
@@ -70,6 +71,8 @@ pub struct KubeProvider {
     tools: Tools,
     aws: OnceCell<aws_types::SdkConfig>,
     connection: Mutex<Option<CachedConnection>>,
+    /// What helm and istioctl run for EKS tokens (`access::TokenCommand`).
+    token_command: TokenCommand,
 }
 
 impl KubeProvider {
@@ -90,7 +93,15 @@ impl KubeProvider {
             tools,
             aws: OnceCell::new(),
             connection: Mutex::new(None),
+            token_command: TokenCommand::default(),
         }
+    }
+
+    /// The same provider, with helm and istioctl getting EKS tokens from `command` (meshctl
+    /// names its own `__eks-token`; the default is `aws eks get-token`).
+    pub fn with_token_command(mut self, command: TokenCommand) -> Self {
+        self.token_command = command;
+        self
     }
 
     fn render(

@@ -5,7 +5,13 @@
 //! stdin, stopping moto on the way out.
 //!
 //! Usage: `meshctl-sandbox [--dir DIR] [--region REGION] [--cluster-name NAME]
-//! [--deletion-delay-ms MS] [--faults RULES] [--exit-on-stdin-close]`
+//! [--deletion-delay-ms MS] [--rollout-delay-ms MS] [--eks-token-lifetime-secs N] [--faults RULES]
+//! [--exit-on-stdin-close]`
+//!
+//! `--eks-token-lifetime-secs 5` makes the API server refuse (401) an EKS token 5 s after its
+//! X-Amz-Date instead of EKS's 15 minutes, and `--rollout-delay-ms 4000` makes workloads report
+//! ready that long after a change (installs that wait for them take longer): together they show
+//! in seconds whether a client keeps a token too long.
 //!
 //! `--faults ec2=throttle:0.3,route53=5xx:0.1` puts the fault proxy between meshctl and moto, to
 //! rehearse a bad AWS day: the printed `AWS_ENDPOINT_URL` is the proxy's (the simulated
@@ -22,13 +28,17 @@ use meshctl_sandbox::controllers::{self, ControllerOptions};
 use meshctl_sandbox::kube::{ApiServer, ApiServerOptions};
 use meshctl_sandbox::{aws_env, FaultProxy, Faults, Moto};
 
-const USAGE: &str = "usage: meshctl-sandbox [--dir DIR] [--region REGION] [--cluster-name NAME] [--deletion-delay-ms MS] [--faults SERVICE=throttle|5xx:RATE,...] [--exit-on-stdin-close]";
+const USAGE: &str = "usage: meshctl-sandbox [--dir DIR] [--region REGION] [--cluster-name NAME] [--deletion-delay-ms MS] [--rollout-delay-ms MS] [--eks-token-lifetime-secs N] [--faults SERVICE=throttle|5xx:RATE,...] [--exit-on-stdin-close]";
 
 struct Args {
     dir: Option<PathBuf>,
     region: String,
     cluster_name: String,
     deletion_delay: Duration,
+    /// How long after a change a workload reports ready (the API server's rollout delay).
+    rollout_delay: Option<Duration>,
+    /// How long EKS tokens are accepted after signing (EKS: 15 minutes).
+    eks_token_lifetime: Option<Duration>,
     /// Faults the proxy in front of moto injects; `None` runs no proxy.
     faults: Option<Faults>,
     exit_on_stdin_close: bool,
@@ -40,6 +50,8 @@ fn parse_args() -> Result<Option<Args>, String> {
         region: "ap-northeast-2".to_string(),
         cluster_name: "sandbox".to_string(),
         deletion_delay: Duration::from_secs(1),
+        rollout_delay: None,
+        eks_token_lifetime: None,
         faults: None,
         exit_on_stdin_close: false,
     };
@@ -65,6 +77,20 @@ fn parse_args() -> Result<Option<Args>, String> {
                     format!("--deletion-delay-ms: {raw:?} is not a whole number of milliseconds")
                 })?;
                 parsed.deletion_delay = Duration::from_millis(ms);
+            }
+            "--rollout-delay-ms" => {
+                let raw = value("--rollout-delay-ms")?;
+                let ms: u64 = raw.parse().map_err(|_| {
+                    format!("--rollout-delay-ms: {raw:?} is not a whole number of milliseconds")
+                })?;
+                parsed.rollout_delay = Some(Duration::from_millis(ms));
+            }
+            "--eks-token-lifetime-secs" => {
+                let raw = value("--eks-token-lifetime-secs")?;
+                let secs: u64 = raw.parse().ok().filter(|s| *s > 0).ok_or_else(|| {
+                    format!("--eks-token-lifetime-secs: {raw:?} is not a whole number of seconds above 0")
+                })?;
+                parsed.eks_token_lifetime = Some(Duration::from_secs(secs));
             }
             "--faults" => {
                 let spec = value("--faults")?;
@@ -187,10 +213,15 @@ async fn run(args: Args) -> Result<(), String> {
     let moto = tokio::task::spawn_blocking(Moto::start);
     // The API server plays the EKS cluster `--cluster-name`: meshctl's EKS tokens must be signed
     // for it, while kubectl and the stand-ins over plain HTTP come in anonymously.
+    let defaults = ApiServerOptions::default();
     let server = ApiServer::start(ApiServerOptions {
         eks_cluster: Some(args.cluster_name.clone()),
+        eks_token_lifetime: args
+            .eks_token_lifetime
+            .unwrap_or(defaults.eks_token_lifetime),
+        rollout_delay: args.rollout_delay.unwrap_or(defaults.rollout_delay),
         anonymous: true,
-        ..ApiServerOptions::default()
+        ..defaults
     })
     .await
     .map_err(|e| e.to_string())?;

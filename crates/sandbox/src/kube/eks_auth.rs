@@ -5,7 +5,10 @@
 //! accepts it only if the signature covers that value. The sandbox cannot ask STS, so it
 //! recomputes the SigV4 signature itself with moto's test secret key (`testing`) and the
 //! expected cluster name: a token signed for another cluster, or with other keys, does not match.
-//! The URL shape, the STS host, the signed headers and the expiry are checked as well.
+//! The URL shape, the STS host, the signed headers and the expiry are checked as well; the
+//! lifetime can be shortened (`ApiServerOptions::eks_token_lifetime`, `meshctl-sandbox
+//! --eks-token-lifetime-secs`) so that a test sees in seconds what a client keeping a token too
+//! long meets on EKS after 15 minutes.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -23,7 +26,7 @@ const TOKEN_PREFIX: &str = "k8s-aws-v1.";
 /// As aws-iam-authenticator (EKS's token verifier) does, a token is good for 15 minutes after
 /// X-Amz-Date, whatever X-Amz-Expires (60 from `aws eks get-token`) says: clients such as kubectl
 /// reuse a token for 14 minutes, so the sandbox must not be stricter than EKS.
-const MAX_LIFETIME: Duration = Duration::from_secs(15 * 60);
+pub const MAX_LIFETIME: Duration = Duration::from_secs(15 * 60);
 /// Clock skew tolerated for tokens dated in the future.
 const MAX_SKEW: Duration = Duration::from_secs(5 * 60);
 
@@ -37,8 +40,14 @@ fn reject(reason: impl Into<String>) -> Rejected {
     Rejected(reason.into())
 }
 
-/// Checks `token` (without `Bearer `) against the expected cluster name at time `now`.
-pub fn verify_eks_token(token: &str, cluster: &str, now: SystemTime) -> Result<(), Rejected> {
+/// Checks `token` (without `Bearer `) against the expected cluster name at time `now`, accepting
+/// it for `lifetime` after its X-Amz-Date (at most EKS's 15 minutes).
+pub fn verify_eks_token(
+    token: &str,
+    cluster: &str,
+    now: SystemTime,
+    lifetime: Duration,
+) -> Result<(), Rejected> {
     let encoded = token
         .strip_prefix(TOKEN_PREFIX)
         .ok_or_else(|| reject("no k8s-aws-v1. prefix"))?;
@@ -93,8 +102,12 @@ pub fn verify_eks_token(token: &str, cluster: &str, now: SystemTime) -> Result<(
     let expires: u64 = get("X-Amz-Expires")
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| reject("no X-Amz-Expires"))?;
-    if now > signed_at + MAX_LIFETIME {
-        return Err(reject(format!("expired (signed at {date_text})")));
+    let lifetime = lifetime.min(MAX_LIFETIME);
+    if now > signed_at + lifetime {
+        return Err(reject(format!(
+            "expired (signed at {date_text}, good for {} s)",
+            lifetime.as_secs()
+        )));
     }
     if signed_at > now + MAX_SKEW {
         return Err(reject(format!("signed in the future ({date_text})")));
@@ -272,11 +285,12 @@ mod tests {
     #[test]
     fn garbage_is_rejected() {
         let now = SystemTime::now();
-        assert!(verify_eks_token("abc", "main", now).is_err());
-        assert!(verify_eks_token("k8s-aws-v1.!!!", "main", now).is_err());
+        assert!(verify_eks_token("abc", "main", now, MAX_LIFETIME).is_err());
+        assert!(verify_eks_token("k8s-aws-v1.!!!", "main", now, MAX_LIFETIME).is_err());
         let url = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode("https://sts.amazonaws.com/?Action=GetCallerIdentity");
-        let err = verify_eks_token(&format!("k8s-aws-v1.{url}"), "main", now).unwrap_err();
+        let err =
+            verify_eks_token(&format!("k8s-aws-v1.{url}"), "main", now, MAX_LIFETIME).unwrap_err();
         assert!(err.0.contains("2011-06-15"), "{err}");
     }
 }

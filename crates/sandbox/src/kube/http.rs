@@ -62,6 +62,8 @@ pub(crate) struct Shared {
     pub bearer_token: Option<String>,
     /// When set, EKS tokens (`k8s-aws-v1.…`) presigned for this cluster name are accepted.
     pub eks_cluster: Option<String>,
+    /// How long after signing an EKS token is accepted.
+    pub eks_token_lifetime: std::time::Duration,
     pub anonymous: bool,
     pub address: String,
 }
@@ -152,7 +154,13 @@ fn authorized(shared: &Shared, req: &Request<Incoming>) -> bool {
     };
     shared.bearer_token.as_deref() == Some(given)
         || shared.eks_cluster.as_deref().is_some_and(|cluster| {
-            super::eks_auth::verify_eks_token(given, cluster, std::time::SystemTime::now()).is_ok()
+            super::eks_auth::verify_eks_token(
+                given,
+                cluster,
+                std::time::SystemTime::now(),
+                shared.eks_token_lifetime,
+            )
+            .is_ok()
         })
 }
 

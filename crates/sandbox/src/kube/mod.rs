@@ -56,6 +56,9 @@ pub struct ApiServerOptions {
     /// When set, bearer tokens made like `aws eks get-token --cluster-name <this>` are accepted
     /// too (see `eks_auth`): signed with moto's test secret key for this cluster, not expired.
     pub eks_cluster: Option<String>,
+    /// How long after its X-Amz-Date an EKS token is accepted: EKS's 15 minutes (the most), or
+    /// less to test that clients make new tokens (`eks_auth`).
+    pub eks_token_lifetime: Duration,
     /// With credentials configured, still let requests that carry none through (a cluster with
     /// anonymous access granted): kubectl and the stand-ins over plain HTTP send no token, while a
     /// token that is sent must be valid.
@@ -71,6 +74,7 @@ impl Default for ApiServerOptions {
         Self {
             bearer_token: None,
             eks_cluster: None,
+            eks_token_lifetime: eks_auth::MAX_LIFETIME,
             anonymous: false,
             tls: false,
             rollout_delay: Duration::from_millis(200),
@@ -99,6 +103,7 @@ impl ApiServer {
             store: store.clone(),
             bearer_token: options.bearer_token.clone(),
             eks_cluster: options.eks_cluster.clone(),
+            eks_token_lifetime: options.eks_token_lifetime,
             anonymous: options.anonymous,
             address: address.to_string(),
         });

@@ -1,6 +1,10 @@
 //! What the helm and istioctl stand-ins share: recording their arguments, finding the cluster
-//! through the kubeconfig, a small blocking HTTP client for the sandbox API server (plain HTTP,
-//! which is what the sandbox binary serves), `--set` parsing and deep merges of values.
+//! and its credentials through the kubeconfig (a token, or a client-go `exec` credential plugin,
+//! run for every request: client-go runs it again once the credential's expirationTimestamp
+//! passes, 14 minutes for EKS tokens, which a sandbox whose tokens expire in seconds
+//! (`--eks-token-lifetime-secs`) would outlast within one install), a small blocking HTTP
+//! client for the sandbox API server (plain HTTP, which is what the sandbox binary serves), `--set`
+//! parsing and deep merges of values.
 
 #![allow(dead_code)] // Each stand-in uses a different part.
 
@@ -47,8 +51,60 @@ impl<T: std::fmt::Display> From<T> for Failure {
 pub struct Cluster {
     host: String,
     token: Option<String>,
+    /// The kubeconfig user's `exec` credential plugin, when it has one instead of a token.
+    exec: Option<Value>,
     /// The context's namespace (or `default`).
     pub namespace: String,
+}
+
+/// The token a client-go credential plugin (a kubeconfig user's `exec`) prints, run as client-go
+/// runs it: `command` with `args`, the process's environment plus `env`, its ExecCredential's
+/// `apiVersion` the one asked for.
+fn exec_credential(exec: &Value) -> Result<String, Failure> {
+    let fail = |detail: String| {
+        Failure(format!(
+            "Kubernetes cluster unreachable: getting credentials: {detail}"
+        ))
+    };
+    let command = exec["command"]
+        .as_str()
+        .ok_or_else(|| fail("exec plugin: no command".into()))?;
+    let api_version = exec["apiVersion"].as_str().unwrap_or_default();
+    let args: Vec<&str> = exec["args"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let mut process = std::process::Command::new(command);
+    process.args(&args).stdin(std::process::Stdio::null());
+    for variable in exec["env"].as_array().into_iter().flatten() {
+        if let (Some(name), Some(value)) = (variable["name"].as_str(), variable["value"].as_str()) {
+            process.env(name, value);
+        }
+    }
+    let output = process
+        .output()
+        .map_err(|e| fail(format!("exec: executable {command} not found: {e}")))?;
+    if !output.status.success() {
+        return Err(fail(format!(
+            "exec: executable {command} failed with {}: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    let credential: Value = serde_json::from_slice(&output.stdout)
+        .map_err(|e| fail(format!("decoding stdout of {command}: {e}")))?;
+    if credential["kind"] != "ExecCredential" || credential["apiVersion"] != api_version {
+        return Err(fail(format!(
+            "exec plugin {command} is configured to use API version {api_version}, plugin returned version {}",
+            credential["apiVersion"]
+        )));
+    }
+    credential["status"]["token"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| fail(format!("exec plugin {command} returned no status.token")))
 }
 
 /// An API response: status code and JSON body (Null when empty or not JSON).
@@ -125,9 +181,15 @@ impl Cluster {
             })?
             .trim_end_matches('/')
             .to_string();
+        let token = user["user"]["token"].as_str().map(str::to_string);
+        let exec = match &token {
+            None if user["user"]["exec"].is_object() => Some(user["user"]["exec"].clone()),
+            _ => None,
+        };
         Ok(Self {
             host,
-            token: user["user"]["token"].as_str().map(str::to_string),
+            token,
+            exec,
             namespace: ctx["context"]["namespace"]
                 .as_str()
                 .unwrap_or("default")
@@ -161,7 +223,11 @@ impl Cluster {
         if let Some((content_type, _)) = body {
             head.push_str(&format!("Content-Type: {content_type}\r\n"));
         }
-        if let Some(token) = &self.token {
+        let token = match &self.exec {
+            Some(exec) => Some(exec_credential(exec)?),
+            None => self.token.clone(),
+        };
+        if let Some(token) = token {
             head.push_str(&format!("Authorization: Bearer {token}\r\n"));
         }
         head.push_str("\r\n");
