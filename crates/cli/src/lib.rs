@@ -59,6 +59,8 @@ enum Command {
     ForceUnlock(commands::state::ForceUnlockArgs),
     /// Print a shell completion script.
     Completions(commands::completions::Args),
+    /// Rewrite stack files in canonical order and indentation, keeping comments (--check for CI).
+    Fmt(commands::fmt::Args),
     /// The credential plugin of the kubeconfig meshctl gives helm and istioctl (an EKS token).
     #[command(name = commands::eks_token::NAME, hide = true)]
     EksToken(commands::eks_token::Args),
@@ -97,6 +99,7 @@ pub fn run(providers: &ProviderFactory) -> ExitCode {
         Command::State(args) => commands::state::run(&args),
         Command::ForceUnlock(args) => commands::state::force_unlock(&args),
         Command::Completions(args) => commands::completions::run::<Cli>(&args),
+        Command::Fmt(args) => commands::fmt::run(&args),
         Command::EksToken(args) => commands::eks_token::run(&args),
         Command::CompleteAddresses(args) => commands::completions::addresses(&args),
         Command::Output(args) => commands::output::run(&args),

@@ -5,6 +5,7 @@
 
 pub mod de;
 pub mod diagnostic;
+pub mod fmt;
 pub mod interpolate;
 pub mod kinds;
 pub mod lifecycle;

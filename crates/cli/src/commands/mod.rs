@@ -4,6 +4,7 @@ pub mod apply;
 pub mod completions;
 pub mod drift;
 pub mod eks_token;
+pub mod fmt;
 pub mod graph;
 pub mod output;
 pub mod plan;

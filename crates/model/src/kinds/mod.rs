@@ -277,6 +277,11 @@ macro_rules! kinds {
             pub fn names() -> impl Iterator<Item = &'static str> {
                 [$($name,)*].into_iter()
             }
+
+            /// The kind's fields in the order its structure declares them (`fmt` writes them so).
+            pub fn fields(self) -> &'static [&'static str] {
+                match self { $(Kind::$variant => crate::fmt::struct_fields::<$ty>(),)* }
+            }
         }
 
         /// The kind-specific body of a resource.
