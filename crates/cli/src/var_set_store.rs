@@ -31,6 +31,14 @@ impl StateStore for VarSetRecordingStore {
         self.store.commit(change)
     }
 
+    fn commit_behind(&self, change: Change) -> Result<(), StateError> {
+        self.store.commit_behind(change)
+    }
+
+    fn sync(&self) -> Result<(), StateError> {
+        self.store.sync()
+    }
+
     fn journal(&self) -> Result<Vec<JournalEntry>, StateError> {
         self.store.journal()
     }

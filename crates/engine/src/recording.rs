@@ -31,6 +31,17 @@ impl StateStore for RecordingStore {
         })
     }
 
+    fn commit_behind(&self, change: Change) -> Result<(), StateError> {
+        self.0.commit_behind(Change {
+            put: change.put.into_iter().map(recorded_record).collect(),
+            ..change
+        })
+    }
+
+    fn sync(&self) -> Result<(), StateError> {
+        self.0.sync()
+    }
+
     fn journal(&self) -> Result<Vec<JournalEntry>, StateError> {
         self.0.journal()
     }

@@ -969,6 +969,14 @@ impl StateStore for FailingAfter {
         taken.map(|_| ()).map_err(|_| FailingAfter::not_saved())
     }
 
+    fn commit_behind(&self, change: Change) -> Result<(), StateError> {
+        self.commit(change)
+    }
+
+    fn sync(&self) -> Result<(), StateError> {
+        Ok(())
+    }
+
     fn journal(&self) -> Result<Vec<JournalEntry>, StateError> {
         self.store.journal()
     }

@@ -235,6 +235,17 @@ pub trait Provider: Send + Sync {
         progress: &dyn Progress,
     ) -> Result<(), ProviderError>;
 
+    /// Whether `sweep` finds every object a create or update of `kind` makes (by the tags,
+    /// labels or names that carry its address), recorded or not. Then the engine does not wait
+    /// for each object's record to be durable before the provider goes on: a killed run's
+    /// objects are found by the sweep its open journal entry calls for. The default, `false`,
+    /// makes every `record` call durable before it returns, which objects recorded before they
+    /// are made (a DNS record, named by the stack and untaggable) always need.
+    fn sweep_finds_everything(&self, kind: Kind) -> bool {
+        let _ = kind;
+        false
+    }
+
     /// Deletes objects the provider finds tagged with (or named after) this address that are not
     /// in `keep`: what a create killed before recording them left behind. The executor calls it
     /// only when the journal shows such an interrupted run. Providers whose objects cannot be

@@ -4,7 +4,8 @@
 //!
 //! Every commit applies to memory first, then waits for a write that contains it. Commits made
 //! while a write is in flight are coalesced into the next one (group commit), so an apply with
-//! many resources in flight pays one write per round, not one per object. A write that fails
+//! many resources in flight pays one write per round, not one per object. A commit behind
+//! (`StateStore::commit_behind`) waits for nothing: the next write carries it. A write that fails
 //! after every retry, or is refused, makes the store stop: that commit and every later one
 //! return the typed error, and everything stays in memory for `snapshot` (the CLI saves it to a
 //! local file to push). Each finished serial's history entry is also written as the immutable
@@ -443,6 +444,27 @@ impl StateStore for S3Store {
         self.bump_and_save(|shared| {
             change.apply_to(&mut shared.records, &mut shared.journal);
             Ok(())
+        })
+    }
+
+    /// Applies `change` to memory only; the next write (a `sync`, a `commit`, or one already
+    /// waited for) carries it.
+    fn commit_behind(&self, change: Change) -> Result<(), StateError> {
+        let mut shared = self.shared();
+        if let Some(stopped) = &shared.stopped {
+            return Err(self.stopped_error(stopped));
+        }
+        let shared = &mut *shared;
+        change.apply_to(&mut shared.records, &mut shared.journal);
+        shared.version += 1;
+        Ok(())
+    }
+
+    fn sync(&self) -> Result<(), StateError> {
+        waiting(|| {
+            let shared = self.shared();
+            let mine = shared.version;
+            self.save_until(shared, mine)
         })
     }
 

@@ -178,7 +178,17 @@ pub trait StateStore: Send + Sync {
     /// Every record, ordered by address.
     fn records(&self) -> Result<Vec<NodeRecord>, StateError>;
     fn record(&self, address: &Address) -> Result<Option<NodeRecord>, StateError>;
+    /// Applies `change`; it is durable when this returns.
     fn commit(&self, change: Change) -> Result<(), StateError>;
+    /// Applies `change` at once for every reader of this store and makes it durable with a
+    /// later write: by the next `sync` or `commit` (each write holds every change applied before
+    /// it). For what a killed run's successor finds again without it: the record of an object a
+    /// provider's sweep finds, a result whose journal entry is still open on disk. A store whose
+    /// writes are cheap commits at once. Fails once the store has stopped taking writes. (No
+    /// default: a wrapper that forgot to forward it would make every write wait.)
+    fn commit_behind(&self, change: Change) -> Result<(), StateError>;
+    /// Returns once every change applied so far is durable.
+    fn sync(&self) -> Result<(), StateError>;
     /// Open journal entries, oldest first.
     fn journal(&self) -> Result<Vec<JournalEntry>, StateError>;
     /// A fresh journal entry id.
@@ -277,6 +287,12 @@ impl<S: StateStore + ?Sized> StateStore for Box<S> {
     }
     fn commit(&self, change: Change) -> Result<(), StateError> {
         (**self).commit(change)
+    }
+    fn commit_behind(&self, change: Change) -> Result<(), StateError> {
+        (**self).commit_behind(change)
+    }
+    fn sync(&self) -> Result<(), StateError> {
+        (**self).sync()
     }
     fn journal(&self) -> Result<Vec<JournalEntry>, StateError> {
         (**self).journal()

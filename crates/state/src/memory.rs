@@ -80,6 +80,15 @@ impl StateStore for MemoryStore {
         Ok(())
     }
 
+    /// Memory is all there is: the same as `commit`.
+    fn commit_behind(&self, change: Change) -> Result<(), StateError> {
+        self.commit(change)
+    }
+
+    fn sync(&self) -> Result<(), StateError> {
+        Ok(())
+    }
+
     fn journal(&self) -> Result<Vec<JournalEntry>, StateError> {
         Ok(self.lock().journal.values().cloned().collect())
     }

@@ -319,6 +319,15 @@ impl StateStore for SledStore {
         }
     }
 
+    /// A sled commit is one flushed transaction, about a millisecond: written at once.
+    fn commit_behind(&self, change: Change) -> Result<(), StateError> {
+        self.commit(change)
+    }
+
+    fn sync(&self) -> Result<(), StateError> {
+        Ok(())
+    }
+
     fn commit(&self, change: Change) -> Result<(), StateError> {
         let puts = change
             .put

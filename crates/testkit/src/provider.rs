@@ -397,6 +397,12 @@ impl Provider for FakeProvider {
         call.finish(result)
     }
 
+    /// Every object the fake cloud holds carries the address that made it, and `sweep` finds
+    /// them all by it.
+    fn sweep_finds_everything(&self, _kind: Kind) -> bool {
+        true
+    }
+
     /// Removes objects tagged with `address` that are not in `keep`. No latency, injected failure
     /// or call-log entry: `Op` has no sweep, and tests count deletes.
     async fn sweep(

@@ -13,7 +13,7 @@ use crate::{ApplyOptions, Cancel, EngineError, Failure, Outcome, Providers};
 use meshctl_model::record::{NodeRecord, OwnedObject};
 use meshctl_model::Address;
 use meshctl_plan::{Action, Plan, ResourceChange};
-use meshctl_state::StateStore;
+use meshctl_state::{Change, JournalEntry, Operation, StateError, StateStore};
 use rollback::{roll_back, undo_failed};
 use schedule::{nodes, order, Phase};
 use serde_json::Value;
@@ -26,6 +26,9 @@ type Outputs = BTreeMap<String, Value>;
 
 /// Journal entry ids and the objects they recorded, of one address.
 type Leftovers = (Vec<u64>, Vec<OwnedObject>);
+
+/// Steps done, and whether the state write that was to hold their records did.
+type Synced = (Vec<Done>, Result<(), StateError>);
 
 /// Everything a running step needs; shared by all steps of one walk.
 struct Walk {
@@ -42,6 +45,9 @@ struct Walk {
     /// Open journal entries of earlier runs that were killed: their ids and the objects they
     /// recorded, by address. The step of that address cleans up before it creates anything.
     leftovers: Mutex<HashMap<Address, Leftovers>>,
+    /// Journal entries this walk opened before its first step (`open_intents`) that no step
+    /// has taken yet, by address.
+    intents: Mutex<HashMap<Address, JournalEntry>>,
 }
 
 /// How to undo one completed step.
@@ -111,6 +117,30 @@ pub async fn apply(
         slot.0.push(entry.id);
         slot.1.extend(entry.objects);
     }
+    if steps.is_empty() {
+        let serial = state.meta()?.serial;
+        return Ok(Outcome::Applied { serial });
+    }
+    let intents = match open_intents(&steps, &prior, state.as_ref()) {
+        Ok(intents) => intents,
+        // Nothing was made: the first step to make something stops here, as it would have at
+        // its own journal entry.
+        Err((address, error)) => {
+            let message = StepError::state("journal what this run will make", error).to_string();
+            events.emit(Event::Failed {
+                address: address.clone(),
+                error: message.clone(),
+            });
+            return Ok(Outcome::StateNotSaved {
+                failure: Failure {
+                    address,
+                    class: None,
+                    message,
+                },
+                also_failed: None,
+            });
+        }
+    };
     let walk = Arc::new(Walk {
         limiters: options.rate_limits.limiters(),
         steps,
@@ -121,11 +151,8 @@ pub async fn apply(
         prior,
         outputs: Mutex::new(outputs),
         leftovers: Mutex::new(leftovers),
+        intents: Mutex::new(intents),
     });
-    if walk.steps.is_empty() {
-        let serial = state.meta()?.serial;
-        return Ok(Outcome::Applied { serial });
-    }
 
     let nodes = nodes(&walk.steps, &walk.prior);
     let (mut waiting_on, dependents) = order(&walk.steps, &nodes);
@@ -133,6 +160,11 @@ pub async fn apply(
     let mut running: JoinSet<Result<Done, StepFailure>> = JoinSet::new();
     let mut in_flight: HashMap<tokio::task::Id, usize> = HashMap::new();
     let mut completed: Vec<Done> = Vec::new();
+    // Steps done whose records may not be durable yet, and the sync under way for a batch of
+    // them: a step's dependents start once its record is durable, so the world never holds
+    // something built on a resource the state could lose.
+    let mut unsynced: Vec<Done> = Vec::new();
+    let mut syncing: Option<tokio::task::JoinHandle<Synced>> = None;
     let mut failure: Option<StepFailure> = None;
     // The first step whose record the state did not take: nothing starts after it, and nothing
     // is undone.
@@ -164,11 +196,48 @@ pub async fn apply(
             let handle = running.spawn(run_step(walk.clone(), node, index));
             in_flight.insert(handle.id(), index);
         }
-        if running.is_empty() {
+        if syncing.is_none() && !unsynced.is_empty() {
+            let batch = std::mem::take(&mut unsynced);
+            let store = walk.state.clone();
+            syncing = Some(tokio::task::spawn_blocking(move || {
+                let synced = store.sync();
+                (batch, synced)
+            }));
+        }
+        if running.is_empty() && syncing.is_none() {
             break;
         }
         tokio::select! {
-            joined = running.join_next_with_id() => {
+            synced = async { syncing.as_mut().expect("guarded by the branch condition").await }, if syncing.is_some() => {
+                syncing = None;
+                let (batch, synced) = match synced {
+                    Ok(synced) => synced,
+                    Err(error) => (Vec::new(), Err(StateError::Invalid(format!("waiting for the state write stopped: {error}")))),
+                };
+                match synced {
+                    Ok(()) => {
+                        for done in batch {
+                            for &next in &dependents[done.node] {
+                                waiting_on[next] -= 1;
+                                if waiting_on[next] == 0 {
+                                    ready.push_back(next);
+                                }
+                            }
+                            completed.push(done);
+                        }
+                    }
+                    Err(error) => {
+                        let node = batch.first().map_or(0, |done| done.node);
+                        let address = walk.steps[nodes[node].step].address.clone();
+                        if not_saved.is_none() {
+                            events.emit(Event::Stopping { reason: format!("the state did not take the record of {address}") });
+                            not_saved = Some(StepFailure { step: nodes[node].step, node, phase: nodes[node].phase, error: StepError::state("make the step's record durable", error) });
+                        }
+                        completed.extend(batch);
+                    }
+                }
+            }
+            joined = running.join_next_with_id(), if !running.is_empty() => {
                 let result = match joined {
                     Some(Ok((id, result))) => {
                         in_flight.remove(&id);
@@ -186,15 +255,7 @@ pub async fn apply(
                     None => continue,
                 };
                 match result {
-                    Ok(done) => {
-                        for &next in &dependents[done.node] {
-                            waiting_on[next] -= 1;
-                            if waiting_on[next] == 0 {
-                                ready.push_back(next);
-                            }
-                        }
-                        completed.push(done);
-                    }
+                    Ok(done) => unsynced.push(done),
                     Err(failed) => {
                         events.emit(Event::Failed { address: walk.steps[failed.step].address.clone(), error: failed.error.to_string() });
                         if not_saved.is_none() && failed.error.state_not_saved().is_some() {
@@ -226,6 +287,7 @@ pub async fn apply(
             also_failed: failure.map(|failed| failure_of(&walk, &failed)),
         });
     }
+    close_unused_intents(&walk)?;
     let Some(failed) = failure else {
         let serial = state.finish(&options.operation, &changed)?;
         // An interrupt that came when every step had finished (or was finishing) stopped nothing.
@@ -261,6 +323,67 @@ pub async fn apply(
             tainted,
             serial,
         }
+    })
+}
+
+/// Opens, in one durable write, the journal entry of every create of an unrecorded resource and
+/// of every update in `steps`, so that no step waits for a write of its own before the provider
+/// makes anything (`Walk::open_journal` hands them out). An entry whose step never runs is
+/// closed when the walk ends; one a kill leaves open makes the next run sweep an address where
+/// it may find nothing, which costs a read.
+/// A failure names the first step that has an entry.
+fn open_intents(
+    steps: &[ResourceChange],
+    prior: &HashMap<Address, NodeRecord>,
+    state: &dyn StateStore,
+) -> Result<HashMap<Address, JournalEntry>, (Address, StateError)> {
+    let mut intents = HashMap::new();
+    let mut first = None;
+    for change in steps {
+        let operation = match change.action {
+            Action::Create if !prior.contains_key(&change.address) => Operation::Create,
+            Action::Update => Operation::Update,
+            _ => continue,
+        };
+        let first = first.get_or_insert_with(|| change.address.clone());
+        let id = state
+            .next_journal_id()
+            .map_err(|error| (first.clone(), error))?;
+        let entry = JournalEntry {
+            id,
+            address: change.address.clone(),
+            operation,
+            started: meshctl_state::now_rfc3339(),
+            objects: Vec::new(),
+        };
+        intents.insert(change.address.clone(), entry);
+    }
+    if let Some(first) = first {
+        state
+            .commit(Change {
+                open: intents.values().cloned().collect(),
+                ..Change::default()
+            })
+            .map_err(|error| (first, error))?;
+    }
+    Ok(intents)
+}
+
+/// Closes the entries `open_intents` opened for steps that never ran (the walk stopped first).
+fn close_unused_intents(walk: &Walk) -> Result<(), StateError> {
+    let unused: Vec<u64> = walk
+        .intents
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .drain()
+        .map(|(_, entry)| entry.id)
+        .collect();
+    if unused.is_empty() {
+        return Ok(());
+    }
+    walk.state.commit_behind(Change {
+        close: unused,
+        ..Change::default()
     })
 }
 

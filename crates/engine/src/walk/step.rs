@@ -287,11 +287,47 @@ impl Walk {
             .map_err(|e| StepError::state("record the step in state", e))
     }
 
+    /// Commits what an open journal entry still covers: the walk makes it durable before the
+    /// step's dependents start (`Walk::apply`'s sync).
+    fn commit_behind(&self, change: Change) -> Result<(), StepError> {
+        self.state
+            .commit_behind(change)
+            .map_err(|e| StepError::state("record the step in state", e))
+    }
+
+    /// Commits the record of an object the provider reported: behind when the provider's sweep
+    /// finds such objects without it, else durable before the provider goes on.
+    fn commit_object(
+        &self,
+        provider: &Arc<dyn Provider>,
+        change: &ResourceChange,
+        recorded: Change,
+    ) -> Result<(), StateError> {
+        if provider.sweep_finds_everything(change.kind) {
+            self.state.commit_behind(recorded)
+        } else {
+            self.state.commit(recorded)
+        }
+    }
+
+    /// The journal entry of `operation` on `address`: the one the walk opened before it started
+    /// (`Walk::open_intents`), else a new one, durable before this returns.
     fn open_journal(
         &self,
         address: &Address,
         operation: Operation,
     ) -> Result<JournalEntry, StepError> {
+        {
+            let mut intents = self.intents.lock().unwrap_or_else(|p| p.into_inner());
+            if intents
+                .get(address)
+                .is_some_and(|entry| entry.operation == operation)
+            {
+                if let Some(entry) = intents.remove(address) {
+                    return Ok(entry);
+                }
+            }
+        }
         let id = self
             .state
             .next_journal_id()
@@ -396,11 +432,12 @@ impl Walk {
                 objects: made.clone(),
                 ..entry.clone()
             };
-            if let Err(e) = self.state.commit(Change {
+            let recorded = Change {
                 put: vec![record],
                 open: vec![journal],
                 ..Change::default()
-            }) {
+            };
+            if let Err(e) = self.commit_object(provider, change, recorded) {
                 state_error
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -436,7 +473,7 @@ impl Walk {
             }
         };
         let record = self.record(change, &desired, &applied, Status::Ok);
-        self.commit(Change {
+        self.commit_behind(Change {
             put: vec![record],
             close: vec![entry.id],
             ..Change::default()
@@ -492,7 +529,7 @@ impl Walk {
             (applied, vec![entry])
         };
         let record = self.record(change, &desired, &applied, Status::Ok);
-        self.commit(Change {
+        self.commit_behind(Change {
             put: vec![record],
             close: closing,
             ..Change::default()
@@ -581,11 +618,12 @@ impl Walk {
                 objects: made.clone(),
                 ..entry.clone()
             };
-            if let Err(e) = self.state.commit(Change {
+            let recorded = Change {
                 put: vec![record],
                 open: vec![journal],
                 ..Change::default()
-            }) {
+            };
+            if let Err(e) = self.commit_object(provider, change, recorded) {
                 state_error
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
