@@ -144,7 +144,7 @@ pub(crate) fn check(
             ReplaceOrder::CreateFirst => None,
             ReplaceOrder::DeleteFirst { why } => Some((
                 why.to_string(),
-                format!("remove `create_before_destroy`: a replacement of a {kind} deletes the old one first"),
+                format!("remove `create_before_destroy`: a replacement of this {kind} deletes the old one first"),
             )),
             ReplaceOrder::Either { fixed_names } => fixed_names
                 .iter()
@@ -160,7 +160,9 @@ pub(crate) fn check(
             diags.push(
                 Diagnostic::error(
                     "create-before-destroy",
-                    format!("a {kind} cannot be created before its old copy is destroyed: {why}"),
+                    format!(
+                        "{kind} cannot make its replacement before destroying the old copy: {why}"
+                    ),
                 )
                 .at(at.key("create_before_destroy"))
                 .help(help),
