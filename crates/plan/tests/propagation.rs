@@ -2,7 +2,9 @@
 //! a forced replacement puts every resource that reads its outputs (a typed reference, a
 //! `${kind.name.output}`, the cluster it lives in) in the plan, transitively; and the examples
 //! from the field: an ALB replaced updates the aliases to it, a gateway replaced updates the ALB's
-//! health check in place, an update that changes nodePorts updates the ALB too.
+//! health check in place, an update that changes nodePorts updates the ALB too. `--replace` of
+//! any resource replaces it; `--exclude` of any resource leaves out exactly it and everything that
+//! depends on it.
 
 use meshctl_graph::StackGraph;
 use meshctl_model::record::{NodeRecord, Status};
@@ -67,7 +69,15 @@ fn applied(stack: &Stack) -> Vec<NodeRecord> {
 }
 
 fn plan(stack: &Stack, graph: &StackGraph, prior: &[NodeRecord]) -> Plan {
-    let options = PlanOptions::default();
+    plan_with(stack, graph, prior, &PlanOptions::default())
+}
+
+fn plan_with(
+    stack: &Stack,
+    graph: &StackGraph,
+    prior: &[NodeRecord],
+    options: &PlanOptions,
+) -> Plan {
     meshctl_plan::plan(&PlanInput {
         stack,
         graph,
@@ -77,7 +87,7 @@ fn plan(stack: &Stack, graph: &StackGraph, prior: &[NodeRecord]) -> Plan {
         lookups: None,
         lineage: "l",
         serial: 1,
-        options: &options,
+        options,
     })
     .unwrap_or_else(|d| panic!("plan failed: {d:?}"))
 }
@@ -333,5 +343,110 @@ fn a_looked_up_zone_under_a_new_id_replaces_the_records_in_it() {
             "{record}: {:?}",
             c.reasons
         );
+    }
+}
+
+/// Every resource that depends on `excluded`, directly or through others, by any edge: found by
+/// iterating to a fixed point over the stack's edges.
+fn dependents_and_itself(stack: &Stack, excluded: &Address) -> HashSet<Address> {
+    let mut found: HashSet<Address> = HashSet::from([excluded.clone()]);
+    loop {
+        let before = found.len();
+        for r in &stack.resources {
+            if r.dependencies.iter().any(|d| found.contains(&d.target)) {
+                found.insert(r.address.clone());
+            }
+        }
+        if found.len() == before {
+            return found;
+        }
+    }
+}
+
+#[test]
+fn exclude_leaves_out_exactly_the_resource_and_what_depends_on_it() {
+    let mut excluded_with_dependents = 0;
+    for file in example_stacks() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let (stack, graph) = load(&file.to_string_lossy(), &text);
+        let prior = applied(&stack);
+        for resource in &stack.resources {
+            let left_out = dependents_and_itself(&stack, &resource.address);
+            excluded_with_dependents += usize::from(left_out.len() > 1);
+            let options = PlanOptions {
+                exclude: vec![resource.address.clone()],
+                ..PlanOptions::default()
+            };
+            let plan = plan_with(&stack, &graph, &prior, &options);
+            let planned: HashSet<Address> =
+                plan.changes.iter().map(|c| c.address.clone()).collect();
+            let expected: HashSet<Address> = stack
+                .resources
+                .iter()
+                .map(|r| r.address.clone())
+                .filter(|a| !left_out.contains(a))
+                .collect();
+            assert_eq!(
+                planned,
+                expected,
+                "{}: --exclude {}",
+                file.display(),
+                resource.address
+            );
+            assert_eq!(
+                plan.excluded.iter().cloned().collect::<HashSet<_>>(),
+                left_out,
+                "{}: --exclude {} lists what it leaves out",
+                file.display(),
+                resource.address
+            );
+        }
+    }
+    assert!(
+        excluded_with_dependents > 20,
+        "the examples exclude dependents too"
+    );
+}
+
+#[test]
+fn replace_replaces_the_resource_even_though_nothing_changed() {
+    for file in example_stacks() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let (stack, graph) = load(&file.to_string_lossy(), &text);
+        let prior = applied(&stack);
+        for resource in &stack.resources {
+            let options = PlanOptions {
+                replace: vec![resource.address.clone()],
+                ..PlanOptions::default()
+            };
+            let input = PlanInput {
+                stack: &stack,
+                graph: &graph,
+                prior: &prior,
+                interrupted: &[],
+                live: None,
+                lookups: None,
+                lineage: "l",
+                serial: 1,
+                options: &options,
+            };
+            let desired = serde_json::to_value(&resource.spec).unwrap();
+            match meshctl_plan::plan(&input) {
+                Ok(plan) => {
+                    assert!(!meshctl_plan::is_read_only(&desired, resource.address.kind));
+                    let change = change(&plan, &resource.address.to_string());
+                    assert_eq!(change.action, Action::Replace, "{}", resource.address);
+                    assert!(change
+                        .reasons
+                        .contains(&"replacement asked for with --replace".to_string()));
+                }
+                Err(errors) => {
+                    // Only a looked-up resource cannot be replaced.
+                    assert!(meshctl_plan::is_read_only(&desired, resource.address.kind));
+                    let codes: Vec<&str> = errors.iter().map(|d| d.code.as_str()).collect();
+                    assert_eq!(codes, ["replace-looked-up"], "{}", resource.address);
+                }
+            }
+        }
     }
 }
