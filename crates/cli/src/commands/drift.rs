@@ -32,8 +32,9 @@ pub enum Format {
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The stack (only its header is read: name, region, cluster access, backend; with the same
-    /// --var/--var-file as apply had when the header uses vars).
+    /// The stack (its header: name, region, cluster access, backend; and, when it loads, each
+    /// resource's lifecycle.ignore_changes; with the same --var/--var-file as apply had when the
+    /// header uses vars).
     #[command(flatten)]
     stack: StackArgs,
     #[command(flatten)]
@@ -48,7 +49,7 @@ pub struct Args {
 
 #[derive(clap::Args)]
 pub struct RefreshArgs {
-    /// The stack (only its header is read).
+    /// The stack (its header, and each resource's lifecycle.ignore_changes when it loads).
     #[command(flatten)]
     stack: StackArgs,
     #[command(flatten)]
