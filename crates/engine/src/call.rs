@@ -2,15 +2,17 @@
 //! retries with jittered exponential backoff for retryable errors (throttling, 5xx, in progress).
 
 use crate::events::{Event, EventSink};
-use crate::limits::{limiter_of, Limiters};
+use crate::limits::{limiter_of, Limiters, RateWaits};
 use crate::ApplyOptions;
 use meshctl_model::Address;
 use meshctl_provider::{ErrorClass, ProviderError};
 use std::future::Future;
 
+/// `waits`, when given, counts the call while it waits on its service's rate limiter.
 pub(crate) async fn call<T, F, Fut>(
     options: &ApplyOptions,
     limiters: &Limiters,
+    waits: Option<&RateWaits>,
     events: &dyn EventSink,
     address: &Address,
     mut attempt_call: F,
@@ -24,7 +26,7 @@ where
     let mut attempt = 0;
     loop {
         if let Some(limiter) = limiter {
-            limiter.wait().await;
+            limiter.wait(waits).await;
         }
         let error = match tokio::time::timeout(timeout, attempt_call()).await {
             Ok(Ok(value)) => return Ok(value),

@@ -48,6 +48,7 @@ pub async fn unknown_objects(
             crate::call::call(
                 &options,
                 &limiters,
+                None,
                 &NoEvents as &dyn EventSink,
                 &address,
                 || provider.census(&address),

@@ -5,9 +5,10 @@
 use meshctl_model::kinds::Service;
 use meshctl_model::Kind;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Notify};
 use tokio::time::Instant;
 
 #[derive(Debug, Clone)]
@@ -131,14 +132,55 @@ impl Limiter {
         }
     }
 
-    pub(crate) async fn wait(&self) {
+    /// Waits for this call's turn; while it must wait, `waits` counts it (a walk gives its
+    /// parallel slot to another step meanwhile).
+    pub(crate) async fn wait(&self, waits: Option<&RateWaits>) {
         let slot = {
             let mut next = self.next.lock().await;
             let slot = (*next).max(Instant::now());
             *next = slot + self.interval;
             slot
         };
+        let _counted = match waits {
+            Some(waits) if slot > Instant::now() => Some(waits.enter()),
+            _ => None,
+        };
         tokio::time::sleep_until(slot).await;
+    }
+}
+
+/// How many of a walk's steps are waiting on a rate limiter: those hold no parallel slot, so a
+/// queue of DNS records on Route53's 5 requests a second does not keep the cluster from starting.
+#[derive(Default)]
+pub(crate) struct RateWaits {
+    waiting: AtomicUsize,
+    /// Signalled when a step starts waiting: the walk may start another.
+    started: Notify,
+}
+
+impl RateWaits {
+    pub(crate) fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
+    }
+
+    /// Resolves when a step has started waiting since the last call.
+    pub(crate) async fn started_waiting(&self) {
+        self.started.notified().await;
+    }
+
+    fn enter(&self) -> Waiting<'_> {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        self.started.notify_one();
+        Waiting(self)
+    }
+}
+
+/// One step's wait; ends when dropped (the wait ended or the step was aborted).
+struct Waiting<'a>(&'a RateWaits);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -180,7 +222,7 @@ mod tests {
         let limiter = Limiter::new(5.0);
         let start = Instant::now();
         for _ in 0..6 {
-            limiter.wait().await;
+            limiter.wait(None).await;
         }
         assert!(
             start.elapsed() >= Duration::from_millis(1000),

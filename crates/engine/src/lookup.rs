@@ -33,6 +33,7 @@ pub async fn lookup(
             let found = crate::call::call(
                 &options,
                 &limiters,
+                None,
                 &NoEvents as &dyn EventSink,
                 &request.address,
                 || provider.lookup(&call),

@@ -103,6 +103,7 @@ pub async fn refresh(
                         let read = crate::call::call(
                             &options,
                             &limiters,
+                            None,
                             &NoEvents as &dyn EventSink,
                             &record.address,
                             || provider.read(&request, &record.objects),
@@ -132,6 +133,7 @@ pub async fn refresh(
                                 crate::call::call(
                                     &options,
                                     &limiters,
+                                    None,
                                     &NoEvents as &dyn EventSink,
                                     first.address,
                                     || provider.read_batch(&reads),

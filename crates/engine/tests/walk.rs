@@ -600,6 +600,64 @@ async fn route53_calls_are_spaced_by_the_service_rate_limit() {
     assert_eq!(namespaces, 8);
 }
 
+/// A chain of namespaces (`chain-0` ← `chain-1` ← …) beside a zone with `records` DNS records.
+fn chain_beside_records(chain: usize, records: usize) -> String {
+    let mut s = String::from("stack: t\nregion: us-east-1\nkube: { kubeconfig: kubeconfig.yaml }\nresources:\n  - { kind: route53_zone, name: public, domain: example.com, existing: false }\n");
+    for i in 0..records {
+        s.push_str(&format!(
+            "  - {{ kind: dns_record, name: rec-{i}, zone: public, record: r{i}.example.com, type: TXT, values: [\"v\"], ttl: 300 }}\n"
+        ));
+    }
+    for i in 0..chain {
+        let after = match i {
+            0 => String::new(),
+            _ => format!(", depends_on: [namespace.chain-{}]", i - 1),
+        };
+        s.push_str(&format!(
+            "  - {{ kind: namespace, name: chain-{i}{after} }}\n"
+        ));
+    }
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_queued_on_the_rate_limit_hold_no_slot_and_the_longest_chain_goes_first() {
+    let cloud = FakeCloud::new();
+    cloud.set_latency(Duration::from_millis(40));
+    let state = Arc::new(MemoryStore::new("t"));
+    // Two slots; Route53 at 10 calls a second: the zone and 20 records need 2 s of turns.
+    let limited = ApplyOptions {
+        rate_limits: RateLimits::none().with(Service::Route53, 10.0),
+        ..options(2)
+    };
+    let started = std::time::Instant::now();
+    assert!(matches!(
+        run(&cloud, &state, &chain_beside_records(6, 20), &limited).await,
+        Outcome::Applied { .. }
+    ));
+    let calls = cloud.calls();
+    let last_of = |kind: Kind| {
+        calls
+            .iter()
+            .filter(|c| c.address.kind == kind)
+            .map(|c| c.started - started)
+            .max()
+            .unwrap()
+    };
+    let chain_done = last_of(Kind::Namespace);
+    let records_done = last_of(Kind::DnsRecord);
+    assert!(
+        records_done >= Duration::from_millis(1_900),
+        "the rate limit spaced the records: {records_done:?}"
+    );
+    // Six 40 ms steps one after another, not behind the records' turns (which would end the
+    // chain after them, with only two slots).
+    assert!(
+        chain_done < Duration::from_millis(900),
+        "the chain's last step started at {chain_done:?}, the last record at {records_done:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_that_outlives_its_timeout_fails_the_step() {
     let cloud = FakeCloud::new();

@@ -8,16 +8,17 @@ mod schedule;
 mod step;
 
 use crate::events::{Event, EventSink};
-use crate::limits::Limiters;
+use crate::limits::{Limiters, RateWaits};
 use crate::{ApplyOptions, Cancel, EngineError, Failure, Outcome, Providers};
 use meshctl_model::record::{NodeRecord, OwnedObject};
 use meshctl_model::Address;
 use meshctl_plan::{Action, Plan, ResourceChange};
 use meshctl_state::{Change, JournalEntry, Operation, StateError, StateStore};
 use rollback::{roll_back, undo_failed};
-use schedule::{nodes, order, Phase};
+use schedule::{nodes, order, remaining_path, Phase};
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::sync::{Arc, Mutex};
 use step::{run_step, StepError};
 use tokio::task::JoinSet;
@@ -48,6 +49,8 @@ struct Walk {
     /// Journal entries this walk opened before its first step (`open_intents`) that no step
     /// has taken yet, by address.
     intents: Mutex<HashMap<Address, JournalEntry>>,
+    /// Steps waiting on a rate limiter, which hold no parallel slot meanwhile.
+    rate_waits: RateWaits,
 }
 
 /// How to undo one completed step.
@@ -152,11 +155,17 @@ pub async fn apply(
         outputs: Mutex::new(outputs),
         leftovers: Mutex::new(leftovers),
         intents: Mutex::new(intents),
+        rate_waits: RateWaits::default(),
     });
 
     let nodes = nodes(&walk.steps, &walk.prior);
     let (mut waiting_on, dependents) = order(&walk.steps, &nodes);
-    let mut ready: VecDeque<usize> = (0..nodes.len()).filter(|i| waiting_on[*i] == 0).collect();
+    // Ready nodes, longest remaining path first (then in plan order).
+    let remaining = remaining_path(&waiting_on, &dependents);
+    let mut ready: BinaryHeap<(usize, Reverse<usize>)> = (0..nodes.len())
+        .filter(|i| waiting_on[*i] == 0)
+        .map(|i| (remaining[i], Reverse(i)))
+        .collect();
     let mut running: JoinSet<Result<Done, StepFailure>> = JoinSet::new();
     let mut in_flight: HashMap<tokio::task::Id, usize> = HashMap::new();
     let mut completed: Vec<Done> = Vec::new();
@@ -181,8 +190,9 @@ pub async fn apply(
             running.abort_all();
         }
         let stopping = failure.is_some() || not_saved.is_some() || cancel.stopping();
-        while !stopping && running.len() < limit {
-            let Some(index) = ready.pop_front() else {
+        // A step waiting on a rate limiter holds no slot.
+        while !stopping && running.len().saturating_sub(walk.rate_waits.waiting()) < limit {
+            let Some((_, Reverse(index))) = ready.pop() else {
                 break;
             };
             let node = nodes[index];
@@ -220,7 +230,7 @@ pub async fn apply(
                             for &next in &dependents[done.node] {
                                 waiting_on[next] -= 1;
                                 if waiting_on[next] == 0 {
-                                    ready.push_back(next);
+                                    ready.push((remaining[next], Reverse(next)));
                                 }
                             }
                             completed.push(done);
@@ -271,6 +281,8 @@ pub async fn apply(
                     }
                 }
             }
+            // A step began waiting on a rate limiter: its slot may go to a ready step.
+            _ = walk.rate_waits.started_waiting() => {}
             _ = cancel.changed() => {
                 if !cancel.aborting() {
                     events.emit(Event::Stopping { reason: "interrupted: finishing running steps".to_string() });

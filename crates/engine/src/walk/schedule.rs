@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 /// Which part of a step a scheduled node runs. A replacement that deletes first runs as two
 /// nodes, so that replacements chained through dependencies delete dependents first and create
 /// them last (a VPC's cluster is deleted before the VPC, and created after the new one).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum Phase {
     Whole,
     /// Delete the old objects of a replaced resource.
@@ -64,11 +64,12 @@ pub(super) fn order(steps: &[ResourceChange], nodes: &[Node]) -> (Vec<usize>, Ve
         .enumerate()
         .map(|(i, s)| (&s.address, i))
         .collect();
-    let node_of = |step: usize, phase: Phase| {
-        nodes
-            .iter()
-            .position(|n| n.step == step && n.phase == phase)
-    };
+    let positions: HashMap<(usize, Phase), usize> = nodes
+        .iter()
+        .enumerate()
+        .map(|(n, node)| ((node.step, node.phase), n))
+        .collect();
+    let node_of = |step: usize, phase: Phase| positions.get(&(step, phase)).copied();
     // The node after which a step's new outputs exist, and the one that deletes its old objects.
     let ready_node: Vec<usize> = (0..steps.len())
         .map(|i| {
@@ -126,4 +127,48 @@ pub(super) fn order(steps: &[ResourceChange], nodes: &[Node]) -> (Vec<usize>, Ve
         }
     }
     (waits.iter().map(HashSet::len).collect(), dependents)
+}
+
+/// For each node, how many nodes the longest path from it to the end of the walk holds, itself
+/// included. Ready nodes start longest first, so the long chain of a stack (VPC, cluster,
+/// nodegroups, mesh, gateways) never queues behind its leaves (hundreds of DNS records).
+pub(super) fn remaining_path(waiting_on: &[usize], dependents: &[Vec<usize>]) -> Vec<usize> {
+    // Kahn's order, then the longest paths from the last node back.
+    let mut waiting = waiting_on.to_vec();
+    let mut order: Vec<usize> = (0..waiting.len()).filter(|&n| waiting[n] == 0).collect();
+    let mut next = 0;
+    while next < order.len() {
+        for &dependent in &dependents[order[next]] {
+            waiting[dependent] -= 1;
+            if waiting[dependent] == 0 {
+                order.push(dependent);
+            }
+        }
+        next += 1;
+    }
+    let mut remaining = vec![1; waiting_on.len()];
+    for &n in order.iter().rev() {
+        remaining[n] = 1 + dependents[n]
+            .iter()
+            .map(|&d| remaining[d])
+            .max()
+            .unwrap_or(0);
+    }
+    remaining
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_remaining_path_counts_the_longest_chain_from_each_node() {
+        // 0 -> 1 -> 2 -> 3 and 0 -> 4; 5 alone.
+        let dependents = vec![vec![1, 4], vec![2], vec![3], vec![], vec![], vec![]];
+        let waiting_on = vec![0, 1, 1, 1, 1, 0];
+        assert_eq!(
+            remaining_path(&waiting_on, &dependents),
+            vec![4, 3, 2, 1, 1, 1]
+        );
+    }
 }

@@ -386,6 +386,7 @@ impl Walk {
         crate::call::call(
             &self.options,
             &self.limiters,
+            Some(&self.rate_waits),
             self.events.as_ref(),
             &change.address,
             attempt_call,
