@@ -64,6 +64,12 @@ pub(crate) struct Index<'a> {
     pub by_address: HashMap<Address, usize>,
     /// The kinds declared under each name (to tell a wrong kind from a missing name).
     pub by_name: HashMap<&'a str, Vec<Kind>>,
+    /// The names declared for each kind, in file order, a duplicated one as often as declared:
+    /// what a reference that names nothing is compared with, without scanning the stack per
+    /// reference.
+    names_by_kind: HashMap<Kind, Vec<&'a str>>,
+    /// The same with each address once (the first declared), for `suggest_address`.
+    addresses_by_kind: HashMap<Kind, Vec<&'a str>>,
     /// Resources that failed to read, already reported: references to them are not reported again.
     pub broken: &'a Broken,
 }
@@ -107,7 +113,13 @@ impl<'a> Index<'a> {
     fn build(stack: &'a Stack, broken: &'a Broken, diags: &mut Vec<Diagnostic>) -> Self {
         let mut by_address: HashMap<Address, usize> = HashMap::new();
         let mut by_name: HashMap<&str, Vec<Kind>> = HashMap::new();
+        let mut names_by_kind: HashMap<Kind, Vec<&str>> = HashMap::new();
+        let mut addresses_by_kind: HashMap<Kind, Vec<&str>> = HashMap::new();
         for (i, r) in stack.resources.iter().enumerate() {
+            names_by_kind
+                .entry(r.address.kind)
+                .or_default()
+                .push(r.address.name.as_str());
             if let Some(&first) = by_address.get(&r.address) {
                 let first_path = stack.resources[first].path();
                 diags.push(
@@ -125,6 +137,10 @@ impl<'a> Index<'a> {
                 continue;
             }
             by_address.insert(r.address.clone(), i);
+            addresses_by_kind
+                .entry(r.address.kind)
+                .or_default()
+                .push(r.address.name.as_str());
             by_name
                 .entry(r.address.name.as_str())
                 .or_default()
@@ -134,35 +150,30 @@ impl<'a> Index<'a> {
             stack,
             by_address,
             by_name,
+            names_by_kind,
+            addresses_by_kind,
             broken,
         }
     }
 
     /// The names declared for `kind`, in file order.
-    fn names_of(&self, kind: Kind) -> Vec<&'a str> {
-        self.stack
-            .resources
-            .iter()
-            .filter(|r| r.address.kind == kind)
-            .map(|r| r.address.name.as_str())
-            .collect()
+    fn names_of(&self, kind: Kind) -> &[&'a str] {
+        self.names_by_kind.get(&kind).map_or(&[], Vec::as_slice)
     }
 
     /// A help line for an address that names nothing: the closest declared one of its kind, or
-    /// those declared.
+    /// those declared (in file order).
     fn suggest_address(&self, target: &Address) -> String {
-        let same_kind: Vec<&str> = self
-            .by_address
-            .keys()
-            .filter(|a| a.kind == target.kind)
-            .map(|a| a.name.as_str())
-            .collect();
+        let same_kind = self
+            .addresses_by_kind
+            .get(&target.kind)
+            .map_or(&[][..], Vec::as_slice);
         match closest(&target.name, same_kind.iter().copied()) {
             Some(close) => format!("did you mean `{}.{close}`?", target.kind),
             None => format!(
                 "declared {} resources: {}",
                 target.kind,
-                list_or_none(&same_kind)
+                list_or_none(same_kind)
             ),
         }
     }

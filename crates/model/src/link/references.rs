@@ -86,7 +86,7 @@ fn link_references(index: &Index, links: &mut Links, diags: &mut Vec<Diagnostic>
                         .help(format!(
                             "name {}; declared: {}",
                             with_article(&expected),
-                            list_or_none(&index.names_of(kind))
+                            list_or_none(index.names_of(kind))
                         ))
                     } else {
                         let candidates = index.names_of(kind);
@@ -99,7 +99,7 @@ fn link_references(index: &Index, links: &mut Links, diags: &mut Vec<Diagnostic>
                             None => format!(
                                 "declare {} named `{plain}`; declared: {}",
                                 with_article(&expected),
-                                list_or_none(&candidates)
+                                list_or_none(candidates)
                             ),
                         };
                         Diagnostic::error(
