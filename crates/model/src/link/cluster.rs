@@ -32,7 +32,7 @@ fn link_cluster(index: &Index, links: &mut Links, diags: &mut Vec<Diagnostic>) {
                 Some(close) => format!("did you mean `{close}`?"),
                 None => format!(
                     "declare an eks_cluster named `{name}`; declared: {}",
-                    list_or_none(&candidates)
+                    list_or_none(candidates)
                 ),
             };
             diags.push(
