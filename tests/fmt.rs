@@ -239,3 +239,26 @@ fn what_fmt_cannot_keep_is_refused_with_its_place_and_left_alone() {
         text(&broken.stderr)
     );
 }
+
+#[test]
+fn the_example_stacks_are_formatted() {
+    let stacks = repo().join("stacks");
+    let mut names: Vec<String> = std::fs::read_dir(&stacks)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".yaml"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 5, "{names:?}");
+    let mut args = vec!["fmt", "--check"];
+    args.extend(names.iter().map(String::as_str));
+    let out = meshctl(&stacks, &args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "run `meshctl fmt stacks/*.yaml`:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
