@@ -84,11 +84,19 @@ fn bash_completes_addresses_of_the_stack_on_the_command_line() {
         all
     );
     assert_eq!(
-        bash_completes(dir.path(), &script, "meshctl apply -f prod.yaml --replace eks"),
+        bash_completes(
+            dir.path(),
+            &script,
+            "meshctl apply -f prod.yaml --replace eks"
+        ),
         ["eks_cluster.main"]
     );
     assert_eq!(
-        bash_completes(dir.path(), &script, "meshctl plan --file prod.yaml --exclude n"),
+        bash_completes(
+            dir.path(),
+            &script,
+            "meshctl plan --file prod.yaml --exclude n"
+        ),
         ["nodegroup.workers"]
     );
     // Without a stack on the line there is nothing to offer, and no error either.

@@ -133,12 +133,7 @@ fn scaling(rt: &tokio::runtime::Runtime, config: &SdkConfig) -> (i32, i32, i32) 
 
 /// Scales the nodegroup as an autoscaler (or a person in the console) would: EKS's own
 /// UpdateNodegroupConfig with only the sizes given.
-fn scale(
-    rt: &tokio::runtime::Runtime,
-    config: &SdkConfig,
-    desired: Option<i32>,
-    max: Option<i32>,
-) {
+fn scale(rt: &tokio::runtime::Runtime, config: &SdkConfig, desired: Option<i32>, max: Option<i32>) {
     rt.block_on(async {
         aws_sdk_eks::Client::new(config)
             .update_nodegroup_config()
@@ -259,7 +254,10 @@ fn ignored_fields_are_neither_drift_nor_updates_and_replace_and_exclude_plan_wha
         .collect();
     assert_eq!(fields, [("scaling.max", &json!(6), &json!(4))]);
     // The update sends the desired size that is live, not the stack's.
-    assert_eq!(workers["desired"]["scaling"], json!({ "min": 1, "desired": 3, "max": 4 }));
+    assert_eq!(
+        workers["desired"]["scaling"],
+        json!({ "min": 1, "desired": 3, "max": 4 })
+    );
     let applied = meshctl(&moto, dir, &["apply", "--auto-approve"]);
     assert_exit(&applied, 0, "apply putting scaling.max back");
     assert_eq!(

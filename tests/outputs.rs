@@ -93,7 +93,11 @@ fn outputs_read_from_state_match_what_aws_holds() {
     // Before anything is applied, a declared output has no value: said, exit 1.
     let early = sandbox.meshctl(&stack, &state, &["output", "alb_dns_name"]);
     assert_exit(&early, 1, "output before apply");
-    assert!(text(&early.stderr).contains("has no value yet"), "{}", show(&early));
+    assert!(
+        text(&early.stderr).contains("has no value yet"),
+        "{}",
+        show(&early)
+    );
 
     let applied = sandbox.meshctl_approved(&stack, &state, &["apply"]);
     assert_exit(&applied, 0, "apply of seed 001 with outputs");

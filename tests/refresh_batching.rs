@@ -211,11 +211,7 @@ fn a_thousand_records_in_one_zone_refresh_by_the_page() {
     // Nothing changed: the plan says so, having read every record.
     let (plan, plan_time, calls) = counted(&proxy, &stack_file, &state, &["plan"]);
     assert_exit(&plan, 0, "plan of the unchanged stack");
-    assert!(
-        text(&plan.stdout).contains("No changes"),
-        "{}",
-        show(&plan)
-    );
+    assert!(text(&plan.stdout).contains("No changes"), "{}", show(&plan));
     assert_few_route53_calls("plan", &calls, &plan);
     eprintln!("plan of {RECORDS} records: {plan_time:?}, Route53 calls {calls:?}");
 
@@ -257,12 +253,8 @@ fn a_thousand_records_in_one_zone_refresh_by_the_page() {
             .unwrap();
     });
 
-    let (drift, drift_time, calls) = counted(
-        &proxy,
-        &stack_file,
-        &state,
-        &["drift", "--format", "json"],
-    );
+    let (drift, drift_time, calls) =
+        counted(&proxy, &stack_file, &state, &["drift", "--format", "json"]);
     assert_exit(&drift, 2, "drift after the out-of-band changes");
     assert_few_route53_calls("drift", &calls, &drift);
     eprintln!("drift of {RECORDS} records: {drift_time:?}, Route53 calls {calls:?}");
@@ -290,6 +282,12 @@ fn a_thousand_records_in_one_zone_refresh_by_the_page() {
 
     // Generous bounds, for a debug build on a busy machine: one call per record under the
     // 5-a-second limit takes over 200 s.
-    assert!(plan_time < Duration::from_secs(60), "plan took {plan_time:?}");
-    assert!(drift_time < Duration::from_secs(60), "drift took {drift_time:?}");
+    assert!(
+        plan_time < Duration::from_secs(60),
+        "plan took {plan_time:?}"
+    );
+    assert!(
+        drift_time < Duration::from_secs(60),
+        "drift took {drift_time:?}"
+    );
 }

@@ -12,9 +12,9 @@ mod signals;
 mod state_access;
 mod var_set_store;
 
+pub use commands::eks_token::token_command;
 pub use meshctl_engine::Providers;
 pub use meshctl_provider::StackSettings;
-pub use commands::eks_token::token_command;
 
 /// Builds this build's providers for a stack, once its name and region are known.
 pub type ProviderFactory = dyn Fn(&StackSettings) -> Providers;

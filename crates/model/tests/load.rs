@@ -230,7 +230,8 @@ fn outputs_must_be_a_mapping_of_values() {
         codes(list, &VarOverrides::default()),
         [("type-mismatch".to_string(), "outputs".to_string())]
     );
-    let no_value = "stack: s\nregion: us-east-1\nresources: []\noutputs: { a: { description: x } }\n";
+    let no_value =
+        "stack: s\nregion: us-east-1\nresources: []\noutputs: { a: { description: x } }\n";
     assert_eq!(
         codes(no_value, &VarOverrides::default()),
         [("missing-field".to_string(), "outputs.a".to_string())]

@@ -799,7 +799,10 @@ fn suggest(input: &PlanInput<'_>, flag: &str, address: &Address) -> String {
 /// `--exclude`: the named resources and, as OpenTofu's `-exclude` does, every resource that
 /// depends on them (in the stack, or for records leaving it, in state), since planning those
 /// would use what the plan leaves out.
-pub(crate) fn exclude_closure(input: &PlanInput<'_>, errors: &mut Vec<Diagnostic>) -> BTreeSet<Address> {
+pub(crate) fn exclude_closure(
+    input: &PlanInput<'_>,
+    errors: &mut Vec<Diagnostic>,
+) -> BTreeSet<Address> {
     let stack = input.stack;
     let mut excluded = BTreeSet::new();
     for address in &input.options.exclude {
