@@ -5,9 +5,10 @@
 //! and the journal is empty. The same holds for updates that create objects (manifests given new
 //! entries), killed mid-way: the next apply or destroy leaves no orphan.
 
+mod crash_checks;
+
 use meshctl_state::{Operation, SledStore, StateStore};
 use meshctl_testkit::FakeCloud;
-use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -58,50 +59,24 @@ fn apply(dir: &Path) -> std::process::Output {
 fn check_accounted(dir: &Path, trial: usize) -> SledStore {
     let store = SledStore::open(&dir.join("state/t"), "t")
         .unwrap_or_else(|e| panic!("trial {trial}: state does not open after SIGKILL: {e}"));
-    let records = store.records().unwrap();
-    let journal = store.journal().unwrap();
-    let cloud = FakeCloud::persistent(&dir.join("cloud.json")).expect("the cloud file is whole");
-    for object in cloud.objects() {
-        let recorded = records.iter().any(|r| {
-            r.address.to_string() == object.address && r.objects.iter().any(|o| o.id == object.id)
-        });
-        let intended = journal
-            .iter()
-            .any(|j| j.address.to_string() == object.address);
-        assert!(
-            recorded || intended,
-            "trial {trial}: {} ({}) of {} is unknown to state",
-            object.id,
-            object.kind,
-            object.address
-        );
-    }
+    crash_checks::check_accounted(
+        &dir.join("cloud.json"),
+        &store.records().unwrap(),
+        &store.journal().unwrap(),
+        trial,
+    );
     store
 }
 
 fn check_converged(dir: &Path, trial: usize, resources: usize) {
     let store = SledStore::open(&dir.join("state/t"), "t").unwrap();
-    let recorded: BTreeSet<String> = store
-        .records()
-        .unwrap()
-        .iter()
-        .flat_map(|r| r.objects.iter().map(|o| o.id.clone()))
-        .collect();
-    let held: BTreeSet<String> = FakeCloud::persistent(&dir.join("cloud.json"))
-        .unwrap()
-        .objects()
-        .into_iter()
-        .map(|o| o.id)
-        .collect();
-    assert_eq!(
-        held, recorded,
-        "trial {trial}: after repair the cloud and state disagree"
+    crash_checks::check_converged(
+        &dir.join("cloud.json"),
+        &store.records().unwrap(),
+        &store.journal().unwrap(),
+        trial,
+        resources,
     );
-    assert!(
-        store.journal().unwrap().is_empty(),
-        "trial {trial}: journal entries left open"
-    );
-    assert_eq!(store.records().unwrap().len(), resources);
 }
 
 #[test]

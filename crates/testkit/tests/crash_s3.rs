@@ -7,11 +7,11 @@
 //! and the next apply, taking over the dead run's lock, must leave the cloud holding exactly what
 //! the state records, with the journal empty.
 
+mod crash_checks;
+
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use meshctl_sandbox::{FaultProxy, Faults, Moto};
 use meshctl_state::Snapshot;
-use meshctl_testkit::FakeCloud;
-use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -123,54 +123,27 @@ fn pulled(dir: &Path, moto: &SlowS3, trial: usize) -> Snapshot {
         .unwrap_or_else(|e| panic!("trial {trial}: state pull printed no state: {e}"))
 }
 
-/// Every object the cloud holds is recorded on its resource or under an open journal entry of
-/// its address.
+/// Every object the cloud holds is known to the state in S3 (`crash_checks::check_accounted`).
 fn check_accounted(dir: &Path, moto: &SlowS3, trial: usize) {
     let state = pulled(dir, moto, trial);
-    let cloud = FakeCloud::persistent(&dir.join("cloud.json")).expect("the cloud file is whole");
-    for object in cloud.objects() {
-        let recorded = state.records.iter().any(|r| {
-            r.address.to_string() == object.address && r.objects.iter().any(|o| o.id == object.id)
-        });
-        let intended = state
-            .journal
-            .iter()
-            .any(|j| j.address.to_string() == object.address);
-        assert!(
-            recorded || intended,
-            "trial {trial}: {} ({}) of {} is unknown to the state in S3",
-            object.id,
-            object.kind,
-            object.address
-        );
-    }
+    crash_checks::check_accounted(
+        &dir.join("cloud.json"),
+        &state.records,
+        &state.journal,
+        trial,
+    );
 }
 
-/// The cloud holds exactly what the state records, every resource is recorded, and the journal
-/// is empty.
+/// The cloud holds exactly what the state in S3 records (`crash_checks::check_converged`).
 fn check_converged(dir: &Path, moto: &SlowS3, trial: usize) {
     let state = pulled(dir, moto, trial);
-    let recorded: BTreeSet<String> = state
-        .records
-        .iter()
-        .flat_map(|r| r.objects.iter().map(|o| o.id.clone()))
-        .collect();
-    let held: BTreeSet<String> = FakeCloud::persistent(&dir.join("cloud.json"))
-        .unwrap()
-        .objects()
-        .into_iter()
-        .map(|o| o.id)
-        .collect();
-    assert_eq!(
-        held, recorded,
-        "trial {trial}: after repair the cloud and state disagree"
+    crash_checks::check_converged(
+        &dir.join("cloud.json"),
+        &state.records,
+        &state.journal,
+        trial,
+        RESOURCES,
     );
-    assert!(
-        state.journal.is_empty(),
-        "trial {trial}: journal entries left open: {:?}",
-        state.journal
-    );
-    assert_eq!(state.records.len(), RESOURCES, "trial {trial}");
 }
 
 #[test]
