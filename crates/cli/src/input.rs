@@ -152,10 +152,9 @@ impl StackNow {
                 args.file.display()
             )
         })?;
-        let vars = meshctl_model::resolved_vars(&source, &overrides);
         Ok(StackNow {
             stack_digest: meshctl_plan::stack_digest(&stack),
-            made_from: meshctl_plan::MadeFrom::new(&source.text, &vars),
+            made_from: meshctl_plan::MadeFrom::new(&source.text, &stack.vars),
             header: stack.header,
         })
     }

@@ -28,4 +28,4 @@ pub use load::{load, read_header, read_header_with, Loaded};
 pub use path::FieldPath;
 pub use span::{SourceFile, Span};
 pub use stack::{Address, Resource, Stack};
-pub use vars::{resolved_vars, VarOverrides};
+pub use vars::VarOverrides;

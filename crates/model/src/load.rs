@@ -129,6 +129,7 @@ fn load_inner(
         header: header?,
         resources: read.resources,
         outputs,
+        vars: vars::as_json(&vars),
         document: root,
         source: source.clone(),
     };

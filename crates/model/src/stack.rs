@@ -403,6 +403,9 @@ pub struct Stack {
     pub resources: Vec<Resource>,
     /// The stack's declared `outputs:`, in file order (none: every recorded output is shown).
     pub outputs: Vec<StackOutput>,
+    /// The resolved value of every var (`vars:`, then var files and `--var`), as a saved plan
+    /// records what it was made with.
+    pub vars: std::collections::BTreeMap<String, serde_json::Value>,
     /// The document after `${var.x}` substitution, for locating diagnostics.
     pub document: Node,
     pub source: SourceFile,

@@ -128,22 +128,15 @@ pub(crate) fn collect_vars(
 }
 
 /// The resolved value of every var (the stack's `vars`, then var files and `--var` in the order
-/// given) as JSON: what a saved plan records it was made with. Problems are `load`'s to report.
-pub fn resolved_vars(
-    source: &SourceFile,
-    overrides: &VarOverrides,
-) -> BTreeMap<String, serde_json::Value> {
-    let Ok(root) = yaml::parse_file(source) else {
-        return BTreeMap::new();
-    };
-    collect_vars(&root, overrides, &mut Vec::new())
-        .into_iter()
+/// given) as JSON: what a saved plan records it was made with (`Stack::vars`).
+pub(crate) fn as_json(vars: &BTreeMap<String, Node>) -> BTreeMap<String, serde_json::Value> {
+    vars.iter()
         .map(|(name, node)| {
             let sink = Sink::default();
-            let path = FieldPath::root().key("vars").key(&name);
-            let value = serde_json::Value::deserialize(&NodeDeserializer::new(&node, path, &sink))
+            let path = FieldPath::root().key("vars").key(name);
+            let value = serde_json::Value::deserialize(&NodeDeserializer::new(node, path, &sink))
                 .unwrap_or(serde_json::Value::Null);
-            (name, value)
+            (name.clone(), value)
         })
         .collect()
 }

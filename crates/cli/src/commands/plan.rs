@@ -292,8 +292,7 @@ pub fn make_plan(
     let Some((stack, graph)) = checked else {
         return Ok(None);
     };
-    let made_from =
-        meshctl_plan::MadeFrom::new(&source.text, &meshctl_model::resolved_vars(&source, &vars));
+    let made_from = meshctl_plan::MadeFrom::new(&source.text, &stack.vars);
 
     let providers = make_providers(&StackSettings {
         stack: stack.name().to_string(),
