@@ -218,7 +218,12 @@ pub async fn apply(
             break;
         }
         tokio::select! {
-            synced = async { syncing.as_mut().expect("guarded by the branch condition").await }, if syncing.is_some() => {
+            synced = async {
+                match syncing.as_mut() {
+                    Some(handle) => handle.await,
+                    None => std::future::pending().await,
+                }
+            }, if syncing.is_some() => {
                 syncing = None;
                 let (batch, synced) = match synced {
                     Ok(synced) => synced,
