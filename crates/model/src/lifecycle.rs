@@ -8,7 +8,7 @@ use crate::de::{closest, Shape};
 use crate::diagnostic::Diagnostic;
 use crate::kinds::{Kind, ReplaceOrder};
 use crate::path::{FieldPath, Segment};
-use crate::record::child_path;
+use crate::record::{child_path, quoted_key_end};
 use crate::yaml::Node;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -222,20 +222,7 @@ fn parse(text: &str) -> Option<Vec<Segment>> {
     while !rest.is_empty() {
         if let Some(inner) = rest.strip_prefix('[') {
             if let Some(quoted) = inner.strip_prefix('"') {
-                // The closing quote is the first one not escaped.
-                let mut end = None;
-                let mut escaped = false;
-                for (i, c) in quoted.char_indices() {
-                    match c {
-                        '\\' if !escaped => escaped = true,
-                        '"' if !escaped => {
-                            end = Some(i);
-                            break;
-                        }
-                        _ => escaped = false,
-                    }
-                }
-                let end = end?;
+                let end = quoted_key_end(quoted)?;
                 let key: String = serde_json::from_str(&format!("\"{}\"", &quoted[..end])).ok()?;
                 rest = quoted[end + 1..].strip_prefix(']')?;
                 segments.push(Segment::Key(key));

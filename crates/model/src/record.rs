@@ -91,6 +91,20 @@ pub fn child_path(parent: &str, key: &str) -> String {
     path
 }
 
+/// Where the key `child_path` quoted as `["…"]` ends, given the text after its opening quote:
+/// the index of the first quote not escaped by a backslash (`None`: the key is not closed).
+pub fn quoted_key_end(quoted: &str) -> Option<usize> {
+    let mut escaped = false;
+    for (i, c) in quoted.char_indices() {
+        match c {
+            '\\' if !escaped => escaped = true,
+            '"' if !escaped => return Some(i),
+            _ => escaped = false,
+        }
+    }
+    None
+}
+
 /// `child_path` in place: `path` becomes the path of `key` below it (for walks that extend one
 /// path and cut it back, allocating only for what they keep).
 pub fn push_child_path(path: &mut String, key: &str) {

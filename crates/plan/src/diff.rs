@@ -181,19 +181,7 @@ pub(crate) fn segments(path: &str) -> Vec<String> {
     while !rest.is_empty() {
         if let Some(quoted) = rest.strip_prefix("[\"") {
             // A JSON string up to the `"]` that closes it (escaped quotes inside are skipped).
-            let mut end = None;
-            let mut escaped = false;
-            for (i, c) in quoted.char_indices() {
-                match c {
-                    '\\' if !escaped => escaped = true,
-                    '"' if !escaped => {
-                        end = Some(i);
-                        break;
-                    }
-                    _ => escaped = false,
-                }
-            }
-            let Some(end) = end else {
+            let Some(end) = meshctl_model::record::quoted_key_end(quoted) else {
                 parts.push(rest.to_string());
                 break;
             };
