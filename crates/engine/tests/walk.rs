@@ -91,6 +91,17 @@ async fn run(
     .unwrap()
 }
 
+/// Runs `text` as `run` does and fails the test unless everything was applied.
+async fn applied(
+    cloud: &Arc<FakeCloud>,
+    state: &Arc<MemoryStore>,
+    text: &str,
+    options: &ApplyOptions,
+) {
+    let outcome = run(cloud, state, text, options).await;
+    assert!(matches!(outcome, Outcome::Applied { .. }), "{outcome:?}");
+}
+
 /// The world without ids: kind, owner and fields of every object, sorted.
 fn world(cloud: &FakeCloud) -> Vec<(String, String, String)> {
     let mut objects: Vec<_> = cloud
@@ -154,10 +165,7 @@ async fn independent_branches_run_at_the_same_time() {
     let cloud = FakeCloud::new();
     cloud.set_latency(Duration::from_millis(150));
     let state = Arc::new(MemoryStore::new("t"));
-    assert!(matches!(
-        run(&cloud, &state, &stack(4, 300), &options(10)).await,
-        Outcome::Applied { .. }
-    ));
+    applied(&cloud, &state, &stack(4, 300), &options(10)).await;
     let namespaces: Vec<_> = cloud
         .calls()
         .into_iter()
@@ -197,10 +205,7 @@ async fn twenty_percent_throttling_still_converges() {
     cloud.throttle(0.2);
     let state = Arc::new(MemoryStore::new("t"));
     let text = stack(15, 300);
-    assert!(matches!(
-        run(&cloud, &state, &text, &options(10)).await,
-        Outcome::Applied { .. }
-    ));
+    applied(&cloud, &state, &text, &options(10)).await;
     let records = state.records().unwrap();
     assert_eq!(records.len(), 31);
     assert!(records.iter().all(|r| r.status == Status::Ok));
@@ -223,10 +228,7 @@ async fn twenty_percent_throttling_still_converges() {
 async fn a_permanent_failure_rolls_the_world_back_to_before_the_apply() {
     let cloud = FakeCloud::new();
     let state = Arc::new(MemoryStore::new("t"));
-    assert!(matches!(
-        run(&cloud, &state, &stack(5, 300), &options(10)).await,
-        Outcome::Applied { .. }
-    ));
+    applied(&cloud, &state, &stack(5, 300), &options(10)).await;
     let before_world = world(&cloud);
     let before_records: Vec<(String, serde_json::Value)> = state
         .records()
@@ -571,10 +573,7 @@ async fn route53_calls_are_spaced_by_the_service_rate_limit() {
         rate_limits: RateLimits::none().with(Service::Route53, 20.0),
         ..options(10)
     };
-    assert!(matches!(
-        run(&cloud, &state, &stack(8, 300), &limited).await,
-        Outcome::Applied { .. }
-    ));
+    applied(&cloud, &state, &stack(8, 300), &limited).await;
     let mut starts: Vec<std::time::Instant> = cloud
         .calls()
         .into_iter()
@@ -631,10 +630,7 @@ async fn records_queued_on_the_rate_limit_hold_no_slot_and_the_longest_chain_goe
         ..options(2)
     };
     let started = std::time::Instant::now();
-    assert!(matches!(
-        run(&cloud, &state, &chain_beside_records(6, 20), &limited).await,
-        Outcome::Applied { .. }
-    ));
+    applied(&cloud, &state, &chain_beside_records(6, 20), &limited).await;
     let calls = cloud.calls();
     let last_of = |kind: Kind| {
         calls
@@ -726,10 +722,7 @@ async fn destroying_a_looked_up_zone_only_forgets_it() {
     let cloud = FakeCloud::new();
     let state = Arc::new(MemoryStore::new("t"));
     let text = "stack: t\nregion: us-east-1\nresources:\n  - { kind: route53_zone, name: public, domain: example.com }\n  - { kind: dns_record, name: www, zone: public, record: www.example.com, type: CNAME, values: [origin.example.net], ttl: 60 }\n";
-    assert!(matches!(
-        run(&cloud, &state, text, &options(10)).await,
-        Outcome::Applied { .. }
-    ));
+    applied(&cloud, &state, text, &options(10)).await;
     let zone = Address::new(Kind::Route53Zone, "public");
     assert!(
         cloud
@@ -787,10 +780,7 @@ async fn destroying_a_looked_up_zone_only_forgets_it() {
 async fn two_updates_failing_together_both_keep_their_records() {
     let cloud = FakeCloud::new();
     let state = Arc::new(MemoryStore::new("t"));
-    assert!(matches!(
-        run(&cloud, &state, &stack(3, 300), &options(10)).await,
-        Outcome::Applied { .. }
-    ));
+    applied(&cloud, &state, &stack(3, 300), &options(10)).await;
     let before: Vec<(String, serde_json::Value)> = state
         .records()
         .unwrap()
@@ -828,10 +818,7 @@ async fn create_before_destroy_keeps_the_new_objects() {
     let cert = |sans: &str| {
         format!("stack: t\nregion: us-east-1\nresources:\n  - {{ kind: route53_zone, name: public, domain: example.com, existing: false }}\n  - {{ kind: acm_certificate, name: web, domain: \"*.example.com\", sans: [{sans}], validation_zone: public }}\n")
     };
-    assert!(matches!(
-        run(&cloud, &state, &cert("example.com"), &options(10)).await,
-        Outcome::Applied { .. }
-    ));
+    applied(&cloud, &state, &cert("example.com"), &options(10)).await;
     let address = Address::new(Kind::AcmCertificate, "web");
     let old: Vec<String> = cloud
         .objects_of(&address)
@@ -840,16 +827,13 @@ async fn create_before_destroy_keeps_the_new_objects() {
         .collect();
     assert_eq!(old.len(), 2);
     // A new SAN replaces the certificate, the new one first.
-    assert!(matches!(
-        run(
-            &cloud,
-            &state,
-            &cert("example.com, api.example.com"),
-            &options(10)
-        )
-        .await,
-        Outcome::Applied { .. }
-    ));
+    applied(
+        &cloud,
+        &state,
+        &cert("example.com, api.example.com"),
+        &options(10),
+    )
+    .await;
     let now: Vec<String> = cloud
         .objects_of(&address)
         .into_iter()
@@ -895,29 +879,23 @@ fn zone_and_record(domain: &str) -> String {
 async fn chained_replacements_delete_dependents_first_and_create_them_last() {
     let cloud = FakeCloud::new();
     let state = Arc::new(MemoryStore::new("t"));
-    assert!(matches!(
-        run(
-            &cloud,
-            &state,
-            &zone_and_record("example.com"),
-            &options(10)
-        )
-        .await,
-        Outcome::Applied { .. }
-    ));
+    applied(
+        &cloud,
+        &state,
+        &zone_and_record("example.com"),
+        &options(10),
+    )
+    .await;
     let before = cloud.calls().len();
     // Both are replaced: the record must leave the old zone before the zone goes, and can only
     // be made in the new zone once it exists.
-    assert!(matches!(
-        run(
-            &cloud,
-            &state,
-            &zone_and_record("example.org"),
-            &options(10)
-        )
-        .await,
-        Outcome::Applied { .. }
-    ));
+    applied(
+        &cloud,
+        &state,
+        &zone_and_record("example.org"),
+        &options(10),
+    )
+    .await;
     let zone = Address::new(Kind::Route53Zone, "public");
     let record = Address::new(Kind::DnsRecord, "www");
     let order: Vec<(Address, Op)> = cloud.calls()[before..]
@@ -944,16 +922,13 @@ async fn chained_replacements_delete_dependents_first_and_create_them_last() {
 async fn a_failed_chained_replacement_rolls_back_to_the_old_objects() {
     let cloud = FakeCloud::new();
     let state = Arc::new(MemoryStore::new("t"));
-    assert!(matches!(
-        run(
-            &cloud,
-            &state,
-            &zone_and_record("example.com"),
-            &options(10)
-        )
-        .await,
-        Outcome::Applied { .. }
-    ));
+    applied(
+        &cloud,
+        &state,
+        &zone_and_record("example.com"),
+        &options(10),
+    )
+    .await;
     let before_world = world(&cloud);
     let before_records: Vec<(String, serde_json::Value)> = state
         .records()
