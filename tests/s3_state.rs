@@ -510,21 +510,16 @@ fn two_var_files_keep_two_state_objects_and_another_var_file_is_refused() {
     );
 }
 
-#[test]
-fn a_permanent_s3_failure_mid_apply_leaves_the_errored_state_and_pushing_it_converges() {
-    let rt = runtime();
-    let (moto, config) = moto_with_bucket(&rt);
-    let before = world(&rt, &config);
-    let proxy = FaultProxy::start(&moto.url(), 3).unwrap();
-    let dir = directory_with(&seed_with_s3("meshctl/moamoa.json"));
+/// Starts seed 001's apply in `dir` through `proxy` (output piped) and returns once its VPC
+/// exists: the apply is under way.
+fn apply_past_its_vpc(dir: &Path, proxy: &FaultProxy) -> std::process::Child {
     let args = seed_args(&["apply"]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let child = meshctl(dir.path(), &proxy.url(), &args)
+    let child = meshctl(dir, &proxy.url(), &args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Once the VPC exists (the apply is under way), S3 refuses every write from then on.
     let deadline = Instant::now() + Duration::from_secs(60);
     while proxy
         .calls()
@@ -534,6 +529,18 @@ fn a_permanent_s3_failure_mid_apply_leaves_the_errored_state_and_pushing_it_conv
         assert!(Instant::now() < deadline, "the apply never created its VPC");
         std::thread::sleep(Duration::from_millis(20));
     }
+    child
+}
+
+#[test]
+fn a_permanent_s3_failure_mid_apply_leaves_the_errored_state_and_pushing_it_converges() {
+    let rt = runtime();
+    let (moto, config) = moto_with_bucket(&rt);
+    let before = world(&rt, &config);
+    let proxy = FaultProxy::start(&moto.url(), 3).unwrap();
+    let dir = directory_with(&seed_with_s3("meshctl/moamoa.json"));
+    // Once the VPC exists (the apply is under way), S3 refuses every write from then on.
+    let child = apply_past_its_vpc(dir.path(), &proxy);
     proxy.set_faults(Faults {
         fail: vec![FailRule {
             service: "s3".into(),
@@ -810,24 +817,10 @@ fn a_lock_broken_while_its_holder_runs_stops_the_holder_at_its_next_write_with_n
     let proxy = FaultProxy::start(&moto.url(), 17).unwrap();
     proxy.set_faults(Faults::parse("latency=40").unwrap());
     let dir = directory_with(&seed_with_s3("meshctl/moamoa.json"));
-    let args = seed_args(&["apply"]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let holder = meshctl(dir.path(), &proxy.url(), &args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     // Once the VPC exists, the holder's lock is broken as printed, and another writer takes
     // the state: it pulls it and pushes it back, a new serial.
+    let holder = apply_past_its_vpc(dir.path(), &proxy);
     let deadline = Instant::now() + Duration::from_secs(60);
-    while proxy
-        .calls()
-        .get("ec2:CreateVpc")
-        .is_none_or(|c| c.forwarded == 0)
-    {
-        assert!(Instant::now() < deadline, "the apply never created its VPC");
-        std::thread::sleep(Duration::from_millis(20));
-    }
     // The holder is paused meanwhile (SIGSTOP), so the other writer's read and write are not
     // raced by its own writes; it resumes with the lock gone and the state rewritten.
     let signal = |name: &str| {
