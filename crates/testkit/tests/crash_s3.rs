@@ -2,7 +2,7 @@
 //! cloud's provider says its sweep finds every object it makes, so the record of an object, and
 //! the result of a step, ride on a later write instead of each waiting for its own. An apply
 //! killed with SIGKILL at a random point must still leave every object the fake cloud holds known
-//! to the state as S3 holds it — recorded on its resource, or under an open journal entry (the
+//! to the state as S3 holds it (read with the AWS SDK, not through meshctl) — recorded on its resource, or under an open journal entry (the
 //! walk's intents, written before its first step) that makes the next run sweep the address —
 //! and the next apply, taking over the dead run's lock, must leave the cloud holding exactly what
 //! the state records, with the journal empty.
@@ -33,7 +33,11 @@ fn stack(key: &str) -> String {
 }
 
 /// moto with the state bucket.
-fn slow_s3_with_bucket(runtime: &tokio::runtime::Runtime) -> SlowS3 {
+fn slow_s3_with_bucket() -> SlowS3 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let moto = Moto::start().expect("moto_server must be installed: pip install 'moto[server]'");
     let config: SdkConfig = runtime.block_on(
         aws_config::defaults(BehaviorVersion::latest())
@@ -63,7 +67,12 @@ fn slow_s3_with_bucket(runtime: &tokio::runtime::Runtime) -> SlowS3 {
         .expect("the state bucket is created");
     let proxy = FaultProxy::start(&moto.url(), 7).expect("the proxy starts");
     proxy.set_faults(Faults::parse("latency=40").expect("a valid fault rule"));
-    SlowS3 { _moto: moto, proxy }
+    SlowS3 {
+        _moto: moto,
+        proxy,
+        s3,
+        runtime,
+    }
 }
 
 /// S3 as the runs reach it: moto behind a proxy that makes every call slow, so state writes take
@@ -72,6 +81,9 @@ fn slow_s3_with_bucket(runtime: &tokio::runtime::Runtime) -> SlowS3 {
 struct SlowS3 {
     _moto: Moto,
     proxy: FaultProxy,
+    /// The test's own client, straight to moto: what it reads is not meshctl's account.
+    s3: aws_sdk_s3::Client,
+    runtime: tokio::runtime::Runtime,
 }
 
 impl SlowS3 {
@@ -109,23 +121,32 @@ fn apply(dir: &Path, moto: &SlowS3) -> Output {
     testbed(dir, moto, APPLY).output().unwrap()
 }
 
-/// The state as S3 holds it, read by `meshctl state pull` (which needs no lock).
-fn pulled(dir: &Path, moto: &SlowS3, trial: usize) -> Snapshot {
-    let out = testbed(dir, moto, &["state", "pull", "-f", "stack.yaml"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "trial {trial}: state pull failed after SIGKILL:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("trial {trial}: state pull printed no state: {e}"))
+/// The state object of `trial` (0: the baseline) as S3 holds it, read with the AWS SDK.
+fn in_s3(moto: &SlowS3, trial: usize) -> Snapshot {
+    let object = moto
+        .runtime
+        .block_on(moto.s3.get_object().bucket(BUCKET).key(key(trial)).send())
+        .unwrap_or_else(|e| panic!("trial {trial}: no state object in S3: {e}"));
+    let body = moto
+        .runtime
+        .block_on(object.body.collect())
+        .expect("the state object reads whole")
+        .into_bytes();
+    serde_json::from_slice(&body)
+        .unwrap_or_else(|e| panic!("trial {trial}: the state object is not a state: {e}"))
+}
+
+/// The state key of `trial`.
+fn key(trial: usize) -> String {
+    match trial {
+        0 => "baseline.json".to_string(),
+        n => format!("trial-{n}.json"),
+    }
 }
 
 /// Every object the cloud holds is known to the state in S3 (`crash_checks::check_accounted`).
 fn check_accounted(dir: &Path, moto: &SlowS3, trial: usize) {
-    let state = pulled(dir, moto, trial);
+    let state = in_s3(moto, trial);
     crash_checks::check_accounted(
         &dir.join("cloud.json"),
         &state.records,
@@ -136,7 +157,7 @@ fn check_accounted(dir: &Path, moto: &SlowS3, trial: usize) {
 
 /// The cloud holds exactly what the state in S3 records (`crash_checks::check_converged`).
 fn check_converged(dir: &Path, moto: &SlowS3, trial: usize) {
-    let state = pulled(dir, moto, trial);
+    let state = in_s3(moto, trial);
     crash_checks::check_converged(
         &dir.join("cloud.json"),
         &state.records,
@@ -148,15 +169,11 @@ fn check_converged(dir: &Path, moto: &SlowS3, trial: usize) {
 
 #[test]
 fn applies_with_state_in_s3_killed_at_random_points_never_orphan_objects() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let moto = slow_s3_with_bucket(&runtime);
+    let moto = slow_s3_with_bucket();
 
     // One undisturbed apply, to know how many events a whole apply prints here.
     let baseline = tempfile::tempdir().unwrap();
-    std::fs::write(baseline.path().join("stack.yaml"), stack("baseline.json")).unwrap();
+    std::fs::write(baseline.path().join("stack.yaml"), stack(&key(0))).unwrap();
     let out = apply(baseline.path(), &moto);
     assert!(
         out.status.success(),
@@ -169,11 +186,7 @@ fn applies_with_state_in_s3_killed_at_random_points_never_orphan_objects() {
     let mut killed_mid_way = 0;
     for trial in 1..=TRIALS {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("stack.yaml"),
-            stack(&format!("trial-{trial}.json")),
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("stack.yaml"), stack(&key(trial))).unwrap();
         let mut child = testbed(dir.path(), &moto, APPLY)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
