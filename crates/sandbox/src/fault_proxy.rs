@@ -9,6 +9,10 @@
 //! named by their operation too.
 //!
 //! `Faults::parse` reads the `meshctl-sandbox --faults` syntax: `ec2=throttle:0.5,*=5xx:0.1`.
+//!
+//! The same proxy is the sandbox's always-on front to moto ([`FaultProxy::start_front`], with no
+//! faults unless asked): its [`Correction`]s (module [`crate::front`]) answer calls moto gets
+//! wrong, such as target health, or correct moto's answers.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -21,6 +25,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::front::{Call, Correction, Reply};
 use crate::moto::SandboxError;
 
 /// A permanent failure for calls of `service` whose body, path or call name (`s3:PutObject`, as
@@ -122,6 +127,8 @@ struct Shared {
     /// `s3/responses.py` `put_object`), so two conditional writes at once could both pass; S3
     /// applies each atomically, and through the proxy the sandbox does too.
     s3_writes: tokio::sync::Mutex<()>,
+    /// Answers and corrections, in order (see [`crate::front`]).
+    corrections: std::sync::RwLock<Vec<Arc<dyn Correction>>>,
 }
 
 /// A running proxy; dropping it stops it.
@@ -146,6 +153,7 @@ impl FaultProxy {
             calls: Mutex::new(HashMap::new()),
             random: Mutex::new(fastrand::Rng::with_seed(seed)),
             s3_writes: tokio::sync::Mutex::new(()),
+            corrections: std::sync::RwLock::new(Vec::new()),
         });
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -163,8 +171,28 @@ impl FaultProxy {
         })
     }
 
+    /// The sandbox's front to moto: a proxy with no faults that runs every correction of moto's
+    /// known mistakes ([`crate::front::moto_corrections`]); add faults with `set_faults` and
+    /// more corrections with `add_correction`.
+    pub fn start_front(upstream: &str, seed: u64) -> Result<FaultProxy, SandboxError> {
+        let front = FaultProxy::start(upstream, seed)?;
+        for correction in crate::front::moto_corrections() {
+            front.add_correction(correction);
+        }
+        Ok(front)
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}", self.address)
+    }
+
+    /// Runs `correction` on the next calls, after those added before it.
+    pub fn add_correction(&self, correction: Arc<dyn Correction>) {
+        self.shared
+            .corrections
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(correction);
     }
 
     /// Replaces the faults applied to the next calls.
@@ -261,18 +289,16 @@ async fn handle(
     };
     let text = String::from_utf8_lossy(&body);
     let path = parts.uri.path();
-    let call = format!(
-        "{service}:{}",
-        if service == "s3" {
-            s3_operation(&parts.method, &parts.uri, &parts.headers)
-        } else if service == "route53" {
-            route53_operation(&parts.method, path)
-        } else {
-            query_action(&text)
-                .or(target)
-                .unwrap_or_else(|| format!("{} {path}", parts.method))
-        }
-    );
+    let operation = if service == "s3" {
+        s3_operation(&parts.method, &parts.uri, &parts.headers)
+    } else if service == "route53" {
+        route53_operation(&parts.method, path)
+    } else {
+        query_action(&text)
+            .or(target)
+            .unwrap_or_else(|| format!("{} {path}", parts.method))
+    };
+    let call = format!("{service}:{operation}");
     let failing = faults.fail.iter().any(|rule| {
         (rule.service == service || rule.service == "*")
             && (text.contains(&rule.contains)
@@ -308,6 +334,48 @@ async fn handle(
     if let Some(fault) = outcome {
         return Ok(aws_error(&service, fault, head));
     }
+    let corrections = shared
+        .corrections
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let hooked = Call {
+        service: &service,
+        operation: &operation,
+        method: &parts.method,
+        uri: &parts.uri,
+        headers: &parts.headers,
+        body: &body,
+    };
+    let answered = corrections.iter().find_map(|c| c.answer(&hooked));
+    let reply = match answered {
+        Some(reply) => reply,
+        None => match forward(&shared, &client, &parts, body.clone()).await {
+            Ok(reply) => reply,
+            Err(response) => return Ok(response),
+        },
+    };
+    let reply = corrections
+        .iter()
+        .fold(reply, |reply, c| c.correct(&hooked, reply));
+    let mut response = Response::new(Full::new(reply.body));
+    *response.status_mut() = reply.status;
+    *response.headers_mut() = reply.headers;
+    // hyper counts the body (a correction may have changed it); the answer to a HEAD has none
+    // and keeps the length of what a GET would return.
+    if !head {
+        response.headers_mut().remove(hyper::header::CONTENT_LENGTH);
+    }
+    Ok(response)
+}
+
+/// Sends the call on to moto and reads its whole answer; a failure to reach moto is a 502.
+async fn forward(
+    shared: &Shared,
+    client: &ProxyClient,
+    parts: &hyper::http::request::Parts,
+    body: Bytes,
+) -> Result<Reply, Response<Full<Bytes>>> {
     let uri = format!(
         "{}{}",
         shared.upstream,
@@ -317,29 +385,33 @@ async fn handle(
             .map(|p| p.as_str())
             .unwrap_or("/")
     );
-    let s3_write = service == "s3"
+    let s3_write = signing_service_of(&parts.headers).as_deref() == Some("s3")
         && (parts.method == hyper::Method::PUT || parts.method == hyper::Method::DELETE);
     let _serialized = if s3_write {
         Some(shared.s3_writes.lock().await)
     } else {
         None
     };
-    let mut forward = Request::builder().method(parts.method).uri(uri);
+    let mut forward = Request::builder().method(parts.method.clone()).uri(uri);
     for (name, value) in &parts.headers {
         forward = forward.header(name, value);
     }
     let Ok(forward) = forward.body(Full::new(body)) else {
-        return Ok(plain(StatusCode::BAD_REQUEST, "bad request".into()));
+        return Err(plain(StatusCode::BAD_REQUEST, "bad request".into()));
     };
     match client.request(forward).await {
         Ok(response) => {
             let (parts, body) = response.into_parts();
             match body.collect().await {
-                Ok(body) => Ok(Response::from_parts(parts, Full::new(body.to_bytes()))),
-                Err(e) => Ok(plain(StatusCode::BAD_GATEWAY, e.to_string())),
+                Ok(body) => Ok(Reply {
+                    status: parts.status,
+                    headers: parts.headers,
+                    body: body.to_bytes(),
+                }),
+                Err(e) => Err(plain(StatusCode::BAD_GATEWAY, e.to_string())),
             }
         }
-        Err(e) => Ok(plain(StatusCode::BAD_GATEWAY, e.to_string())),
+        Err(e) => Err(plain(StatusCode::BAD_GATEWAY, e.to_string())),
     }
 }
 
@@ -352,7 +424,11 @@ enum Fault {
 
 /// The service a SigV4-signed call is for: `Credential=KEY/DATE/REGION/SERVICE/aws4_request`.
 fn signing_service<B>(request: &Request<B>) -> Option<String> {
-    let authorization = request.headers().get("authorization")?.to_str().ok()?;
+    signing_service_of(request.headers())
+}
+
+fn signing_service_of(headers: &hyper::HeaderMap) -> Option<String> {
+    let authorization = headers.get("authorization")?.to_str().ok()?;
     let credential = authorization.split("Credential=").nth(1)?;
     let scope = credential.split(',').next()?;
     scope.split('/').nth(3).map(str::to_string)

@@ -4,6 +4,7 @@
 
 pub mod controllers;
 pub mod fault_proxy;
+pub mod front;
 pub mod kube;
 pub mod moto;
 

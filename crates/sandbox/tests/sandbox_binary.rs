@@ -10,8 +10,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The pid of the moto_server listening on `port`, from /proc.
-fn moto_pid(port: &str) -> Option<u32> {
+/// The pid of the moto_server that process `parent` started, from /proc (the printed endpoint is
+/// the sandbox's front, not moto).
+fn moto_pid(parent: u32) -> Option<u32> {
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
             continue;
@@ -24,8 +25,13 @@ fn moto_pid(port: &str) -> Option<u32> {
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect();
         let is_moto = args.iter().any(|a| a.contains("moto_server"));
-        let on_port = args.windows(2).any(|w| w[0] == "-p" && w[1] == port);
-        if is_moto && on_port {
+        let ppid = std::fs::read_to_string(entry.path().join("stat"))
+            .ok()
+            .and_then(|stat| {
+                let after_name = stat.rsplit(')').next()?.to_string();
+                after_name.split_whitespace().nth(1)?.parse::<u32>().ok()
+            });
+        if is_moto && ppid == Some(parent) {
             return Some(pid);
         }
     }
@@ -133,8 +139,7 @@ async fn sandbox_binary_starts_serves_and_stops_cleanly() {
         "{helm:?}"
     );
 
-    let port = endpoint.rsplit(':').next().expect("a port").to_string();
-    let moto = moto_pid(&port).expect("a moto_server process on the printed port");
+    let moto = moto_pid(child.id()).expect("a moto_server process the sandbox started");
     let term = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

@@ -13,9 +13,11 @@
 //! ready that long after a change (installs that wait for them take longer): together they show
 //! in seconds whether a client keeps a token too long.
 //!
-//! `--faults ec2=throttle:0.3,route53=5xx:0.1` puts the fault proxy between meshctl and moto, to
-//! rehearse a bad AWS day: the printed `AWS_ENDPOINT_URL` is the proxy's (the simulated
-//! controllers still talk to moto directly), and on the way out it reports what it injected.
+//! The printed `AWS_ENDPOINT_URL` is always the sandbox's front to moto (`FaultProxy::start_front`),
+//! never moto itself: it answers what moto gets wrong (target health, from the simulated Load
+//! Balancer Controller's board) and corrects moto's known mistakes. The simulated controllers talk
+//! to moto directly. `--faults ec2=throttle:0.3,route53=5xx:0.1` makes the front inject faults too,
+//! to rehearse a bad AWS day; on the way out it reports what it injected.
 //!
 //! `eval "$(meshctl-sandbox --dir /tmp/sb | sed '/^ready$/q')"` is not how to use it (the process
 //! must keep running); start it in the background, wait for `ready`, then source the lines above.
@@ -39,7 +41,7 @@ struct Args {
     rollout_delay: Option<Duration>,
     /// How long EKS tokens are accepted after signing (EKS: 15 minutes).
     eks_token_lifetime: Option<Duration>,
-    /// Faults the proxy in front of moto injects; `None` runs no proxy.
+    /// Faults the front injects; `None` injects none.
     faults: Option<Faults>,
     exit_on_stdin_close: bool,
 }
@@ -230,19 +232,15 @@ async fn run(args: Args) -> Result<(), String> {
         .map_err(|e| format!("starting moto: {e}"))?
         .map_err(|e| e.to_string())?;
     // Seeded by the clock: each rehearsal meets its faults at other calls.
-    let proxy = match &args.faults {
-        Some(faults) => {
-            let seed = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(0);
-            let proxy = FaultProxy::start(&moto.url(), seed).map_err(|e| e.to_string())?;
-            proxy.set_faults(faults.clone());
-            Some(proxy)
-        }
-        None => None,
-    };
-    let aws_endpoint = proxy.as_ref().map_or_else(|| moto.url(), FaultProxy::url);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let front = FaultProxy::start_front(&moto.url(), seed).map_err(|e| e.to_string())?;
+    if let Some(faults) = &args.faults {
+        front.set_faults(faults.clone());
+    }
+    let aws_endpoint = front.url();
     let kubeconfig = dir.join("kubeconfig");
     server
         .write_kubeconfig(&kubeconfig, None)
@@ -289,13 +287,11 @@ async fn run(args: Args) -> Result<(), String> {
         server.url(),
         moto.url()
     );
-    if let Some(proxy) = &proxy {
-        eprintln!(
-            "fault proxy {} in front of moto (AWS_ENDPOINT_URL): {}",
-            proxy.url(),
-            describe_faults(args.faults.as_ref().unwrap_or(&Faults::default()))
-        );
-    }
+    eprintln!(
+        "fault proxy {} in front of moto (AWS_ENDPOINT_URL): {}",
+        front.url(),
+        describe_faults(args.faults.as_ref().unwrap_or(&Faults::default()))
+    );
     println!("ready");
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
@@ -306,8 +302,8 @@ async fn run(args: Args) -> Result<(), String> {
         handle.abort();
     }
     server.shutdown().await;
-    if let Some(proxy) = proxy {
-        let mut services: Vec<_> = proxy.counts().into_iter().collect();
+    if args.faults.is_some() {
+        let mut services: Vec<_> = front.counts().into_iter().collect();
         services.sort_by(|a, b| a.0.cmp(&b.0));
         for (service, counts) in services {
             eprintln!(
@@ -316,6 +312,7 @@ async fn run(args: Args) -> Result<(), String> {
             );
         }
     }
+    drop(front);
     drop(moto);
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);
