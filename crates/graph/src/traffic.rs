@@ -14,7 +14,7 @@ use meshctl_model::kinds::cluster::{
 use meshctl_model::kinds::mesh::{Gateway, GatewaySelector, ServerProtocol, VirtualService};
 use meshctl_model::stack::{Address, Resource, Stack};
 use meshctl_model::{Kind, Spec};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The id of the one client node every path starts from.
@@ -75,7 +75,7 @@ pub struct Node {
 }
 
 /// What verify checks on a link, in the order a request meets them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LinkCheck {
     /// client → record: the record exists in its Route53 zone.

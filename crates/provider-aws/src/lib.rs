@@ -126,6 +126,17 @@ fn with_call_retries(config: aws_config::SdkConfig) -> aws_config::SdkConfig {
     config.to_builder().retry_config(retries).build()
 }
 
+/// The SDK configuration every meshctl AWS client is built from: the standard aws-config chain
+/// (profiles, SSO, `AWS_ENDPOINT_URL`…) with the stack's region and per-call retries. Public for
+/// commands that only read the world beside the provider (`meshctl verify`).
+pub async fn sdk_config(region: &str) -> aws_config::SdkConfig {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_string()))
+        .load()
+        .await;
+    with_call_retries(config)
+}
+
 /// One client per AWS service meshctl calls.
 pub(crate) struct Clients {
     pub ec2: aws_sdk_ec2::Client,
@@ -309,13 +320,7 @@ impl AwsProvider {
 
     async fn clients(&self) -> &Clients {
         self.clients
-            .get_or_init(|| async {
-                let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                    .region(aws_config::Region::new(self.settings.region.clone()))
-                    .load()
-                    .await;
-                Clients::new(&with_call_retries(config))
-            })
+            .get_or_init(|| async { Clients::new(&sdk_config(&self.settings.region).await) })
             .await
     }
 

@@ -76,6 +76,17 @@ impl KubeProvider {
             .map(|name| Address::new(Kind::EksCluster, name.clone()))
     }
 
+    /// Object calls against the stack's cluster, reached as every cluster call reaches it (the
+    /// `eks_cluster`'s outputs in `inputs` with EKS tokens, or the kubeconfig; the endpoint
+    /// override): for commands that only read the cluster beside the provider (`meshctl verify`).
+    pub async fn objects(&self, inputs: &Inputs) -> Result<Objects> {
+        let address = self
+            .cluster_address()
+            .unwrap_or_else(|| Address::new(Kind::Namespace, "cluster"));
+        let connected = self.connect(&address, inputs, "read").await?;
+        Ok(Objects::new(connected.objects.client().clone()))
+    }
+
     /// A connection to the cluster, reused while the cluster is the same.
     pub(super) async fn connect(
         &self,
