@@ -7,6 +7,7 @@ pub mod fault_proxy;
 pub mod front;
 pub mod kube;
 pub mod moto;
+pub mod moto_patches;
 
 pub use controllers::ControllerOptions;
 pub use fault_proxy::{Counts, FailRule, FaultProxy, Faults};

@@ -54,6 +54,8 @@ impl Moto {
             )
             // AWS managed policies (AmazonEKSClusterPolicy...) exist in every real account.
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+            // Where moto is not AWS, corrected as it starts (moto_patches).
+            .envs(crate::moto_patches::environment()?)
             .stdin(Stdio::null())
             .stdout(log_file.try_clone()?)
             .stderr(log_file)
