@@ -1,8 +1,10 @@
-//! Refresh reads Route53 by the page: a stack of 1,000 `dns_record`s in one zone, live in moto
-//! and recorded in state, is planned and drift-checked by the real `meshctl` through the counting
-//! proxy (`FaultProxy::calls`), which must see at most 10 Route53 calls per run — the record sets
-//! come from 4 pages of `ListResourceRecordSets` (300 a page), not one call per record. A record
+//! Route53 at the scale of a platform team: a stack of 1,000 `dns_record`s in one zone is
+//! applied, planned, drift-checked and destroyed by the real `meshctl` through the counting proxy
+//! (`FaultProxy::calls`). Apply and destroy send the records in a few change batches (1,000
+//! changes each at most), not one request per record; plan and drift make at most 10 Route53
+//! calls — the record sets come from 4 pages of `ListResourceRecordSets` (300 a page). A record
 //! changed and one deleted with the AWS SDK behind meshctl's back are still reported as drift.
+//! moto's own view, read with the AWS SDK, shows every record after apply and none after destroy.
 
 mod support;
 
@@ -19,6 +21,26 @@ const DOMAIN: &str = "batch-refresh.example";
 const RECORDS: usize = 1000;
 /// The most Route53 calls one plan or drift of the whole stack may make.
 const MAX_ROUTE53_CALLS: u64 = 10;
+/// The most change batches (`ChangeResourceRecordSets`) an apply of the records may send, and
+/// the most Route53 calls in all: each batch carries up to 1,000 changes.
+const APPLY_BOUNDS: Bounds = Bounds {
+    batches: 4,
+    calls: 20,
+};
+/// The same for destroy, whose delete steps each write their intent to the state before they
+/// reach Route53, so a batch holds what arrived within one rate-limit slot (200 ms) — 16 batches
+/// in 4 s on a 2-core machine, where one request per record took over 200 s — and each batch
+/// reads the zone's pages to repeat its records exactly as they are.
+const DESTROY_BOUNDS: Bounds = Bounds {
+    batches: 25,
+    calls: 80,
+};
+
+/// How many change batches, and Route53 calls in all, a run may make.
+struct Bounds {
+    batches: u64,
+    calls: u64,
+}
 
 /// The name of record `i`, its address's name and its value.
 fn record(i: usize) -> (String, String) {
@@ -100,67 +122,47 @@ fn assert_few_route53_calls(what: &str, calls: &HashMap<String, u64>, output: &O
     );
 }
 
-/// Writes the other `RECORDS - 2` record sets straight into moto, as apply would have.
-fn seed_records(rt: &tokio::runtime::Runtime, config: &aws_config::SdkConfig, zone: &str) {
-    use aws_sdk_route53::types::{
-        Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
-    };
-    let changes: Vec<Change> = (2..RECORDS)
-        .map(|i| {
-            let (name, value) = record(i);
-            let set = ResourceRecordSet::builder()
-                .name(format!("{name}.{DOMAIN}"))
-                .r#type(RrType::A)
-                .ttl(60)
-                .resource_records(ResourceRecord::builder().value(value).build().unwrap())
-                .build()
-                .unwrap();
-            Change::builder()
-                .action(ChangeAction::Create)
-                .resource_record_set(set)
-                .build()
-                .unwrap()
-        })
-        .collect();
+/// The record sets of the zone other than its SOA and NS, read with the AWS SDK.
+fn records_in_moto(
+    rt: &tokio::runtime::Runtime,
+    config: &aws_config::SdkConfig,
+    zone: &str,
+) -> Vec<String> {
     let route53 = aws_sdk_route53::Client::new(config);
-    for chunk in changes.chunks(500) {
-        rt.block_on(
-            route53
-                .change_resource_record_sets()
-                .hosted_zone_id(zone)
-                .change_batch(
-                    ChangeBatch::builder()
-                        .set_changes(Some(chunk.to_vec()))
-                        .build()
-                        .unwrap(),
-                )
-                .send(),
-        )
-        .unwrap();
+    let mut names = Vec::new();
+    let mut next: Option<(String, aws_sdk_route53::types::RrType)> = None;
+    loop {
+        let mut call = route53.list_resource_record_sets().hosted_zone_id(zone);
+        if let Some((name, kind)) = next.take() {
+            call = call.start_record_name(name).start_record_type(kind);
+        }
+        let page = rt.block_on(call.send()).unwrap();
+        names.extend(
+            page.resource_record_sets()
+                .iter()
+                .filter(|s| !matches!(s.r#type().as_str(), "SOA" | "NS"))
+                .map(|s| s.name().trim_end_matches('.').to_string()),
+        );
+        match (page.next_record_name(), page.next_record_type()) {
+            (Some(name), Some(kind)) if page.is_truncated() => {
+                next = Some((name.to_string(), kind.clone()))
+            }
+            _ => return names,
+        }
     }
 }
 
-/// The state of the two-record stack grown to `RECORDS` records: each new record is
-/// `dns_record.r0001`'s, renamed, with its own value.
-fn grown_state(pulled: &Value) -> Value {
-    let mut state = pulled.clone();
-    let records = state["records"]
-        .as_array_mut()
-        .unwrap_or_else(|| panic!("the pulled state has records: {pulled:#}"));
-    let template = records
-        .iter()
-        .find(|r| r["address"] == "dns_record.r0001")
-        .unwrap_or_else(|| panic!("dns_record.r0001 is recorded: {pulled:#}"))
-        .to_string();
-    let (name, value) = record(1);
-    for i in 2..RECORDS {
-        let (new_name, new_value) = record(i);
-        let text = template
-            .replace(&name, &new_name)
-            .replace(&format!("\"{value}\""), &format!("\"{new_value}\""));
-        records.push(serde_json::from_str(&text).unwrap());
-    }
-    state
+/// Asserts that `what` changed the records within `bounds`.
+fn assert_batched(what: &str, bounds: &Bounds, calls: &HashMap<String, u64>, output: &Output) {
+    let total: u64 = calls.values().sum();
+    let batches = calls.get("ChangeResourceRecordSets").copied().unwrap_or(0);
+    assert!(
+        (1..=bounds.batches).contains(&batches) && total <= bounds.calls,
+        "{what} of {RECORDS} records sent {batches} change batches (at most {}) in {total} Route53 calls (at most {}): {calls:?}\n{}",
+        bounds.batches,
+        bounds.calls,
+        show(output)
+    );
 }
 
 #[test]
@@ -179,34 +181,23 @@ fn a_thousand_records_in_one_zone_refresh_by_the_page() {
     let zone = zone_id(&rt, &config, DOMAIN);
     let dir = tempfile::tempdir().unwrap();
     let (stack_file, state) = (dir.path().join("stack.yaml"), dir.path().join("state"));
-
-    // Two records applied by meshctl give the form of their records in state; the other 998
-    // are written into moto and state directly (applying them one by one would take minutes
-    // under Route53's 5 calls a second).
-    std::fs::write(&stack_file, stack(2)).unwrap();
-    let applied = meshctl(
-        &moto.url(),
-        &stack_file,
-        &state,
-        &["apply", "--auto-approve"],
-    );
-    assert_exit(&applied, 0, "apply of two records");
-    let pulled = meshctl(&moto.url(), &stack_file, &state, &["state", "pull"]);
-    assert_exit(&pulled, 0, "state pull");
-    let pulled: Value = serde_json::from_slice(&pulled.stdout).unwrap();
-    let grown = dir.path().join("grown.json");
-    std::fs::write(&grown, grown_state(&pulled).to_string()).unwrap();
     std::fs::write(&stack_file, stack(RECORDS)).unwrap();
-    let pushed = meshctl(
-        &moto.url(),
-        &stack_file,
-        &state,
-        &["state", "push", grown.to_str().unwrap()],
-    );
-    assert_exit(&pushed, 0, "state push");
-    seed_records(&rt, &config, &zone);
-
     let proxy = FaultProxy::start(&moto.url(), 22).unwrap();
+
+    // The records go to Route53 in a few change batches, not one request each under its
+    // five a second (which took over 200 s).
+    let (applied, apply_time, calls) =
+        counted(&proxy, &stack_file, &state, &["apply", "--auto-approve"]);
+    assert_exit(&applied, 0, "apply of the records");
+    assert_batched("apply", &APPLY_BOUNDS, &calls, &applied);
+    eprintln!("apply of {RECORDS} records: {apply_time:?}, Route53 calls {calls:?}");
+    let mut live = records_in_moto(&rt, &config, &zone);
+    live.sort();
+    let mut wanted: Vec<String> = (0..RECORDS)
+        .map(|i| format!("{}.{DOMAIN}", record(i).0))
+        .collect();
+    wanted.sort();
+    assert_eq!(live, wanted, "moto holds exactly the stack's records");
 
     // Nothing changed: the plan says so, having read every record.
     let (plan, plan_time, calls) = counted(&proxy, &stack_file, &state, &["plan"]);
@@ -289,5 +280,22 @@ fn a_thousand_records_in_one_zone_refresh_by_the_page() {
     assert!(
         drift_time < Duration::from_secs(60),
         "drift took {drift_time:?}"
+    );
+
+    // Destroy removes every record in a few batches: the changed one as it is now, and the
+    // deleted one is already gone.
+    let (destroyed, destroy_time, calls) =
+        counted(&proxy, &stack_file, &state, &["destroy", "--auto-approve"]);
+    assert_exit(&destroyed, 0, "destroy of the records");
+    eprintln!("destroy of {RECORDS} records: {destroy_time:?}, Route53 calls {calls:?}");
+    assert_batched("destroy", &DESTROY_BOUNDS, &calls, &destroyed);
+    assert_eq!(
+        records_in_moto(&rt, &config, &zone),
+        Vec::<String>::new(),
+        "destroy leaves only the zone's SOA and NS"
+    );
+    assert!(
+        apply_time < Duration::from_secs(60) && destroy_time < Duration::from_secs(60),
+        "apply took {apply_time:?}, destroy {destroy_time:?}"
     );
 }

@@ -65,7 +65,9 @@ impl EventSink for Spinners {
         let event = event.redacted();
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         match &event {
-            Event::Started { address, action } => {
+            Event::Started {
+                address, action, ..
+            } => {
                 let bar = self.bars.add(ProgressBar::new_spinner());
                 bar.set_style(
                     ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
@@ -106,7 +108,9 @@ impl EventSink for Spinners {
 /// interrupt handler has already announced (with how to abort).
 fn describe(event: &Event, cancel: &Cancel) -> Option<String> {
     Some(match event {
-        Event::Started { address, action } => format!("{address}: {action}…"),
+        Event::Started {
+            address, action, ..
+        } => format!("{address}: {action}…"),
         Event::Progress { address, message } => format!("{address}: {message}"),
         Event::Retrying {
             address,
@@ -122,6 +126,7 @@ fn describe(event: &Event, cancel: &Cancel) -> Option<String> {
             address,
             action,
             elapsed_ms,
+            ..
         } => format!(
             "✓ {address}: {action} done in {:.1}s",
             *elapsed_ms as f64 / 1000.0

@@ -8,13 +8,16 @@ use meshctl_model::Address;
 use meshctl_provider::{ErrorClass, ProviderError};
 use std::future::Future;
 
-/// `waits`, when given, counts the call while it waits on its service's rate limiter.
+/// `waits`, when given, counts the call while it waits on its service's rate limiter. `shared`
+/// names the request group of a call the provider can send together with others (the kind's
+/// `RateLimit::shared_key`): such calls made at once wait for one rate-limit slot.
 pub(crate) async fn call<T, F, Fut>(
     options: &ApplyOptions,
     limiters: &Limiters,
     waits: Option<&RateWaits>,
     events: &dyn EventSink,
     address: &Address,
+    shared: Option<&str>,
     mut attempt_call: F,
 ) -> Result<T, ProviderError>
 where
@@ -25,8 +28,13 @@ where
     let limiter = limiter_of(limiters, address.kind);
     let mut attempt = 0;
     loop {
-        if let Some(limiter) = limiter {
-            limiter.wait(waits).await;
+        if let Some((limiter, at_most)) = limiter {
+            limiter
+                .wait(
+                    waits.map(|waits| (waits, address)),
+                    shared.map(|key| (key, at_most)),
+                )
+                .await;
         }
         let error = match tokio::time::timeout(timeout, attempt_call()).await {
             Ok(Ok(value)) => return Ok(value),

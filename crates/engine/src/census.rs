@@ -51,6 +51,7 @@ pub async fn unknown_objects(
                 None,
                 &NoEvents as &dyn EventSink,
                 &address,
+                None,
                 || provider.census(&address),
             )
             .await

@@ -12,6 +12,8 @@ pub enum Event {
     Started {
         address: Address,
         action: String,
+        /// Milliseconds since the walk began.
+        at_ms: u64,
     },
     Progress {
         address: Address,
@@ -27,6 +29,10 @@ pub enum Event {
         address: Address,
         action: String,
         elapsed_ms: u64,
+        /// Of `elapsed_ms`, how long the step waited on its service's rate limit.
+        rate_wait_ms: u64,
+        /// Milliseconds since the walk began.
+        at_ms: u64,
     },
     Failed {
         address: Address,

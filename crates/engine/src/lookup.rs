@@ -36,6 +36,7 @@ pub async fn lookup(
                 None,
                 &NoEvents as &dyn EventSink,
                 &request.address,
+                None,
                 || provider.lookup(&call),
             )
             .await;

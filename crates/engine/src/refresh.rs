@@ -106,6 +106,7 @@ pub async fn refresh(
                             None,
                             &NoEvents as &dyn EventSink,
                             &record.address,
+                            None,
                             || provider.read(&request, &record.objects),
                         )
                         .await;
@@ -136,6 +137,7 @@ pub async fn refresh(
                                     None,
                                     &NoEvents as &dyn EventSink,
                                     first.address,
+                                    None,
                                     || provider.read_batch(&reads),
                                 )
                                 .await

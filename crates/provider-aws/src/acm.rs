@@ -5,7 +5,7 @@ use crate::errors::code_of;
 use crate::route53::{self, same_name};
 use crate::{optional, sdk_error, Cx, Record, Result};
 use aws_sdk_acm::types::{CertificateDetail, CertificateStatus, Tag, ValidationMethod};
-use aws_sdk_route53::types::{ChangeAction, ResourceRecord, ResourceRecordSet, RrType};
+use aws_sdk_route53::types::{ResourceRecord, ResourceRecordSet, RrType};
 use meshctl_model::kinds::aws::AcmCertificate;
 use meshctl_model::record::OwnedObject;
 use meshctl_model::Kind;
@@ -187,7 +187,7 @@ async fn write_validation_record(cx: &Cx<'_>, zone: &str, name: &str, value: &st
         .build()
         .map_err(|e| cx.error(ErrorClass::Permanent, "create", e.to_string()))?;
     // UPSERT: a record written meanwhile for another certificate of the same name is the same.
-    route53::change(cx, zone, ChangeAction::Upsert, set, "create").await
+    route53::upsert(cx, zone, set, "create").await
 }
 
 /// Whether the validation CNAME still has to be written. Certificates of this account for the

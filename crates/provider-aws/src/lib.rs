@@ -22,6 +22,7 @@ mod eks;
 mod errors;
 mod iam;
 mod kinds;
+mod record_batches;
 mod route53;
 mod vpc;
 
@@ -145,6 +146,8 @@ pub(crate) struct Clients {
     pub route53: aws_sdk_route53::Client,
     pub acm: aws_sdk_acm::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    /// Route53 record changes being gathered into change batches.
+    pub record_batches: record_batches::RecordBatches,
 }
 
 impl Clients {
@@ -156,6 +159,7 @@ impl Clients {
             route53: aws_sdk_route53::Client::new(config),
             acm: aws_sdk_acm::Client::new(config),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(config),
+            record_batches: record_batches::RecordBatches::default(),
         }
     }
 }

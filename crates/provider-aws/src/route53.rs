@@ -1,10 +1,11 @@
 //! `route53_zone` (looked up by default, or created and tagged) and `dns_record` (an alias to a
 //! load balancer, or values with a TTL). Record changes wait until Route53 reports them INSYNC.
 
+use crate::record_batches::{Checked, Decision, Wanted};
 use crate::{optional, Cx, Owner, Record, Result};
 use aws_sdk_route53::types::{
-    AliasTarget, Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord,
-    ResourceRecordSet, RrType, Tag, TagResourceType,
+    AliasTarget, Change, ChangeAction, ChangeInfo, ChangeStatus, ResourceRecord, ResourceRecordSet,
+    RrType, Tag, TagResourceType,
 };
 use meshctl_model::kinds::aws::{DnsRecord, RecordType, Route53Zone};
 use meshctl_model::record::OwnedObject;
@@ -27,7 +28,7 @@ pub(crate) fn same_name(a: &str, b: &str) -> bool {
 }
 
 /// Route53 escapes `*` as `\052` in the names it returns.
-fn unescape(name: &str) -> String {
+pub(crate) fn unescape(name: &str) -> String {
     name.replace("\\052", "*")
 }
 
@@ -531,7 +532,7 @@ fn desired_set(
 }
 
 /// Record sets of a zone, from `start` (name, type) on, or all of them.
-async fn list_sets(
+pub(crate) async fn list_sets(
     cx: &Cx<'_>,
     zone: &str,
     start: Option<(&str, RrType)>,
@@ -581,42 +582,45 @@ pub(crate) async fn find_set(
         .find(|s| same_name(&unescape(s.name()), name) && s.r#type() == kind))
 }
 
-/// Applies one change and waits until Route53 has it everywhere.
-pub(crate) async fn change(
+/// One change of a record set, for a change batch.
+fn set_change(
     cx: &Cx<'_>,
-    zone: &str,
     action: ChangeAction,
     set: ResourceRecordSet,
     operation: &'static str,
-) -> Result<()> {
-    let change = build(
+) -> Result<Change> {
+    build(
         cx,
         operation,
         Change::builder()
             .action(action)
             .resource_record_set(set)
             .build(),
-    )?;
-    let batch = build(
-        cx,
-        operation,
-        ChangeBatch::builder()
-            .comment(format!("meshctl {}", cx.address))
-            .changes(change)
-            .build(),
-    )?;
-    let sent = cx
-        .aws
-        .route53
-        .change_resource_record_sets()
-        .hosted_zone_id(zone)
-        .change_batch(batch)
-        .send()
+    )
+}
+
+/// Writes `set` in `zone` whatever is there (an UPSERT), in the zone's next change batch.
+pub(crate) async fn upsert(
+    cx: &Cx<'_>,
+    zone: &str,
+    set: ResourceRecordSet,
+    operation: &'static str,
+) -> Result<()> {
+    let upsert = set_change(cx, ChangeAction::Upsert, set.clone(), operation)?;
+    cx.aws
+        .record_batches
+        .change(cx, zone, Wanted::Upsert(set), operation, |_| {
+            Ok((Decision::Send(Box::new(upsert)), ()))
+        })
         .await
-        .map_err(cx.sdk(operation, "ChangeResourceRecordSets"))?;
-    let Some(info) = sent.change_info() else {
-        return Ok(());
-    };
+}
+
+/// Waits until the change Route53 answered with (`info`) has reached every name server.
+pub(crate) async fn wait_insync(
+    cx: &Cx<'_>,
+    info: &ChangeInfo,
+    operation: &'static str,
+) -> Result<()> {
     let (id, mut status) = (info.id().to_string(), info.status().clone());
     let deadline = Instant::now() + INSYNC_TIMEOUT;
     while status != ChangeStatus::Insync {
@@ -746,35 +750,51 @@ pub(crate) async fn create_record(
         kind: RECORD.into(),
         id: record_id(&zone, spec.record.as_str(), want.r#type().as_str()),
     };
-    if let Some(live) = find_set(cx, &zone, spec.record.as_str(), want.r#type(), "create").await? {
+    let decide = |live: Checked| {
+        match live {
         // Route53 records carry no tags, so nothing says who wrote one. A record that already
         // says exactly what this resource wants (an earlier attempt of this call, or the same
         // answer written elsewhere) is adopted: DNS does not change. Any other value is someone
         // else's answer, and overwriting it (an UPSERT) would take it over: refused, as
         // Route53's own CREATE and Terraform's aws_route53_record without allow_overwrite do.
-        if !same_set(&live, &want) {
-            return Err(cx
-                .error(
-                    ErrorClass::Permanent,
-                    "create",
-                    format!(
-                        "{} {} already exists in zone {zone} with other values ({}); meshctl does not overwrite a record it did not write",
-                        spec.record,
-                        want.r#type().as_str(),
-                        describe_set(&live),
-                    ),
-                )
-                .with_help(format!(
-                    "choose another record name for {}, or delete the existing record (meshctl does not adopt records it did not write)",
-                    cx.address
-                )));
+        Some(live) if same_set(&live, &want) => {
+            record(object.clone());
+            Ok((Decision::Nothing, ()))
         }
-        record(object.clone());
-    } else {
-        // Recorded before it is written: the name is ours to find and delete if we are killed.
-        record(object.clone());
-        change(cx, &zone, ChangeAction::Create, want.clone(), "create").await?;
+        Some(live) => Err(cx
+            .error(
+                ErrorClass::Permanent,
+                "create",
+                format!(
+                    "{} {} already exists in zone {zone} with other values ({}); meshctl does not overwrite a record it did not write",
+                    spec.record,
+                    want.r#type().as_str(),
+                    describe_set(&live),
+                ),
+            )
+            .with_help(format!(
+                "choose another record name for {}, or delete the existing record (meshctl does not adopt records it did not write)",
+                cx.address
+            ))),
+        None => {
+            // Recorded before it is written: the name is ours to find and delete if we are killed.
+            record(object.clone());
+            Ok((
+                Decision::Send(Box::new(set_change(
+                    cx,
+                    ChangeAction::Create,
+                    want.clone(),
+                    "create",
+                )?)),
+                (),
+            ))
+        }
     }
+    };
+    cx.aws
+        .record_batches
+        .change(cx, &zone, Wanted::Create(want.clone()), "create", decide)
+        .await?;
     Ok(record_applied(&spec, &want, object, request, cx))
 }
 
@@ -799,7 +819,7 @@ pub(crate) async fn update_record(
     if !objects.contains(&object) {
         record(object.clone());
     }
-    change(cx, &zone, ChangeAction::Upsert, want.clone(), "update").await?;
+    upsert(cx, &zone, want.clone(), "update").await?;
     Ok(record_applied(&spec, &want, object, request, cx))
 }
 
@@ -913,7 +933,7 @@ pub(crate) async fn read_records(
 
 /// What identifies a record set in a zone, spelled as `same_name` compares names: no trailing
 /// dot, any case.
-fn set_key(name: &str, kind: &str) -> (String, String) {
+pub(crate) fn set_key(name: &str, kind: &str) -> (String, String) {
     (
         name.trim_end_matches('.').to_ascii_lowercase(),
         kind.to_string(),
@@ -934,10 +954,25 @@ pub(crate) async fn delete_record_object(cx: &Cx<'_>, object: &OwnedObject) -> R
             .with_help("the state was probably written by a newer meshctl: run that version"));
     };
     // DELETE must repeat the record exactly as it is now.
-    match find_set(cx, zone, name, &RrType::from(kind), "delete").await? {
-        Some(live) => change(cx, zone, ChangeAction::Delete, live, "delete").await,
-        None => Ok(()),
-    }
+    let wanted = Wanted::Delete {
+        name: name.to_string(),
+        kind: RrType::from(kind),
+    };
+    cx.aws
+        .record_batches
+        .change(cx, zone, wanted, "delete", |live| match live {
+            Some(live) => Ok((
+                Decision::Send(Box::new(set_change(
+                    cx,
+                    ChangeAction::Delete,
+                    live,
+                    "delete",
+                )?)),
+                (),
+            )),
+            None => Ok((Decision::Nothing, ())),
+        })
+        .await
 }
 
 pub(crate) async fn import_record(cx: &Cx<'_>, id: &str) -> Result<(Value, Applied)> {

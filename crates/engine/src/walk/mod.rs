@@ -51,6 +51,15 @@ struct Walk {
     intents: Mutex<HashMap<Address, JournalEntry>>,
     /// Steps waiting on a rate limiter, which hold no parallel slot meanwhile.
     rate_waits: RateWaits,
+    /// When the walk began: events say when each step started and finished after it.
+    began: tokio::time::Instant,
+}
+
+impl Walk {
+    /// Milliseconds since the walk began.
+    fn at_ms(&self) -> u64 {
+        u64::try_from(self.began.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
 }
 
 /// How to undo one completed step.
@@ -156,6 +165,7 @@ pub async fn apply(
         leftovers: Mutex::new(leftovers),
         intents: Mutex::new(intents),
         rate_waits: RateWaits::default(),
+        began: tokio::time::Instant::now(),
     });
 
     let nodes = nodes(&walk.steps, &walk.prior);
@@ -201,6 +211,7 @@ pub async fn apply(
                 events.emit(Event::Started {
                     address: change.address.clone(),
                     action: change.action.verb().to_string(),
+                    at_ms: walk.at_ms(),
                 });
             }
             let handle = running.spawn(run_step(walk.clone(), node, index));

@@ -64,12 +64,7 @@ pub(super) async fn run_step(
             }
             return match walk.create(&change, desired.as_ref()).await {
                 Ok(objects) => {
-                    walk.events.emit(Event::Finished {
-                        address: change.address.clone(),
-                        action: change.action.verb().to_string(),
-                        elapsed_ms: u64::try_from(started.elapsed().as_millis())
-                            .unwrap_or(u64::MAX),
-                    });
+                    walk.finished(&change, started);
                     Ok(Done {
                         step,
                         node: index,
@@ -105,11 +100,7 @@ pub(super) async fn run_step(
     };
     match result {
         Ok(undo) => {
-            walk.events.emit(Event::Finished {
-                address: change.address.clone(),
-                action: change.action.verb().to_string(),
-                elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            });
+            walk.finished(&change, started);
             Ok(Done {
                 step,
                 node: index,
@@ -257,6 +248,18 @@ pub(super) fn joined(first: &[OwnedObject], more: &[OwnedObject]) -> Vec<OwnedOb
 }
 
 impl Walk {
+    /// Tells that the step of `change`, begun at `started`, is done and recorded.
+    fn finished(&self, change: &ResourceChange, started: Instant) {
+        let millis = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        self.events.emit(Event::Finished {
+            address: change.address.clone(),
+            action: change.action.verb().to_string(),
+            elapsed_ms: millis(started.elapsed()),
+            rate_wait_ms: millis(self.rate_waits.take_waited(&change.address)),
+            at_ms: self.at_ms(),
+        });
+    }
+
     fn resolve(&self, mut desired: Value) -> Value {
         let outputs = self.outputs.lock().unwrap_or_else(|p| p.into_inner());
         meshctl_plan::resolve_outputs(&mut desired, &|address, output| {
@@ -383,12 +386,48 @@ impl Walk {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, ProviderError>>,
     {
+        self.call_sharing(change, None, attempt_call).await
+    }
+
+    /// A create, update or delete call for a resource with these `fields`: where the kind's
+    /// provider sends such calls made at once in one request (`RateLimit::shared`), they wait
+    /// for one rate-limit slot together.
+    pub(super) async fn change_call<T, F, Fut>(
+        &self,
+        change: &ResourceChange,
+        fields: &Value,
+        attempt_call: F,
+    ) -> Result<T, ProviderError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
+        let shared = change
+            .kind
+            .schema()
+            .rate_limit
+            .and_then(|limit| limit.shared_key(fields));
+        self.call_sharing(change, shared.as_deref(), attempt_call)
+            .await
+    }
+
+    async fn call_sharing<T, F, Fut>(
+        &self,
+        change: &ResourceChange,
+        shared: Option<&str>,
+        attempt_call: F,
+    ) -> Result<T, ProviderError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
         crate::call::call(
             &self.options,
             &self.limiters,
             Some(&self.rate_waits),
             self.events.as_ref(),
             &change.address,
+            shared,
             attempt_call,
         )
         .await
@@ -453,7 +492,7 @@ impl Walk {
         };
         let progress = EventProgress(self.events.clone());
         let result = self
-            .call(change, || {
+            .change_call(change, &desired, || {
                 retry_create(provider, &request, &made, &record_object, &progress)
             })
             .await;
@@ -634,7 +673,7 @@ impl Walk {
         let progress = EventProgress(self.events.clone());
         let (record_object, progress) = (&record_object, &progress);
         let result = self
-            .call(change, || {
+            .change_call(change, request.desired, || {
                 let objects = joined(
                     &before.objects,
                     &made.lock().unwrap_or_else(|p| p.into_inner()),
@@ -786,7 +825,7 @@ impl Walk {
         let progress = EventProgress(self.events.clone());
         let inputs = self.inputs(change);
         let result = self
-            .call(change, || {
+            .change_call(change, &record.desired, || {
                 provider.delete(&change.address, objects, &inputs, &progress)
             })
             .await;

@@ -1,6 +1,9 @@
 //! AWS kinds: network, cluster, IAM wiring, certificates and DNS.
 
-use super::{field, Kind, KindSpec, Layer, Namespaces, References, ReplaceOrder, Schema, Service};
+use super::{
+    field, Kind, KindSpec, Layer, Namespaces, RateLimit, References, ReplaceOrder, Schema, Service,
+    SharedRequests,
+};
 use crate::path::FieldPath;
 use crate::validate::LocalChecks;
 use crate::values::{
@@ -558,7 +561,7 @@ impl KindSpec for Route53Zone {
         outputs_changed_by: &[],
         sensitive: &[],
         timeout_minutes: 10,
-        rate_limit: Some(Service::Route53),
+        rate_limit: Some(RateLimit::calls(Service::Route53)),
         public_names: &["zone_id", "name_servers"],
         interrupts: super::Interrupts::ALWAYS,
     };
@@ -678,7 +681,15 @@ impl KindSpec for DnsRecord {
         outputs_changed_by: &[],
         sensitive: &[],
         timeout_minutes: 10,
-        rate_limit: Some(Service::Route53),
+        // One ChangeResourceRecordSets carries up to 1,000 changes of one zone (the provider
+        // splits a group further by Route53's element and character limits).
+        rate_limit: Some(RateLimit {
+            service: Service::Route53,
+            shared: Some(SharedRequests {
+                by_field: "zone",
+                at_most: 1000,
+            }),
+        }),
         // Its name is what the stack writes (fqdn), not one AWS assigns.
         public_names: &[],
         interrupts: super::Interrupts::ALWAYS,

@@ -80,6 +80,47 @@ impl Service {
     }
 }
 
+/// How a kind's provider calls count against its service's rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub service: Service,
+    /// Changes the provider sends together in one request when they are made at once, and the
+    /// field whose equal values (after `${…}`) let them: Route53 takes up to 1,000 record changes
+    /// of one hosted zone in one `ChangeResourceRecordSets`. `None`: one request per call.
+    pub shared: Option<SharedRequests>,
+}
+
+/// Calls that one request can carry (`RateLimit::shared`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SharedRequests {
+    /// The top-level field whose value must be equal (a record's `zone`).
+    pub by_field: &'static str,
+    /// How many calls one request carries at most.
+    pub at_most: usize,
+}
+
+impl RateLimit {
+    /// One request per call.
+    pub const fn calls(service: Service) -> RateLimit {
+        RateLimit {
+            service,
+            shared: None,
+        }
+    }
+
+    /// Which request group a call for a resource with these desired fields joins: calls with
+    /// the same key may wait for one rate-limit slot together. `None` when the kind shares no
+    /// requests or the field is missing.
+    pub fn shared_key(&self, desired: &serde_json::Value) -> Option<String> {
+        let shared = self.shared?;
+        let value = desired.get(shared.by_field)?;
+        Some(match value.as_str() {
+            Some(text) => text.to_string(),
+            None => value.to_string(),
+        })
+    }
+}
+
 impl fmt::Display for Service {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -128,8 +169,9 @@ pub struct Schema {
     /// How long one provider call for this kind may take before the engine gives up on it
     /// (creating an EKS cluster takes ~15 minutes; ACM validation can take half an hour).
     pub timeout_minutes: u64,
-    /// The service whose rate limit the kind's provider calls count against, if it has one.
-    pub rate_limit: Option<Service>,
+    /// The service whose rate limit the kind's provider calls count against, if it has one, and
+    /// which of its calls can share one request.
+    pub rate_limit: Option<RateLimit>,
     /// Outputs by which the world outside the stack finds the object (a balancer's DNS name, a
     /// certificate's ARN, a zone's name servers): a new object gets new ones, so replacing it
     /// changes them for every client, registrar or account holding them (the plan's blast radius).
