@@ -1,6 +1,8 @@
 //! The dependency DAG of a stack (petgraph): an edge A → B means "A must happen after B".
 //! Cycles are diagnostics naming every resource on the cycle and the field that made each edge.
 
+pub mod picture;
+pub mod svg;
 pub mod traffic;
 
 use meshctl_model::stack::{Address, Dependency, EdgeKind, Stack};

@@ -1,4 +1,5 @@
-//! `meshctl graph`: print the dependency DAG of a stack as Graphviz dot or Mermaid.
+//! `meshctl graph`: print the dependency DAG of a stack as Graphviz dot or Mermaid, or draw its
+//! traffic path as SVG.
 
 use crate::input::{stderr_color, StackArgs};
 use anyhow::Result;
@@ -10,13 +11,17 @@ use std::process::ExitCode;
 pub enum Format {
     Dot,
     Mermaid,
+    /// The traffic path (not the dependency DAG) as an SVG picture.
+    Svg,
 }
 
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
     stack: StackArgs,
-    /// Output format: Graphviz dot or Mermaid.
+    /// Output format: the dependency DAG as Graphviz dot or Mermaid, or `svg`: the traffic path
+    /// instead (client → DNS names → balancers → gateways → Gateways → VirtualServices →
+    /// Services, in AWS and cluster bands), each link coloured by its last verify result.
     #[arg(long, value_enum, default_value = "dot")]
     format: Format,
 }
@@ -38,10 +43,15 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let Some((stack, graph)) = checked else {
         return Ok(ExitCode::from(1));
     };
-    crate::output::print(&meshctl_graph::render(
-        &stack,
-        &graph,
-        matches!(args.format, Format::Mermaid),
-    ))?;
+    let text = match args.format {
+        Format::Dot | Format::Mermaid => {
+            meshctl_graph::render(&stack, &graph, matches!(args.format, Format::Mermaid))
+        }
+        Format::Svg => meshctl_graph::picture::render_svg(
+            &meshctl_graph::traffic::traffic(&stack),
+            &std::collections::BTreeMap::new(),
+        ),
+    };
+    crate::output::print(&text)?;
     Ok(ExitCode::SUCCESS)
 }
