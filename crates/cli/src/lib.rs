@@ -52,6 +52,8 @@ enum Command {
     Show(commands::show::Args),
     /// Print the dependency graph of a stack (Graphviz dot or Mermaid).
     Graph(commands::graph::Args),
+    /// Adopt an object made outside meshctl as a resource of the stack, by its id (docs/adoption.md).
+    Import(commands::import::Args),
     /// Inspect and edit recorded state.
     State(commands::state::Args),
     /// Break a state lock meshctl cannot judge (another host's); a dead holder's on this host is
@@ -96,6 +98,7 @@ pub fn run(providers: &ProviderFactory) -> ExitCode {
         Command::Refresh(args) => commands::drift::refresh(&args, providers),
         Command::Show(args) => commands::show::run(&args),
         Command::Graph(args) => commands::graph::run(&args),
+        Command::Import(args) => commands::import::run(&args, providers),
         Command::State(args) => commands::state::run(&args),
         Command::ForceUnlock(args) => commands::state::force_unlock(&args),
         Command::Completions(args) => commands::completions::run::<Cli>(&args),

@@ -464,6 +464,26 @@ pub(crate) async fn find_tagged(cx: &Cx<'_>) -> Result<Vec<OwnedObject>> {
         .collect())
 }
 
+/// Whom the certificate `arn` belongs to by its tags, or `None` if it is gone.
+pub(crate) async fn owner(cx: &Cx<'_>, arn: &str) -> Result<Option<crate::Owner>> {
+    let tags = cx
+        .aws
+        .acm
+        .list_tags_for_certificate()
+        .certificate_arn(arn)
+        .send()
+        .await
+        .map_err(cx.sdk("import", "ListTagsForCertificate"));
+    Ok(optional(tags)?.map(|tags| {
+        crate::Owner::of(
+            cx,
+            tags.tags()
+                .iter()
+                .map(|t| (t.key(), t.value().unwrap_or_default())),
+        )
+    }))
+}
+
 pub(crate) async fn import(cx: &Cx<'_>, arn: &str) -> Result<(Value, Applied)> {
     let detail = describe(cx, arn, "import").await?.ok_or_else(|| {
         cx.error(

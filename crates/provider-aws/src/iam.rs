@@ -135,6 +135,7 @@ async fn adopt_role(
             &format!("IAM role {name}"),
             &owner,
             "give this resource another name (meshctl names its roles <stack>-<resource>-<role>)",
+            None,
         ));
     }
     cx.aws
@@ -383,6 +384,7 @@ fn oidc_provider_taken(
         &format!("IAM OIDC provider {arn}"),
         owner,
         "IAM names the provider by the cluster's issuer, so it cannot be renamed: set `oidc: false` to use the existing provider as it is",
+        None,
     )
 }
 

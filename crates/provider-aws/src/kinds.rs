@@ -210,17 +210,106 @@ pub(crate) async fn sweep(
     delete(cx, &orphans, progress).await
 }
 
-pub(crate) async fn import(cx: &Cx<'_>, id: &str) -> Result<(Value, Applied)> {
-    match cx.address.kind {
-        Kind::Vpc => vpc::import(cx, id).await,
-        Kind::EksCluster => eks::import_cluster(cx, id).await,
-        Kind::Nodegroup => eks::import_nodegroup(cx, id).await,
-        Kind::IamServiceAccount => iam::import(cx, id).await,
-        Kind::Route53Zone => route53::import_zone(cx, id).await,
-        Kind::AcmCertificate => acm::import(cx, id).await,
-        Kind::DnsRecord => route53::import_record(cx, id).await,
-        other @ cluster_kinds!() => Err(not_ours(cx, "import", other)),
+/// `meshctl import`: the object `id` names and what it owns (each kind's module finds them),
+/// refused when its tags give it to another stack or resource, then read as the stack's resource
+/// describes it, so that the record holds the stack's fields with the live values in their place
+/// and the next plan shows exactly where they differ. Nothing is written to AWS: the tags come
+/// with the first apply's update.
+pub(crate) async fn import(
+    cx: &Cx<'_>,
+    request: &Request<'_>,
+    id: &str,
+) -> Result<(Value, Applied)> {
+    let (found, imported) = match cx.address.kind {
+        Kind::Vpc => vpc::import(cx, request, id).await?,
+        Kind::EksCluster => eks::import_cluster(cx, request, id).await?,
+        Kind::Nodegroup => eks::import_nodegroup(cx, id).await?,
+        Kind::IamServiceAccount => iam::import(cx, id).await?,
+        Kind::Route53Zone => route53::import_zone(cx, id).await?,
+        Kind::AcmCertificate => acm::import(cx, id).await?,
+        Kind::DnsRecord => route53::import_record(cx, id).await?,
+        other @ cluster_kinds!() => return Err(not_ours(cx, "import", other)),
+    };
+    for object in &imported.objects {
+        if let Some(owner) = import_owner(cx, object).await? {
+            return Err(owned_elsewhere(cx, object, &owner));
+        }
     }
+    // Without the stack's fields (a bare provider call) the object is recorded as it is.
+    let Some(stack_fields) = request.desired.as_object().filter(|f| !f.is_empty()) else {
+        return Ok((found, imported));
+    };
+    let applied = read(cx, request, &imported.objects).await?.ok_or_else(|| {
+        cx.error(
+            ErrorClass::NotFound,
+            "import",
+            format!("{id} disappeared while it was being read"),
+        )
+    })?;
+    let mut recorded = Value::Object(stack_fields.clone());
+    overlay(&mut recorded, &applied.live);
+    Ok((recorded, applied))
+}
+
+/// `base` with every field of `live` in its place, recursively: the fields the read does not
+/// report (timeouts, references) keep the stack's values.
+fn overlay(base: &mut Value, live: &Value) {
+    match (base, live) {
+        (Value::Object(base), Value::Object(live)) => {
+            for (key, value) in live {
+                match base.get_mut(key) {
+                    Some(existing) => overlay(existing, value),
+                    None => {
+                        base.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+        }
+        (base, live) => *base = live.clone(),
+    }
+}
+
+/// The owner of an object being imported whose tags give it to another stack, or to another
+/// resource of this one; `None` for objects made by hand (no tags) or tagged with this very
+/// resource (a state that lost its record).
+async fn import_owner(cx: &Cx<'_>, object: &OwnedObject) -> Result<Option<Owner>> {
+    let owner = match object.kind.as_str() {
+        k if k.starts_with("eks:") => eks::owner(cx, object).await?,
+        k if k.starts_with("iam:") => iam::owner(cx, object).await?,
+        vpc::VPC => vpc::owner(cx, &object.id).await?,
+        acm::CERTIFICATE => acm::owner(cx, &object.id).await?,
+        route53::ZONE => Some(route53::zone_owner(cx, &object.id).await?),
+        _ => None,
+    };
+    Ok(owner.filter(|o| matches!(o, Owner::Other { .. })))
+}
+
+/// The refusal to import what another stack (or another resource) owns.
+fn owned_elsewhere(
+    cx: &Cx<'_>,
+    object: &OwnedObject,
+    owner: &Owner,
+) -> meshctl_provider::ProviderError {
+    let (stack, address) = match owner {
+        Owner::Other { stack, address } => (
+            stack.as_deref().unwrap_or("?").to_string(),
+            address.as_deref().unwrap_or("its resource").to_string(),
+        ),
+        _ => ("?".to_string(), "its resource".to_string()),
+    };
+    cx.error(
+        ErrorClass::Permanent,
+        "import",
+        format!(
+            "{} {} belongs to {} (its meshctl:stack and meshctl:address tags); one stack manages each object",
+            object.kind,
+            object.id,
+            owner.describe()
+        ),
+    )
+    .with_help(format!(
+        "to move it here, first forget it in stack `{stack}` (`meshctl state rm {address} -f ITS_STACK`, which leaves the object) and then import it again; nothing was recorded"
+    ))
 }
 
 fn not_ours(cx: &Cx<'_>, operation: &'static str, kind: Kind) -> meshctl_provider::ProviderError {

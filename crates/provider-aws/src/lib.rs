@@ -204,14 +204,15 @@ impl Cx<'_> {
 
     /// The refusal to take over `what` (`IAM role demo-main-cluster`), which exists under the
     /// name this resource would create and belongs to `owner`, not to this resource. `rename`
-    /// says how this resource gets another name. (meshctl has no adoption command yet, so the
-    /// help offers only what works today.)
+    /// says how this resource gets another name; `import_id` is the id `meshctl import` takes
+    /// for this resource, where adopting an object made by hand is possible (docs/adoption.md).
     pub fn taken(
         &self,
         operation: &'static str,
         what: &str,
         owner: &Owner,
         rename: &str,
+        import_id: Option<&str>,
     ) -> ProviderError {
         match owner {
             Owner::Other { address, .. } => self
@@ -235,9 +236,13 @@ impl Cx<'_> {
                         "{what} already exists and is not managed by meshctl (it has no {TAG_STACK} tag)"
                     ),
                 )
-                .with_help(format!(
-                    "{rename}, or delete the existing one (meshctl does not adopt objects it did not create)"
-                )),
+                .with_help(match import_id {
+                    Some(id) => format!(
+                        "{rename}, or delete the existing one; to manage it with this stack instead: meshctl import {} {id} -f STACK",
+                        self.address
+                    ),
+                    None => format!("{rename}, or delete the existing one"),
+                }),
         }
     }
 
@@ -418,9 +423,9 @@ impl Provider for AwsProvider {
         census::census(&cx).await
     }
 
-    async fn import(&self, address: &Address, id: &str) -> Result<(Value, Applied)> {
-        let cx = self.cx(address).await;
-        kinds::import(&cx, id).await
+    async fn import(&self, request: &Request<'_>, id: &str) -> Result<(Value, Applied)> {
+        let cx = self.cx(request.address).await;
+        kinds::import(&cx, request, id).await
     }
 }
 

@@ -143,7 +143,7 @@ pub(crate) async fn create_zone(
                 ),
             )
             .with_help(format!(
-                "use it with `existing: true` (looked up, never changed or deleted), or delete it, or choose another domain ({})",
+                "use it with `existing: true` (looked up, never changed or deleted), or manage it with this stack: meshctl import {} {id} -f STACK; or delete it, or choose another domain",
                 cx.address
             )));
     }
@@ -179,7 +179,7 @@ pub(crate) async fn create_zone(
 }
 
 /// Whom a hosted zone belongs to, by its tags.
-async fn zone_owner(cx: &Cx<'_>, id: &str) -> Result<Owner> {
+pub(crate) async fn zone_owner(cx: &Cx<'_>, id: &str) -> Result<Owner> {
     let tags = cx
         .aws
         .route53
@@ -773,8 +773,10 @@ pub(crate) async fn create_record(
                 ),
             )
             .with_help(format!(
-                "choose another record name for {}, or delete the existing record (meshctl does not adopt records it did not write)",
-                cx.address
+                "choose another record name for {}, or delete the existing record; to manage it with this stack instead: meshctl import {} {} -f STACK",
+                cx.address,
+                cx.address,
+                record_id(&zone, spec.record.as_str(), want.r#type().as_str()),
             ))),
         None => {
             // Recorded before it is written: the name is ours to find and delete if we are killed.

@@ -928,7 +928,8 @@ pub(crate) async fn find_tagged(cx: &Cx<'_>) -> Result<Vec<OwnedObject>> {
     Ok(found)
 }
 
-pub(crate) async fn import(cx: &Cx<'_>, vpc_id: &str) -> Result<(Value, Applied)> {
+/// Whom the VPC `vpc_id` belongs to by its tags, or `None` if it is gone.
+pub(crate) async fn owner(cx: &Cx<'_>, vpc_id: &str) -> Result<Option<crate::Owner>> {
     let found = cx
         .aws
         .ec2
@@ -936,11 +937,48 @@ pub(crate) async fn import(cx: &Cx<'_>, vpc_id: &str) -> Result<(Value, Applied)
         .vpc_ids(vpc_id)
         .send()
         .await
-        .map_err(cx.sdk("import", "DescribeVpcs"))?;
-    if found.vpcs().is_empty() {
-        return Err(cx.error(ErrorClass::NotFound, "import", format!("no VPC {vpc_id}")));
+        .map_err(cx.sdk("import", "DescribeVpcs"));
+    Ok(optional(found)?.and_then(|found| {
+        found.vpcs().first().map(|vpc| {
+            crate::Owner::of(
+                cx,
+                vpc.tags()
+                    .iter()
+                    .filter_map(|t| Some((t.key()?, t.value()?))),
+            )
+        })
+    }))
+}
+
+/// `meshctl import` of a VPC by its id. A stack VPC with `existing:` (or no stack fields) adopts
+/// it as `existing`: read, never deleted. A VPC the stack manages records what a create would
+/// have: the VPC, its subnets, internet gateway, NAT gateways with their Elastic IPs and its own
+/// route tables (not the main one, which goes with the VPC), so destroy removes them all.
+pub(crate) async fn import(
+    cx: &Cx<'_>,
+    request: &Request<'_>,
+    vpc_id: &str,
+) -> Result<(Value, Applied)> {
+    let found = cx
+        .aws
+        .ec2
+        .describe_vpcs()
+        .vpc_ids(vpc_id)
+        .send()
+        .await
+        .map_err(cx.sdk("import", "DescribeVpcs"));
+    let missing = || cx.error(ErrorClass::NotFound, "import", format!("no VPC {vpc_id}"));
+    if optional(found)?.is_none_or(|found| found.vpcs().is_empty()) {
+        return Err(missing());
     }
-    // An imported VPC is adopted as `existing`: meshctl reads it and never deletes it.
+    let managed =
+        request.desired.is_object() && request.desired.get("existing").is_none_or(Value::is_null);
+    if managed {
+        let objects = objects_of_vpc(cx, vpc_id).await?;
+        let applied = read(cx, request, &objects).await?.ok_or_else(missing)?;
+        return Ok((applied.live.clone(), applied));
+    }
+    // Adopted as `existing`: meshctl reads it and never deletes it.
     let desired = json!({ "existing": { "vpc_id": vpc_id } });
     let request_desired = desired.clone();
     let inputs = BTreeMap::new();
@@ -949,8 +987,90 @@ pub(crate) async fn import(cx: &Cx<'_>, vpc_id: &str) -> Result<(Value, Applied)
         desired: &request_desired,
         inputs: &inputs,
     };
-    let applied = read(cx, &request, &[])
-        .await?
-        .ok_or_else(|| cx.error(ErrorClass::NotFound, "import", format!("no VPC {vpc_id}")))?;
+    let applied = read(cx, &request, &[]).await?.ok_or_else(missing)?;
     Ok((desired, applied))
+}
+
+/// Every object of the VPC `vpc_id` that a create of it would have made, in creation order.
+async fn objects_of_vpc(cx: &Cx<'_>, vpc_id: &str) -> Result<Vec<OwnedObject>> {
+    let ec2 = &cx.aws.ec2;
+    let in_vpc = || Filter::builder().name("vpc-id").values(vpc_id).build();
+    let object = |kind: &str, id: Option<&str>| {
+        id.map(|id| OwnedObject {
+            kind: kind.into(),
+            id: id.into(),
+        })
+    };
+    let mut found = vec![OwnedObject {
+        kind: VPC.into(),
+        id: vpc_id.into(),
+    }];
+    let subnets = ec2
+        .describe_subnets()
+        .filters(in_vpc())
+        .send()
+        .await
+        .map_err(cx.sdk("import", "DescribeSubnets"))?;
+    found.extend(
+        subnets
+            .subnets()
+            .iter()
+            .filter_map(|s| object(SUBNET, s.subnet_id())),
+    );
+    let igws = ec2
+        .describe_internet_gateways()
+        .filters(
+            Filter::builder()
+                .name("attachment.vpc-id")
+                .values(vpc_id)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(cx.sdk("import", "DescribeInternetGateways"))?;
+    found.extend(
+        igws.internet_gateways()
+            .iter()
+            .filter_map(|g| object(INTERNET_GATEWAY, g.internet_gateway_id())),
+    );
+    let nats = ec2
+        .describe_nat_gateways()
+        .filter(in_vpc())
+        .send()
+        .await
+        .map_err(cx.sdk("import", "DescribeNatGateways"))?;
+    let live_nats: Vec<_> = nats
+        .nat_gateways()
+        .iter()
+        .filter(|n| {
+            n.state()
+                .is_none_or(|s| s.as_str() != "deleted" && s.as_str() != "deleting")
+        })
+        .collect();
+    for nat in &live_nats {
+        found.extend(
+            nat.nat_gateway_addresses()
+                .iter()
+                .filter_map(|a| object(ELASTIC_IP, a.allocation_id())),
+        );
+    }
+    found.extend(
+        live_nats
+            .iter()
+            .filter_map(|n| object(NAT_GATEWAY, n.nat_gateway_id())),
+    );
+    let tables = ec2
+        .describe_route_tables()
+        .filters(in_vpc())
+        .send()
+        .await
+        .map_err(cx.sdk("import", "DescribeRouteTables"))?;
+    found.extend(
+        tables
+            .route_tables()
+            .iter()
+            .filter(|t| !t.associations().iter().any(|a| a.main() == Some(true)))
+            .filter_map(|t| object(ROUTE_TABLE, t.route_table_id())),
+    );
+    Ok(found)
 }

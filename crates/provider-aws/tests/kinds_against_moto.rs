@@ -1973,6 +1973,32 @@ async fn sweep_removes_tagged_objects_not_kept_and_nothing_else() {
         .is_some());
 }
 
+/// `Provider::import` without a stack resource's fields (as a bare call records the object as
+/// it is found).
+trait ImportBare {
+    async fn import_bare(
+        &self,
+        address: &Address,
+        id: &str,
+    ) -> Result<(Value, meshctl_provider::Applied), meshctl_provider::ProviderError>;
+}
+
+impl ImportBare for Sandbox {
+    async fn import_bare(
+        &self,
+        address: &Address,
+        id: &str,
+    ) -> Result<(Value, meshctl_provider::Applied), meshctl_provider::ProviderError> {
+        let inputs = Inputs::new();
+        let request = Request {
+            address,
+            desired: &Value::Null,
+            inputs: &inputs,
+        };
+        self.provider.import(&request, id).await
+    }
+}
+
 #[tokio::test]
 async fn import_adopts_existing_objects_by_id() {
     let sandbox = sandbox().await;
@@ -2013,8 +2039,7 @@ async fn import_adopts_existing_objects_by_id() {
     }
     let vpc_address = Address::new(Kind::Vpc, "imported");
     let (vpc_desired, vpc) = sandbox
-        .provider
-        .import(&vpc_address, &vpc_id)
+        .import_bare(&vpc_address, &vpc_id)
         .await
         .expect("import the VPC");
     let spec: Vpc = serde_json::from_value(vpc_desired).expect("a vpc spec");
@@ -2038,8 +2063,7 @@ async fn import_adopts_existing_objects_by_id() {
         1
     );
     let missing = sandbox
-        .provider
-        .import(&vpc_address, "vpc-0000000000000000f")
+        .import_bare(&vpc_address, "vpc-0000000000000000f")
         .await
         .expect_err("no such VPC");
     assert_eq!(missing.class, ErrorClass::NotFound);
@@ -2048,8 +2072,7 @@ async fn import_adopts_existing_objects_by_id() {
     let zone_id = sandbox.zone("meshctl-import.com").await;
     let zone_address = Address::new(Kind::Route53Zone, "imported");
     let (zone_desired, zone) = sandbox
-        .provider
-        .import(&zone_address, &zone_id)
+        .import_bare(&zone_address, &zone_id)
         .await
         .expect("import the zone");
     let zone_spec: Route53Zone = serde_json::from_value(zone_desired).expect("a zone spec");
@@ -2090,8 +2113,7 @@ async fn import_adopts_existing_objects_by_id() {
         .expect("ChangeResourceRecordSets");
     let record_address = Address::new(Kind::DnsRecord, "mail");
     let (record_desired, record) = sandbox
-        .provider
-        .import(
+        .import_bare(
             &record_address,
             &format!("{zone_id}/mail.meshctl-import.com/MX"),
         )
@@ -2124,8 +2146,7 @@ async fn import_adopts_existing_objects_by_id() {
         .unwrap()
         .to_string();
     let (cert_desired, cert) = sandbox
-        .provider
-        .import(&Address::new(Kind::AcmCertificate, "imported"), &arn)
+        .import_bare(&Address::new(Kind::AcmCertificate, "imported"), &arn)
         .await
         .expect("import the certificate");
     let cert_spec: AcmCertificate =
@@ -2162,8 +2183,7 @@ async fn import_adopts_existing_objects_by_id() {
         .await
         .expect("CreateRole");
     let (role_desired, role) = sandbox
-        .provider
-        .import(
+        .import_bare(
             &Address::new(Kind::IamServiceAccount, "imported"),
             "hand-made-irsa",
         )
@@ -2191,8 +2211,7 @@ async fn import_adopts_existing_objects_by_id() {
         .await
         .expect("CreateCluster");
     let (cluster_desired, cluster) = sandbox
-        .provider
-        .import(&Address::new(Kind::EksCluster, "imported"), "hand-made")
+        .import_bare(&Address::new(Kind::EksCluster, "imported"), "hand-made")
         .await
         .expect("import the cluster");
     let cluster_spec: EksCluster =
@@ -2221,8 +2240,7 @@ async fn import_adopts_existing_objects_by_id() {
         .await
         .expect("CreateNodegroup");
     let (group_desired, group) = sandbox
-        .provider
-        .import(
+        .import_bare(
             &Address::new(Kind::Nodegroup, "imported"),
             "hand-made/general",
         )

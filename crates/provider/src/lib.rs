@@ -269,8 +269,18 @@ pub trait Provider: Send + Sync {
         Ok(Vec::new())
     }
 
-    /// Adopts an existing object by its id (no command reaches it yet).
-    async fn import(&self, address: &Address, id: &str) -> Result<(Value, Applied), ProviderError>;
+    /// Reads the existing object `id` names (a VPC id, a cluster name, `namespace/name`; each
+    /// kind's id in docs/adoption.md) for `meshctl import`, as the stack's resource `request`
+    /// describes it, with everything it owns. Returns the fields to record as applied (the
+    /// request's, with what the live object has in their place, so a plan shows where the stack
+    /// and the object differ) and what a create would have recorded. Writes nothing to the live
+    /// world: meshctl's owner marks come with the first apply. Refuses (a permanent error) an
+    /// object another stack owns; `NotFound` when no object of the kind has that id.
+    async fn import(
+        &self,
+        request: &Request<'_>,
+        id: &str,
+    ) -> Result<(Value, Applied), ProviderError>;
 }
 
 /// A load balancer as the Kubernetes provider needs it: the AWS Load Balancer Controller makes

@@ -421,12 +421,12 @@ impl Provider for FakeProvider {
 
     async fn import(
         &self,
-        address: &Address,
+        request: &Request<'_>,
         _id: &str,
     ) -> Result<(Value, Applied), ProviderError> {
         Err(ProviderError::new(
             ErrorClass::Permanent,
-            address,
+            request.address,
             "import",
             "import is not supported by the fake cloud",
         ))
@@ -735,8 +735,15 @@ mod tests {
         }
         create(&provider, &fine, &json!({})).await.unwrap();
         assert!(provider.cloud.objects_of(&failing).is_empty());
+        let inputs = Inputs::new();
+        let desired = json!({});
+        let request = Request {
+            address: &fine,
+            desired: &desired,
+            inputs: &inputs,
+        };
         let error = provider
-            .import(&fine, "anything")
+            .import(&request, "anything")
             .await
             .map(|_| ())
             .unwrap_err();

@@ -129,10 +129,10 @@ impl Provider for Logged {
 
     async fn import(
         &self,
-        address: &Address,
+        request: &Request<'_>,
         _id: &str,
     ) -> Result<(Value, Applied), ProviderError> {
-        Err(refused(address, "import"))
+        Err(refused(request.address, "import"))
     }
 }
 

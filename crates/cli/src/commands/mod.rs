@@ -6,6 +6,7 @@ pub mod drift;
 pub mod eks_token;
 pub mod fmt;
 pub mod graph;
+pub mod import;
 pub mod output;
 pub mod plan;
 pub mod show;

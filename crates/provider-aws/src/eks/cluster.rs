@@ -250,6 +250,7 @@ fn ensure_cluster_ours(
         cluster_owner(cx, cluster),
         &format!("EKS cluster {name}"),
         "give this cluster another name (`cluster_name:`, or rename the resource)",
+        name,
     )
 }
 pub(super) async fn describe_cluster(
@@ -636,7 +637,14 @@ pub(crate) async fn find_cluster_objects(cx: &Cx<'_>) -> Result<Vec<OwnedObject>
     Ok(found)
 }
 
-pub(crate) async fn import_cluster(cx: &Cx<'_>, name: &str) -> Result<(Value, Applied)> {
+/// `meshctl import` of a cluster by its name: the cluster, the IAM OIDC provider of its issuer
+/// when one exists, and its role when the stack's resource does not name one (`role_arn`), as a
+/// create records them.
+pub(crate) async fn import_cluster(
+    cx: &Cx<'_>,
+    stack: &Request<'_>,
+    name: &str,
+) -> Result<(Value, Applied)> {
     let cluster = describe_cluster(cx, name, "import").await?.ok_or_else(|| {
         cx.error(
             ErrorClass::NotFound,
@@ -662,16 +670,39 @@ pub(crate) async fn import_cluster(cx: &Cx<'_>, name: &str) -> Result<(Value, Ap
         desired: &desired,
         inputs: &inputs,
     };
-    let applied = read_cluster(
-        cx,
-        &request,
-        &[OwnedObject {
-            kind: CLUSTER.into(),
-            id: name.to_string(),
-        }],
-    )
-    .await?
-    .ok_or_else(|| {
+    let mut objects = Vec::new();
+    let names_role = stack.desired.get("role_arn").is_some_and(|r| !r.is_null());
+    if let Some(role) = cluster.role_arn().and_then(|arn| arn.rsplit('/').next()) {
+        if stack.desired.is_object() && !names_role {
+            objects.push(OwnedObject {
+                kind: iam::ROLE.into(),
+                id: role.to_string(),
+            });
+        }
+    }
+    objects.push(OwnedObject {
+        kind: CLUSTER.into(),
+        id: name.to_string(),
+    });
+    let issuer = cluster
+        .identity()
+        .and_then(|i| i.oidc())
+        .and_then(|o| o.issuer())
+        .map(|issuer| issuer.trim_start_matches("https://").to_string());
+    if let Some(issuer) = issuer.filter(|i| !i.is_empty()) {
+        let suffix = format!("oidc-provider/{issuer}");
+        objects.extend(
+            iam::find_oidc_providers(cx, false)
+                .await?
+                .into_iter()
+                .filter(|arn| arn.ends_with(&suffix))
+                .map(|arn| OwnedObject {
+                    kind: iam::OIDC_PROVIDER.into(),
+                    id: arn,
+                }),
+        );
+    }
+    let applied = read_cluster(cx, &request, &objects).await?.ok_or_else(|| {
         cx.error(
             ErrorClass::NotFound,
             "import",

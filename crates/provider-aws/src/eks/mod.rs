@@ -76,9 +76,9 @@ fn owner_by_tags(cx: &Cx<'_>, tags: Option<&std::collections::HashMap<String, St
 
 /// An existing EKS object named like this resource's is an earlier attempt of it only if its
 /// tags say so (`owner`); anyone else's is refused, with `rename` as the way out.
-fn ensure_ours(cx: &Cx<'_>, owner: Owner, what: &str, rename: &str) -> Result<()> {
+fn ensure_ours(cx: &Cx<'_>, owner: Owner, what: &str, rename: &str, import_id: &str) -> Result<()> {
     match owner {
         Owner::ThisResource => Ok(()),
-        owner => Err(cx.taken("create", what, &owner, rename)),
+        owner => Err(cx.taken("create", what, &owner, rename, Some(import_id))),
     }
 }

@@ -116,6 +116,7 @@ fn ensure_nodegroup_ours(
         nodegroup_owner(cx, group),
         &format!("nodegroup {name} of EKS cluster {cluster}"),
         "rename this resource (its name is the nodegroup's name)",
+        &format!("{cluster}/{name}"),
     )
 }
 

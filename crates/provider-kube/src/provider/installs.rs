@@ -215,7 +215,11 @@ impl Call<'_> {
     /// The owner a Helm release's storage Secrets are labelled with (`helm --labels`), newest
     /// revision first; `None` for no release, or one with no owner mark (installed by hand, or
     /// stored elsewhere than in Secrets).
-    async fn release_owner(&self, namespace: &str, release: &str) -> Result<Option<Owner>> {
+    pub(super) async fn release_owner(
+        &self,
+        namespace: &str,
+        release: &str,
+    ) -> Result<Option<Owner>> {
         let secrets = self
             .connected
             .objects
@@ -520,7 +524,7 @@ const INSTALLED_STATE: &str = "installed-state";
 
 /// The part of istioctl's record name after `installed-state-`: the operator's name, then its
 /// revision when it has one (as istioctl names it, so operators side by side keep their own).
-fn installed_suffix(name: &str, revision: Option<&str>) -> String {
+pub(super) fn installed_suffix(name: &str, revision: Option<&str>) -> String {
     match revision {
         Some(revision) => format!("{name}-{revision}"),
         None => name.to_string(),

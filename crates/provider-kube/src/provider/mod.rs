@@ -41,6 +41,7 @@ use tokio::sync::{Mutex, OnceCell};
 
 mod census;
 mod connection;
+mod imports;
 mod installs;
 mod reads;
 mod sweep;
@@ -768,14 +769,8 @@ impl Provider for KubeProvider {
         self.census_namespaces(address).await
     }
 
-    async fn import(&self, address: &Address, _id: &str) -> Result<(Value, Applied)> {
-        Err(ProviderError::new(
-            ErrorClass::Permanent,
-            address,
-            "import",
-            "cluster resources are not imported by id",
-        )
-        .with_help("add the resource to the stack and run `meshctl apply`: server-side apply takes over existing objects that no other stack owns"))
+    async fn import(&self, request: &Request<'_>, id: &str) -> Result<(Value, Applied)> {
+        self.import_rendered(request, id).await
     }
 }
 

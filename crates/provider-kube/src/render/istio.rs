@@ -328,3 +328,30 @@ pub(super) fn ingress_gateway(
         ]),
     })
 }
+
+/// A control plane is imported by the IstioOperator it was installed from (`istioctl install
+/// -f`), `namespace/name`; an `existing` one is only looked up, and has nothing to import.
+pub(super) fn control_plane_import_target(render: &Render) -> Option<super::ImportTarget> {
+    let Rendered::IstioOperator { operator, .. } = &render.rendered else {
+        return None;
+    };
+    Some(super::ImportTarget::IstioOperator {
+        namespace: operator["metadata"]["namespace"].as_str()?.to_string(),
+        name: operator["metadata"]["name"].as_str()?.to_string(),
+    })
+}
+
+/// A gateway is imported by its Service, `namespace/name`, the object users know it by (Istio
+/// names the Service after the gateway component).
+pub(super) fn gateway_import_target(render: &Render) -> Option<super::ImportTarget> {
+    Some(super::ImportTarget::Object {
+        api_version: "v1".into(),
+        kind: "Service".into(),
+        namespace: render
+            .outputs
+            .get("namespace")?
+            .as_str()
+            .map(str::to_string),
+        name: render.outputs.get("service_name")?.as_str()?.to_string(),
+    })
+}

@@ -186,6 +186,107 @@ pub fn render(address: &Address, desired: &Value, cx: &Context<'_>) -> Result<Re
     }
 }
 
+/// What `meshctl import` finds a cluster resource by, and the id the user gives for it
+/// (docs/adoption.md): the object, release or install the resource renders, so an import can
+/// only ever adopt what the stack's resource would itself make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportTarget {
+    /// A Kubernetes object: `namespace/name`, or `name` when cluster-scoped.
+    Object {
+        api_version: String,
+        kind: String,
+        namespace: Option<String>,
+        name: String,
+    },
+    /// A Helm release: `namespace/release`.
+    HelmRelease { namespace: String, release: String },
+    /// An istioctl install, by its IstioOperator: `namespace/name`.
+    IstioOperator { namespace: String, name: String },
+}
+
+impl ImportTarget {
+    /// The id `meshctl import` takes for it.
+    pub fn id(&self) -> String {
+        match self {
+            ImportTarget::Object {
+                namespace: Some(namespace),
+                name,
+                ..
+            } => format!("{namespace}/{name}"),
+            ImportTarget::Object { name, .. } => name.clone(),
+            ImportTarget::HelmRelease { namespace, release } => format!("{namespace}/{release}"),
+            ImportTarget::IstioOperator { namespace, name } => format!("{namespace}/{name}"),
+        }
+    }
+
+    /// What it is, in words: `Gateway shop/web`, `Helm release kube-system/aws-load-balancer-controller`.
+    pub fn describe(&self) -> String {
+        match self {
+            ImportTarget::Object { kind, .. } => format!("{kind} {}", self.id()),
+            ImportTarget::HelmRelease { .. } => format!("Helm release {}", self.id()),
+            ImportTarget::IstioOperator { .. } => {
+                format!("the istioctl install (IstioOperator) {}", self.id())
+            }
+        }
+    }
+
+    /// The first object a render applies, which names the resource (a manifest's first object).
+    pub(crate) fn first_object(render: &Render) -> Option<ImportTarget> {
+        let Rendered::Objects(objects) = &render.rendered else {
+            return None;
+        };
+        let object = objects.first()?;
+        Some(ImportTarget::Object {
+            api_version: object["apiVersion"].as_str()?.to_string(),
+            kind: object["kind"].as_str()?.to_string(),
+            namespace: object["metadata"]["namespace"]
+                .as_str()
+                .filter(|n| !n.is_empty())
+                .map(str::to_string),
+            name: object["metadata"]["name"].as_str()?.to_string(),
+        })
+    }
+
+    /// The release a Helm render installs.
+    pub(crate) fn release(render: &Render) -> Option<ImportTarget> {
+        let Rendered::Helm(chart) = &render.rendered else {
+            return None;
+        };
+        Some(ImportTarget::HelmRelease {
+            namespace: chart.namespace.clone(),
+            release: chart.release.clone(),
+        })
+    }
+}
+
+/// What `meshctl import` finds the resource at `address` by, from its render; `None` for a
+/// resource that installs nothing (an `existing` control plane, only looked up).
+pub fn import_target(address: &Address, render: &Render) -> Option<ImportTarget> {
+    match address.kind {
+        Kind::Namespace
+        | Kind::Manifest
+        | Kind::Alb
+        | Kind::Issuer
+        | Kind::Certificate
+        | Kind::Gateway
+        | Kind::VirtualService
+        | Kind::DestinationRule
+        | Kind::PeerAuthentication
+        | Kind::RequestAuthentication
+        | Kind::AuthorizationPolicy => ImportTarget::first_object(render),
+        Kind::LbController | Kind::CertManager | Kind::HelmRelease => ImportTarget::release(render),
+        Kind::Istio => istio::control_plane_import_target(render),
+        Kind::IngressGateway => istio::gateway_import_target(render),
+        Kind::Vpc
+        | Kind::EksCluster
+        | Kind::Nodegroup
+        | Kind::IamServiceAccount
+        | Kind::Route53Zone
+        | Kind::AcmCertificate
+        | Kind::DnsRecord => None,
+    }
+}
+
 /// The resource being rendered and its context; the helpers every kind module shares.
 pub(crate) struct Renderer<'a> {
     pub address: &'a Address,
