@@ -666,6 +666,8 @@ fn install(args: &Args, plain_install: bool) -> Result<(), Failure> {
     } else {
         app_version.to_string()
     };
+    check_values(&chart_short, &chart_version, &values)
+        .map_err(|Failure(m)| Failure(format!("{verb} FAILED: {m}")))?;
     let objects = render(
         &release_name,
         &namespace,
@@ -898,4 +900,49 @@ fn get_values(args: &Args) -> Result<(), Failure> {
         ),
     }
     Ok(())
+}
+
+/// Refuses values the chart version does not know (`meshctl-controller-facts`' table of its
+/// values.yaml). A chart with a values.schema.json makes helm refuse them in these words; for the
+/// charts without one, a real helm installs and the chart silently ignores the value, which the
+/// sandbox refuses instead so a misspelled value cannot pass a test. Charts outside the table are
+/// not judged.
+fn check_values(chart: &str, version: &str, values: &Value) -> Result<(), Failure> {
+    let Some(table) = meshctl_controller_facts::chart_values(chart, version) else {
+        return Ok(());
+    };
+    let unknown = table.unknown_values(values);
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    if table.schema {
+        let lines: Vec<String> = unknown
+            .iter()
+            .map(|path| {
+                let (parent, key) = path.rsplit_once('.').unwrap_or(("(root)", path));
+                format!("- {parent}: Additional property {key} is not allowed")
+            })
+            .collect();
+        return Err(Failure(format!(
+            "values don't meet the specifications of the schema(s) in the following chart(s):\n{chart}:\n{}",
+            lines.join("\n")
+        )));
+    }
+    let described: Vec<String> = unknown
+        .iter()
+        .map(|path| {
+            let near = table.suggestions(path);
+            if near.is_empty() {
+                path.clone()
+            } else {
+                format!("{path} (did you mean {}?)", near.join(", "))
+            }
+        })
+        .collect();
+    Err(Failure(format!(
+        "chart {chart} {version} has no value {} (its values.yaml: {}). A real helm would install \
+         and the chart would ignore it; the sandbox refuses it",
+        described.join(", "),
+        table.source
+    )))
 }
