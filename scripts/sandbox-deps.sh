@@ -16,3 +16,22 @@ if ! command -v kubectl >/dev/null; then
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq kubernetes-client
 fi
+# Upstream schemas the sandbox's API server validates against (crates/sandbox/src/kube/schema.rs):
+# the Kubernetes OpenAPI schemas per version from PyPI kubernetes-validate, and the JSON schemas
+# generated from Istio's (1.18) and cert-manager's (1.11) CRDs from npm @kubernetes-models (the
+# versions pinned here ship them as JSON literals; later ones ship compiled validators only).
+# npm installs into a fixed per-user prefix, where the sandbox looks (MESHCTL_SANDBOX_CRD_SCHEMAS
+# overrides it; MESHCTL_SANDBOX_K8S_SCHEMAS overrides the Kubernetes one).
+if ! python3 -c 'import kubernetes_validate' 2>/dev/null; then
+  echo "installing kubernetes-validate from PyPI" >&2
+  python3 -m pip install --quiet --user 'kubernetes-validate==1.37.0' 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages --user 'kubernetes-validate==1.37.0'
+fi
+npm_prefix="$HOME/.local/share/meshctl-sandbox/npm"
+if ! grep -qs '"version": "4.3.1"' "$npm_prefix/node_modules/@kubernetes-models/cert-manager/package.json" \
+  || ! grep -qs '"version": "2.3.0"' "$npm_prefix/node_modules/@kubernetes-models/istio/package.json"; then
+  echo "installing @kubernetes-models/istio and @kubernetes-models/cert-manager from npm into $npm_prefix" >&2
+  mkdir -p "$npm_prefix"
+  npm install --prefix "$npm_prefix" --no-audit --no-fund --silent \
+    '@kubernetes-models/istio@2.3.0' '@kubernetes-models/cert-manager@4.3.1'
+fi

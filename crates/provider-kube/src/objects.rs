@@ -221,7 +221,11 @@ impl Objects {
             detail: "the object has no apiVersion, kind or metadata.name".into(),
         })?;
         let api = self.api(&reference).await?;
-        let params = PatchParams::apply(FIELD_MANAGER).force();
+        // Strict: a field the kind's schema lacks is refused, not silently dropped (kubectl's
+        // default too).
+        let params = PatchParams::apply(FIELD_MANAGER)
+            .force()
+            .validation_strict();
         let applied = api
             .patch(&reference.name, &params, &Patch::Apply(object))
             .await

@@ -553,24 +553,26 @@ spec:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_001_certificate_becomes_a_tls_secret() {
     let sb = Sandbox::start().await;
-    // cert-manager installed (its controller Deployment), then seed 001's issuer and certificate.
+    // cert-manager installed by the helm stand-in (its CRDs and controller Deployment), then seed
+    // 001's issuer and certificate.
+    sb.kube.ok(&["create", "namespace", "cert-manager"]).await;
+    let helm = std::process::Command::new(env!("CARGO_BIN_EXE_helm"))
+        .args([
+            "install",
+            "cert-manager",
+            "jetstack/cert-manager",
+            "-n",
+            "cert-manager",
+        ])
+        .args(["--version", "v1.14.4", "--set", "installCRDs=true"])
+        .env("KUBECONFIG", &sb.kube.kubeconfig)
+        .output()
+        .expect("the helm stand-in runs");
+    assert!(helm.status.success(), "helm install cert-manager: {helm:?}");
     sb.kube
         .apply(
             "cert-manager.yaml",
             r#"apiVersion: v1
-kind: Namespace
-metadata: {name: cert-manager}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: cert-manager, namespace: cert-manager}
-spec:
-  selector: {matchLabels: {app: cert-manager}}
-  template:
-    metadata: {labels: {app: cert-manager}}
-    spec: {containers: [{name: controller, image: quay.io/jetstack/cert-manager-controller:v1.14.4}]}
----
-apiVersion: v1
 kind: Namespace
 metadata: {name: istio-system}
 ---

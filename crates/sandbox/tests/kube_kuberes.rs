@@ -320,6 +320,22 @@ async fn list_items_of_built_in_types_carry_no_type_meta() {
         .patch("one", &PatchParams::apply("t"), &Patch::Apply(configmap))
         .await
         .expect("configmap applied");
+    // Istio's kinds exist once their CRD does, as on a real cluster.
+    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gateways.networking.istio.io"},
+        "spec": {"group": "networking.istio.io", "scope": "Namespaced",
+            "names": {"kind": "Gateway", "plural": "gateways", "singular": "gateway", "listKind": "GatewayList"},
+            "versions": [{"name": "v1beta1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}});
+    server
+        .store()
+        .create(
+            &Gvr::new("apiextensions.k8s.io", "v1", "customresourcedefinitions"),
+            None,
+            crd,
+            &Default::default(),
+        )
+        .expect("gateway CRD stored");
     let gateway = json!({"apiVersion": "networking.istio.io/v1beta1", "kind": "Gateway",
         "metadata": {"name": "gw", "namespace": "default"}, "spec": {}});
     server

@@ -428,7 +428,11 @@ fn render(
                     ("Order", "orders", true, "acme.cert-manager.io"),
                     ("Challenge", "challenges", true, "acme.cert-manager.io"),
                 ] {
-                    objects.push(standin::crd(group, "v1", kind, plural, namespaced, &labels));
+                    // cert-manager's CRDs serve v1 only (since 1.6).
+                    let served = ["v1".to_string()];
+                    objects.push(standin::crd(
+                        group, &served, "v1", kind, plural, namespaced, &labels,
+                    )?);
                 }
             }
             let base = fullname(release, chart);
@@ -463,8 +467,8 @@ fn render(
         }
         "base" => {
             let labels = json!({"app.kubernetes.io/managed-by": "Helm", "release": release});
-            for (group, version, kind, plural) in standin::ISTIO_CRDS {
-                objects.push(standin::crd(group, version, kind, plural, true, &labels));
+            for entry in standin::ISTIO_CRDS {
+                objects.push(standin::istio_crd(entry, &labels)?);
             }
         }
         "istiod" => {

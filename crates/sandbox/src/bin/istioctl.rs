@@ -21,6 +21,7 @@ mod standin;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use meshctl_sandbox::kube::schema;
 use serde_json::{json, Value};
 use standin::{deep_merge, Cluster, Failure};
 
@@ -178,6 +179,20 @@ fn operator_spec(args: &Args) -> Result<(Value, Value), Failure> {
         }
         standin::apply_set(&mut user, set, false)?;
     }
+    // Upstream's CRD leaves the spec opaque; istioctl's operator API is what refuses a typo.
+    let unknown = schema::istio_operator_unknown_fields(
+        &json!({"kind": "IstioOperator", "spec": user.clone()}),
+    );
+    if !unknown.is_empty() {
+        let listed: Vec<String> = unknown
+            .iter()
+            .map(|f| format!("unknown field {f:?}"))
+            .collect();
+        return Err(Failure(format!(
+            "the IstioOperator given (-f, --set) is not valid: {}: istioctl's operator API (install.istio.io/v1alpha1 IstioOperatorSpec) has no such field",
+            listed.join(", ")
+        )));
+    }
     let profile_name = user["profile"].as_str().unwrap_or("default").to_string();
     let mut spec = profile(&profile_name)?;
     // Gateway lists replace the profile's, as the operator's overlay does for lists.
@@ -197,7 +212,7 @@ fn istio_version(spec: &Value) -> String {
 }
 
 /// Everything an install of the operator (`metadata`, `spec`) creates, in creation order.
-fn render(spec: &Value, metadata: &Value) -> Vec<Value> {
+fn render(spec: &Value, metadata: &Value) -> Result<Vec<Value>, Failure> {
     let namespace = spec["values"]["global"]["istioNamespace"]
         .as_str()
         .unwrap_or("istio-system");
@@ -221,19 +236,10 @@ fn render(spec: &Value, metadata: &Value) -> Vec<Value> {
         .as_bool()
         .unwrap_or(true)
     {
-        for (group, version, kind, plural) in standin::ISTIO_CRDS {
-            objects.push(standin::crd(
-                group,
-                version,
-                kind,
-                plural,
-                true,
-                &with(json!({"operator.istio.io/component": "Base"})),
-            ));
+        let labels = with(json!({"operator.istio.io/component": "Base"}));
+        for entry in standin::ISTIO_CRDS {
+            objects.push(standin::istio_crd(entry, &labels)?);
         }
-        objects.push(crd_for_operator(&with(
-            json!({"operator.istio.io/component": "Base"}),
-        )));
     }
     if spec["components"]["pilot"]["enabled"]
         .as_bool()
@@ -373,7 +379,7 @@ fn render(spec: &Value, metadata: &Value) -> Vec<Value> {
             objects.push(svc);
         }
     }
-    objects
+    Ok(objects)
 }
 
 fn ingress_ports() -> Value {
@@ -391,17 +397,6 @@ fn egress_ports() -> Value {
     ])
 }
 
-fn crd_for_operator(labels: &Value) -> Value {
-    standin::crd(
-        "install.istio.io",
-        "v1alpha1",
-        "IstioOperator",
-        "istiooperators",
-        true,
-        labels,
-    )
-}
-
 fn object_ref(o: &Value) -> Value {
     json!({"apiVersion": o["apiVersion"], "kind": o["kind"], "metadata": {"name": o["metadata"]["name"], "namespace": o["metadata"]["namespace"]}})
 }
@@ -409,7 +404,7 @@ fn object_ref(o: &Value) -> Value {
 fn install(args: &Args) -> Result<(), Failure> {
     let (spec, metadata) = operator_spec(args)?;
     let version = istio_version(&spec);
-    let objects = render(&spec, &metadata);
+    let objects = render(&spec, &metadata)?;
     if args.dry_run {
         for o in &objects {
             print!("---\n{}", serde_yaml::to_string(o).unwrap_or_default());

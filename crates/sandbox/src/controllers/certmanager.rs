@@ -351,7 +351,7 @@ fn issue(
             &WriteOptions {
                 field_manager: Some(MANAGER.to_string()),
                 force: true,
-                dry_run: false,
+                ..WriteOptions::default()
             },
         )
         .map(|_| ())

@@ -19,9 +19,10 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::clock;
 use super::resources::{api_version, Registry, ResourceDef};
+use super::schema::FieldValidation;
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::{success_status, ApiError};
-use super::store::{with_version, Change, PatchKind, Store, WatchFrom, WriteOptions};
+use super::store::{with_version, Change, PatchKind, Store, WarningSink, WatchFrom, WriteOptions};
 
 /// The response body: a whole buffer, or a stream of chunks (watches).
 pub(crate) enum Body {
@@ -465,7 +466,10 @@ fn parse_object(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
     }
 }
 
-fn write_options(query: &HashMap<String, String>, req: &Request<Incoming>) -> WriteOptions {
+fn write_options(
+    query: &HashMap<String, String>,
+    req: &Request<Incoming>,
+) -> Result<WriteOptions, ApiError> {
     let user_agent_manager = req
         .headers()
         .get(hyper::header::USER_AGENT)
@@ -473,7 +477,7 @@ fn write_options(query: &HashMap<String, String>, req: &Request<Incoming>) -> Wr
         .and_then(|ua| ua.split('/').next())
         .filter(|m| !m.is_empty())
         .map(str::to_string);
-    WriteOptions {
+    Ok(WriteOptions {
         field_manager: query
             .get("fieldManager")
             .filter(|m| !m.is_empty())
@@ -481,7 +485,23 @@ fn write_options(query: &HashMap<String, String>, req: &Request<Incoming>) -> Wr
             .or(user_agent_manager),
         dry_run: query.get("dryRun").is_some_and(|v| v == "All"),
         force: truthy(query.get("force")),
+        field_validation: FieldValidation::from_query(
+            query.get("fieldValidation").map(String::as_str),
+        )?,
+        warnings: WarningSink::default(),
+    })
+}
+
+/// Adds a write's warnings as `Warning: 299 - "…"` headers, which kubectl prints as
+/// `Warning: …`.
+fn with_warnings(mut resp: Response<Body>, warnings: &WarningSink) -> Response<Body> {
+    for warning in warnings.take() {
+        let escaped = warning.replace('\\', "\\\\").replace('"', "\\\"");
+        if let Ok(value) = HeaderValue::from_str(&format!("299 - \"{escaped}\"")) {
+            resp.headers_mut().append("Warning", value);
+        }
     }
+    resp
 }
 
 fn wants_table(req: &Request<Incoming>) -> bool {
@@ -522,7 +542,8 @@ async fn serve_resource(
     let gvr = def.gvr();
     let ns = target.namespace.as_deref();
     let table = wants_table(&req);
-    let opts = write_options(query, &req);
+    let opts = write_options(query, &req)?;
+    let warnings = opts.warnings.clone();
     let method = req.method().clone();
     let sub = target.subresource.as_deref();
     if sub == Some("scale") && def.has_scale() {
@@ -538,7 +559,7 @@ async fn serve_resource(
             ));
         }
     }
-    match (method, target.name.as_deref()) {
+    let response = match (method, target.name.as_deref()) {
         (Method::GET, None) => {
             let labels = LabelSelector::parse(query.get("labelSelector").map_or("", |s| s))?;
             let fields = FieldSelector::parse(query.get("fieldSelector").map_or("", |s| s))?;
@@ -659,7 +680,8 @@ async fn serve_resource(
         (m, _) => Err(ApiError::method_not_allowed(format!(
             "the server does not allow this method on the requested resource ({m})"
         ))),
-    }
+    }?;
+    Ok(with_warnings(response, &warnings))
 }
 
 /// An object annotated with this many milliseconds (at most 10 s) is answered that much later

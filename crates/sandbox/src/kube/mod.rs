@@ -12,6 +12,7 @@ pub mod eks_auth;
 mod http;
 mod protobuf;
 pub mod resources;
+pub mod schema;
 mod selector;
 mod ssa;
 pub mod status;

@@ -11,6 +11,7 @@ use tokio::sync::broadcast;
 use super::admission;
 use super::clock;
 use super::resources::{GroupResource, Gvr, Registry, ResourceDef};
+use super::schema::{self, FieldValidation, WriteKind};
 use super::ssa::{self, Scope};
 use super::status::ApiError;
 
@@ -68,6 +69,30 @@ pub struct WriteOptions {
     pub dry_run: bool,
     /// force=true for apply.
     pub force: bool,
+    /// fieldValidation: what unknown fields do (in-process writers default to Strict).
+    pub field_validation: FieldValidation,
+    /// Where the write's warnings go (the HTTP layer sends them as `Warning` headers).
+    pub warnings: WarningSink,
+}
+
+/// Collects a write's warnings (unknown fields dropped under `fieldValidation=Warn`).
+#[derive(Clone, Debug, Default)]
+pub struct WarningSink(Arc<Mutex<Vec<String>>>);
+
+impl WarningSink {
+    fn extend(&self, warnings: Vec<String>) {
+        if let Ok(mut held) = self.0.lock() {
+            held.extend(warnings);
+        }
+    }
+
+    /// The warnings so far.
+    pub fn take(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .map(|mut held| std::mem::take(&mut *held))
+            .unwrap_or_default()
+    }
 }
 
 impl WriteOptions {
@@ -118,6 +143,8 @@ struct WriteCtx {
     dry_run: bool,
     /// True when `new` already carries its managedFields (server-side apply).
     fields_tracked: bool,
+    field_validation: FieldValidation,
+    warnings: WarningSink,
 }
 
 fn namespaces_gr() -> GroupResource {
@@ -311,6 +338,8 @@ impl Store {
             manager: manager_or_default(opts),
             dry_run: opts.dry_run,
             fields_tracked: false,
+            field_validation: opts.field_validation,
+            warnings: opts.warnings.clone(),
         };
         let out = inner.commit(&ctx, None, object, &self.events)?;
         Ok(out)
@@ -359,6 +388,8 @@ impl Store {
             manager: manager_or_default(opts),
             dry_run: opts.dry_run,
             fields_tracked: false,
+            field_validation: opts.field_validation,
+            warnings: opts.warnings.clone(),
         };
         inner.commit(&ctx, Some(old), object, &self.events)
     }
@@ -426,6 +457,21 @@ impl Store {
             if old.is_none() {
                 admission::validate_name(&def, name)?;
             }
+            // The applied configuration is typed against the schema first: unknown fields are
+            // refused in its own wording (Strict) or dropped before they are owned.
+            let mut applied = patch.clone();
+            let crd_schema = inner.crd_schema(&def);
+            let warnings = schema::admit(
+                &def,
+                crd_schema.as_ref(),
+                &ns,
+                name,
+                &mut applied,
+                opts.field_validation,
+                WriteKind::Apply,
+            )?;
+            opts.warnings.extend(warnings);
+            let patch = &applied;
             let scope = scope_for(&def, &sub);
             let now = clock::now_rfc3339();
             let req = ssa::ApplyRequest {
@@ -449,6 +495,8 @@ impl Store {
                 manager,
                 dry_run: opts.dry_run,
                 fields_tracked: true,
+                field_validation: opts.field_validation,
+                warnings: opts.warnings.clone(),
             };
             return inner.commit(&ctx, old, new, &self.events);
         }
@@ -481,6 +529,8 @@ impl Store {
             manager: manager_or_default(opts),
             dry_run: opts.dry_run,
             fields_tracked: false,
+            field_validation: opts.field_validation,
+            warnings: opts.warnings.clone(),
         };
         inner.commit(&ctx, Some(old), new, &self.events)
     }
@@ -498,7 +548,7 @@ impl Store {
         let opts = WriteOptions {
             field_manager: Some(manager.to_string()),
             force,
-            dry_run: false,
+            ..WriteOptions::default()
         };
         self.patch(gvr, namespace, name, None, PatchKind::Apply, applied, &opts)
     }
@@ -1037,6 +1087,17 @@ impl Inner {
                 Some(_) => {}
             }
         }
+        let crd_schema = self.crd_schema(def);
+        let warnings = schema::admit(
+            def,
+            crd_schema.as_ref(),
+            &ctx.namespace,
+            &ctx.name,
+            new,
+            ctx.field_validation,
+            WriteKind::Decode,
+        )?;
+        ctx.warnings.extend(warnings);
         match (def.group.as_str(), def.plural.as_str()) {
             ("", "services") => {
                 let taken = admission::Allocated::from_services(
@@ -1059,6 +1120,18 @@ impl Inner {
             _ => {}
         }
         Ok(())
+    }
+
+    /// The `openAPIV3Schema` the stored CRD of a custom resource gives its version.
+    fn crd_schema(&self, def: &ResourceDef) -> Option<Value> {
+        if !def.from_crd {
+            return None;
+        }
+        let crd = self
+            .objects
+            .get(&crd_gr())?
+            .get(&(String::new(), format!("{}.{}", def.plural, def.group)))?;
+        schema::crd_version_schema(crd, &def.version).cloned()
     }
 
     /// Removes an object from storage and reports it (with a fresh resourceVersion).

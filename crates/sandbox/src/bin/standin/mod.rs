@@ -12,6 +12,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
+use meshctl_sandbox::kube::schema;
 use serde_json::{json, Map, Value};
 
 /// Appends `{"tool":…,"argv":[…],"cwd":…}` to `$MESHCTL_STANDIN_LOG` when it is set, so tests
@@ -256,7 +257,8 @@ impl Cluster {
         let path = object_path(object)?;
         let response = self.request(
             "PATCH",
-            &format!("{path}?fieldManager={manager}&force=true"),
+            // Strict: a field the stand-in writes that the kind lacks is a sandbox bug to see.
+            &format!("{path}?fieldManager={manager}&force=true&fieldValidation=Strict"),
             Some(("application/apply-patch+yaml", object)),
         )?;
         if !response.ok() {
@@ -566,30 +568,71 @@ pub fn parse_duration(text: &str) -> Result<Duration, Failure> {
     Ok(Duration::from_secs_f64(total))
 }
 
-/// A CustomResourceDefinition for `plural.group` with one served version.
+/// Short names upstream CRDs give (`kubectl get vs`), by plural.group.
+const SHORT_NAMES: &[(&str, &[&str])] = &[
+    ("gateways.networking.istio.io", &["gw"]),
+    ("virtualservices.networking.istio.io", &["vs"]),
+    ("destinationrules.networking.istio.io", &["dr"]),
+    ("serviceentries.networking.istio.io", &["se"]),
+    ("workloadentries.networking.istio.io", &["we"]),
+    ("peerauthentications.security.istio.io", &["pa"]),
+    ("requestauthentications.security.istio.io", &["ra"]),
+    ("istiooperators.install.istio.io", &["iop", "io"]),
+    ("certificates.cert-manager.io", &["cert", "certs"]),
+    ("certificaterequests.cert-manager.io", &["cr", "crs"]),
+];
+
+/// An `apiextensions.k8s.io/v1` CustomResourceDefinition for `plural.group` serving `served`
+/// (stored as `storage`), each version with its upstream schema (from `@kubernetes-models`, see
+/// `meshctl_sandbox::kube::schema::upstream_crd_schema`): the API server then validates and
+/// prunes the kind's objects as a real cluster with the upstream CRD would.
 pub fn crd(
     group: &str,
-    version: &str,
+    served: &[String],
+    storage: &str,
     kind: &str,
     plural: &str,
     namespaced: bool,
     labels: &Value,
-) -> Value {
-    json!({
+) -> Result<Value, Failure> {
+    let name = format!("{plural}.{group}");
+    let mut versions = Vec::new();
+    for version in served {
+        let schema = schema::upstream_crd_schema(group, version, kind)?;
+        versions.push(json!({
+            "name": version, "served": true, "storage": version == storage,
+            "schema": {"openAPIV3Schema": schema},
+            "subresources": {"status": {}},
+        }));
+    }
+    let short_names = SHORT_NAMES
+        .iter()
+        .find(|(crd, _)| *crd == name)
+        .map(|(_, short)| short.to_vec())
+        .unwrap_or_default();
+    Ok(json!({
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": format!("{plural}.{group}"), "labels": labels},
+        "metadata": {"name": name, "labels": labels},
         "spec": {
             "group": group,
-            "names": {"kind": kind, "plural": plural, "singular": kind.to_lowercase(), "listKind": format!("{kind}List")},
+            "names": {"kind": kind, "plural": plural, "singular": kind.to_lowercase(), "listKind": format!("{kind}List"), "shortNames": short_names},
             "scope": if namespaced { "Namespaced" } else { "Cluster" },
-            "versions": [{
-                "name": version, "served": true, "storage": true,
-                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
-                "subresources": {"status": {}},
-            }],
+            "versions": versions,
         },
-    })
+    }))
+}
+
+/// Istio's CRD for `(group, storage version, kind, plural)`, serving every version upstream's has.
+pub fn istio_crd(
+    (group, storage, kind, plural): &(&str, &str, &str, &str),
+    labels: &Value,
+) -> Result<Value, Failure> {
+    let mut served = schema::upstream_versions(group, kind);
+    if !served.iter().any(|v| v == storage) {
+        served.push(storage.to_string());
+    }
+    crd(group, &served, storage, kind, plural, true, labels)
 }
 
 /// A single-container Deployment with the given labels and container args.
@@ -669,6 +712,12 @@ pub const ISTIO_CRDS: &[(&str, &str, &str, &str)] = &[
         "requestauthentications",
     ),
     ("telemetry.istio.io", "v1alpha1", "Telemetry", "telemetries"),
+    (
+        "install.istio.io",
+        "v1alpha1",
+        "IstioOperator",
+        "istiooperators",
+    ),
 ];
 
 #[cfg(test)]
