@@ -73,6 +73,8 @@ enum Command {
     Output(commands::output::Args),
     /// Print meshctl's version, commit and the state and plan format versions it reads.
     Version(commands::version::Args),
+    /// Check every host's live traffic path, link by link (exit 0 all good, 2 broken, 1 error).
+    Verify(commands::verify::Args),
 }
 
 /// Runs meshctl on the process's arguments, with the providers `providers` builds.
@@ -107,6 +109,7 @@ pub fn run(providers: &ProviderFactory) -> ExitCode {
         Command::CompleteAddresses(args) => commands::completions::addresses(&args),
         Command::Output(args) => commands::output::run(&args),
         Command::Version(args) => commands::version::run(&args),
+        Command::Verify(args) => commands::verify::run(&args),
     };
     match result {
         Ok(code) => code,

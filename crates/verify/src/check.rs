@@ -1362,7 +1362,8 @@ mod tests {
 
     #[test]
     fn certificates_must_be_issued_lasting_and_covering_the_host() {
-        let cases: [(&str, fn(&mut AcmCertificate)); 3] = [
+        type Change = fn(&mut AcmCertificate);
+        let cases: [(&str, Change); 3] = [
             ("Status", |c| c.status = "PENDING_VALIDATION".into()),
             ("NotAfter", |c| c.not_after_unix = Some(NOW + 10 * 86_400)),
             ("SubjectAlternativeNames", |c| {

@@ -15,9 +15,13 @@ use base64::Engine as _;
 use futures::future::join_all;
 use meshctl_graph::traffic::{Role, TrafficModel};
 use meshctl_model::{Address, Kind};
+use meshctl_provider::StackSettings;
+use meshctl_provider_aws::AwsProvider;
 use meshctl_provider_kube::objects::Objects;
+use meshctl_provider_kube::KubeProvider;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// Why the live world could not be read (verify exits 1: it could not check).
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +72,30 @@ impl Clients {
             acm: aws_sdk_acm::Client::new(config),
             kube,
         }
+    }
+}
+
+impl Clients {
+    /// Clients for the stack's account and cluster, made as the providers make theirs: AWS from
+    /// the standard chain with the stack's region, the cluster from `kube:` and the recorded
+    /// outputs of its `eks_cluster` in `outputs`.
+    pub async fn connect(
+        settings: &StackSettings,
+        outputs: &BTreeMap<Address, BTreeMap<String, Value>>,
+    ) -> Result<Self, ReadError> {
+        let config = meshctl_provider_aws::sdk_config(&settings.region).await;
+        let aws = Arc::new(AwsProvider::with_config(settings.clone(), &config));
+        let kube = KubeProvider::new(settings.clone(), aws)
+            .objects(outputs)
+            .await
+            .map_err(|e| ReadError::Kube {
+                what: "the connection".into(),
+                detail: match &e.help {
+                    Some(help) => format!("{}; {help}", e.message),
+                    None => e.message.clone(),
+                },
+            })?;
+        Ok(Clients::new(&config, kube))
     }
 }
 

@@ -50,7 +50,16 @@ pub struct Args {
     refresh: bool,
     #[command(flatten)]
     var_change: VarChangeArgs,
+    /// After a successful apply, check every host's live traffic path as `meshctl verify` does;
+    /// a broken path fails the apply (exit 7; nothing is undone), one that cannot be checked
+    /// exits 8.
+    #[arg(long)]
+    verify: bool,
 }
+
+/// Exit codes of `apply --verify` when the apply succeeded but the check did not.
+const VERIFY_BROKEN_EXIT: u8 = 7;
+const VERIFY_FAILED_EXIT: u8 = 8;
 
 #[derive(clap::Args)]
 pub struct DestroyArgs {
@@ -116,10 +125,36 @@ pub fn apply(args: &Args, providers: &ProviderFactory) -> Result<ExitCode> {
             )?
         }
     };
+    if args.verify && stack.is_none() {
+        bail!(
+            "--verify needs the stack (-f STACK) to know which paths to check; nothing was changed"
+        )
+    }
     let Some(planned) = planned else {
         return Ok(ExitCode::from(1));
     };
-    execute(planned, &args.run, "apply", args.plan.is_some())
+    let code = execute(planned, &args.run, "apply", args.plan.is_some())?;
+    match &stack {
+        Some(stack) if args.verify && code == ExitCode::SUCCESS => {
+            // The world is as planned; a broken path is reported, never rolled back.
+            match crate::commands::verify::after_apply(stack, &args.state) {
+                Ok(true) => Ok(code),
+                Ok(false) => {
+                    note(
+                        "apply finished, but a traffic path is broken (above); nothing was undone.",
+                    );
+                    Ok(ExitCode::from(VERIFY_BROKEN_EXIT))
+                }
+                Err(error) => {
+                    note(&format!(
+                        "apply finished, but its traffic paths could not be checked: {error:#}"
+                    ));
+                    Ok(ExitCode::from(VERIFY_FAILED_EXIT))
+                }
+            }
+        }
+        _ => Ok(code),
+    }
 }
 
 pub fn destroy(args: &DestroyArgs, providers: &ProviderFactory) -> Result<ExitCode> {

@@ -13,4 +13,5 @@ pub mod show;
 pub mod state;
 pub mod state_transfer;
 pub mod validate;
+pub mod verify;
 pub mod version;
