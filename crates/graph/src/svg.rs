@@ -742,6 +742,47 @@ mod tests {
         assert!(render(&lone).contains("class=\"node\""));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        /// layout-rs asserts on graph shapes it does not expect; any drawing (back edges,
+        /// duplicate links, boxes in no band, long and wide text) must lay out without a panic
+        /// and without overlapping boxes.
+        #[test]
+        fn any_drawing_lays_out(
+            sizes in proptest::collection::vec((0usize..3, 0usize..60, 0usize..4), 1..24),
+            edges in proptest::collection::vec((0usize..24, 0usize..24, 0usize..3), 0..40),
+        ) {
+            let mut drawing = chain();
+            drawing.nodes = sizes
+                .iter()
+                .enumerate()
+                .map(|(i, (band, width, lines))| DrawingNode {
+                    id: format!("n{i}"),
+                    band: (*band < 2).then_some(*band),
+                    heading: "전".repeat(*width / 2),
+                    lines: vec!["x".repeat(*width); *lines],
+                })
+                .collect();
+            drawing.links = edges
+                .iter()
+                .map(|(from, to, status)| link(*from % sizes.len(), *to % sizes.len(), LinkStatus::ALL[*status]))
+                .collect();
+            let placement = place(&drawing);
+            for (i, a) in placement.boxes.iter().enumerate() {
+                proptest::prop_assert!(a.x >= 0.0 && a.x + a.width <= placement.width);
+                for b in &placement.boxes[i + 1..] {
+                    let apart = a.x + a.width <= b.x + 0.01
+                        || b.x + b.width <= a.x + 0.01
+                        || a.y + a.height <= b.y + 0.01
+                        || b.y + b.height <= a.y + 0.01;
+                    proptest::prop_assert!(apart, "{:?} {:?}", a, b);
+                }
+            }
+            let svg = write_svg(&drawing, &placement);
+            proptest::prop_assert!(svg.ends_with("</svg>\n"));
+        }
+    }
+
     #[test]
     fn the_same_drawing_gives_the_same_bytes() {
         assert_eq!(render(&chain()), render(&chain()));
