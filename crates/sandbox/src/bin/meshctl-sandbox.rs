@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use meshctl_sandbox::controllers::targets::TargetHealthCorrection;
 use meshctl_sandbox::controllers::{self, ControllerOptions};
 use meshctl_sandbox::kube::{ApiServer, ApiServerOptions};
 use meshctl_sandbox::{aws_env, FaultProxy, Faults, Moto};
@@ -245,17 +246,18 @@ async fn run(args: Args) -> Result<(), String> {
     server
         .write_kubeconfig(&kubeconfig, None)
         .map_err(|e| e.to_string())?;
-    let controllers = controllers::spawn(
-        server.store(),
-        ControllerOptions {
-            aws_endpoint: Some(moto.url()),
-            region: args.region.clone(),
-            cluster_name: args.cluster_name.clone(),
-            deletion_delay: args.deletion_delay,
-            ..ControllerOptions::default()
-        },
-    )
-    .await;
+    let options = ControllerOptions {
+        aws_endpoint: Some(moto.url()),
+        region: args.region.clone(),
+        cluster_name: args.cluster_name.clone(),
+        deletion_delay: args.deletion_delay,
+        ..ControllerOptions::default()
+    };
+    // The front answers DescribeTargetHealth from the Load Balancer Controller's board.
+    front.add_correction(std::sync::Arc::new(TargetHealthCorrection(
+        options.target_health.clone(),
+    )));
+    let controllers = controllers::spawn(server.store(), options).await;
 
     let path = format!(
         "{}:{}",

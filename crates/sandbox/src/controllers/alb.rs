@@ -9,7 +9,8 @@
 //!
 //! Annotations are read as the real controller (v2) reads them; target group settings
 //! (`target-type`, `backend-protocol`, `healthcheck-*`, `success-codes`) on the backend Service
-//! win over the Ingress's. Not simulated: security groups, target registration, auth actions,
+//! win over the Ingress's. Targets are registered and judged in `targets`. Not simulated:
+//! security groups, auth actions,
 //! certificate discovery by host (an HTTPS listener needs `certificate-arn`).
 
 use std::collections::{BTreeMap, HashMap};
@@ -26,6 +27,7 @@ use super::model::{
     Subnets, TargetGroupModel, INGRESS_TAGS,
 };
 use super::queue::{spawn_queue, Fut2, Next};
+use super::targets::Backend;
 use super::{
     addon_deployment, annotation, deployment_arg, is_deleting, set_finalizer, ControllerOptions,
     INGRESS_FINALIZER, LOAD_BALANCER_CONTROLLER_DEPLOYMENT,
@@ -273,7 +275,16 @@ impl Controller {
                 return Next::After(RETRY);
             }
         };
-        let dns = match self.clients.deploy(&cluster, vpc.as_deref(), &model).await {
+        let dns = match self
+            .clients
+            .deploy(
+                &cluster,
+                vpc.as_deref(),
+                &model,
+                &self.options.target_health,
+            )
+            .await
+        {
             Ok(dns) => dns,
             Err(e) => {
                 for ingress in &live {
@@ -886,6 +897,11 @@ fn target_group(
         port: port as i32,
         target_type: target_type.to_string(),
         health,
+        backend: Backend {
+            namespace: ns.clone(),
+            service: svc_name.to_string(),
+            port: svc_port_id,
+        },
     })
 }
 

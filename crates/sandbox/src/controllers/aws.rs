@@ -19,6 +19,7 @@ use super::model::{
     conditions_key, redirect_key, ActionModel, LbModel, StackTags, Subnets, TargetGroupModel,
     CLUSTER_TAG,
 };
+use super::targets::TargetHealthBoard;
 
 /// The AWS clients the Load Balancer Controller uses, bound to one endpoint and region with
 /// moto's fixed test credentials (never the environment's: the sandbox must not reach AWS).
@@ -390,6 +391,7 @@ impl AwsClients {
         cluster: &str,
         vpc: Option<&str>,
         model: &LbModel,
+        board: &TargetHealthBoard,
     ) -> Result<String, String> {
         let certificates: Vec<String> = model
             .listeners
@@ -470,6 +472,8 @@ impl AwsClients {
                         .await?
                 }
             };
+            // The registration loop (`targets`) registers its targets from now on.
+            board.bind(&arn, model.lb_type, tg);
             tg_arns.insert(tg.name.clone(), arn);
         }
         let tg_arn = |name: &str| tg_arns.get(name).cloned().unwrap_or_default();

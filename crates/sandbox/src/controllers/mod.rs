@@ -26,7 +26,9 @@ mod certmanager;
 mod events;
 mod model;
 mod nlb;
+mod nodes;
 mod queue;
+pub mod targets;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +39,7 @@ use tokio::task::JoinHandle;
 use crate::kube::{Gvr, Store};
 
 pub use aws::{http_client, AwsClients};
+pub(crate) use events::fnv64;
 
 /// The Deployment whose presence switches the AWS Load Balancer Controller simulation on.
 pub const LOAD_BALANCER_CONTROLLER_DEPLOYMENT: &str = "aws-load-balancer-controller";
@@ -61,6 +64,9 @@ pub struct ControllerOptions {
     pub deletion_delay: Duration,
     /// How often everything is reconciled again even without changes (retries, drift).
     pub resync: Duration,
+    /// Registered targets and their health, shared with the front (`FaultProxy::add_correction`
+    /// of a `targets::TargetHealthCorrection`), which answers `DescribeTargetHealth` from it.
+    pub target_health: targets::TargetHealthBoard,
 }
 
 impl Default for ControllerOptions {
@@ -71,6 +77,7 @@ impl Default for ControllerOptions {
             cluster_name: "sandbox".to_string(),
             deletion_delay: Duration::from_secs(1),
             resync: Duration::from_secs(10),
+            target_health: targets::TargetHealthBoard::default(),
         }
     }
 }
@@ -82,7 +89,14 @@ pub async fn spawn(store: Arc<Store>, options: ControllerOptions) -> Vec<JoinHan
     if let Some(endpoint) = &options.aws_endpoint {
         let clients = Arc::new(AwsClients::new(endpoint, &options.region).await);
         handles.push(alb::spawn(store.clone(), clients.clone(), options.clone()));
-        handles.push(nlb::spawn(store, clients, options));
+        handles.push(nlb::spawn(store.clone(), clients.clone(), options.clone()));
+        handles.push(targets::spawn(
+            store.clone(),
+            clients.clone(),
+            options.target_health.clone(),
+            options.resync,
+        ));
+        handles.push(nodes::spawn(store, clients, options));
     }
     handles
 }

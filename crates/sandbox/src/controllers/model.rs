@@ -79,6 +79,8 @@ pub(crate) struct TargetGroupModel {
     /// "instance" or "ip".
     pub target_type: String,
     pub health: HealthCheck,
+    /// The Service port whose nodes or Pods are registered as targets (`targets`).
+    pub backend: super::targets::Backend,
 }
 
 #[derive(Debug, Clone, PartialEq)]

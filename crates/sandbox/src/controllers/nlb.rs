@@ -21,6 +21,7 @@ use super::model::{
     SERVICE_TAGS,
 };
 use super::queue::{spawn_queue, Fut2, Next};
+use super::targets::Backend;
 use super::{
     addon_deployment, annotation, deployment_arg, has_finalizer, is_deleting, set_finalizer,
     ControllerOptions, LOAD_BALANCER_CONTROLLER_DEPLOYMENT, SERVICE_FINALIZER,
@@ -236,7 +237,16 @@ impl Controller {
                 return Next::After(RETRY);
             }
         };
-        let dns = match self.clients.deploy(&cluster, vpc.as_deref(), &model).await {
+        let dns = match self
+            .clients
+            .deploy(
+                &cluster,
+                vpc.as_deref(),
+                &model,
+                &self.options.target_health,
+            )
+            .await
+        {
             Ok(dns) => dns,
             Err(e) => {
                 record(
@@ -382,6 +392,11 @@ pub(crate) fn build_model(service: &Value) -> Result<LbModel, String> {
         target_groups.push(TargetGroupModel {
             name: tg_name.clone(),
             resource_id: format!("{stack}:{number}"),
+            backend: Backend {
+                namespace: ns.clone(),
+                service: name.clone(),
+                port: i64::from(number),
+            },
             protocol: l4.clone(),
             port: tg_port,
             target_type: target_type.to_string(),

@@ -1,7 +1,9 @@
 //! The controllers a cluster runs that need no AWS: the namespace controller empties and removes
 //! Terminating namespaces; workload controllers (Deployments, StatefulSets, DaemonSets,
-//! ReplicaSets) report every replica ready shortly after each change. Service IPs and nodePorts
-//! are allocated at admission (store), where a bad request must fail the write.
+//! ReplicaSets) start a Pod per replica at once (`kube::pods`) and report them and every replica
+//! ready after the rollout delay; the endpoints controller (`kube::endpoints`) follows the ready
+//! Pods. Service IPs and nodePorts are allocated at admission (store), where a bad request must
+//! fail the write.
 //! `spawn_controller` is the plumbing later controllers (AWS Load Balancer Controller,
 //! cert-manager) plug into.
 
@@ -128,7 +130,11 @@ pub(crate) fn spawn_builtin(store: Arc<Store>, delay: Duration) -> Vec<JoinHandl
             }
         },
     );
-    let mut handles = vec![namespaces];
+    let mut handles = vec![
+        namespaces,
+        super::pods::spawn_garbage_collector(store.clone()),
+        super::endpoints::spawn(store.clone()),
+    ];
     handles.extend(workload_controllers(store, delay));
     handles
 }
@@ -142,6 +148,11 @@ fn workload_controllers(store: Arc<Store>, delay: Duration) -> Vec<JoinHandle<()
             spawn_controller(store.clone(), gvr, move |store, ns, name| {
                 let gvr = target.clone();
                 async move {
+                    if let Ok(object) = store.get(&gvr, ns.as_deref(), &name) {
+                        if !object["metadata"]["deletionTimestamp"].is_string() {
+                            super::pods::start_rollout(&store, &gvr, &object);
+                        }
+                    }
                     tokio::time::sleep(delay).await;
                     let Ok(object) = store.get(&gvr, ns.as_deref(), &name) else {
                         return;
@@ -149,6 +160,7 @@ fn workload_controllers(store: Arc<Store>, delay: Duration) -> Vec<JoinHandle<()
                     if object["metadata"]["deletionTimestamp"].is_string() {
                         return;
                     }
+                    super::pods::finish_rollout(&store, &gvr, &object);
                     let status = workload_status(&gvr.resource, &object, &clock::now_rfc3339());
                     if status != object["status"] {
                         // A concurrent delete or update is fine: the next event reconciles again.

@@ -126,9 +126,11 @@ where
     }
 }
 
-/// The sandbox with moto and the add-on controllers running.
+/// The sandbox with moto and the add-on controllers running; `aws` goes through the front, as
+/// meshctl does against `meshctl-sandbox`.
 pub struct Sandbox {
     pub moto: Moto,
+    pub front: meshctl_sandbox::FaultProxy,
     pub kube: Kube,
     pub aws: Aws,
     _controllers: Vec<tokio::task::JoinHandle<()>>,
@@ -136,25 +138,33 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub async fn start() -> Self {
+        Self::start_for("unused-default").await
+    }
+
+    /// `start`, for the EKS cluster `cluster_name`: the Nodes are those of its nodegroups in moto.
+    pub async fn start_for(cluster_name: &str) -> Self {
         kubectl_path();
         let moto = tokio::task::spawn_blocking(start_moto)
             .await
             .expect("moto start task");
         let kube = Kube::start().await;
-        let controllers = controllers::spawn(
-            kube.server.store(),
-            ControllerOptions {
-                aws_endpoint: Some(moto.url()),
-                region: REGION.to_string(),
-                cluster_name: "unused-default".to_string(),
-                deletion_delay: Duration::from_secs(1),
-                resync: Duration::from_secs(5),
-            },
-        )
-        .await;
-        let aws = Aws::new(&moto.url()).await;
+        let options = ControllerOptions {
+            aws_endpoint: Some(moto.url()),
+            region: REGION.to_string(),
+            cluster_name: cluster_name.to_string(),
+            deletion_delay: Duration::from_secs(1),
+            resync: Duration::from_secs(5),
+            ..ControllerOptions::default()
+        };
+        let front = meshctl_sandbox::FaultProxy::start_front(&moto.url(), 1).expect("the front");
+        front.add_correction(std::sync::Arc::new(
+            controllers::targets::TargetHealthCorrection(options.target_health.clone()),
+        ));
+        let controllers = controllers::spawn(kube.server.store(), options).await;
+        let aws = Aws::new(&front.url()).await;
         Self {
             moto,
+            front,
             kube,
             aws,
             _controllers: controllers,
