@@ -166,7 +166,7 @@ fn assert_batched(what: &str, bounds: &Bounds, calls: &HashMap<String, u64>, out
 }
 
 #[test]
-fn a_thousand_records_in_one_zone_refresh_by_the_page() {
+fn a_thousand_records_in_one_zone_apply_refresh_and_destroy_in_batches() {
     let rt = runtime();
     let moto = Moto::start().expect("moto_server must be installed: pip install 'moto[server]'");
     let config = sdk_config(&rt, &moto.url());
@@ -282,8 +282,20 @@ fn a_thousand_records_in_one_zone_refresh_by_the_page() {
         "drift took {drift_time:?}"
     );
 
-    // Destroy removes every record in a few batches: the changed one as it is now, and the
-    // deleted one is already gone.
+    // Apply puts both back: the changed one rewritten, the deleted one created again (moto
+    // refused that until the sandbox corrected it).
+    let (repaired, _, calls) = counted(&proxy, &stack_file, &state, &["apply", "--auto-approve"]);
+    assert_exit(&repaired, 0, "apply after the drift");
+    assert!(
+        calls
+            .get("ChangeResourceRecordSets")
+            .is_some_and(|n| *n <= 2),
+        "a request each at most: {calls:?}"
+    );
+    let (clean, _, _) = counted(&proxy, &stack_file, &state, &["drift"]);
+    assert_exit(&clean, 0, "drift after the repair");
+
+    // Destroy removes every record in a few batches.
     let (destroyed, destroy_time, calls) =
         counted(&proxy, &stack_file, &state, &["destroy", "--auto-approve"]);
     assert_exit(&destroyed, 0, "destroy of the records");

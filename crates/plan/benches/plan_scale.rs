@@ -72,7 +72,7 @@ impl Fixture {
     fn new(size: usize) -> Self {
         Fixture {
             size,
-            source: SourceFile::new("scale.yaml", mixed_stack::mixed_stack(size)),
+            source: SourceFile::new("scale.yaml", mixed_stack::mixed_stack(size, 0)),
             prior: std::cell::OnceCell::new(),
         }
     }

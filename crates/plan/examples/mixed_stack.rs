@@ -1,6 +1,7 @@
 //! Prints a generated mixed stack of N resources (default 10,000), the one `plan_scale` benchmarks,
 //! for timing the meshctl binary on it: `cargo run --release -p meshctl-plan --example
-//! mixed_stack -- 10000 > scale.yaml`.
+//! mixed_stack -- 10000 > scale.yaml`; `-- 5000 2500` makes 2,500 of them DNS records
+//! (scripts/apply-at-scale.sh).
 
 #[path = "../benches/support/mixed_stack.rs"]
 mod mixed_stack;
@@ -23,7 +24,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let text = mixed_stack::mixed_stack(resources);
+    let records = match std::env::args()
+        .nth(2)
+        .map(|n| n.replace(['_', ','], "").parse())
+    {
+        None => 0,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => {
+            eprintln!("usage: mixed_stack [RESOURCES [RECORDS]]: whole numbers");
+            return ExitCode::from(2);
+        }
+    };
+    let text = mixed_stack::mixed_stack(resources, records);
     match std::io::stdout().lock().write_all(text.as_bytes()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -78,10 +78,22 @@ pub const SERVICE_RESOURCES: usize = 4;
 
 /// A valid stack of exactly `resources` resources (at least `HEADER_RESOURCES`): the header, as
 /// many services as fit, and a namespace for each resource left over. Even services' records
-/// alias the ALB; odd ones are CNAMEs.
-pub fn mixed_stack(resources: usize) -> String {
-    let services = resources.saturating_sub(HEADER_RESOURCES) / SERVICE_RESOURCES;
-    let spare = resources.saturating_sub(HEADER_RESOURCES + services * SERVICE_RESOURCES);
+/// alias the ALB; odd ones are CNAMEs. With `records` above 0, at least that many are
+/// dns_records: fewer services, and A records in the zone for those they do not bring (the
+/// apply-at-scale run: 5,000 resources, 2,500 records).
+pub fn mixed_stack(resources: usize, records: usize) -> String {
+    let room = resources.saturating_sub(HEADER_RESOURCES);
+    // Each service brings one record: with `extra` records besides, s services and extra
+    // records fill s * SERVICE_RESOURCES + extra = room, where s + extra = records.
+    let services = if records == 0 {
+        room / SERVICE_RESOURCES
+    } else {
+        (room.saturating_sub(records) / (SERVICE_RESOURCES - 1)).min(records)
+    };
+    let extra = records
+        .saturating_sub(services)
+        .min(room - services * SERVICE_RESOURCES);
+    let spare = room - services * SERVICE_RESOURCES - extra;
     let mut text = String::with_capacity(HEADER.len() + services * (SERVICE.len() + 16));
     text.push_str(HEADER);
     for i in 0..services {
@@ -92,6 +104,14 @@ pub fn mixed_stack(resources: usize) -> String {
             "type: CNAME, values: [lb.example.net], ttl: 300"
         };
         text.push_str(&SERVICE.replace('#', &number).replace('@', target));
+    }
+    for i in 0..extra {
+        text.push_str(&format!(
+            "  - {{ kind: dns_record, name: extra-{i}, zone: public, record: \"x{i}.${{var.domain}}\", type: A, values: [10.{}.{}.{}], ttl: 60 }}\n",
+            i / 65536 % 256,
+            i / 256 % 256,
+            i % 256
+        ));
     }
     for i in 0..spare {
         text.push_str(&format!("  - {{ kind: namespace, name: spare-{i} }}\n"));

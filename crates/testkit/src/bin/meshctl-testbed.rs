@@ -1,10 +1,12 @@
 //! `meshctl-testbed`: the meshctl command line with the fake cloud as its only provider, for tests
 //! that run whole applies in a separate process (and kill them). The cloud lives in the file named
-//! by `MESHCTL_FAKE_CLOUD` (in memory without it); `MESHCTL_FAKE_LATENCY_MS` slows every call;
+//! by `MESHCTL_FAKE_CLOUD` (in memory without it); `MESHCTL_FAKE_LATENCY_MS` slows every call
+//! (`40`), or every call and some kinds' creates, updates and deletes by their own latency
+//! (`40,eks_cluster=11000,nodegroup=4000`: how long each takes in AWS, for a run at scale);
 //! `MESHCTL_FAKE_FAIL=kind.name:op,...` makes those calls fail permanently (op: create, read,
 //! update, delete).
 
-use meshctl_model::Address;
+use meshctl_model::{Address, Kind};
 use meshctl_testkit::{FakeCloud, FakeProvider, Op};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -21,11 +23,11 @@ fn main() -> ExitCode {
         },
         None => FakeCloud::new(),
     };
-    if let Some(ms) = std::env::var("MESHCTL_FAKE_LATENCY_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        cloud.set_latency(Duration::from_millis(ms));
+    if let Ok(latencies) = std::env::var("MESHCTL_FAKE_LATENCY_MS") {
+        if let Err(bad) = set_latencies(&cloud, &latencies) {
+            eprintln!("error: MESHCTL_FAKE_LATENCY_MS entry `{bad}` is not MS or KIND=MS");
+            return ExitCode::from(1);
+        }
     }
     for spec in std::env::var("MESHCTL_FAKE_FAIL")
         .unwrap_or_default()
@@ -53,4 +55,29 @@ fn main() -> ExitCode {
     let mut providers = meshctl::Providers::new();
     providers.register(Arc::new(FakeProvider::new(cloud)));
     meshctl::run(&move |_: &meshctl::StackSettings| providers.clone())
+}
+
+/// Applies `MESHCTL_FAKE_LATENCY_MS`: `MS` for every call, `KIND=MS` for that kind's changes.
+/// Returns the entry it cannot read.
+fn set_latencies(cloud: &FakeCloud, spec: &str) -> Result<(), String> {
+    for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (kind, ms) = match entry.split_once('=') {
+            Some((kind, ms)) => (Some(kind), ms),
+            None => (None, entry),
+        };
+        let latency = ms
+            .parse()
+            .map(Duration::from_millis)
+            .map_err(|_| entry.to_string())?;
+        match kind {
+            None => cloud.set_latency(latency),
+            Some(name) => {
+                let kind = Kind::parse(name).ok_or_else(|| entry.to_string())?;
+                for op in [Op::Create, Op::Update, Op::Delete] {
+                    cloud.set_kind_latency(kind, op, latency);
+                }
+            }
+        }
+    }
+    Ok(())
 }
