@@ -76,6 +76,7 @@ impl Steps {
             resource: None,
             message,
             help: None,
+            settling: false,
         });
         let last = self.steps.len() - 1;
         &mut self.steps[last]
@@ -112,6 +113,12 @@ impl Step {
 
     fn help(&mut self, help: impl Into<String>) -> &mut Self {
         self.help = Some(help.into());
+        self
+    }
+
+    /// Broken as a rollout in progress looks (`Step::settling`).
+    fn settling(&mut self, settling: bool) -> &mut Self {
+        self.settling = settling;
         self
     }
 }
@@ -617,6 +624,7 @@ fn targets_healthy(entry: &Entry, group: &TargetGroup, steps: &mut Steps) {
         .object(object)
         .field("TargetHealth")
         .resource(&entry.balancer)
+        .settling(true)
         .help("the gateway pods are not ready, or the health check is on the wrong port: see the checks below");
 }
 
@@ -650,6 +658,7 @@ fn serves(
                     "gateway pods ready",
                     format!("0 of {} replicas ready", deployment.replicas),
                 )
+                .settling(deployment.replicas > 0)
                 .object(deployment_name)
                 .field(if deployment.replicas == 0 {
                     "spec.replicas"
@@ -984,6 +993,7 @@ fn reaches(hop: &DestinationHop, snapshot: &Snapshot, steps: &mut Steps) {
                 .broken("ready endpoints", format!("{object} has no ready endpoints ({not_ready} not ready)"))
                 .object(endpoints_object)
                 .field("subsets[].addresses")
+                .settling(not_ready > 0)
                 .help(format!("the app's pods are not ready, or {object}'s selector matches none: kubectl -n {} get pods -l {}", hop.namespace, selector_text(&service.selector)));
         }
     }

@@ -43,6 +43,10 @@ pub struct Step {
     /// What to do, for a broken step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub help: Option<String>,
+    /// Broken in a way a rollout in progress looks (targets not yet healthy, replicas or
+    /// endpoints not yet ready): `apply --verify` looks again for a while before reporting it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub settling: bool,
 }
 
 /// One host's path.
@@ -82,6 +86,15 @@ impl Report {
     /// Whether some host's path is broken (exit 2).
     pub fn broken(&self) -> bool {
         self.hosts.iter().any(|h| h.status == Status::Broken)
+    }
+
+    /// Whether every broken step may still be settling (see `Step::settling`).
+    pub fn only_settling(&self) -> bool {
+        self.hosts
+            .iter()
+            .flat_map(|h| &h.steps)
+            .filter(|s| s.status == Status::Broken)
+            .all(|s| s.settling)
     }
 
     /// The status of each link of the traffic model (`graph --format svg` colours by it).

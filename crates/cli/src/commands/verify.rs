@@ -8,6 +8,7 @@ use crate::input::{use_color, StackArgs};
 use crate::state_access::StateArgs;
 use anyhow::{anyhow, bail, Result};
 use clap::ValueEnum;
+use meshctl_graph::traffic::TrafficModel;
 use meshctl_model::record::NodeRecord;
 use meshctl_model::stack::{Backend as StackBackend, Header};
 use meshctl_model::{Address, Stack};
@@ -26,12 +27,19 @@ const ALL_GOOD: u8 = 0;
 const COULD_NOT_CHECK: u8 = 1;
 const BROKEN: u8 = 2;
 
+/// How long `apply --verify` waits for targets, pods and endpoints still settling (an ALB marks
+/// a new target healthy after its healthy-threshold of checks: 5 × 15 s by default).
+const SETTLE_FOR: std::time::Duration = std::time::Duration::from_secs(120);
+const SETTLE_POLL: std::time::Duration = std::time::Duration::from_secs(5);
+
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Text,
     /// The document of docs/verify.md.
     Json,
     Markdown,
+    /// The traffic picture (as `graph --format svg`), each link coloured by this run.
+    Svg,
 }
 
 #[derive(clap::Args)]
@@ -46,11 +54,15 @@ pub struct Args {
 
 pub fn run(args: &Args) -> Result<ExitCode> {
     match verify(&args.stack, &args.state) {
-        Ok(report) => {
+        Ok((report, model)) => {
             let text = match args.format {
                 Format::Text => render::text(&report, use_color(std::io::stdout().is_terminal())),
                 Format::Json => render::json(&report) + "\n",
                 Format::Markdown => render::markdown(&report),
+                Format::Svg => meshctl_graph::picture::render_svg(
+                    &model,
+                    &crate::commands::graph::picture_statuses(&report.links),
+                ),
             };
             crate::output::print(&text)?;
             Ok(ExitCode::from(if report.broken() {
@@ -69,14 +81,22 @@ pub fn run(args: &Args) -> Result<ExitCode> {
 /// `apply --verify`: verifies after a successful apply. `Ok(true)` when every path works; a
 /// broken path is printed (text) and is `Ok(false)`.
 pub fn after_apply(stack: &StackArgs, state: &StateArgs) -> Result<bool> {
-    let report = verify(stack, state)?;
+    // Right after an apply, new targets are still in their first health checks and new pods
+    // starting: what looks like a rollout in progress is looked at again for a while.
+    let started = Instant::now();
+    let (mut report, _) = verify(stack, state)?;
+    while report.broken() && report.only_settling() && started.elapsed() < SETTLE_FOR {
+        std::thread::sleep(SETTLE_POLL);
+        report = verify(stack, state)?.0;
+    }
     let text = render::text(&report, use_color(std::io::stdout().is_terminal()));
     crate::output::print(&format!("\nVerifying the traffic paths:\n{text}"))?;
     Ok(!report.broken())
 }
 
-/// Reads the world, checks every path, and keeps the report for the picture.
-fn verify(stack_args: &StackArgs, state_args: &StateArgs) -> Result<Report> {
+/// Reads the world, checks every path, and keeps the report for the picture; with the traffic
+/// model it checked.
+fn verify(stack_args: &StackArgs, state_args: &StateArgs) -> Result<(Report, TrafficModel)> {
     let stack = load(stack_args)?;
     let header = &stack.header;
     let state = state_args.open_read_only(
@@ -138,7 +158,7 @@ fn verify(stack_args: &StackArgs, state_args: &StateArgs) -> Result<Report> {
         // The check itself worked: its result still counts.
         crate::output::errln!("warning: {error:#}");
     }
-    Ok(report)
+    Ok((report, model))
 }
 
 fn load(args: &StackArgs) -> Result<Stack> {
@@ -174,7 +194,6 @@ pub fn last_report_path(header: &Header, stack: &StackArgs, state: &StateArgs) -
 
 /// Each traffic-model link's status in the stack's last verify report (link id → status), or
 /// `None` when verify has not run for it: what `graph --format svg` colours by.
-#[allow(dead_code)] // The picture's colours; `graph --format svg` is being written to read it.
 pub fn last_link_status(
     stack: &StackArgs,
     state: &StateArgs,
