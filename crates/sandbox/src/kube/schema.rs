@@ -490,14 +490,14 @@ impl<'s> Walk<'s> {
                         .get_mut(&name)
                         .map(|child| self.node(child_schema, child, path));
                     if matches!(keep, Some(Keep::Drop)) && self.prune {
-                        fields.remove(&name);
+                        fields.shift_remove(&name);
                     }
                 }
                 None if open => {}
                 None => {
                     if self.prune {
                         self.findings.unknown.push(path.clone());
-                        fields.remove(&name);
+                        fields.shift_remove(&name);
                     }
                 }
             }
@@ -547,6 +547,7 @@ pub fn admit(
             return Err(ApiError::bad_request("the object is not a JSON object"));
         };
         // apiVersion, kind and metadata are the server's, whatever the CRD says.
+        let order: Vec<String> = fields.keys().cloned().collect();
         let mut meta = fields.remove("metadata").unwrap_or_else(|| json!({}));
         let type_meta: Vec<(String, Value)> = ["apiVersion", "kind"]
             .iter()
@@ -562,6 +563,15 @@ pub fn admit(
         if let Some(fields) = object.as_object_mut() {
             fields.extend(type_meta);
             fields.insert("metadata".into(), meta);
+            // Back in the order they came (pruned fields stay out).
+            let mut ordered = Map::new();
+            for key in order {
+                if let Some(v) = fields.shift_remove(&key) {
+                    ordered.insert(key, v);
+                }
+            }
+            ordered.append(fields);
+            *fields = ordered;
         }
     } else {
         let Some(schema) = k8s.for_kind(&def.group, &def.version, &def.kind) else {
@@ -892,4 +902,103 @@ pub fn istio_operator_unknown_fields(object: &Value) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn custom_resource_def() -> ResourceDef {
+        ResourceDef {
+            group: "example.io".into(),
+            version: "v1".into(),
+            plural: "widgets".into(),
+            singular: "widget".into(),
+            kind: "Widget".into(),
+            namespaced: true,
+            short_names: Vec::new(),
+            has_status: true,
+            categories: Vec::new(),
+            from_crd: true,
+        }
+    }
+
+    fn widget_schema() -> Value {
+        json!({"type": "object", "properties": {
+            "spec": {"type": "object", "properties": {
+                "size": {"type": "integer"},
+                "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+                "closed": {"type": "object"},
+            }},
+        }})
+    }
+
+    fn widget() -> Value {
+        json!({"apiVersion": "example.io/v1", "kind": "Widget",
+               "metadata": {"name": "w", "namespace": "default"},
+               "spec": {"size": 1, "colour": "red", "free": {"any": {"thing": 1}},
+                        "closed": {"gone": true}}})
+    }
+
+    #[test]
+    fn structural_schemas_prune_unknown_fields_and_keep_preserved_ones() {
+        let mut object = widget();
+        let warnings = admit(
+            &custom_resource_def(),
+            Some(&widget_schema()),
+            "default",
+            "w",
+            &mut object,
+            FieldValidation::Warn,
+            WriteKind::Decode,
+        )
+        .expect("admitted");
+        assert_eq!(
+            object["spec"],
+            json!({"size": 1, "free": {"any": {"thing": 1}}, "closed": {}})
+        );
+        assert_eq!(
+            warnings,
+            vec![
+                "unknown field \"spec.colour\"".to_string(),
+                "unknown field \"spec.closed.gone\"".to_string()
+            ]
+        );
+        assert_eq!(object["metadata"]["name"], "w");
+        assert_eq!(object["apiVersion"], "example.io/v1");
+    }
+
+    #[test]
+    fn strict_refuses_in_the_servers_words() {
+        let err = admit(
+            &custom_resource_def(),
+            Some(&widget_schema()),
+            "default",
+            "w",
+            &mut widget(),
+            FieldValidation::Strict,
+            WriteKind::Apply,
+        )
+        .expect_err("refused");
+        assert_eq!(err.code, 400);
+        assert_eq!(
+            err.message,
+            "failed to create typed patch object (default/w; example.io/v1, Kind=Widget): .spec.colour: field not declared in schema\n.spec.closed.gone: field not declared in schema"
+        );
+    }
+
+    #[test]
+    fn objects_the_generator_left_without_fields_preserve_them() {
+        let mut schema = json!({"type": "object", "properties": {
+            "spec": {"type": "object", "properties": {"patch": {"type": "object", "properties": {}}}},
+        }});
+        mark_preserved(&mut schema);
+        assert_eq!(
+            schema["properties"]["spec"]["properties"]["patch"],
+            json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true})
+        );
+        assert!(schema["properties"]["spec"]
+            .get("x-kubernetes-preserve-unknown-fields")
+            .is_none());
+    }
 }
