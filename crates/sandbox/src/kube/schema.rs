@@ -394,7 +394,8 @@ impl<'s> Walk<'s> {
                 .filter(|b| self.branch_holds(b, value))
                 .count();
             // Built-in int-or-string types are `oneOf` string/integer; both fit a null.
-            if holding != 1 && !(holding > 1 && !self.structural) {
+            let fits = holding == 1 || (holding > 1 && !self.structural);
+            if !fits {
                 let p = dotted(path);
                 self.invalid(
                     path,
@@ -429,31 +430,29 @@ impl<'s> Walk<'s> {
         }
         match value {
             Value::Object(fields) => self.object(schema, fields, path),
-            Value::Array(items) => {
-                if schema["items"].is_object() {
-                    // Server-side apply names elements of keyed lists by their keys (a built-in
-                    // list's patch merge key counts as one, as structured-merge-diff makes it).
-                    let mut keys: Vec<&str> = schema["x-kubernetes-list-map-keys"]
-                        .as_array()
-                        .map(|ks| ks.iter().filter_map(Value::as_str).collect())
-                        .unwrap_or_default();
-                    if keys.is_empty() {
-                        keys.extend(schema["x-kubernetes-patch-merge-key"].as_str());
-                    }
-                    let mut index = 0;
-                    items.retain_mut(|item| {
-                        let selector = (!keys.is_empty()).then(|| {
-                            let parts: Vec<String> =
-                                keys.iter().map(|k| format!("{k}={}", item[*k])).collect();
-                            format!("[{}]", parts.join(","))
-                        });
-                        path.push(Step::Item(index, selector));
-                        index += 1;
-                        let keep = self.node(&schema["items"], item, path);
-                        path.pop();
-                        matches!(keep, Keep::Yes) || !self.prune
-                    });
+            Value::Array(items) if schema["items"].is_object() => {
+                // Server-side apply names elements of keyed lists by their keys (a built-in
+                // list's patch merge key counts as one, as structured-merge-diff makes it).
+                let mut keys: Vec<&str> = schema["x-kubernetes-list-map-keys"]
+                    .as_array()
+                    .map(|ks| ks.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                if keys.is_empty() {
+                    keys.extend(schema["x-kubernetes-patch-merge-key"].as_str());
                 }
+                let mut index = 0;
+                items.retain_mut(|item| {
+                    let selector = (!keys.is_empty()).then(|| {
+                        let parts: Vec<String> =
+                            keys.iter().map(|k| format!("{k}={}", item[*k])).collect();
+                        format!("[{}]", parts.join(","))
+                    });
+                    path.push(Step::Item(index, selector));
+                    index += 1;
+                    let keep = self.node(&schema["items"], item, path);
+                    path.pop();
+                    matches!(keep, Keep::Yes) || !self.prune
+                });
             }
             _ => {}
         }
