@@ -257,6 +257,10 @@ async fn run(args: Args) -> Result<(), String> {
     front.add_correction(std::sync::Arc::new(TargetHealthCorrection(
         options.target_health.clone(),
     )));
+    // moto deletes a nodegroup at once; EKS has removed its Nodes by then.
+    front.add_correction(std::sync::Arc::new(controllers::nodes::NodegroupDeletion(
+        server.store(),
+    )));
     let controllers = controllers::spawn(server.store(), options).await;
 
     let path = format!(

@@ -24,9 +24,10 @@ mod alb;
 mod aws;
 mod certmanager;
 mod events;
+mod frontend;
 mod model;
 mod nlb;
-mod nodes;
+pub mod nodes;
 mod queue;
 pub mod targets;
 

@@ -5,6 +5,10 @@
 //! aws:///ZONE/i-…` and the nodegroup labels. When a nodegroup goes, its instances are
 //! terminated and its Nodes deleted, so a destroy leaves moto as it was (terminated instances
 //! stay listed, as in EC2). Polls moto every second: moto's EKS has no events.
+//!
+//! EKS drains and removes a nodegroup's Nodes before `DeleteNodegroup` is done, while moto deletes
+//! the nodegroup at once; so the front's [`NodegroupDeletion`] removes the Nodes as the deletion
+//! is answered, and the poll then terminates the instances.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -28,6 +32,37 @@ const CLUSTER_TAG: &str = "eks:cluster-name";
 const NODEGROUP_LABEL: &str = "eks.amazonaws.com/nodegroup";
 /// At most this many nodes per nodegroup, whatever its desired size (the sandbox is small).
 const MAX_NODES: i64 = 5;
+
+/// The front's correction that removes a nodegroup's Nodes as moto answers its deletion.
+pub struct NodegroupDeletion(pub Arc<Store>);
+
+impl crate::front::Correction for NodegroupDeletion {
+    fn correct(
+        &self,
+        call: &crate::front::Call,
+        reply: crate::front::Reply,
+    ) -> crate::front::Reply {
+        if call.service != "eks"
+            || call.method != hyper::Method::DELETE
+            || !reply.status.is_success()
+        {
+            return reply;
+        }
+        let parts: Vec<&str> = call.uri.path().trim_matches('/').split('/').collect();
+        if let ["clusters", _, "node-groups", nodegroup] = parts.as_slice() {
+            for node in self.0.list(&nodes(), None).unwrap_or_default() {
+                if node["metadata"]["labels"][NODEGROUP_LABEL] == *nodegroup {
+                    if let Some(name) = node["metadata"]["name"].as_str() {
+                        let _ =
+                            self.0
+                                .delete(&nodes(), None, name, &WriteOptions::manager(MANAGER));
+                    }
+                }
+            }
+        }
+        reply
+    }
+}
 
 fn nodes() -> Gvr {
     Gvr::new("", "v1", "nodes")

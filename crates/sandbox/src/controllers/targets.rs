@@ -99,6 +99,9 @@ struct BoardState {
 pub struct TargetHealthBoard {
     state: Arc<Mutex<BoardState>>,
     store: Arc<OnceLock<Arc<Store>>>,
+    /// Wakes the registration loop when a target group is bound, so its targets are registered
+    /// at once rather than at the next tick.
+    bound: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for TargetHealthBoard {
@@ -165,6 +168,8 @@ impl TargetHealthBoard {
         group.target_type = tg.target_type.clone();
         group.backend = Some(tg.backend.clone());
         group.health = health;
+        drop(state);
+        self.bound.notify_one();
     }
 
     fn forget(&self, arn: &str) {
@@ -549,6 +554,7 @@ pub(crate) fn spawn(
                     Err(_) => {}
                 },
                 _ = ticker.tick() => {}
+                _ = board.bound.notified() => {}
             }
             // Let a burst of changes (a rollout) settle into one pass.
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -131,8 +131,11 @@ pub fn resolve_target_port(service_port: &Value, pod: &Value) -> Option<i64> {
     }
 }
 
-/// The Service's ports as this Pod serves them: `(name, port, protocol)`.
-fn pod_ports(service: &Value, pod: &Value) -> Vec<(Option<String>, i64, String)> {
+/// A Service's ports as one Pod serves them: `(name, port, protocol)`.
+type PodPorts = Vec<(Option<String>, i64, String)>;
+
+/// The Service's ports as this Pod serves them.
+fn pod_ports(service: &Value, pod: &Value) -> PodPorts {
     service["spec"]["ports"]
         .as_array()
         .into_iter()
@@ -207,7 +210,7 @@ fn put(store: &Store, gvr: &Gvr, namespace: &str, object: Value, compare: &[&str
 
 fn write_endpoints(store: &Store, namespace: &str, service: &Value, selected: &[&Value]) {
     // One subset per distinct port list (Pods naming their ports differently land apart).
-    let mut subsets: Vec<(Vec<(Option<String>, i64, String)>, Vec<Value>, Vec<Value>)> = Vec::new();
+    let mut subsets: Vec<(PodPorts, Vec<Value>, Vec<Value>)> = Vec::new();
     for pod in selected {
         let ports = pod_ports(service, pod);
         if ports.is_empty() {
