@@ -24,7 +24,6 @@ mod alb;
 mod aws;
 mod certmanager;
 mod events;
-mod frontend;
 mod model;
 mod nlb;
 pub mod nodes;
