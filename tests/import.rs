@@ -304,3 +304,434 @@ fn refused_when_there_is_no_such_object_of_the_kind() {
         show(&state)
     );
 }
+
+impl Trial {
+    fn route53(&self) -> aws_sdk_route53::Client {
+        aws_sdk_route53::Client::new(&self.config)
+    }
+
+    /// The registrar's zone for example.com, its id without `/hostedzone/`.
+    fn zone_id(&self) -> String {
+        support::zone_id(&self.rt, &self.config, "example.com")
+            .trim_start_matches("/hostedzone/")
+            .to_string()
+    }
+
+    /// The AWS tags of the hosted zone, by key.
+    fn zone_tags(&self, zone: &str) -> Vec<String> {
+        let tags = self
+            .rt
+            .block_on(
+                self.route53()
+                    .list_tags_for_resource()
+                    .resource_type(aws_sdk_route53::types::TagResourceType::Hostedzone)
+                    .resource_id(zone)
+                    .send(),
+            )
+            .unwrap();
+        tags.resource_tag_set()
+            .map(|s| {
+                s.tags()
+                    .iter()
+                    .filter_map(|t| t.key())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+const ZONE: &str =
+    "  - kind: route53_zone\n    name: example\n    domain: example.com\n    existing: false\n";
+
+#[test]
+#[ignore = "written at the end of a session and not yet seen passing: run with --ignored"]
+fn route53_zone() {
+    let trial = Trial::new();
+    let zone = trial.zone_id();
+    trial.write_stack(ZONE);
+    trial.import("route53_zone.example", &zone);
+    assert_eq!(
+        trial.objects("route53_zone.example"),
+        [format!("route53:hosted-zone {zone}")]
+    );
+    assert_eq!(
+        trial.record("route53_zone.example")["outputs"]["zone_id"],
+        zone.as_str()
+    );
+    assert!(trial.zone_tags(&zone).is_empty(), "the import wrote no tag");
+    let (action, fields) = trial.planned("route53_zone.example");
+    assert_eq!(
+        (action.as_str(), fields.len()),
+        ("no-op", 0),
+        "the stack says what the zone is"
+    );
+}
+
+#[test]
+#[ignore = "written at the end of a session and not yet seen passing: run with --ignored"]
+fn dns_record() {
+    use aws_sdk_route53::types::{
+        Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+    };
+    let trial = Trial::new();
+    let zone = trial.zone_id();
+    let set = ResourceRecordSet::builder()
+        .name("api.example.com")
+        .r#type(RrType::A)
+        .ttl(300)
+        .resource_records(ResourceRecord::builder().value("10.0.0.1").build().unwrap())
+        .build()
+        .unwrap();
+    trial
+        .rt
+        .block_on(
+            trial
+                .route53()
+                .change_resource_record_sets()
+                .hosted_zone_id(&zone)
+                .change_batch(
+                    ChangeBatch::builder()
+                        .changes(
+                            Change::builder()
+                                .action(ChangeAction::Create)
+                                .resource_record_set(set)
+                                .build()
+                                .unwrap(),
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .send(),
+        )
+        .unwrap();
+    trial.write_stack(&format!(
+        "{ZONE}  - kind: dns_record\n    name: api\n    zone: example\n    record: api.example.com\n    type: A\n    values: [10.0.0.1]\n    ttl: 60\n"
+    ));
+    // The record needs its zone's id: refused until the zone is imported.
+    let stderr = trial.refused("dns_record.api", &format!("{zone}/api.example.com/A"));
+    assert!(
+        stderr.contains("depends on route53_zone.example"),
+        "{stderr}"
+    );
+    trial.import("route53_zone.example", &zone);
+    trial.import("dns_record.api", &format!("{zone}/api.example.com/A"));
+    assert_eq!(
+        trial.objects("dns_record.api"),
+        [format!("route53:record {zone}/api.example.com/A")]
+    );
+    let (action, fields) = trial.planned("dns_record.api");
+    assert_eq!(
+        (action.as_str(), fields),
+        ("update", vec!["ttl".to_string()])
+    );
+    trial.apply_converges();
+    let live = support::records(&trial.rt, &trial.config, "example.com");
+    assert_eq!(
+        live["api.example.com. A"].ttl(),
+        Some(60),
+        "apply set the stack's ttl"
+    );
+}
+
+#[test]
+fn vpc() {
+    use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
+    let trial = Trial::new();
+    let ec2 = trial.ec2();
+    // As eksctl makes one: two public and two private subnets, tagged for load balancers.
+    let vpc_id = trial
+        .rt
+        .block_on(ec2.create_vpc().cidr_block("10.0.0.0/16").send())
+        .unwrap()
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .unwrap()
+        .to_string();
+    let mut subnets = Vec::new();
+    for (i, (zone, role)) in [
+        ("a", "kubernetes.io/role/elb"),
+        ("b", "kubernetes.io/role/elb"),
+        ("a", "kubernetes.io/role/internal-elb"),
+        ("b", "kubernetes.io/role/internal-elb"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let subnet = trial
+            .rt
+            .block_on(
+                ec2.create_subnet()
+                    .vpc_id(&vpc_id)
+                    .cidr_block(format!("10.0.{}.0/20", i * 16))
+                    .availability_zone(format!("{REGION}{zone}"))
+                    .tag_specifications(
+                        TagSpecification::builder()
+                            .resource_type(ResourceType::Subnet)
+                            .tags(Tag::builder().key(role).value("1").build())
+                            .build(),
+                    )
+                    .send(),
+            )
+            .unwrap();
+        subnets.push(
+            subnet
+                .subnet()
+                .and_then(|s| s.subnet_id())
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let igw = trial
+        .rt
+        .block_on(ec2.create_internet_gateway().send())
+        .unwrap()
+        .internet_gateway()
+        .and_then(|g| g.internet_gateway_id())
+        .unwrap()
+        .to_string();
+    trial
+        .rt
+        .block_on(
+            ec2.attach_internet_gateway()
+                .internet_gateway_id(&igw)
+                .vpc_id(&vpc_id)
+                .send(),
+        )
+        .unwrap();
+    trial.write_stack(
+        "  - kind: vpc\n    name: main\n    cidr: 10.0.0.0/16\n    azs: 2\n    nat: none\n",
+    );
+    trial.import("vpc.main", &vpc_id);
+    let objects = trial.objects("vpc.main");
+    assert!(
+        objects.contains(&format!("ec2:vpc {vpc_id}")),
+        "{objects:?}"
+    );
+    assert!(
+        objects.contains(&format!("ec2:internet-gateway {igw}")),
+        "{objects:?}"
+    );
+    for subnet in &subnets {
+        assert!(
+            objects.contains(&format!("ec2:subnet {subnet}")),
+            "{objects:?}"
+        );
+    }
+    let outputs = &trial.record("vpc.main")["outputs"];
+    assert_eq!(
+        outputs["public_subnet_ids"].as_array().map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(
+        outputs["private_subnet_ids"].as_array().map(Vec::len),
+        Some(2)
+    );
+    let tagged = trial
+        .rt
+        .block_on(
+            ec2.describe_vpcs()
+                .filters(
+                    Filter::builder()
+                        .name("tag-key")
+                        .values("meshctl:stack")
+                        .build(),
+                )
+                .send(),
+        )
+        .unwrap();
+    assert!(tagged.vpcs().is_empty(), "the import wrote no tag");
+    let (action, _) = trial.planned("vpc.main");
+    assert_eq!(action, "no-op", "the stack says what the VPC is");
+}
+
+#[test]
+fn manifest() {
+    let trial = Trial::new();
+    trial.kubectl_apply(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: default\ndata: { mode: blue }\n",
+    );
+    trial.write_stack(
+        "  - kind: manifest\n    name: settings\n    objects:\n      - apiVersion: v1\n        kind: ConfigMap\n        metadata: { name: settings, namespace: default }\n        data: { mode: green }\n",
+    );
+    trial.import("manifest.settings", "default/settings");
+    assert_eq!(
+        trial.objects("manifest.settings"),
+        ["k8s:v1/ConfigMap default/settings"]
+    );
+    let live = trial.kubectl(&["get", "configmap", "settings", "-n", "default"]);
+    assert_eq!(marks(&live), (None, None), "the import wrote nothing");
+    assert_eq!(live["data"]["mode"], "blue");
+    let (action, _) = trial.planned("manifest.settings");
+    assert_eq!(action, "update");
+    trial.apply_converges();
+    let live = trial.kubectl(&["get", "configmap", "settings", "-n", "default"]);
+    assert_eq!(live["data"]["mode"], "green");
+    assert_eq!(marks(&live), (Some("adopt"), Some("manifest.settings")));
+}
+
+#[test]
+#[ignore = "written at the end of a session and not yet seen passing: run with --ignored"]
+fn helm_release() {
+    let trial = Trial::new();
+    trial.tool(
+        "helm",
+        &[
+            "install",
+            "grafana",
+            "grafana",
+            "--repo",
+            "https://grafana.github.io/helm-charts",
+            "--version",
+            "7.3.11",
+            "--namespace",
+            "monitoring",
+            "--create-namespace",
+        ],
+    );
+    trial.write_stack(
+        "  - kind: namespace\n    name: monitoring\n  - kind: helm_release\n    name: grafana\n    chart: grafana\n    repository: https://grafana.github.io/helm-charts\n    version: 7.3.11\n    namespace: monitoring\n",
+    );
+    // helm made the namespace (--create-namespace): it is adopted first.
+    trial.import("namespace.monitoring", "monitoring");
+    trial.import("helm_release.grafana", "monitoring/grafana");
+    assert_eq!(
+        trial.objects("helm_release.grafana"),
+        ["helm:release monitoring/grafana"]
+    );
+    let releases = trial.kubectl(&[
+        "get",
+        "secrets",
+        "-n",
+        "monitoring",
+        "-l",
+        "owner=helm,name=grafana",
+    ]);
+    let items = releases["items"].as_array().unwrap();
+    assert_eq!(
+        items.len(),
+        1,
+        "one revision: the import ran no helm upgrade"
+    );
+    assert!(
+        items[0]["metadata"]["labels"]["meshctl.io/stack"].is_null(),
+        "the import wrote no label: {releases:#}"
+    );
+    let (action, _) = trial.planned("helm_release.grafana");
+    assert!(action == "no-op" || action == "update", "{action}");
+}
+
+/// The control plane as `istioctl install -f` makes it from an IstioOperator written by hand.
+const ISTIO_BY_HAND: &str = "apiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\nmetadata:\n  name: mesh\n  namespace: istio-system\nspec:\n  profile: minimal\n  tag: 1.22.0\n";
+
+#[test]
+fn istio() {
+    let trial = Trial::new();
+    trial.istioctl_install(ISTIO_BY_HAND);
+    trial.write_stack(
+        "  - kind: istio\n    name: mesh\n    version: 1.22.0\n    profile: minimal\n",
+    );
+    // Another operator name is another install.
+    let stderr = trial.refused("istio.mesh", "istio-system/control-plane");
+    assert!(
+        stderr.contains("stands for the istioctl install (IstioOperator) istio-system/mesh"),
+        "{stderr}"
+    );
+    trial.import("istio.mesh", "istio-system/mesh");
+    assert_eq!(
+        trial.objects("istio.mesh"),
+        ["istio:operator istio-system/mesh"]
+    );
+    let installed = trial.kubectl(&[
+        "get",
+        "istiooperators.install.istio.io",
+        "installed-state-mesh",
+        "-n",
+        "istio-system",
+    ]);
+    assert_eq!(
+        marks(&installed),
+        (None, None),
+        "the import ran no istioctl"
+    );
+    let (action, _) = trial.planned("istio.mesh");
+    assert_ne!(action, "create");
+    assert_ne!(action, "replace");
+}
+
+/// The ingress gateway as istioctl's documented way of adding one makes it: its own
+/// IstioOperator with profile `empty`, written by hand.
+const GATEWAY_BY_HAND: &str = "apiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\nmetadata:\n  name: istio-ingressgateway\n  namespace: istio-system\nspec:\n  profile: empty\n  tag: 1.22.0\n  components:\n    ingressGateways:\n      - name: istio-ingressgateway\n        namespace: istio-system\n        enabled: true\n        label: { istio: ingressgateway }\n        k8s: { service: { type: NodePort } }\n";
+
+const MESH_STACK: &str = "  - kind: istio\n    name: mesh\n    version: 1.22.0\n    profile: minimal\n  - kind: ingress_gateway\n    name: istio-ingressgateway\n    istio: mesh\n    labels: { istio: ingressgateway }\n    service: { type: NodePort }\n";
+
+/// Istio and its ingress gateway installed by hand with istioctl, then imported.
+fn mesh_by_hand(trial: &Trial, extra: &str) {
+    trial.istioctl_install(ISTIO_BY_HAND);
+    trial.istioctl_install(GATEWAY_BY_HAND);
+    trial.write_stack(&format!("{MESH_STACK}{extra}"));
+    trial.import("istio.mesh", "istio-system/mesh");
+    trial.import(
+        "ingress_gateway.istio-ingressgateway",
+        "istio-system/istio-ingressgateway",
+    );
+}
+
+#[test]
+#[ignore = "written at the end of a session and not yet seen passing: run with --ignored"]
+fn ingress_gateway() {
+    let trial = Trial::new();
+    mesh_by_hand(&trial, "");
+    assert_eq!(
+        trial.objects("ingress_gateway.istio-ingressgateway"),
+        ["istio:operator istio-system/istio-ingressgateway"]
+    );
+    let record = trial.record("ingress_gateway.istio-ingressgateway");
+    let service = trial.kubectl(&[
+        "get",
+        "service",
+        "istio-ingressgateway",
+        "-n",
+        "istio-system",
+    ]);
+    assert_eq!(service["spec"]["type"], "NodePort");
+    assert_eq!(marks(&service), (None, None), "the import ran no istioctl");
+    assert!(
+        record["outputs"]["status_node_port"].is_number(),
+        "the gateway's nodePorts are read: {record:#}"
+    );
+    let (action, _) = trial.planned("ingress_gateway.istio-ingressgateway");
+    assert_ne!(action, "create");
+    assert_ne!(action, "replace");
+}
+
+#[test]
+#[ignore = "written at the end of a session and not yet seen passing: run with --ignored"]
+fn gateway() {
+    let trial = Trial::new();
+    // Istio first (the Gateway's CRD comes with it), then the Gateway applied by hand.
+    mesh_by_hand(
+        &trial,
+        "  - kind: gateway\n    name: web\n    namespace: istio-system\n    selector: istio-ingressgateway\n    servers:\n      - port: { number: 80, name: http, protocol: HTTP }\n        hosts: [shop.example.com]\n",
+    );
+    trial.kubectl_apply(
+        "apiVersion: networking.istio.io/v1beta1\nkind: Gateway\nmetadata:\n  name: web\n  namespace: istio-system\nspec:\n  selector: { istio: ingressgateway }\n  servers:\n    - port: { number: 80, name: http, protocol: HTTP }\n      hosts: [\"*\"]\n",
+    );
+    trial.import("gateway.web", "istio-system/web");
+    let objects = trial.objects("gateway.web");
+    assert_eq!(objects.len(), 1, "{objects:?}");
+    assert!(
+        objects[0].ends_with("/Gateway istio-system/web"),
+        "{objects:?}"
+    );
+    let live = trial.kubectl(&[
+        "get",
+        "gateways.networking.istio.io",
+        "web",
+        "-n",
+        "istio-system",
+    ]);
+    assert_eq!(marks(&live), (None, None), "the import wrote nothing");
+    let (action, _) = trial.planned("gateway.web");
+    assert_eq!(action, "update", "the hosts differ");
+}
