@@ -23,8 +23,9 @@ use tokio::task::JoinHandle;
 use super::aws::AwsClients;
 use super::events::{record, EventKind};
 use super::model::{
-    k8s_group_name, k8s_name, ActionModel, HealthCheck, LbModel, LbType, ListenerModel, RuleModel,
-    Subnets, TargetGroupModel, INGRESS_TAGS,
+    check_annotations, k8s_group_name, k8s_name, source_cidrs, ActionModel, HealthCheck,
+    IngressRule, LbModel, LbType, ListenerModel, RuleModel, SecurityGroups, Subnets,
+    TargetGroupModel, INGRESS_TAGS,
 };
 use super::queue::{spawn_queue, Fut2, Next};
 use super::targets::Backend;
@@ -33,6 +34,7 @@ use super::{
     INGRESS_FINALIZER, LOAD_BALANCER_CONTROLLER_DEPLOYMENT,
 };
 use crate::kube::{Change, Gvr, Store};
+use meshctl_controller_facts::annotations::parse_string_map;
 
 const MANAGER: &str = "aws-load-balancer-controller";
 const COMPONENT: &str = "ingress";
@@ -436,11 +438,28 @@ pub(crate) fn build_model(
     let mut tags = BTreeMap::new();
     let mut listeners: BTreeMap<i32, ListenerDraft> = BTreeMap::new();
     let mut target_groups: Vec<TargetGroupModel> = Vec::new();
+    let mut attributes: BTreeMap<String, String> = BTreeMap::new();
+    let mut named_security_groups: Option<Vec<String>> = None;
+    // (listen port, inbound CIDRs) of every member, for the managed security group.
+    let mut inbound: Vec<(i32, Vec<String>)> = Vec::new();
 
     for ingress in members {
         let (ns, ing_name) = ns_name(ingress);
         let ann = |key: &str| annotation(ingress, &format!("{PREFIX}{key}")).map(str::trim);
         let where_ = format!("ingress {ns}/{ing_name}");
+        check_annotations(ingress, &where_)?;
+        if let Some(raw) = ann("load-balancer-attributes") {
+            for (key, value) in parse_string_map(raw).map_err(|e| format!("{where_}: {e}"))? {
+                attributes.insert(key.to_string(), value.to_string());
+            }
+        }
+        if let Some(named) = ann("security-groups").filter(|s| !s.is_empty()) {
+            named_security_groups = Some(split_list(named));
+        }
+        let inbound_cidrs = source_cidrs(
+            ann("inbound-cidrs").map(split_list).unwrap_or_default(),
+            &where_,
+        )?;
 
         let this_scheme = ann("scheme").unwrap_or("internal");
         if !matches!(this_scheme, "internal" | "internet-facing") {
@@ -476,6 +495,9 @@ pub(crate) fn build_model(
         let certificates = ann("certificate-arn").map(split_list).unwrap_or_default();
         let ports = listen_ports(ann("listen-ports"), !certificates.is_empty())
             .map_err(|e| format!("{where_}: {e}"))?;
+        for (_, port) in &ports {
+            inbound.push((*port, inbound_cidrs.clone()));
+        }
         let ssl_redirect = match ann("ssl-redirect") {
             None => None,
             Some(v) => {
@@ -631,6 +653,27 @@ pub(crate) fn build_model(
             }
         })
         .collect();
+    let security_groups = match named_security_groups {
+        Some(named) => SecurityGroups::Named(named),
+        None => {
+            let mut rules: Vec<IngressRule> = inbound
+                .iter()
+                .flat_map(|(port, cidrs)| {
+                    cidrs.iter().map(|cidr| IngressRule {
+                        protocol: "tcp".to_string(),
+                        port: *port,
+                        cidr: cidr.clone(),
+                    })
+                })
+                .collect();
+            rules.sort();
+            rules.dedup();
+            SecurityGroups::Managed {
+                name: k8s_name(&first_ns, &first_name, &format!("{stack}|security-group")),
+                rules,
+            }
+        }
+    };
     Ok(LbModel {
         tags_kind: INGRESS_TAGS,
         stack_id: stack.to_string(),
@@ -641,6 +684,8 @@ pub(crate) fn build_model(
         tags,
         target_groups,
         listeners,
+        attributes,
+        security_groups,
     })
 }
 
@@ -969,18 +1014,21 @@ mod tests {
 
     #[test]
     fn bad_annotations_are_reported_with_the_annotation_name() {
-        let mut ing = seed_001_ingress("arn:x");
+        let mut ing = seed_001_ingress("arn:aws:acm:ap-northeast-2:123456789012:certificate/abc");
         ing["metadata"]["annotations"]["alb.ingress.kubernetes.io/listen-ports"] =
             json!("[{\"HTTP\": 80}");
         let e = build_model("s", &[ing.clone()], &lookup).unwrap_err();
         assert!(e.contains("listen-ports"), "{e}");
 
-        ing = seed_001_ingress("arn:x");
+        ing = seed_001_ingress("arn:aws:acm:ap-northeast-2:123456789012:certificate/abc");
         ing["metadata"]["annotations"]["alb.ingress.kubernetes.io/scheme"] = json!("public");
         let e = build_model("s", &[ing.clone()], &lookup).unwrap_err();
-        assert!(e.contains("unknown scheme: public"), "{e}");
+        assert!(
+            e.contains("scheme: \"public\" is not one of internal, internet-facing"),
+            "{e}"
+        );
 
-        ing = seed_001_ingress("arn:x");
+        ing = seed_001_ingress("arn:aws:acm:ap-northeast-2:123456789012:certificate/abc");
         ing["metadata"]["annotations"]["alb.ingress.kubernetes.io/healthcheck-port"] =
             json!("nope");
         let e = build_model("s", &[ing], &lookup).unwrap_err();
@@ -992,7 +1040,7 @@ mod tests {
         let ing = json!({
             "metadata": {"name": "web", "namespace": "istio-system", "annotations": {
                 "alb.ingress.kubernetes.io/listen-ports": "[{\"HTTP\": 80}, {\"HTTPS\":443}]",
-                "alb.ingress.kubernetes.io/certificate-arn": "arn:a,arn:b",
+                "alb.ingress.kubernetes.io/certificate-arn": "arn:aws:acm:ap-northeast-2:123456789012:certificate/abc,arn:aws:acm:ap-northeast-2:123456789012:certificate/def",
                 "alb.ingress.kubernetes.io/ssl-redirect": "443",
             }},
             "spec": {"ingressClassName": "alb", "rules": [{"host": "a.example.com", "http": {"paths": [

@@ -421,8 +421,15 @@ impl AwsClients {
             }
             other => other,
         };
+        let security_groups = self
+            .frontend_security_groups(model, cluster, &tags, &subnets)
+            .await?;
         let lb = match existing {
-            Some(lb) => lb,
+            Some(lb) => {
+                self.sync_balancer_security_groups(&lb, &security_groups)
+                    .await?;
+                lb
+            }
             None => {
                 let mut lb_tags = tags.clone();
                 lb_tags.insert(
@@ -434,6 +441,7 @@ impl AwsClients {
                     .create_load_balancer()
                     .name(&model.name)
                     .set_subnets(Some(subnets.clone()))
+                    .set_security_groups(Some(security_groups.clone()))
                     .scheme(model.scheme.as_str().into())
                     .r#type(model.lb_type.as_str().into())
                     .set_tags(Some(elb_tags(&lb_tags)))
@@ -449,6 +457,7 @@ impl AwsClients {
         };
         let lb_arn = lb.load_balancer_arn().unwrap_or_default().to_string();
         let vpc_id = lb.vpc_id().unwrap_or_default().to_string();
+        self.sync_attributes(&lb_arn, &model.attributes).await?;
 
         // Target groups: create missing ones, fix health checks of existing ones.
         let existing_tgs = self
@@ -796,6 +805,8 @@ impl AwsClients {
         if let Some(lb) = self.stack_load_balancer(cluster, kind, stack_id).await? {
             self.delete_load_balancer(&lb).await?;
         }
+        self.delete_managed_security_group(cluster, kind, stack_id)
+            .await?;
         for tg in self.stack_target_groups(cluster, kind, stack_id).await? {
             self.elb
                 .delete_target_group()

@@ -24,6 +24,7 @@ mod alb;
 mod aws;
 mod certmanager;
 mod events;
+mod frontend;
 mod model;
 mod nlb;
 pub mod nodes;

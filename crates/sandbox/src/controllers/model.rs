@@ -66,6 +66,69 @@ pub(crate) struct LbModel {
     pub tags: BTreeMap<String, String>,
     pub target_groups: Vec<TargetGroupModel>,
     pub listeners: Vec<ListenerModel>,
+    /// Load balancer attributes from the `load-balancer-attributes` annotation; only these are
+    /// set (the controller leaves the others as they are).
+    pub attributes: BTreeMap<String, String>,
+    pub security_groups: SecurityGroups,
+}
+
+/// The balancer's frontend security groups (since controller v2.6 NLBs have them too).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum SecurityGroups {
+    /// IDs or `Name` tags from the `security-groups` annotation, attached as they are.
+    Named(Vec<String>),
+    /// The group the controller creates and manages for the balancer: inbound from the source
+    /// ranges (`inbound-cidrs`, `loadBalancerSourceRanges`; 0.0.0.0/0 by default) to the
+    /// listener ports.
+    Managed {
+        name: String,
+        rules: Vec<IngressRule>,
+    },
+}
+
+/// One inbound rule of a managed security group.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct IngressRule {
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    pub port: i32,
+    pub cidr: String,
+}
+
+/// The tag value of a managed security group's resource tag, as the controller writes it.
+pub(crate) const MANAGED_SECURITY_GROUP: &str = "ManagedLBSecurityGroup";
+
+/// The CIDRs a managed security group opens: the given source ranges, else 0.0.0.0/0. An IPv6
+/// range on an IPv4 balancer is refused, as the controller refuses it.
+pub(crate) fn source_cidrs(ranges: Vec<String>, what: &str) -> Result<Vec<String>, String> {
+    if let Some(v6) = ranges.iter().find(|c| c.contains(':')) {
+        return Err(format!(
+            "unsupported v6 cidr {v6} when lb is not dualstack ({what})"
+        ));
+    }
+    Ok(if ranges.is_empty() {
+        vec!["0.0.0.0/0".to_string()]
+    } else {
+        ranges
+    })
+}
+
+/// Checks every annotation of the controller's namespaces on `object` against the annotation
+/// table of the version the sandbox simulates (`meshctl-controller-facts`): an unknown name or a
+/// value not in its documented format is a build error naming the annotation.
+pub(crate) fn check_annotations(object: &serde_json::Value, what: &str) -> Result<(), String> {
+    use meshctl_controller_facts::annotations::{check_annotation, is_controller_annotation};
+    for (name, value) in object["metadata"]["annotations"]
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        if is_controller_annotation(name) {
+            check_annotation(name, value.as_str().unwrap_or_default())
+                .map_err(|e| format!("{what}: {e}"))?;
+        }
+    }
+    Ok(())
 }
 
 /// A target group, named after its content so that a change of port or protocol makes a new one.

@@ -17,8 +17,8 @@ use super::alb::{ns_name, split_list};
 use super::aws::AwsClients;
 use super::events::{record, EventKind};
 use super::model::{
-    k8s_name, ActionModel, HealthCheck, LbModel, LbType, ListenerModel, Subnets, TargetGroupModel,
-    SERVICE_TAGS,
+    check_annotations, k8s_name, source_cidrs, ActionModel, HealthCheck, IngressRule, LbModel,
+    LbType, ListenerModel, SecurityGroups, Subnets, TargetGroupModel, SERVICE_TAGS,
 };
 use super::queue::{spawn_queue, Fut2, Next};
 use super::targets::Backend;
@@ -27,10 +27,13 @@ use super::{
     ControllerOptions, LOAD_BALANCER_CONTROLLER_DEPLOYMENT, SERVICE_FINALIZER,
 };
 use crate::kube::{Change, Gvr, Store};
+use meshctl_controller_facts::annotations::parse_string_map;
 
 const MANAGER: &str = "aws-load-balancer-controller";
 const COMPONENT: &str = "service";
 const PREFIX: &str = "service.beta.kubernetes.io/aws-load-balancer-";
+/// The one Service annotation of the controller outside [`PREFIX`].
+const SOURCE_RANGES: &str = "service.beta.kubernetes.io/load-balancer-source-ranges";
 const RETRY: Duration = Duration::from_secs(3);
 
 fn services() -> Gvr {
@@ -292,6 +295,7 @@ pub(crate) fn build_model(service: &Value) -> Result<LbModel, String> {
     let stack = format!("{ns}/{name}");
     let ann = |key: &str| annotation(service, &format!("{PREFIX}{key}")).map(str::trim);
     let where_ = format!("service {stack}");
+    check_annotations(service, &where_)?;
     let scheme = match (ann("scheme"), ann("internal")) {
         (Some(s), _) => s.to_string(),
         (None, Some("true")) => "internal".to_string(),
@@ -375,7 +379,8 @@ pub(crate) fn build_model(service: &Value) -> Result<LbModel, String> {
             && ssl_ports.as_ref().is_none_or(|ports| {
                 ports
                     .iter()
-                    .any(|p| p == "*" || p == port_name || *p == number.to_string())
+                    // `*` matches no port (controller v2.2+), so it is not looked for.
+                    .any(|p| p == port_name || *p == number.to_string())
             });
         let tg_port = if target_type == "instance" {
             port["nodePort"].as_i64().ok_or_else(|| {
@@ -422,6 +427,55 @@ pub(crate) fn build_model(service: &Value) -> Result<LbModel, String> {
     if listeners.is_empty() {
         return Err(format!("{where_}: the service has no ports to listen on"));
     }
+    // Attributes: the annotation's pairs; the deprecated cross-zone annotation loses to them.
+    let mut attributes = BTreeMap::new();
+    if let Some(enabled) = ann("cross-zone-load-balancing-enabled") {
+        attributes.insert(
+            "load_balancing.cross_zone.enabled".to_string(),
+            enabled.to_string(),
+        );
+    }
+    if let Some(raw) = ann("attributes") {
+        for (key, value) in parse_string_map(raw).map_err(|e| format!("{where_}: {e}"))? {
+            attributes.insert(key.to_string(), value.to_string());
+        }
+    }
+    // Security groups (controller v2.6+): the annotation's, else a managed one open to
+    // spec.loadBalancerSourceRanges, else the source-ranges annotation, on every Service port.
+    let security_groups = match ann("security-groups").filter(|s| !s.is_empty()) {
+        Some(named) => SecurityGroups::Named(split_list(named)),
+        None => {
+            let mut ranges: Vec<String> = service["spec"]["loadBalancerSourceRanges"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect();
+            if ranges.is_empty() {
+                if let Some(raw) = annotation(service, SOURCE_RANGES) {
+                    ranges = split_list(raw);
+                }
+            }
+            let cidrs = source_cidrs(ranges, &where_)?;
+            let mut rules = Vec::new();
+            for port in service["spec"]["ports"].as_array().into_iter().flatten() {
+                let protocol = port["protocol"].as_str().unwrap_or("TCP").to_lowercase();
+                let number = port["port"].as_i64().unwrap_or(0) as i32;
+                for cidr in &cidrs {
+                    rules.push(IngressRule {
+                        protocol: protocol.clone(),
+                        port: number,
+                        cidr: cidr.clone(),
+                    });
+                }
+            }
+            SecurityGroups::Managed {
+                name: k8s_name(&ns, &name, &format!("{stack}|security-group")),
+                rules,
+            }
+        }
+    };
     Ok(LbModel {
         tags_kind: SERVICE_TAGS,
         stack_id: stack.clone(),
@@ -438,6 +492,8 @@ pub(crate) fn build_model(service: &Value) -> Result<LbModel, String> {
         tags,
         target_groups,
         listeners,
+        attributes,
+        security_groups,
     })
 }
 
@@ -453,7 +509,7 @@ mod tests {
             "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
             "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
             "service.beta.kubernetes.io/aws-load-balancer-ssl-ports": "443",
-            "service.beta.kubernetes.io/aws-load-balancer-ssl-cert": "arn:cert",
+            "service.beta.kubernetes.io/aws-load-balancer-ssl-cert": "arn:aws:acm:ap-northeast-2:123456789012:certificate/abc",
             "service.beta.kubernetes.io/aws-load-balancer-healthcheck-path": "/healthz/ready",
             "service.beta.kubernetes.io/aws-load-balancer-healthcheck-port": "15021",
         }}, "spec": {"type": "LoadBalancer", "ports": [
@@ -467,10 +523,105 @@ mod tests {
         );
         assert_eq!(model.listeners[0].protocol, "TCP");
         assert_eq!(model.listeners[1].protocol, "TLS");
-        assert_eq!(model.listeners[1].certificates, vec!["arn:cert"]);
+        assert_eq!(
+            model.listeners[1].certificates,
+            vec!["arn:aws:acm:ap-northeast-2:123456789012:certificate/abc"]
+        );
         assert_eq!(model.target_groups[1].port, 8443);
         assert_eq!(model.target_groups[1].health.port, "15021");
         // A TCP health check has no path.
         assert_eq!(model.target_groups[1].health.path, None);
+        // No source ranges: the managed security group is open to everyone on every port.
+        let SecurityGroups::Managed { rules, .. } = &model.security_groups else {
+            panic!("{:?}", model.security_groups)
+        };
+        assert_eq!(rules.len(), 2);
+        assert!(rules.iter().all(|r| r.cidr == "0.0.0.0/0"));
+    }
+
+    #[test]
+    fn source_ranges_and_attributes_become_the_security_group_and_nlb_attributes() {
+        let mut svc = json!({"metadata": {"name": "gw", "namespace": "istio-system", "annotations": {
+            "service.beta.kubernetes.io/aws-load-balancer-type": "external",
+            "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
+            "service.beta.kubernetes.io/load-balancer-source-ranges": "10.0.0.0/16,172.16.0.0/12",
+            "service.beta.kubernetes.io/aws-load-balancer-attributes": "load_balancing.cross_zone.enabled=true",
+        }}, "spec": {"type": "LoadBalancer", "ports": [
+            {"name": "https", "port": 443, "targetPort": 8443, "protocol": "TCP"}]}});
+        let model = build_model(&svc).unwrap();
+        assert_eq!(
+            model
+                .attributes
+                .get("load_balancing.cross_zone.enabled")
+                .map(String::as_str),
+            Some("true")
+        );
+        let SecurityGroups::Managed { rules, .. } = &model.security_groups else {
+            panic!("{:?}", model.security_groups)
+        };
+        let cidrs: Vec<(&str, i32, &str)> = rules
+            .iter()
+            .map(|r| (r.protocol.as_str(), r.port, r.cidr.as_str()))
+            .collect();
+        assert_eq!(
+            cidrs,
+            [("tcp", 443, "10.0.0.0/16"), ("tcp", 443, "172.16.0.0/12")]
+        );
+        // spec.loadBalancerSourceRanges wins over the annotation.
+        svc["spec"]["loadBalancerSourceRanges"] = json!(["192.168.0.0/24"]);
+        let model = build_model(&svc).unwrap();
+        let SecurityGroups::Managed { rules, .. } = &model.security_groups else {
+            panic!()
+        };
+        assert_eq!(rules[0].cidr, "192.168.0.0/24");
+        // Named groups replace the managed one.
+        svc["metadata"]["annotations"]
+            ["service.beta.kubernetes.io/aws-load-balancer-security-groups"] =
+            json!("sg-0123, office");
+        let model = build_model(&svc).unwrap();
+        assert_eq!(
+            model.security_groups,
+            SecurityGroups::Named(vec!["sg-0123".into(), "office".into()])
+        );
+    }
+
+    #[test]
+    fn annotations_out_of_the_documented_format_fail_the_build() {
+        let svc = |key: &str, value: &str| {
+            json!({"metadata": {"name": "gw", "namespace": "ns", "annotations": {
+                "service.beta.kubernetes.io/aws-load-balancer-type": "external",
+                key: value,
+            }}, "spec": {"type": "LoadBalancer", "ports": [{"name": "tls", "port": 443, "nodePort": 30443}]}})
+        };
+        let e = build_model(&svc(
+            "service.beta.kubernetes.io/aws-load-balancer-attributes",
+            "cross_zone=true",
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("aws-load-balancer-attributes") && e.contains("`cross_zone` is not one"),
+            "{e}"
+        );
+        let e = build_model(&svc(
+            "service.beta.kubernetes.io/aws-load-balancer-ssl-ports",
+            "*",
+        ))
+        .unwrap_err();
+        assert!(e.contains("`*` matches no port"), "{e}");
+        let e = build_model(&svc(
+            "service.beta.kubernetes.io/aws-load-balancer-nlb-targettype",
+            "ip",
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("did you mean service.beta.kubernetes.io/aws-load-balancer-nlb-target-type"),
+            "{e}"
+        );
+        let e = build_model(&svc(
+            "service.beta.kubernetes.io/load-balancer-source-ranges",
+            "::/0",
+        ))
+        .unwrap_err();
+        assert!(e.contains("unsupported v6 cidr ::/0"), "{e}");
     }
 }
