@@ -347,7 +347,6 @@ fn render(spec: &Value, metadata: &Value) -> Result<Vec<Value>, Failure> {
                 &[],
             );
             deployment["spec"]["selector"] = json!({"matchLabels": selector});
-            objects.push(deployment);
             let service = &k8s["service"];
             let mut annotations = json!({});
             deep_merge(&mut annotations, &base["serviceAnnotations"]);
@@ -361,6 +360,22 @@ fn render(spec: &Value, metadata: &Value) -> Result<Vec<Value>, Failure> {
                 .cloned()
                 .or_else(|| base["ports"].as_array().cloned())
                 .unwrap_or_else(|| defaults.as_array().cloned().unwrap_or_default());
+            // The proxy listens where its Service sends traffic (the status port among them)
+            // and serves Prometheus on 15090, and its Deployment says so, as istioctl's does.
+            let mut container_ports: Vec<i64> = ports
+                .iter()
+                .filter_map(|p| p["targetPort"].as_i64().or_else(|| p["port"].as_i64()))
+                .collect();
+            container_ports.push(15090);
+            container_ports.sort_unstable();
+            container_ports.dedup();
+            let container = &mut deployment["spec"]["template"]["spec"]["containers"][0];
+            container["name"] = json!("istio-proxy");
+            container["ports"] = json!(container_ports
+                .iter()
+                .map(|p| json!({"containerPort": p, "protocol": "TCP"}))
+                .collect::<Vec<_>>());
+            objects.push(deployment);
             let mut svc = json!({
                 "apiVersion": "v1", "kind": "Service",
                 "metadata": {"name": name, "namespace": gw_namespace, "labels": all_labels, "annotations": annotations},
