@@ -378,7 +378,11 @@ async fn bad_annotations_give_warning_events_and_no_alb() {
 
     for (name, reason, needle) in [
         ("broken-ports", "FailedBuildModel", "listen-ports"),
-        ("bad-scheme", "FailedBuildModel", "scheme: \"public\" is not one of internal, internet-facing"),
+        (
+            "bad-scheme",
+            "FailedBuildModel",
+            "scheme: \"public\" is not one of internal, internet-facing",
+        ),
         ("bad-health", "FailedBuildModel", "no-such-port"),
         ("missing-cert", "FailedDeployModel", "certificate/00000000"),
     ] {
