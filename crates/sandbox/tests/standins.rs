@@ -299,7 +299,7 @@ async fn helm_reports_errors_like_helm() {
                 "cert-manager",
                 "--create-namespace",
                 "--set",
-                "crds.enabled=true",
+                "installCRDs=true", // v1.14.4 (the default version) knows installCRDs; crds.enabled is v1.15+
                 "--wait",
             ],
         ),
