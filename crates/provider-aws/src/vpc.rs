@@ -845,24 +845,32 @@ pub(crate) async fn delete_object(
     Ok(())
 }
 
+/// The object of `kind` with this id, when AWS gave one.
+fn owned(kind: &str, id: Option<&str>) -> Option<OwnedObject> {
+    id.map(|id| OwnedObject {
+        kind: kind.into(),
+        id: id.into(),
+    })
+}
+
+/// Whether a NAT gateway is still there (AWS lists deleted ones for a while).
+fn nat_is_live(nat: &aws_sdk_ec2::types::NatGateway) -> bool {
+    nat.state()
+        .is_none_or(|s| s.as_str() != "deleted" && s.as_str() != "deleting")
+}
+
 /// Every EC2 object tagged with this address, in creation order.
 pub(crate) async fn find_tagged(cx: &Cx<'_>) -> Result<Vec<OwnedObject>> {
     let ec2 = &cx.aws.ec2;
     let filters = Some(ours_filters(cx));
     let mut found = Vec::new();
-    let object = |kind: &str, id: Option<&str>| {
-        id.map(|id| OwnedObject {
-            kind: kind.into(),
-            id: id.into(),
-        })
-    };
     let vpcs = ec2
         .describe_vpcs()
         .set_filters(filters.clone())
         .send()
         .await
         .map_err(cx.sdk("sweep", "DescribeVpcs"))?;
-    found.extend(vpcs.vpcs().iter().filter_map(|v| object(VPC, v.vpc_id())));
+    found.extend(vpcs.vpcs().iter().filter_map(|v| owned(VPC, v.vpc_id())));
     let subnets = ec2
         .describe_subnets()
         .set_filters(filters.clone())
@@ -873,7 +881,7 @@ pub(crate) async fn find_tagged(cx: &Cx<'_>) -> Result<Vec<OwnedObject>> {
         subnets
             .subnets()
             .iter()
-            .filter_map(|s| object(SUBNET, s.subnet_id())),
+            .filter_map(|s| owned(SUBNET, s.subnet_id())),
     );
     let igws = ec2
         .describe_internet_gateways()
@@ -884,7 +892,7 @@ pub(crate) async fn find_tagged(cx: &Cx<'_>) -> Result<Vec<OwnedObject>> {
     found.extend(
         igws.internet_gateways()
             .iter()
-            .filter_map(|g| object(INTERNET_GATEWAY, g.internet_gateway_id())),
+            .filter_map(|g| owned(INTERNET_GATEWAY, g.internet_gateway_id())),
     );
     let addresses = ec2
         .describe_addresses()
@@ -896,7 +904,7 @@ pub(crate) async fn find_tagged(cx: &Cx<'_>) -> Result<Vec<OwnedObject>> {
         addresses
             .addresses()
             .iter()
-            .filter_map(|a| object(ELASTIC_IP, a.allocation_id())),
+            .filter_map(|a| owned(ELASTIC_IP, a.allocation_id())),
     );
     let nats = ec2
         .describe_nat_gateways()
@@ -907,11 +915,8 @@ pub(crate) async fn find_tagged(cx: &Cx<'_>) -> Result<Vec<OwnedObject>> {
     found.extend(
         nats.nat_gateways()
             .iter()
-            .filter(|n| {
-                n.state()
-                    .is_none_or(|s| s.as_str() != "deleted" && s.as_str() != "deleting")
-            })
-            .filter_map(|n| object(NAT_GATEWAY, n.nat_gateway_id())),
+            .filter(|n| nat_is_live(n))
+            .filter_map(|n| owned(NAT_GATEWAY, n.nat_gateway_id())),
     );
     let tables = ec2
         .describe_route_tables()
@@ -923,7 +928,7 @@ pub(crate) async fn find_tagged(cx: &Cx<'_>) -> Result<Vec<OwnedObject>> {
         tables
             .route_tables()
             .iter()
-            .filter_map(|t| object(ROUTE_TABLE, t.route_table_id())),
+            .filter_map(|t| owned(ROUTE_TABLE, t.route_table_id())),
     );
     Ok(found)
 }
@@ -995,12 +1000,6 @@ pub(crate) async fn import(
 async fn objects_of_vpc(cx: &Cx<'_>, vpc_id: &str) -> Result<Vec<OwnedObject>> {
     let ec2 = &cx.aws.ec2;
     let in_vpc = || Filter::builder().name("vpc-id").values(vpc_id).build();
-    let object = |kind: &str, id: Option<&str>| {
-        id.map(|id| OwnedObject {
-            kind: kind.into(),
-            id: id.into(),
-        })
-    };
     let mut found = vec![OwnedObject {
         kind: VPC.into(),
         id: vpc_id.into(),
@@ -1015,7 +1014,7 @@ async fn objects_of_vpc(cx: &Cx<'_>, vpc_id: &str) -> Result<Vec<OwnedObject>> {
         subnets
             .subnets()
             .iter()
-            .filter_map(|s| object(SUBNET, s.subnet_id())),
+            .filter_map(|s| owned(SUBNET, s.subnet_id())),
     );
     let igws = ec2
         .describe_internet_gateways()
@@ -1031,7 +1030,7 @@ async fn objects_of_vpc(cx: &Cx<'_>, vpc_id: &str) -> Result<Vec<OwnedObject>> {
     found.extend(
         igws.internet_gateways()
             .iter()
-            .filter_map(|g| object(INTERNET_GATEWAY, g.internet_gateway_id())),
+            .filter_map(|g| owned(INTERNET_GATEWAY, g.internet_gateway_id())),
     );
     let nats = ec2
         .describe_nat_gateways()
@@ -1042,22 +1041,19 @@ async fn objects_of_vpc(cx: &Cx<'_>, vpc_id: &str) -> Result<Vec<OwnedObject>> {
     let live_nats: Vec<_> = nats
         .nat_gateways()
         .iter()
-        .filter(|n| {
-            n.state()
-                .is_none_or(|s| s.as_str() != "deleted" && s.as_str() != "deleting")
-        })
+        .filter(|n| nat_is_live(n))
         .collect();
     for nat in &live_nats {
         found.extend(
             nat.nat_gateway_addresses()
                 .iter()
-                .filter_map(|a| object(ELASTIC_IP, a.allocation_id())),
+                .filter_map(|a| owned(ELASTIC_IP, a.allocation_id())),
         );
     }
     found.extend(
         live_nats
             .iter()
-            .filter_map(|n| object(NAT_GATEWAY, n.nat_gateway_id())),
+            .filter_map(|n| owned(NAT_GATEWAY, n.nat_gateway_id())),
     );
     let tables = ec2
         .describe_route_tables()
@@ -1070,7 +1066,7 @@ async fn objects_of_vpc(cx: &Cx<'_>, vpc_id: &str) -> Result<Vec<OwnedObject>> {
             .route_tables()
             .iter()
             .filter(|t| !t.associations().iter().any(|a| a.main() == Some(true)))
-            .filter_map(|t| object(ROUTE_TABLE, t.route_table_id())),
+            .filter_map(|t| owned(ROUTE_TABLE, t.route_table_id())),
     );
     Ok(found)
 }
