@@ -8,6 +8,7 @@
 mod call;
 mod census;
 mod events;
+mod import;
 mod limits;
 mod lookup;
 mod recording;
@@ -16,6 +17,7 @@ mod walk;
 
 pub use census::unknown_objects;
 pub use events::{Event, EventSink, NoEvents};
+pub use import::read_imports;
 pub use limits::{RateLimits, RetryPolicy, Timeouts};
 pub use lookup::lookup;
 pub use refresh::refresh;

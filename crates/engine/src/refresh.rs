@@ -6,7 +6,7 @@
 
 use crate::events::{EventSink, NoEvents};
 use crate::{ApplyOptions, EngineError, Providers};
-use meshctl_model::record::{NodeRecord, OwnedObject, Status};
+use meshctl_model::record::{NodeRecord, OwnedObject};
 use meshctl_model::{Address, Kind};
 use meshctl_plan::{Live, LiveWorld};
 use meshctl_provider::{Applied, ErrorClass, ProviderError, Request};
@@ -58,7 +58,7 @@ pub async fn refresh(
     let mut by_kind: BTreeMap<Kind, Vec<NodeRecord>> = BTreeMap::new();
     for record in records
         .iter()
-        .filter(|r| r.status == Status::Ok && providers.get(r.address.kind).is_some())
+        .filter(|r| r.status.is_settled() && providers.get(r.address.kind).is_some())
     {
         by_kind
             .entry(record.address.kind)

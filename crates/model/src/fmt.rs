@@ -31,7 +31,7 @@ pub const HEADER_ORDER: &[&str] = &[
     "outputs",
 ];
 /// A resource's keys written after its kind's own fields.
-pub const ENVELOPE_LAST: &[&str] = &["depends_on", "lifecycle", "prevent_destroy"];
+pub const ENVELOPE_LAST: &[&str] = &["import", "depends_on", "lifecycle", "prevent_destroy"];
 
 /// Why a file was not formatted: where (1-based line and column) and what.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,7 +15,14 @@ use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
 
 /// Keys of a resource entry that every kind shares; the kind's own structure reads the rest.
-pub const ENVELOPE_KEYS: &[&str] = &["kind", "name", "depends_on", "lifecycle", "prevent_destroy"];
+pub const ENVELOPE_KEYS: &[&str] = &[
+    "kind",
+    "name",
+    "import",
+    "depends_on",
+    "lifecycle",
+    "prevent_destroy",
+];
 const HEADER_SKIPPED: &[&str] = &["vars", "resources", "outputs"];
 /// The fields of `Header`.
 const HEADER_FIELDS: &[&str] = &["stack", "region", "kube", "backend"];
@@ -557,10 +564,12 @@ fn read_resource(
         return Err(Unreadable::Broken(Address::new(kind, name)));
     };
     let Envelope {
+        import,
         depends_on,
         lifecycle,
         prevent_destroy,
     } = envelope.unwrap_or_default();
+    let import = import.and_then(|id| check_import_id(id, item, &path, diags));
     // Shapes by path below the resource, list items by their first one's.
     let mut below = BTreeMap::new();
     for (at, shape) in shapes {
@@ -578,6 +587,7 @@ fn read_resource(
             address: Address::new(kind, name),
             index,
             spec,
+            import,
             depends_on,
             lifecycle,
             outputs_used: Vec::new(),
@@ -597,16 +607,53 @@ fn first_items(path: &FieldPath) -> FieldPath {
         })
 }
 
+/// The longest `import:` id taken: the longest real one (an ARN, `ZONEID/NAME/TYPE` of a 255
+/// character name) is well under it.
+const IMPORT_ID_MAX: usize = 1024;
+
+/// The `import:` id as written, if it can name an object: not empty, not over `IMPORT_ID_MAX`,
+/// no control characters (it is shown in plans and sent to APIs). Otherwise a diagnostic.
+fn check_import_id(
+    id: String,
+    item: &Node,
+    path: &FieldPath,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<String> {
+    let problem = if id.trim().is_empty() {
+        Some("is empty".to_string())
+    } else if id.chars().count() > IMPORT_ID_MAX {
+        Some(format!("is longer than {IMPORT_ID_MAX} characters"))
+    } else if id.chars().any(char::is_control) {
+        Some("holds a control character".to_string())
+    } else {
+        None
+    };
+    let Some(problem) = problem else {
+        return Some(id);
+    };
+    let at = path.key("import");
+    let mut d = Diagnostic::error("bad-import-id", format!("the `import` id {problem}"))
+        .at(at)
+        .help("write the id of the live object to adopt, as docs/adoption.md lists per kind (a VPC id, a cluster name, NAMESPACE/NAME...)");
+    if let Some(node) = item.get("import") {
+        d = d.with_span(node.span);
+    }
+    diags.push(d);
+    None
+}
+
 /// The keys every kind shares besides `kind` and `name`.
 #[derive(Default)]
 struct Envelope {
+    /// `import: ID`: the live object this resource adopts when it is not yet in state.
+    import: Option<String>,
     depends_on: Vec<Address>,
     lifecycle: Option<lifecycle::LifecycleFields>,
     /// The spelling before `lifecycle`.
     prevent_destroy: Option<bool>,
 }
 
-/// Reads `depends_on`, `lifecycle` and `prevent_destroy` from a resource mapping, ignoring the
+/// Reads `import`, `depends_on`, `lifecycle` and `prevent_destroy` from a resource mapping, ignoring the
 /// other keys.
 struct EnvelopeVisitor;
 
@@ -621,6 +668,7 @@ impl<'de> serde::de::Visitor<'de> for EnvelopeVisitor {
         let mut envelope = Envelope::default();
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
+                "import" => envelope.import = Some(map.next_value()?),
                 "depends_on" => envelope.depends_on = map.next_value()?,
                 "lifecycle" => envelope.lifecycle = map.next_value()?,
                 "prevent_destroy" => envelope.prevent_destroy = Some(map.next_value()?),

@@ -16,6 +16,18 @@ pub enum Status {
     Deleting,
     /// A failed apply or rollback left it in an unknown shape: the next apply replaces it.
     Tainted,
+    /// Adopted by an import (`meshctl import` or an `import:` block): the object is as read,
+    /// but meshctl's ownership marks (tags, labels) are not on it yet; the next apply places
+    /// them, which makes it `ok`.
+    Imported,
+}
+
+impl Status {
+    /// Whether the record's object stands as recorded (applied, or imported and not yet
+    /// marked), so it is read, compared and used as any applied one.
+    pub fn is_settled(self) -> bool {
+        matches!(self, Status::Ok | Status::Imported)
+    }
 }
 
 /// What a run was doing to a resource: the journal's entry for an operation in flight, which the

@@ -120,6 +120,9 @@ pub struct Resource {
     /// Position in `resources:`; `FieldPath::resource(index)` is its path.
     pub index: usize,
     pub spec: Spec,
+    /// `import: ID`: the live object (made by hand, eksctl, helm...) this resource adopts when
+    /// the state does not record it yet (docs/adoption.md); ignored once it is recorded.
+    pub import: Option<String>,
     pub depends_on: Vec<Address>,
     /// `lifecycle:` (ignore_changes, prevent_destroy, create_before_destroy).
     pub lifecycle: crate::lifecycle::Lifecycle,

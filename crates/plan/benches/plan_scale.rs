@@ -35,6 +35,7 @@ fn plan_once(source: &SourceFile, prior: &[NodeRecord]) -> meshctl_plan::Plan {
         interrupted: &[],
         live: None,
         lookups: None,
+        imports: None,
         lineage: "bench",
         serial: 1,
         options: &options,

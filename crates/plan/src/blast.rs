@@ -104,7 +104,7 @@ fn public_names_changed(change: &ResourceChange) -> Vec<String> {
     let schema = change.kind.schema();
     let changed: BTreeSet<&str> = match change.action {
         Action::Replace => schema.public_names.iter().copied().collect(),
-        Action::Update => schema
+        Action::Update | Action::Import => schema
             .outputs_changed_by
             .iter()
             .filter(|(field, _)| {
@@ -156,8 +156,10 @@ impl<'p> Dependents<'p> {
         let mut pending = vec![address];
         while let Some(next) = pending.pop() {
             for dependent in self.of.get(next).into_iter().flatten() {
-                if matches!(dependent.action, Action::Update | Action::Replace)
-                    && &dependent.address != address
+                if matches!(
+                    dependent.action,
+                    Action::Update | Action::Replace | Action::Import
+                ) && &dependent.address != address
                     && found.insert(&dependent.address)
                 {
                     pending.push(&dependent.address);

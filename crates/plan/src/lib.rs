@@ -6,6 +6,7 @@ pub mod blast;
 mod diff;
 pub mod drift;
 mod file;
+mod import;
 mod lookup;
 mod planner;
 pub mod recorded;
@@ -17,6 +18,7 @@ pub use diff::is_unknown;
 pub use diff::{flatten, FieldChange};
 pub use drift::{DriftReport, Live, LiveWorld};
 pub use file::{check_current, decode, encode, MadeFrom, PlanFileError, SavedPlan, StackNow};
+pub use import::{imports_to_make, ImportRequest, Imported, Imports};
 pub use lookup::{lookups_to_make, missing_lookups, plan_lookups, Lookup, LookupRequest, Lookups};
 pub use planner::{is_read_only, plan, resolve_outputs, stack_digest, PlanInput, PlanOptions};
 pub use var_set::{check_var_set, VarDifference, VarSet, VarSetChanged};
@@ -38,6 +40,9 @@ pub enum Action {
     Delete,
     /// Look up something the stack uses but does not manage (an existing zone or VPC).
     Read,
+    /// Adopt an object that exists outside meshctl (`import: ID`): record it, put right the
+    /// fields where the stack differs (listed as for an update) and place meshctl's marks.
+    Import,
 }
 
 impl Action {
@@ -49,6 +54,7 @@ impl Action {
             Action::Replace => "replace",
             Action::Delete => "delete",
             Action::Read => "read",
+            Action::Import => "import",
         }
     }
 }
@@ -89,6 +95,9 @@ pub struct ResourceChange {
     /// read), `new` what the stack says. Neither planned nor applied.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignored: Vec<FieldChange>,
+    /// For import: the id of the live object adopted (the resource's `import:`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub importing: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +108,8 @@ pub struct Summary {
     pub delete: usize,
     pub read: usize,
     pub unchanged: usize,
+    #[serde(default)]
+    pub import: usize,
 }
 
 /// A reviewed, replayable description of one apply.
@@ -144,6 +155,7 @@ impl Plan {
                 Action::Replace => s.replace += 1,
                 Action::Delete => s.delete += 1,
                 Action::Read => s.read += 1,
+                Action::Import => s.import += 1,
             }
         }
         s

@@ -7,7 +7,7 @@
 use crate::planner::{exclude_closure, is_read_only, target_closure};
 use crate::{Action, Plan, PlanInput, ResourceChange};
 use meshctl_model::path::FieldPath;
-use meshctl_model::record::{NodeRecord, Status};
+use meshctl_model::record::NodeRecord;
 use meshctl_model::{Address, Diagnostic, Resource};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -52,7 +52,7 @@ pub fn lookups_to_make(input: &PlanInput<'_>) -> Vec<LookupRequest> {
         input
             .prior
             .iter()
-            .any(|r| &r.address == address && r.status == Status::Ok)
+            .any(|r| &r.address == address && r.status.is_settled())
     };
     input
         .stack

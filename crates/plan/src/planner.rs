@@ -37,6 +37,9 @@ pub struct PlanInput<'a> {
     /// What looking up the stack's looked-up resources found (`lookup::lookups_to_make`);
     /// `None` when nothing was looked up (`--refresh=false`): they stay `read` at apply.
     pub lookups: Option<&'a crate::lookup::Lookups>,
+    /// What reading the stack's `import:` blocks found (`import::imports_to_make`); `None`
+    /// when none were read (a resource to import is then an error: the plan cannot know it).
+    pub imports: Option<&'a crate::import::Imports>,
     pub lineage: &'a str,
     pub serial: u64,
     pub options: &'a PlanOptions,
@@ -46,7 +49,7 @@ pub struct PlanInput<'a> {
 /// violation, an unknown target, a forbidden version jump).
 pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<Diagnostic>> {
     let stack = input.stack;
-    let prior: HashMap<&Address, &NodeRecord> =
+    let mut prior: HashMap<&Address, &NodeRecord> =
         input.prior.iter().map(|r| (&r.address, r)).collect();
     let mut errors = Vec::new();
     let targets = target_closure(input, &mut errors);
@@ -79,7 +82,24 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<Diagnostic>> {
             });
             resolve_known_outputs(&mut desired, &decided, &changing, &prior);
             let upstream = upstream_changes(resource, &desired, &changing);
-            let record = prior.get(&resource.address).copied();
+            let mut record = prior.get(&resource.address).copied();
+            // An import stands in for the record until the apply writes it.
+            let importing = match (record, &resource.import) {
+                (None, Some(id)) => Some(id),
+                _ => None,
+            };
+            if let Some(id) = importing {
+                match imported_record(input, resource, id, &desired) {
+                    Ok(found) => {
+                        record = Some(found);
+                        prior.insert(&resource.address, found);
+                    }
+                    Err(problem) => {
+                        errors.push(problem);
+                        continue;
+                    }
+                }
+            }
             let lookup = input.lookups.and_then(|l| l.get(&resource.address));
             // A looked-up resource's lookup is its live read.
             let live = match lookup {
@@ -102,6 +122,11 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<Diagnostic>> {
                 upstream,
                 &mut errors,
             );
+            if let Some(id) = importing {
+                as_import(&mut change, resource, id, &mut errors);
+            } else if record.is_some_and(|r| r.status == Status::Imported) {
+                adopt(&mut change);
+            }
             if let Some(lookup) = lookup {
                 crate::lookup::apply_lookup(
                     &mut change,
@@ -180,6 +205,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<Diagnostic>> {
             prevent_destroy: record.prevent_destroy,
             ignore_changes: Vec::new(),
             ignored: Vec::new(),
+            importing: None,
         };
         if is_read_only(&record.desired, record.address.kind) {
             // Resources that were only looked up leave state without touching the world.
@@ -216,6 +242,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<Diagnostic>> {
                 prevent_destroy: false,
                 ignore_changes: Vec::new(),
                 ignored: Vec::new(),
+                importing: None,
             });
         }
     }
@@ -261,7 +288,7 @@ impl NewOutputs {
     fn of(change: &ResourceChange) -> Option<NewOutputs> {
         match change.action {
             Action::Create | Action::Replace => Some(NewOutputs::All),
-            Action::Update => {
+            Action::Update | Action::Import => {
                 let changed: BTreeSet<&str> = change
                     .fields
                     .iter()
@@ -497,6 +524,7 @@ fn plan_resource(
                     reasons.push(follow.reason);
                 }
             }
+            // An imported record stands as an applied one; its marks come with the next apply.
             let action = match record.status {
                 Status::Tainted => {
                     reasons.push("tainted by a failed apply".to_string());
@@ -513,25 +541,29 @@ fn plan_resource(
                     ));
                     Action::Replace
                 }
-                Status::Ok if gone => {
+                Status::Ok | Status::Imported if gone => {
                     reasons.push("deleted outside meshctl".to_string());
                     Action::Create
                 }
-                Status::Ok if asked.replace && !read_only => {
+                Status::Ok | Status::Imported if asked.replace && !read_only => {
                     reasons.push("replacement asked for with --replace".to_string());
                     Action::Replace
                 }
-                Status::Ok if fields.is_empty() && asked.interrupted_update => {
+                Status::Ok | Status::Imported if fields.is_empty() && asked.interrupted_update => {
                     reasons
                         .push("a previous update was interrupted; applying it again".to_string());
                     Action::Update
                 }
-                Status::Ok if fields.is_empty() && !upstream_forces => Action::NoOp,
-                Status::Ok if read_only => Action::Read,
-                Status::Ok if upstream_forces && !fields.iter().any(|f| f.forces_replacement) => {
+                Status::Ok | Status::Imported if fields.is_empty() && !upstream_forces => {
+                    Action::NoOp
+                }
+                Status::Ok | Status::Imported if read_only => Action::Read,
+                Status::Ok | Status::Imported
+                    if upstream_forces && !fields.iter().any(|f| f.forces_replacement) =>
+                {
                     Action::Replace
                 }
-                Status::Ok => {
+                Status::Ok | Status::Imported => {
                     let forcing: BTreeSet<&str> = fields
                         .iter()
                         .filter(|f| f.forces_replacement)
@@ -609,6 +641,7 @@ fn plan_resource(
         } else {
             ignored
         },
+        importing: None,
     };
     change.risks = risks(&change, record);
     change
@@ -681,6 +714,95 @@ pub fn is_read_only(desired: &Value, kind: Kind) -> bool {
 
 /// Replaces `${kind.name.output}` whose producer keeps its recorded outputs (unchanged, read, or
 /// updated in place) by the recorded value; the rest stay unknown until apply.
+/// The record an import read for `resource`, which the planner compares with the stack as it
+/// compares any record; or why there is none, as a diagnostic at its `import:`.
+fn imported_record<'a>(
+    input: &PlanInput<'a>,
+    resource: &meshctl_model::Resource,
+    id: &str,
+    desired: &Value,
+) -> Result<&'a NodeRecord, Diagnostic> {
+    let at = resource.path().key("import");
+    if is_read_only(desired, resource.address.kind) {
+        return Err(Diagnostic::error(
+            "import-looked-up",
+            format!("{} is looked up (`existing`), not managed: there is nothing to import", resource.address),
+        )
+        .at(at)
+        .help("remove `import:` (a looked-up object is only read), or remove `existing` to manage it with this stack"));
+    }
+    match input
+        .imports
+        .and_then(|imports| imports.get(&resource.address))
+    {
+        Some(crate::import::Imported::Found(record)) => Ok(record),
+        Some(crate::import::Imported::Refused { message, help }) => Err(Diagnostic::error(
+            "import-refused",
+            format!("cannot import `{id}` as {}: {message}", resource.address),
+        )
+        .at(at)
+        .help(help.clone())),
+        None => Err(Diagnostic::error(
+            "import-not-read",
+            format!(
+                "{} imports `{id}`, which this plan did not read",
+                resource.address
+            ),
+        )
+        .at(at)
+        .help("plan with a build that has the provider of this kind, so the object can be read")),
+    }
+}
+
+/// Makes the planned change of an imported resource an import: unchanged or updated fields are
+/// adopted and put right; a field that would force a replacement is an error, since an import
+/// never replaces what it adopts.
+fn as_import(
+    change: &mut ResourceChange,
+    resource: &meshctl_model::Resource,
+    id: &str,
+    errors: &mut Vec<Diagnostic>,
+) {
+    if change.action == Action::Replace {
+        let forcing: Vec<&str> = change
+            .fields
+            .iter()
+            .filter(|f| f.forces_replacement)
+            .map(|f| f.path.as_str())
+            .collect();
+        errors.push(
+            Diagnostic::error(
+                "import-would-replace",
+                format!(
+                    "importing `{id}` as {} would replace the object: {} differ{} and cannot change in place",
+                    resource.address,
+                    forcing.join(", "),
+                    if forcing.len() == 1 { "s" } else { "" }
+                ),
+            )
+            .at(resource.path().key("import"))
+            .help("write those fields in the stack as the live object has them (`meshctl plan` lists them with their live values); an import adopts, it never replaces"),
+        );
+    }
+    change.action = Action::Import;
+    change.importing = Some(id.to_string());
+    change.reasons.insert(0, format!("imported from `{id}`"));
+}
+
+/// A record `meshctl import` wrote: the apply places meshctl's marks on the object, so an
+/// unchanged one is an update too.
+fn adopt(change: &mut ResourceChange) {
+    if change.action == Action::NoOp {
+        change.action = Action::Update;
+    }
+    if change.action == Action::Update {
+        change.reasons.push(
+            "imported by `meshctl import`: this apply puts meshctl's ownership marks on it"
+                .to_string(),
+        );
+    }
+}
+
 fn resolve_known_outputs(
     value: &mut Value,
     decided: &HashMap<Address, Action>,
@@ -690,7 +812,7 @@ fn resolve_known_outputs(
     resolve_outputs(value, &|address, output| {
         let keeps = matches!(
             decided.get(address),
-            Some(Action::NoOp | Action::Read | Action::Update)
+            Some(Action::NoOp | Action::Read | Action::Update | Action::Import)
         ) && !changing.get(address).is_some_and(|o| o.includes(output));
         keeps
             .then(|| {

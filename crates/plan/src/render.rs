@@ -29,12 +29,16 @@ pub fn summary_line(plan: &Plan) -> String {
             }
         );
     }
-    let mut parts = vec![
+    let mut parts = Vec::new();
+    if s.import > 0 {
+        parts.push(format!("{} to import", s.import));
+    }
+    parts.extend([
         format!("{} to create", s.create),
         format!("{} to update", s.update),
         format!("{} to replace", s.replace),
         format!("{} to delete", s.delete),
-    ];
+    ]);
     if s.read > 0 {
         parts.push(format!("{} to read", s.read));
     }
@@ -51,6 +55,7 @@ fn symbol(change: &ResourceChange) -> &'static str {
         Action::Replace => "-/+",
         Action::Delete => "-",
         Action::Read => "<=",
+        Action::Import => "<-",
     }
 }
 
@@ -60,6 +65,7 @@ fn tint(action: Action) -> &'static str {
         Action::Update => "33",
         Action::Replace | Action::Delete => "31",
         Action::Read => "36",
+        Action::Import => "35",
         Action::NoOp => "0",
     }
 }
@@ -169,6 +175,12 @@ fn unredacted_text(plan: &Plan, color: bool) -> String {
         if change.action == Action::Delete {
             for o in &change.prior_objects {
                 let _ = writeln!(out, "    owns {} {}", o.kind, o.id);
+            }
+        }
+        if change.action == Action::Import {
+            for o in &change.prior_objects {
+                let line = format!("    adopts {} {}", o.kind, o.id);
+                let _ = writeln!(out, "{}", escape_terminal(&line));
             }
         }
         for r in &change.risks {

@@ -40,6 +40,7 @@ fn deletions(prior: &[NodeRecord], options: &PlanOptions) -> Vec<String> {
         interrupted: &[],
         live: None,
         lookups: None,
+        imports: None,
         lineage: "test",
         serial: 1,
         options,

@@ -62,6 +62,7 @@ fn plan_records_with_live(prior: &[NodeRecord], live_www: Option<Live>) -> meshc
         interrupted: &[],
         live: Some(&live),
         lookups: None,
+        imports: None,
         lineage: "l",
         serial: 1,
         options: &options,

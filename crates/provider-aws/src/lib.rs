@@ -22,6 +22,7 @@ mod eks;
 mod errors;
 mod iam;
 mod kinds;
+mod marks;
 mod record_batches;
 mod route53;
 mod vpc;
@@ -426,6 +427,11 @@ impl Provider for AwsProvider {
     async fn import(&self, request: &Request<'_>, id: &str) -> Result<(Value, Applied)> {
         let cx = self.cx(request.address).await;
         kinds::import(&cx, request, id).await
+    }
+
+    async fn mark(&self, request: &Request<'_>, objects: &[OwnedObject]) -> Result<()> {
+        let cx = self.cx(request.address).await;
+        marks::mark(&cx, objects).await
     }
 }
 

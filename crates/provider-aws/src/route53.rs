@@ -199,7 +199,7 @@ pub(crate) async fn zone_owner(cx: &Cx<'_>, id: &str) -> Result<Owner> {
     ))
 }
 
-async fn tag_zone(cx: &Cx<'_>, id: &str) -> Result<()> {
+pub(crate) async fn tag_zone(cx: &Cx<'_>, id: &str) -> Result<()> {
     let tags: Vec<Tag> = cx
         .tags()
         .into_iter()

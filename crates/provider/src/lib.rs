@@ -281,6 +281,16 @@ pub trait Provider: Send + Sync {
         request: &Request<'_>,
         id: &str,
     ) -> Result<(Value, Applied), ProviderError>;
+
+    /// Places this stack's ownership marks (what a create puts on its objects: tags, labels,
+    /// annotations) on `objects`, which an import recorded without marking them: the first
+    /// apply after an import calls it once the update has put the fields right
+    /// (docs/adoption.md). Marks already there stay; objects that take no marks are skipped.
+    async fn mark(
+        &self,
+        request: &Request<'_>,
+        objects: &[OwnedObject],
+    ) -> Result<(), ProviderError>;
 }
 
 /// A load balancer as the Kubernetes provider needs it: the AWS Load Balancer Controller makes

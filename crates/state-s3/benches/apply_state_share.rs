@@ -54,6 +54,7 @@ fn generate(seed: u64, scale: u64) -> (Plan, Vec<Duration>) {
             prevent_destroy: false,
             ignore_changes: Vec::new(),
             ignored: Vec::new(),
+            importing: None,
         });
     }
     let plan = Plan {

@@ -63,6 +63,7 @@ fn generate(seed: u64) -> Dag {
             prevent_destroy: false,
             ignore_changes: Vec::new(),
             ignored: Vec::new(),
+            importing: None,
         });
     }
     let critical_path = finish.iter().copied().max().unwrap_or_default();

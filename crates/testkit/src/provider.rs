@@ -431,6 +431,15 @@ impl Provider for FakeProvider {
             "import is not supported by the fake cloud",
         ))
     }
+
+    /// The fake cloud's objects carry no marks: it finds them by address.
+    async fn mark(
+        &self,
+        _request: &Request<'_>,
+        _objects: &[OwnedObject],
+    ) -> Result<(), ProviderError> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -134,6 +134,14 @@ impl Provider for Logged {
     ) -> Result<(Value, Applied), ProviderError> {
         Err(refused(request.address, "import"))
     }
+
+    async fn mark(
+        &self,
+        request: &Request<'_>,
+        _objects: &[OwnedObject],
+    ) -> Result<(), ProviderError> {
+        Err(refused(request.address, "mark"))
+    }
 }
 
 fn record(kind: Kind, name: &str, status: Status) -> NodeRecord {

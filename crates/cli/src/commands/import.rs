@@ -149,7 +149,8 @@ pub fn run(args: &Args, providers: &ProviderFactory) -> Result<ExitCode> {
     };
     let record = NodeRecord {
         address: address.clone(),
-        status: Status::Ok,
+        // Unmarked until the first apply, which the next plan shows as an update.
+        status: Status::Imported,
         desired: fields,
         live: Some(applied.live),
         outputs: applied.outputs,

@@ -248,6 +248,26 @@ fn look_up(
     Ok(Some(lookups))
 }
 
+/// Reads the live objects the stack's `import:` blocks name; `None` when there are none.
+fn read_imports(
+    requests: &[meshctl_plan::ImportRequest],
+    prior: &[meshctl_model::record::NodeRecord],
+    lookups: Option<&meshctl_plan::Lookups>,
+    providers: &Providers,
+) -> Result<Option<meshctl_plan::Imports>> {
+    if requests.is_empty() {
+        return Ok(None);
+    }
+    let imports = crate::runtime::block_on(meshctl_engine::read_imports(
+        requests,
+        prior,
+        lookups,
+        providers,
+        &meshctl_engine::ApplyOptions::default(),
+    ))??;
+    Ok(Some(imports))
+}
+
 /// A plan and the locked state it was made against.
 pub struct Planned {
     pub plan: meshctl_plan::Plan,
@@ -351,6 +371,7 @@ pub fn make_plan(
         interrupted: &interrupted,
         live: live.as_ref(),
         lookups: None,
+        imports: None,
         lineage: &meta.lineage,
         serial: meta.serial,
         options,
@@ -363,6 +384,15 @@ pub fn make_plan(
         None
     };
     input.lookups = lookups.as_ref();
+    // `import:` blocks are read whatever --refresh says: the plan cannot know an object it has
+    // not read.
+    let imports = read_imports(
+        &meshctl_plan::imports_to_make(&input),
+        &prior,
+        lookups.as_ref(),
+        &providers,
+    )?;
+    input.imports = imports.as_ref();
     let plan = match meshctl_plan::plan(&input) {
         Ok(plan) => plan,
         Err(errors) => {

@@ -370,7 +370,8 @@ fn open_intents(
     for change in steps {
         let operation = match change.action {
             Action::Create if !prior.contains_key(&change.address) => Operation::Create,
-            Action::Update => Operation::Update,
+            // An import's writes are its update.
+            Action::Update | Action::Import => Operation::Update,
             _ => continue,
         };
         let first = first.get_or_insert_with(|| change.address.clone());

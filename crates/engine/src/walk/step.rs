@@ -92,6 +92,7 @@ pub(super) async fn run_step(
                 .await
         }
         Action::Delete => walk.delete(&change, prior.as_ref()).await,
+        Action::Import => walk.import(&change, desired.as_ref()).await,
         Action::Replace => {
             walk.replace(&change, desired.as_ref(), prior.as_ref())
                 .await
@@ -161,6 +162,9 @@ pub(crate) enum StepError {
     OldObjectDeleted(#[source] Box<StepError>),
     #[error("the step panicked: {0}")]
     Panicked(String),
+    /// A plan file whose import step names no id (written by hand, or damaged).
+    #[error("the plan imports it but names no id to import; make the plan again")]
+    NoImportId,
     /// Rollback only: the prior record holds secrets as digests.
     #[error("its recorded values hold secrets, which state keeps only as digests, so they cannot be written back; apply the stack again to put it right")]
     SecretsNotRestorable,
@@ -566,6 +570,12 @@ impl Walk {
             let (applied, entry) = self
                 .update_recorded(provider, change, &before, &request, &prior_desired)
                 .await?;
+            if prior.is_some_and(|p| p.status == Status::Imported) {
+                // `meshctl import` recorded it unmarked; this update is its first apply.
+                self.call(change, || provider.mark(&request, &applied.objects))
+                    .await
+                    .map_err(|e| StepError::provider(e, applied.objects.clone()))?;
+            }
             (applied, vec![entry])
         };
         let record = self.record(change, &desired, &applied, Status::Ok);
@@ -583,6 +593,58 @@ impl Walk {
                 recreate: false,
             },
             None => Undo::Forget,
+        })
+    }
+
+    /// Adopts the live object the change imports: reads it (as the plan did; the world may have
+    /// moved since), records it `imported` before anything is written to it, puts right the
+    /// fields where the stack differs through the provider's update, places meshctl's marks,
+    /// and records it `ok`. Undoing it restores the object's fields and keeps it recorded as
+    /// imported: a rollback never deletes what existed before meshctl.
+    async fn import(
+        &self,
+        change: &ResourceChange,
+        desired: Option<&Value>,
+    ) -> Result<Undo, StepError> {
+        let provider = self.provider(change)?;
+        let id = change.importing.as_deref().ok_or(StepError::NoImportId)?;
+        let desired = desired.cloned().unwrap_or(Value::Null);
+        let inputs = self.inputs(change);
+        let request = Request {
+            address: &change.address,
+            desired: &desired,
+            inputs: &inputs,
+        };
+        let (fields, found) = self
+            .call(change, || provider.import(&request, id))
+            .await
+            .map_err(|e| StepError::provider(e, Vec::new()))?;
+        let imported = self.record(change, &fields, &found, Status::Imported);
+        self.commit(Change {
+            put: vec![imported.clone()],
+            ..Change::default()
+        })?;
+        let before = self
+            .adopt_leftovers(provider, change, imported.clone())
+            .await?;
+        let (applied, entry) = self
+            .update_recorded(provider, change, &before, &request, &fields)
+            .await?;
+        self.call(change, || provider.mark(&request, &applied.objects))
+            .await
+            .map_err(|e| StepError::provider(e, applied.objects.clone()))?;
+        let record = self.record(change, &desired, &applied, Status::Ok);
+        self.commit_behind(Change {
+            put: vec![record],
+            close: vec![entry],
+            ..Change::default()
+        })
+        .map_err(|e| e.with_made(applied.objects.clone()))?;
+        self.publish_outputs(&change.address, &applied.outputs);
+        Ok(Undo::Restore {
+            prior: imported,
+            current: applied.objects,
+            recreate: false,
         })
     }
 

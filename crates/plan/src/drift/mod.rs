@@ -245,7 +245,7 @@ pub fn report_ignoring(
             objects: Vec::new(),
             reason: None,
         };
-        if record.status != Status::Ok {
+        if !record.status.is_settled() {
             checked += 1;
             drift.drift = DriftKind::Tainted;
             drift.reason = Some(

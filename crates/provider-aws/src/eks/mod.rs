@@ -20,7 +20,7 @@ use meshctl_provider::{ErrorClass, Progress};
 use std::time::Duration;
 
 pub(crate) const CLUSTER: &str = "eks:cluster";
-const NODEGROUP: &str = "eks:nodegroup";
+pub(crate) const NODEGROUP: &str = "eks:nodegroup";
 
 const CLUSTER_POLICIES: &[&str] = &["arn:aws:iam::aws:policy/AmazonEKSClusterPolicy"];
 const NODE_POLICIES: &[&str] = &[

@@ -772,6 +772,13 @@ impl Provider for KubeProvider {
     async fn import(&self, request: &Request<'_>, id: &str) -> Result<(Value, Applied)> {
         self.import_rendered(request, id).await
     }
+
+    /// Nothing more to do: the update the engine runs first applies every rendered object,
+    /// Helm release and IstioOperator with the stack's label and address annotation, which are
+    /// the marks.
+    async fn mark(&self, _request: &Request<'_>, _objects: &[OwnedObject]) -> Result<()> {
+        Ok(())
+    }
 }
 
 struct NoProgress;
