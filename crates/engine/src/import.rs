@@ -85,20 +85,51 @@ pub async fn read_imports(
             || provider.import(&call, &request.id),
         )
         .await;
-        let imported = match read {
+        // The object read again as a refresh reads it, so the planner finds where it differs
+        // from the stack exactly as it finds drift (cluster kinds report it as their drifts).
+        let read = match read {
             Ok((fields, applied)) => {
+                let call = Request {
+                    address: &request.address,
+                    desired: &desired,
+                    inputs: &inputs,
+                };
+                let objects = applied.objects.clone();
+                crate::call::call(
+                    options,
+                    &limiters,
+                    None,
+                    &NoEvents as &dyn EventSink,
+                    &request.address,
+                    None,
+                    || provider.read(&call, &objects),
+                )
+                .await
+                .map(|refreshed| (fields, applied, refreshed))
+            }
+            Err(error) => Err(error),
+        };
+        let imported = match read {
+            Ok((fields, applied, refreshed)) => {
+                let live = refreshed.unwrap_or_else(|| applied.clone());
                 known.insert(request.address.clone(), applied.outputs.clone());
-                Imported::Found(NodeRecord {
-                    address: request.address.clone(),
-                    status: Status::Imported,
-                    desired: meshctl_plan::recorded::recorded_form(&fields),
-                    live: Some(applied.live),
-                    outputs: applied.outputs,
-                    objects: applied.objects,
-                    dependencies: request.depends_on.clone(),
-                    prevent_destroy: false,
-                    accepted: Vec::new(),
-                })
+                Imported::Found {
+                    record: NodeRecord {
+                        address: request.address.clone(),
+                        status: Status::Imported,
+                        desired: meshctl_plan::recorded::recorded_form(&fields),
+                        live: Some(applied.live.clone()),
+                        outputs: applied.outputs,
+                        objects: applied.objects,
+                        dependencies: request.depends_on.clone(),
+                        prevent_destroy: false,
+                        accepted: Vec::new(),
+                    },
+                    live: Some(meshctl_plan::Live {
+                        fields: live.live,
+                        drifts: live.drifts,
+                    }),
+                }
             }
             Err(error) if matches!(error.class, ErrorClass::NotFound | ErrorClass::Permanent) => {
                 let message = if error.class == ErrorClass::NotFound {

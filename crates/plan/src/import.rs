@@ -26,8 +26,12 @@ pub struct ImportRequest {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Imported {
     /// The object, read as the stack's resource describes it, with everything it owns: the
-    /// record an import writes (status `imported`).
-    Found(NodeRecord),
+    /// record an import writes (status `imported`), and the live read the planner compares
+    /// with the stack as it compares a refresh.
+    Found {
+        record: NodeRecord,
+        live: Option<crate::Live>,
+    },
     /// Not imported: the object is not there, is not of the kind, belongs to another stack, or
     /// what it depends on is not known yet. The provider's (or the reader's) words.
     Refused { message: String, help: String },

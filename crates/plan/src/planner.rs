@@ -83,6 +83,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<Diagnostic>> {
             resolve_known_outputs(&mut desired, &decided, &changing, &prior);
             let upstream = upstream_changes(resource, &desired, &changing);
             let mut record = prior.get(&resource.address).copied();
+            let mut imported_live = None;
             // An import stands in for the record until the apply writes it.
             let importing = match (record, &resource.import) {
                 (None, Some(id)) => Some(id),
@@ -90,8 +91,9 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<Diagnostic>> {
             };
             if let Some(id) = importing {
                 match imported_record(input, resource, id, &desired) {
-                    Ok(found) => {
+                    Ok((found, live)) => {
                         record = Some(found);
+                        imported_live = Some(live);
                         prior.insert(&resource.address, found);
                     }
                     Err(problem) => {
@@ -102,9 +104,10 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<Diagnostic>> {
             }
             let lookup = input.lookups.and_then(|l| l.get(&resource.address));
             // A looked-up resource's lookup is its live read.
-            let live = match lookup {
-                Some(_) => None,
-                None => input.live.and_then(|l| l.get(&resource.address)),
+            let live = match (lookup, imported_live) {
+                (Some(_), _) => None,
+                (None, Some(live)) => Some(live),
+                (None, None) => input.live.and_then(|l| l.get(&resource.address)),
             };
             let asked = Asked {
                 interrupted_update: input
@@ -498,7 +501,14 @@ fn plan_resource(
                     [one] => one.clone(),
                     many => format!("{} fields", many.len()),
                 };
-                if !moved.is_empty() {
+                if !moved.is_empty() && record.status == Status::Imported {
+                    // Never applied: the object was made so, not moved.
+                    reasons.push(format!(
+                        "{} differ{} from the stack",
+                        name(&moved),
+                        if moved.len() == 1 { "s" } else { "" }
+                    ));
+                } else if !moved.is_empty() {
                     reasons.push(format!("{} changed outside meshctl", name(&moved)));
                 }
                 if !accepted_paths.is_empty() {
@@ -721,7 +731,7 @@ fn imported_record<'a>(
     resource: &meshctl_model::Resource,
     id: &str,
     desired: &Value,
-) -> Result<&'a NodeRecord, Diagnostic> {
+) -> Result<(&'a NodeRecord, &'a Option<Live>), Diagnostic> {
     let at = resource.path().key("import");
     if is_read_only(desired, resource.address.kind) {
         return Err(Diagnostic::error(
@@ -735,7 +745,7 @@ fn imported_record<'a>(
         .imports
         .and_then(|imports| imports.get(&resource.address))
     {
-        Some(crate::import::Imported::Found(record)) => Ok(record),
+        Some(crate::import::Imported::Found { record, live }) => Ok((record, live)),
         Some(crate::import::Imported::Refused { message, help }) => Err(Diagnostic::error(
             "import-refused",
             format!("cannot import `{id}` as {}: {message}", resource.address),

@@ -1,0 +1,360 @@
+//! `import: ID` blocks in the stack, against the sandbox: `plan` reads the objects they name and
+//! shows each as an `import` with exactly the fields where stack and object differ, writing
+//! nothing (no state, no tag); `apply` records them, puts the fields right and places meshctl's
+//! marks (checked with the AWS SDK and kubectl); the next plan is empty; `destroy` removes them.
+//! A record `meshctl import` wrote gets its marks from the next apply too. Imports that name
+//! nothing, or that would replace the object, stop the plan at the `import:` line.
+
+mod support;
+
+use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::Output;
+use support::sandbox::{assert_exit, show, Sandbox};
+use support::{runtime, text, REGION};
+
+/// A sandbox with a stack file and state directory of its own.
+struct Trial {
+    sandbox: Sandbox,
+    ec2: aws_sdk_ec2::Client,
+    rt: tokio::runtime::Runtime,
+    dir: tempfile::TempDir,
+}
+
+impl Trial {
+    fn new() -> Self {
+        let rt = runtime();
+        let (sandbox, config) = Sandbox::start("blocks-main", "example.com", &rt);
+        Trial {
+            sandbox,
+            ec2: aws_sdk_ec2::Client::new(&config),
+            rt,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn stack(&self) -> PathBuf {
+        self.dir.path().join("stack.yaml")
+    }
+
+    fn write_stack(&self, resources: &str) {
+        let text = format!(
+            "stack: blocks\nregion: {REGION}\nkube: {{ kubeconfig: \"{}\", context: sandbox }}\nresources:\n{resources}",
+            self.sandbox.env["KUBECONFIG"]
+        );
+        std::fs::write(self.stack(), text).unwrap();
+    }
+
+    fn meshctl(&self, args: &[&str]) -> Output {
+        self.sandbox
+            .meshctl_approved(&self.stack(), &self.dir.path().join("state"), args)
+    }
+
+    fn plan(&self) -> Value {
+        let output = self.meshctl(&["plan", "--format", "json"]);
+        assert_exit(&output, 0, "plan");
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    /// The addresses the state records (`meshctl state list`).
+    fn recorded(&self) -> Vec<String> {
+        let output = self.meshctl(&["state", "list"]);
+        text(&output.stdout)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| l.split_whitespace().next().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    fn status(&self, address: &str) -> String {
+        let output = self.meshctl(&["state", "show", address]);
+        assert_exit(&output, 0, &format!("state show {address}"));
+        let record: Value = serde_json::from_slice(&output.stdout).unwrap();
+        record["status"].as_str().unwrap_or_default().to_string()
+    }
+
+    /// A VPC as eksctl makes one, by hand: two public and two private subnets and an internet
+    /// gateway. Returns its id and its subnets' ids.
+    fn vpc_by_hand(&self, cidr_prefix: &str) -> (String, Vec<String>) {
+        let ec2 = &self.ec2;
+        let vpc_id = self
+            .rt
+            .block_on(
+                ec2.create_vpc()
+                    .cidr_block(format!("{cidr_prefix}.0.0/16"))
+                    .send(),
+            )
+            .unwrap()
+            .vpc()
+            .and_then(|v| v.vpc_id())
+            .unwrap()
+            .to_string();
+        let mut subnets = Vec::new();
+        for (i, (zone, role)) in [
+            ("a", "kubernetes.io/role/elb"),
+            ("b", "kubernetes.io/role/elb"),
+            ("a", "kubernetes.io/role/internal-elb"),
+            ("b", "kubernetes.io/role/internal-elb"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let subnet = self
+                .rt
+                .block_on(
+                    ec2.create_subnet()
+                        .vpc_id(&vpc_id)
+                        .cidr_block(format!("{cidr_prefix}.{}.0/20", i * 16))
+                        .availability_zone(format!("{REGION}{zone}"))
+                        .tag_specifications(
+                            TagSpecification::builder()
+                                .resource_type(ResourceType::Subnet)
+                                .tags(Tag::builder().key(role).value("1").build())
+                                .build(),
+                        )
+                        .send(),
+                )
+                .unwrap();
+            subnets.push(
+                subnet
+                    .subnet()
+                    .and_then(|s| s.subnet_id())
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        let igw = self
+            .rt
+            .block_on(ec2.create_internet_gateway().send())
+            .unwrap()
+            .internet_gateway()
+            .and_then(|g| g.internet_gateway_id())
+            .unwrap()
+            .to_string();
+        self.rt
+            .block_on(
+                ec2.attach_internet_gateway()
+                    .internet_gateway_id(&igw)
+                    .vpc_id(&vpc_id)
+                    .send(),
+            )
+            .unwrap();
+        (vpc_id, subnets)
+    }
+
+    /// The `meshctl:stack` and `meshctl:address` tags of an EC2 object, read with the SDK.
+    fn marks(&self, id: &str) -> (Option<String>, Option<String>) {
+        let tags = self
+            .rt
+            .block_on(
+                self.ec2
+                    .describe_tags()
+                    .filters(Filter::builder().name("resource-id").values(id).build())
+                    .send(),
+            )
+            .unwrap();
+        let value = |key: &str| {
+            tags.tags()
+                .iter()
+                .find(|t| t.key() == Some(key))
+                .and_then(|t| t.value())
+                .map(str::to_string)
+        };
+        (value("meshctl:stack"), value("meshctl:address"))
+    }
+
+    fn vpc_exists(&self, id: &str) -> bool {
+        let vpcs = self.rt.block_on(self.ec2.describe_vpcs().send()).unwrap();
+        vpcs.vpcs().iter().any(|v| v.vpc_id() == Some(id))
+    }
+}
+
+fn change<'p>(plan: &'p Value, address: &str) -> &'p Value {
+    plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == address)
+        .unwrap_or_else(|| panic!("{address} is not in the plan: {plan:#}"))
+}
+
+fn field_paths(change: &Value) -> Vec<String> {
+    change["fields"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn marks_of(object: &Value) -> (Option<&str>, Option<&str>) {
+    (
+        object["metadata"]["labels"]["meshctl.io/stack"].as_str(),
+        object["metadata"]["annotations"]["meshctl.io/address"].as_str(),
+    )
+}
+
+#[test]
+fn import_blocks_are_planned_then_adopted_marked_and_destroyed() {
+    let trial = Trial::new();
+    let (vpc_id, subnets) = trial.vpc_by_hand("10.0");
+    trial.sandbox.kubectl_run(&["create", "namespace", "shop"]);
+    trial
+        .sandbox
+        .kubectl_run(&["label", "namespace", "shop", "team=store"]);
+    trial.write_stack(&format!(
+        "  - kind: vpc\n    name: main\n    import: {vpc_id}\n    cidr: 10.0.0.0/16\n    azs: 2\n    nat: none\n\
+         \x20 - kind: namespace\n    name: shop\n    import: shop\n    labels: {{ team: web }}\n"
+    ));
+
+    // The plan reads both, shows them as imports with what differs, and writes nothing.
+    let plan = trial.plan();
+    let vpc = change(&plan, "vpc.main");
+    assert_eq!(vpc["action"], "import", "{vpc:#}");
+    assert_eq!(vpc["importing"], vpc_id.as_str());
+    assert_eq!(
+        field_paths(vpc),
+        Vec::<String>::new(),
+        "the stack says what the VPC is"
+    );
+    let namespace = change(&plan, "namespace.shop");
+    assert_eq!(namespace["action"], "import");
+    // Cluster kinds say where their objects differ, object by object.
+    assert_eq!(
+        field_paths(namespace),
+        ["Namespace shop metadata.labels.team"],
+        "{namespace:#}"
+    );
+    assert_eq!(namespace["fields"][0]["old"], "store");
+    assert_eq!(namespace["fields"][0]["new"], "web");
+    assert_eq!(plan["summary"]["import"], 2, "{:#}", plan["summary"]);
+    assert_eq!(plan["summary"]["create"], 0);
+    let text_plan = trial.meshctl(&["plan"]);
+    assert_exit(&text_plan, 0, "plan as text");
+    let shown = text(&text_plan.stdout);
+    assert!(
+        shown.contains("Plan: 2 to import, 0 to create, 0 to update"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("<- vpc.main (import): imported from `{vpc_id}`")),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("adopts ec2:subnet {}", subnets[0])),
+        "{shown}"
+    );
+    assert!(trial.recorded().is_empty(), "plan records nothing");
+    assert_eq!(trial.marks(&vpc_id), (None, None), "plan tags nothing");
+
+    // Apply adopts: recorded ok, fields put right, marks placed.
+    let applied = trial.meshctl(&["apply"]);
+    assert_exit(&applied, 0, "apply");
+    assert_eq!(trial.status("vpc.main"), "ok");
+    assert_eq!(trial.status("namespace.shop"), "ok");
+    let marked = (Some("blocks".to_string()), Some("vpc.main".to_string()));
+    assert_eq!(trial.marks(&vpc_id), marked, "the VPC is tagged on apply");
+    for subnet in &subnets {
+        assert_eq!(
+            trial.marks(subnet),
+            marked,
+            "subnet {subnet} is tagged on apply"
+        );
+    }
+    let live = trial.sandbox.kubectl(&["get", "namespace", "shop"]);
+    assert_eq!(live["metadata"]["labels"]["team"], "web");
+    assert_eq!(marks_of(&live), (Some("blocks"), Some("namespace.shop")));
+
+    // The import blocks are done: the next plan is empty.
+    let again = trial.plan();
+    assert_eq!(again["has_changes"], false, "{again:#}");
+
+    // Adopted objects are the stack's: destroy removes them.
+    let destroyed = trial.meshctl(&["destroy"]);
+    assert_exit(&destroyed, 0, "destroy");
+    assert!(
+        !trial.vpc_exists(&vpc_id),
+        "destroy deleted the adopted VPC"
+    );
+    let gone = trial
+        .sandbox
+        .kubectl_output(&["get", "namespace", "shop", "-o", "json"]);
+    let still = serde_json::from_slice::<Value>(&gone.stdout)
+        .ok()
+        .and_then(|n| {
+            n["metadata"]["deletionTimestamp"]
+                .as_str()
+                .map(str::to_string)
+        });
+    assert!(
+        !gone.status.success() || still.is_some(),
+        "the namespace is deleted or being deleted: {}",
+        show(&gone)
+    );
+}
+
+#[test]
+fn a_record_meshctl_import_wrote_is_marked_by_the_next_apply() {
+    let trial = Trial::new();
+    let (vpc_id, _) = trial.vpc_by_hand("10.0");
+    trial.write_stack(
+        "  - kind: vpc\n    name: main\n    cidr: 10.0.0.0/16\n    azs: 2\n    nat: none\n",
+    );
+    let imported = trial.meshctl(&["import", "vpc.main", &vpc_id]);
+    assert_exit(&imported, 0, "meshctl import");
+    assert_eq!(trial.status("vpc.main"), "imported");
+    assert_eq!(trial.marks(&vpc_id), (None, None), "import tags nothing");
+
+    let plan = trial.plan();
+    let vpc = change(&plan, "vpc.main");
+    assert_eq!(vpc["action"], "update", "{vpc:#}");
+    assert!(
+        vpc["reasons"].to_string().contains("ownership marks"),
+        "{vpc:#}"
+    );
+    let applied = trial.meshctl(&["apply"]);
+    assert_exit(&applied, 0, "apply");
+    assert_eq!(
+        trial.marks(&vpc_id),
+        (Some("blocks".to_string()), Some("vpc.main".to_string()))
+    );
+    assert_eq!(trial.status("vpc.main"), "ok");
+    assert_eq!(trial.plan()["has_changes"], false);
+}
+
+#[test]
+fn imports_that_name_nothing_or_would_replace_stop_the_plan_at_their_line() {
+    let trial = Trial::new();
+    let (vpc_id, _) = trial.vpc_by_hand("10.0");
+
+    trial.write_stack(
+        "  - kind: vpc\n    name: main\n    import: vpc-0123456789abcdef0\n    cidr: 10.0.0.0/16\n    azs: 2\n    nat: none\n",
+    );
+    let output = trial.meshctl(&["plan"]);
+    assert_exit(&output, 1, "plan of an import naming nothing");
+    let said = text(&output.stderr);
+    assert!(said.contains("import-refused"), "{said}");
+    assert!(said.contains("vpc-0123456789abcdef0"), "{said}");
+    assert!(
+        said.contains("stack.yaml:7:13"),
+        "located at the import line: {said}"
+    );
+    assert!(trial.recorded().is_empty(), "{}", show(&output));
+
+    // The stack says another CIDR: the import would replace the VPC, so it is refused.
+    trial.write_stack(&format!(
+        "  - kind: vpc\n    name: main\n    import: {vpc_id}\n    cidr: 10.9.0.0/16\n    azs: 2\n    nat: none\n"
+    ));
+    let output = trial.meshctl(&["plan"]);
+    assert_exit(&output, 1, "plan of an import that would replace");
+    let said = text(&output.stderr);
+    assert!(said.contains("import-would-replace"), "{said}");
+    assert!(said.contains("cidr"), "{said}");
+    let apply = trial.meshctl(&["apply"]);
+    assert_exit(&apply, 1, "apply of the same");
+    assert!(trial.vpc_exists(&vpc_id));
+    assert_eq!(trial.marks(&vpc_id), (None, None));
+    assert!(trial.recorded().is_empty());
+}
