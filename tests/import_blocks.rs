@@ -249,9 +249,13 @@ fn import_blocks_are_planned_then_adopted_marked_and_destroyed() {
     assert!(trial.recorded().is_empty(), "plan records nothing");
     assert_eq!(trial.marks(&vpc_id), (None, None), "plan tags nothing");
 
-    // Apply adopts: recorded ok, fields put right, marks placed.
-    let applied = trial.meshctl(&["apply"]);
-    assert_exit(&applied, 0, "apply");
+    // The reviewed plan, saved and applied, adopts: recorded ok, fields put right, marks placed.
+    let plan_file = trial.dir.path().join("adopt.plan");
+    let plan_arg = plan_file.to_str().unwrap();
+    let saved = trial.meshctl(&["plan", "--out", plan_arg]);
+    assert_exit(&saved, 0, "plan --out");
+    let applied = trial.meshctl(&["apply", plan_arg]);
+    assert_exit(&applied, 0, "apply of the saved plan");
     assert_eq!(trial.status("vpc.main"), "ok");
     assert_eq!(trial.status("namespace.shop"), "ok");
     let marked = (Some("blocks".to_string()), Some("vpc.main".to_string()));
