@@ -114,7 +114,7 @@ pub async fn read_imports(
                 let live = refreshed.unwrap_or_else(|| applied.clone());
                 known.insert(request.address.clone(), applied.outputs.clone());
                 Imported::Found {
-                    record: NodeRecord {
+                    record: Box::new(NodeRecord {
                         address: request.address.clone(),
                         status: Status::Imported,
                         desired: meshctl_plan::recorded::recorded_form(&fields),
@@ -124,7 +124,7 @@ pub async fn read_imports(
                         dependencies: request.depends_on.clone(),
                         prevent_destroy: false,
                         accepted: Vec::new(),
-                    },
+                    }),
                     live: Some(meshctl_plan::Live {
                         fields: live.live,
                         drifts: live.drifts,

@@ -29,7 +29,7 @@ pub enum Imported {
     /// record an import writes (status `imported`), and the live read the planner compares
     /// with the stack as it compares a refresh.
     Found {
-        record: NodeRecord,
+        record: Box<NodeRecord>,
         live: Option<crate::Live>,
     },
     /// Not imported: the object is not there, is not of the kind, belongs to another stack, or

@@ -97,7 +97,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<Diagnostic>> {
                         prior.insert(&resource.address, found);
                     }
                     Err(problem) => {
-                        errors.push(problem);
+                        errors.push(*problem);
                         continue;
                     }
                 }
@@ -731,36 +731,42 @@ fn imported_record<'a>(
     resource: &meshctl_model::Resource,
     id: &str,
     desired: &Value,
-) -> Result<(&'a NodeRecord, &'a Option<Live>), Diagnostic> {
+) -> Result<(&'a NodeRecord, &'a Option<Live>), Box<Diagnostic>> {
     let at = resource.path().key("import");
     if is_read_only(desired, resource.address.kind) {
-        return Err(Diagnostic::error(
+        return Err(Box::new(Diagnostic::error(
             "import-looked-up",
             format!("{} is looked up (`existing`), not managed: there is nothing to import", resource.address),
         )
         .at(at)
-        .help("remove `import:` (a looked-up object is only read), or remove `existing` to manage it with this stack"));
+        .help("remove `import:` (a looked-up object is only read), or remove `existing` to manage it with this stack")));
     }
     match input
         .imports
         .and_then(|imports| imports.get(&resource.address))
     {
-        Some(crate::import::Imported::Found { record, live }) => Ok((record, live)),
-        Some(crate::import::Imported::Refused { message, help }) => Err(Diagnostic::error(
-            "import-refused",
-            format!("cannot import `{id}` as {}: {message}", resource.address),
-        )
-        .at(at)
-        .help(help.clone())),
-        None => Err(Diagnostic::error(
-            "import-not-read",
-            format!(
-                "{} imports `{id}`, which this plan did not read",
-                resource.address
+        Some(crate::import::Imported::Found { record, live }) => Ok((record.as_ref(), live)),
+        Some(crate::import::Imported::Refused { message, help }) => Err(Box::new(
+            Diagnostic::error(
+                "import-refused",
+                format!("cannot import `{id}` as {}: {message}", resource.address),
+            )
+            .at(at)
+            .help(help.clone()),
+        )),
+        None => Err(Box::new(
+            Diagnostic::error(
+                "import-not-read",
+                format!(
+                    "{} imports `{id}`, which this plan did not read",
+                    resource.address
+                ),
+            )
+            .at(at)
+            .help(
+                "plan with a build that has the provider of this kind, so the object can be read",
             ),
-        )
-        .at(at)
-        .help("plan with a build that has the provider of this kind, so the object can be read")),
+        )),
     }
 }
 

@@ -82,7 +82,7 @@ fn change<'a>(plan: &'a Plan, address: &str) -> &'a ResourceChange {
 fn found(address: Address, fields: Value, outputs: Value, object: &str) -> Imported {
     let outputs: BTreeMap<String, Value> = serde_json::from_value(outputs).unwrap();
     Imported::Found {
-        record: NodeRecord {
+        record: Box::new(NodeRecord {
             address: address.clone(),
             status: Status::Imported,
             desired: fields.clone(),
@@ -95,7 +95,7 @@ fn found(address: Address, fields: Value, outputs: Value, object: &str) -> Impor
             dependencies: Vec::new(),
             prevent_destroy: false,
             accepted: Vec::new(),
-        },
+        }),
         live: Some(Live {
             fields,
             drifts: Vec::new(),
@@ -159,7 +159,7 @@ fn the_plan_asks_to_read_each_unrecorded_import_in_creation_order() {
     };
     let prior = [NodeRecord {
         status: Status::Ok,
-        ..record
+        ..*record
     }];
     input.prior = &prior;
     let asked: Vec<String> = imports_to_make(&input)
@@ -290,9 +290,9 @@ fn a_record_meshctl_import_wrote_is_updated_to_place_the_marks() {
     };
     let www = NodeRecord {
         desired: json!({"zone": "public", "record": "www.example.com", "type": "TXT", "values": ["hello"], "ttl": 60}),
-        ..www
+        ..*www
     };
-    let plan = plan_with(&[zone, www], None, &PlanOptions::default()).unwrap();
+    let plan = plan_with(&[*zone, www], None, &PlanOptions::default()).unwrap();
     for address in ["route53_zone.public", "dns_record.www"] {
         let change = change(&plan, address);
         assert_eq!(change.action, Action::Update, "{address}");
