@@ -362,3 +362,78 @@ fn imports_that_name_nothing_or_would_replace_stop_the_plan_at_their_line() {
     assert_eq!(trial.marks(&vpc_id), (None, None));
     assert!(trial.recorded().is_empty());
 }
+
+#[test]
+fn an_imported_helm_release_shows_its_chart_version_and_values_and_apply_upgrades_it() {
+    let trial = Trial::new();
+    let helm = |args: &[&str]| {
+        let output = std::process::Command::new("helm")
+            .args(args)
+            .envs(&trial.sandbox.env)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "helm {args:?}: {}", show(&output));
+        output
+    };
+    helm(&[
+        "install",
+        "grafana",
+        "grafana",
+        "--repo",
+        "https://grafana.github.io/helm-charts",
+        "--version",
+        "7.3.10",
+        "--namespace",
+        "monitoring",
+        "--create-namespace",
+        "--set",
+        "replicas=1",
+    ]);
+    trial.write_stack(
+        "  - kind: namespace\n    name: monitoring\n    import: monitoring\n\
+         \x20 - kind: helm_release\n    name: grafana\n    import: monitoring/grafana\n    chart: grafana\n    repository: https://grafana.github.io/helm-charts\n    version: 7.3.11\n    namespace: monitoring\n    values: { replicas: 2 }\n",
+    );
+    let plan = trial.plan();
+    let release = change(&plan, "helm_release.grafana");
+    assert_eq!(release["action"], "import", "{release:#}");
+    let fields: Vec<(String, Value, Value)> = release["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_string(),
+                f["old"].clone(),
+                f["new"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            (
+                "HelmRelease monitoring/grafana chart.version".to_string(),
+                Value::from("7.3.10"),
+                Value::from("7.3.11")
+            ),
+            (
+                "HelmRelease monitoring/grafana values.replicas".to_string(),
+                Value::from(1),
+                Value::from(2)
+            ),
+        ],
+        "{release:#}"
+    );
+
+    let applied = trial.meshctl(&["apply"]);
+    assert_exit(&applied, 0, "apply");
+    // helm's own view: upgraded to the stack's chart and values, labelled as the stack's.
+    let listed = helm(&["list", "-n", "monitoring", "-o", "json"]);
+    let releases: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(releases[0]["chart"], "grafana-7.3.11", "{releases:#}");
+    let values = helm(&["get", "values", "grafana", "-n", "monitoring", "-o", "json"]);
+    let values: Value = serde_json::from_slice(&values.stdout).unwrap();
+    assert_eq!(values["replicas"], 2, "{values:#}");
+    let again = trial.plan();
+    assert_eq!(again["has_changes"], false, "{again:#}");
+}

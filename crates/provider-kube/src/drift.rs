@@ -81,6 +81,55 @@ fn compare(rendered: &Value, live: Option<&Value>, path: String, out: &mut Vec<F
     }
 }
 
+/// Drift of a Helm release (`helm status -o json`): its chart version, and the values meshctl
+/// sets (leaf by leaf, as objects; the chart's defaults and values others set are not drift),
+/// each path prefixed with the release (`HelmRelease kube-system/aws-load-balancer-controller`).
+pub fn release_drifts(
+    release: &str,
+    version: &str,
+    values: &Value,
+    status: &Value,
+) -> Vec<FieldDrift> {
+    let mut drifts = Vec::new();
+    let live_version = status["chart"]["metadata"]["version"].as_str();
+    if live_version
+        .is_some_and(|live| live.trim_start_matches('v') != version.trim_start_matches('v'))
+    {
+        drifts.push(FieldDrift {
+            path: "chart.version".to_string(),
+            applied: Some(Value::String(version.to_string())),
+            live: live_version.map(|v| Value::String(v.to_string())),
+        });
+    }
+    compare(
+        values,
+        status.get("config"),
+        "values".to_string(),
+        &mut drifts,
+    );
+    for drift in &mut drifts {
+        drift.path = format!("HelmRelease {release} {}", drift.path);
+    }
+    drifts
+}
+
+/// Drift of an Istio install: the rendered IstioOperator's `spec` leaves against istioctl's
+/// record of what it installed (`installed-state-NAME`), prefixed with the operator
+/// (`IstioOperator istio-system/mesh spec.meshConfig...`).
+pub fn operator_drifts(operator: &str, rendered: &Value, installed: &Value) -> Vec<FieldDrift> {
+    let mut drifts = Vec::new();
+    compare(
+        &rendered["spec"],
+        installed.get("spec"),
+        "spec".to_string(),
+        &mut drifts,
+    );
+    for drift in &mut drifts {
+        drift.path = format!("IstioOperator {operator} {}", drift.path);
+    }
+    drifts
+}
+
 /// Whether a rendered leaf holds live. An empty or null leaf is held by an absent one (the API
 /// server drops empty fields of built-in types), and numbers compare by value (`1` and `1.0`).
 fn same(rendered: &Value, live: Option<&Value>) -> bool {
@@ -185,5 +234,58 @@ mod tests {
         assert_eq!(object_drifts(&ingress(), &rendered, &live), []);
         let live = json!({"spec": {"weight": 50}});
         assert_eq!(object_drifts(&ingress(), &rendered, &live).len(), 1);
+    }
+
+    #[test]
+    fn a_release_drifts_by_chart_version_and_the_values_meshctl_sets() {
+        let values = json!({"clusterName": "main", "serviceAccount": {"create": false}});
+        // `helm status -o json`, as helm prints it: config holds the values given at install.
+        let status = json!({
+            "chart": {"metadata": {"name": "aws-load-balancer-controller", "version": "1.7.1"}},
+            "config": {"clusterName": "prod", "serviceAccount": {"create": false}, "replicaCount": 1}
+        });
+        let drifts = release_drifts("kube-system/lbc", "1.7.2", &values, &status);
+        let found: Vec<(&str, Option<&Value>, Option<&Value>)> = drifts
+            .iter()
+            .map(|d| (d.path.as_str(), d.applied.as_ref(), d.live.as_ref()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    "HelmRelease kube-system/lbc chart.version",
+                    Some(&json!("1.7.2")),
+                    Some(&json!("1.7.1"))
+                ),
+                (
+                    "HelmRelease kube-system/lbc values.clusterName",
+                    Some(&json!("main")),
+                    Some(&json!("prod"))
+                ),
+            ]
+        );
+        let same = json!({
+            "chart": {"metadata": {"version": "v1.7.2"}},
+            "config": {"clusterName": "main", "serviceAccount": {"create": false}}
+        });
+        assert_eq!(
+            release_drifts("kube-system/lbc", "1.7.2", &values, &same),
+            []
+        );
+    }
+
+    #[test]
+    fn an_istio_install_drifts_where_installed_state_differs_from_the_rendered_spec() {
+        let rendered = json!({"apiVersion": "install.istio.io/v1alpha1", "kind": "IstioOperator",
+            "metadata": {"name": "mesh"},
+            "spec": {"profile": "default", "tag": "1.17.1", "meshConfig": {"accessLogFile": "/dev/stdout"}}});
+        let installed = json!({"spec": {"profile": "default", "tag": "1.17.1",
+            "meshConfig": {"accessLogFile": ""}, "hub": "docker.io/istio"}});
+        let drifts = operator_drifts("istio-system/mesh", &rendered, &installed);
+        assert_eq!(drifts.len(), 1, "{drifts:?}");
+        assert_eq!(
+            drifts[0].path,
+            "IstioOperator istio-system/mesh spec.meshConfig.accessLogFile"
+        );
     }
 }

@@ -668,12 +668,33 @@ impl Provider for KubeProvider {
             // Looked up by `observe`, which says when it is gone.
             Rendered::Existing => Vec::new(),
             // An install is checked for its release or installed state: the chart and istioctl
-            // render its objects, not meshctl.
-            Rendered::Helm(_) | Rendered::IstioOperator { .. } => {
+            // render its objects, not meshctl. What meshctl asked for (chart version and values,
+            // the operator's spec) is compared with what the tool recorded.
+            Rendered::Helm(chart) => {
                 if !cx.all_exist(objects).await? {
                     return Ok(None);
                 }
-                Vec::new()
+                match cx.helm_status(&chart.namespace, &chart.release).await? {
+                    Some(status) => drift::release_drifts(
+                        &format!("{}/{}", chart.namespace, chart.release),
+                        &chart.version,
+                        &chart.values,
+                        &status,
+                    ),
+                    None => return Ok(None),
+                }
+            }
+            Rendered::IstioOperator { operator, .. } => {
+                if !cx.all_exist(objects).await? {
+                    return Ok(None);
+                }
+                let mut drifts = Vec::new();
+                for object in objects.iter().filter(|o| o.kind == ISTIO_OPERATOR) {
+                    if let Some(installed) = cx.installed_state(object).await? {
+                        drifts.extend(drift::operator_drifts(&object.id, operator, &installed));
+                    }
+                }
+                drifts
             }
         };
         let mut outputs = render.outputs.clone();
