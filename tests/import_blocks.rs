@@ -437,3 +437,109 @@ fn an_imported_helm_release_shows_its_chart_version_and_values_and_apply_upgrade
     let again = trial.plan();
     assert_eq!(again["has_changes"], false, "{again:#}");
 }
+
+/// The stack label's ConfigMaps in `default`, by kubectl: name → whether it carries the marks.
+fn configmaps(trial: &Trial) -> std::collections::BTreeMap<String, bool> {
+    let listed = trial
+        .sandbox
+        .kubectl(&["get", "configmaps", "-n", "default"]);
+    listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|item| {
+            let name = item["metadata"]["name"].as_str()?;
+            name.starts_with("web-").then(|| {
+                (
+                    name.to_string(),
+                    marks_of(item) == (Some("blocks"), Some("manifest.web")),
+                )
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn an_import_killed_while_its_update_adds_objects_converges_and_destroys_clean() {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let trial = Trial::new();
+    // web-a made by hand; the stack adopts it and adds web-b and web-c, answered late by the
+    // sandbox API server so that the kill lands while they are being made.
+    let by_hand = trial.dir.path().join("web-a.yaml");
+    std::fs::write(
+        &by_hand,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: web-a, namespace: default }\ndata: { name: web-a }\n",
+    )
+    .unwrap();
+    trial
+        .sandbox
+        .kubectl_run(&["apply", "-f", by_hand.to_str().unwrap()]);
+    let slow = "annotations: { \"sandbox.meshctl.io/respond-after-ms\": \"600\" }";
+    let mut objects = String::from(
+        "      - apiVersion: v1\n        kind: ConfigMap\n        metadata: { name: web-a, namespace: default }\n        data: { name: web-a }\n",
+    );
+    for name in ["web-b", "web-c"] {
+        objects.push_str(&format!(
+            "      - apiVersion: v1\n        kind: ConfigMap\n        metadata: {{ name: {name}, namespace: default, {slow} }}\n        data: {{ name: {name} }}\n"
+        ));
+    }
+    trial.write_stack(&format!(
+        "  - kind: manifest\n    name: web\n    import: default/web-a\n    objects:\n{objects}"
+    ));
+
+    let log_path = trial.dir.path().join("killed.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_meshctl"))
+        .args(["apply", "--auto-approve", "-f"])
+        .arg(trial.stack())
+        .arg("--state")
+        .arg(trial.dir.path().join("state"))
+        .envs(&trial.sandbox.env)
+        .env("NO_COLOR", "1")
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !configmaps(&trial).contains_key("web-b") {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "apply ended ({status}) before it made web-b:\n{}",
+                std::fs::read_to_string(&log_path).unwrap_or_default()
+            );
+        }
+        assert!(Instant::now() < deadline, "web-b was not made in 60 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let group = format!("-{}", child.id());
+    assert!(Command::new("kill")
+        .args(["-9", "--", &group])
+        .status()
+        .unwrap()
+        .success());
+    child.wait().unwrap();
+
+    // The killed run recorded the adoption before writing anything: the record is there.
+    assert_eq!(trial.recorded(), ["manifest.web"]);
+    // The next apply finishes the adoption; nothing is made twice or left unmarked.
+    let applied = trial.meshctl(&["apply"]);
+    assert_exit(&applied, 0, "the apply after the kill");
+    assert_eq!(trial.status("manifest.web"), "ok");
+    let all = configmaps(&trial);
+    assert_eq!(
+        all,
+        [
+            ("web-a".to_string(), true),
+            ("web-b".to_string(), true),
+            ("web-c".to_string(), true)
+        ]
+        .into(),
+        "every object adopted or made, and marked"
+    );
+    assert_eq!(trial.plan()["has_changes"], false);
+    let destroyed = trial.meshctl(&["destroy"]);
+    assert_exit(&destroyed, 0, "destroy");
+    assert!(configmaps(&trial).is_empty(), "{:?}", configmaps(&trial));
+}
