@@ -4,6 +4,7 @@
 #![allow(dead_code)] // Each test binary uses a different part.
 
 pub mod aws_world;
+pub mod handbuilt;
 pub mod sandbox;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};

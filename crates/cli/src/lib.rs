@@ -54,6 +54,9 @@ enum Command {
     Graph(commands::graph::Args),
     /// Adopt an object made outside meshctl as a resource of the stack, by its id (docs/adoption.md).
     Import(commands::import::Args),
+    /// Write a stack file from a live account and cluster built by hand, every resource with
+    /// `import:` (docs/generate.md).
+    Generate(commands::generate::Args),
     /// Inspect and edit recorded state.
     State(commands::state::Args),
     /// Break a state lock meshctl cannot judge (another host's); a dead holder's on this host is
@@ -101,6 +104,7 @@ pub fn run(providers: &ProviderFactory) -> ExitCode {
         Command::Show(args) => commands::show::run(&args),
         Command::Graph(args) => commands::graph::run(&args),
         Command::Import(args) => commands::import::run(&args, providers),
+        Command::Generate(args) => commands::generate::run(&args),
         Command::State(args) => commands::state::run(&args),
         Command::ForceUnlock(args) => commands::state::force_unlock(&args),
         Command::Completions(args) => commands::completions::run::<Cli>(&args),

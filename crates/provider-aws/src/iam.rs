@@ -608,7 +608,7 @@ pub(crate) async fn update(
 }
 
 /// IAM returns policy documents URL-encoded.
-fn url_decode(text: &str) -> String {
+pub(crate) fn url_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

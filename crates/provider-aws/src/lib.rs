@@ -18,6 +18,7 @@
 mod acm;
 mod balancers;
 mod census;
+pub mod discover;
 mod eks;
 mod errors;
 mod iam;

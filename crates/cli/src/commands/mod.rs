@@ -5,6 +5,7 @@ pub mod completions;
 pub mod drift;
 pub mod eks_token;
 pub mod fmt;
+pub mod generate;
 pub mod graph;
 pub mod import;
 pub mod output;

@@ -125,9 +125,18 @@ impl Call<'_> {
                     &target.describe(),
                     owner::other_stack(&live, self.stack()),
                 )?;
-                // A gateway's Service is istioctl's; what the resource owns is the install.
+                // A gateway's Service is istioctl's; what the resource owns is the install. A
+                // gateway installed by another IstioOperator (one install of a control plane and
+                // its gateways, as `istioctl install -f` of a whole profile makes it) has none of
+                // its own yet: it is adopted with nothing recorded, and the first apply installs
+                // it from its own IstioOperator, which takes over its Deployment and Service.
                 match rendered {
-                    Rendered::IstioOperator { operator, .. } => self.find_install(operator).await,
+                    Rendered::IstioOperator { operator, .. } => {
+                        match self.find_install(operator).await {
+                            Err(e) if e.class == ErrorClass::NotFound => Ok(Vec::new()),
+                            found => found,
+                        }
+                    }
                     _ => Ok(Vec::new()),
                 }
             }

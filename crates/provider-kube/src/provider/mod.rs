@@ -41,6 +41,7 @@ use tokio::sync::{Mutex, OnceCell};
 
 mod census;
 mod connection;
+mod discover;
 mod imports;
 mod installs;
 mod reads;

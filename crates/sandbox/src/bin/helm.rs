@@ -249,7 +249,12 @@ fn all_release_secrets(cluster: &Cluster, namespace: Option<&str>) -> Result<Vec
     };
     let response = cluster.get(&path)?;
     if !response.ok() {
-        return Ok(Vec::new());
+        // As helm: a listing the cluster refuses is an error, never an empty list.
+        return Err(Failure(format!(
+            "Error: list: failed to list: {} (HTTP {})",
+            response.message(),
+            response.status
+        )));
     }
     Ok(response.body["items"]
         .as_array()

@@ -409,6 +409,9 @@ pub fn pause_after_objects() {
 /// Merges `overlay` into `base`: objects key by key, everything else replaced.
 pub fn deep_merge(base: &mut Value, overlay: &Value) {
     match (base, overlay) {
+        // Nothing to lay over (an absent field reads as null): the base stays, as istioctl
+        // keeps a gateway's default labels when its component sets none.
+        (_, Value::Null) => {}
         (Value::Object(b), Value::Object(o)) => {
             for (k, v) in o {
                 deep_merge(b.entry(k.clone()).or_insert(Value::Null), v);
