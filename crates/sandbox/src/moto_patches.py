@@ -112,10 +112,51 @@ def _patch_route53():
     route53.ChangeList.__contains__ = lambda self, item: False
 
 
+def _patch_eks():
+    from moto.eks import models as eks
+
+    # moto tags, untags and lists the tags of clusters only; EKS does all three for managed
+    # nodegroups too (by the nodegroup's ARN).
+    tag_resource = eks.EKSBackend.tag_resource
+    untag_resource = eks.EKSBackend.untag_resource
+    list_tags_for_resource = eks.EKSBackend.list_tags_for_resource
+
+    def nodegroup_by_arn(self, arn):
+        for cluster in self.clusters.values():
+            for nodegroup in cluster.nodegroups.values():
+                if nodegroup.arn == arn:
+                    return nodegroup
+        return None
+
+    def patched_tag_resource(self, resource_arn, tags):
+        nodegroup = nodegroup_by_arn(self, resource_arn)
+        if nodegroup is None:
+            return tag_resource(self, resource_arn, tags)
+        nodegroup.tags.update(tags)
+
+    def patched_untag_resource(self, resource_arn, tag_keys):
+        nodegroup = nodegroup_by_arn(self, resource_arn)
+        if nodegroup is None:
+            return untag_resource(self, resource_arn, tag_keys)
+        for key in tag_keys if isinstance(tag_keys, list) else [tag_keys]:
+            nodegroup.tags.pop(key, None)
+
+    def patched_list_tags_for_resource(self, resource_arn):
+        nodegroup = nodegroup_by_arn(self, resource_arn)
+        if nodegroup is None:
+            return list_tags_for_resource(self, resource_arn)
+        return nodegroup.tags
+
+    eks.EKSBackend.tag_resource = patched_tag_resource
+    eks.EKSBackend.untag_resource = patched_untag_resource
+    eks.EKSBackend.list_tags_for_resource = patched_list_tags_for_resource
+
+
 def _apply():
     zones = json.loads(os.environ["MESHCTL_MOTO_ELB_ZONES"])
     _patch_elbv2(zones)
     _patch_route53()
+    _patch_eks()
 
 
 if os.environ.get("MESHCTL_MOTO_ELB_ZONES"):

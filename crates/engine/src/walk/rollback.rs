@@ -19,15 +19,29 @@ use std::sync::{Arc, Mutex};
 pub(super) fn undo_failed(walk: &Walk, failed: StepFailure) -> Done {
     let step = &walk.steps[failed.step];
     let partial = failed.error.made().to_vec();
-    let undo = match walk.prior.get(&step.address) {
+    // An import that failed after recording what it adopted: its fields go back and the record
+    // stays `imported` (the object existed before this run, and may already carry the marks);
+    // only what the step made is removed.
+    let adopted = (step.action == Action::Import)
+        .then(|| walk.state.record(&step.address).ok().flatten())
+        .flatten();
+    let undo = match (walk.prior.get(&step.address), adopted) {
         // The old objects are already gone, and the completed destroy phase brings them back.
-        Some(_) if failed.phase == Phase::Create => Undo::Created(partial),
-        Some(prior) => Undo::Restore {
+        (Some(_), _) if failed.phase == Phase::Create => Undo::Created(partial),
+        (Some(prior), _) => Undo::Restore {
             prior: prior.clone(),
             current: partial,
             recreate: step.action == Action::Replace,
         },
-        None => Undo::Created(partial),
+        (None, Some(imported)) => Undo::Restore {
+            prior: NodeRecord {
+                status: Status::Imported,
+                ..imported
+            },
+            current: partial,
+            recreate: false,
+        },
+        (None, None) => Undo::Created(partial),
     };
     Done {
         step: failed.step,
@@ -193,6 +207,12 @@ async fn undo(walk: &Walk, step: usize, undo: Undo) -> Result<(), StepError> {
     if result.is_err() {
         let current = walk.state.record(&change.address).ok().flatten();
         let tainted = match current {
+            // A tainted record is replaced by the next apply; an adopted object must never be:
+            // it stays recorded as imported, and the next apply puts its fields right.
+            Some(record) if change.action == Action::Import => NodeRecord {
+                status: Status::Imported,
+                ..record
+            },
             Some(record) => NodeRecord {
                 status: Status::Tainted,
                 ..record

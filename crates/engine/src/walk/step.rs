@@ -624,22 +624,35 @@ impl Walk {
             put: vec![imported.clone()],
             ..Change::default()
         })?;
+        // A failure names as made only what this run made: the rollback removes those, never
+        // the objects adopted (which existed before).
+        let only_new = |e: StepError| {
+            let made: Vec<OwnedObject> = e
+                .made()
+                .iter()
+                .filter(|o| !imported.objects.contains(o))
+                .cloned()
+                .collect();
+            e.with_made(made)
+        };
         let before = self
             .adopt_leftovers(provider, change, imported.clone())
-            .await?;
+            .await
+            .map_err(only_new)?;
         let (applied, entry) = self
             .update_recorded(provider, change, &before, &request, &fields)
-            .await?;
+            .await
+            .map_err(only_new)?;
         self.call(change, || provider.mark(&request, &applied.objects))
             .await
-            .map_err(|e| StepError::provider(e, applied.objects.clone()))?;
+            .map_err(|e| only_new(StepError::provider(e, applied.objects.clone())))?;
         let record = self.record(change, &desired, &applied, Status::Ok);
         self.commit_behind(Change {
             put: vec![record],
             close: vec![entry],
             ..Change::default()
         })
-        .map_err(|e| e.with_made(applied.objects.clone()))?;
+        .map_err(|e| only_new(e.with_made(applied.objects.clone())))?;
         self.publish_outputs(&change.address, &applied.outputs);
         Ok(Undo::Restore {
             prior: imported,

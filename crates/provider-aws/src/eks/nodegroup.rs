@@ -529,15 +529,23 @@ pub(crate) async fn import_nodegroup(cx: &Cx<'_>, id: &str) -> Result<(Value, Ap
         desired: &desired,
         inputs: &inputs,
     };
-    let applied = read_nodegroup(
-        cx,
-        &request,
-        &[OwnedObject {
-            kind: NODEGROUP.into(),
-            id: id.to_string(),
-        }],
-    )
-    .await?
-    .ok_or_else(|| cx.error(ErrorClass::NotFound, "import", format!("no nodegroup {id}")))?;
+    // The node role goes with the nodegroup, as a create records it (eksctl makes one per
+    // nodegroup); recorded first, so a delete removes it after the nodegroup.
+    let mut objects: Vec<OwnedObject> = group
+        .node_role()
+        .and_then(|arn| arn.rsplit('/').next())
+        .map(|role| OwnedObject {
+            kind: iam::ROLE.into(),
+            id: role.to_string(),
+        })
+        .into_iter()
+        .collect();
+    objects.push(OwnedObject {
+        kind: NODEGROUP.into(),
+        id: id.to_string(),
+    });
+    let applied = read_nodegroup(cx, &request, &objects)
+        .await?
+        .ok_or_else(|| cx.error(ErrorClass::NotFound, "import", format!("no nodegroup {id}")))?;
     Ok((desired, applied))
 }

@@ -72,6 +72,39 @@ impl KubeProvider {
         if let Rendered::Objects(rendered) = &render.rendered {
             objects = cx.existing_objects(rendered, &render).await?;
         }
+        // The namespace a release was installed into with --create-namespace, or a control
+        // plane's, is the install's (as a create records it): adopted with it, listed first so
+        // that destroy removes it last. A gateway's is its control plane's.
+        let owns_namespaces = match &render.rendered {
+            Rendered::Helm(chart) => chart.create_namespace,
+            Rendered::IstioOperator { operator, .. } => {
+                super::installs::installs_pilot(&operator["spec"])
+            }
+            _ => false,
+        };
+        if owns_namespaces && !objects.is_empty() {
+            for namespace in super::created_namespaces(&render).into_iter().rev() {
+                let reference = ObjectRef {
+                    api_version: "v1".into(),
+                    kind: "Namespace".into(),
+                    namespace: None,
+                    name: namespace,
+                };
+                if let Some(live) = cx
+                    .connected
+                    .objects
+                    .get(&reference)
+                    .await
+                    .map_err(|e| cx.object_error(e))?
+                {
+                    cx.refuse_other_stack(
+                        &reference.to_string(),
+                        owner::other_stack(&live, cx.stack()),
+                    )?;
+                    objects.insert(0, reference.owned());
+                }
+            }
+        }
         let mut outputs = render.outputs.clone();
         if let Some(arn) = cx.observe(&render, &mut outputs, false).await? {
             objects.push(OwnedObject {

@@ -543,7 +543,7 @@ fn revision_of(spec: &Value) -> &str {
 
 /// Whether an operator spec installs a control plane (istiod): every profile but `empty` does,
 /// unless the pilot component is disabled.
-fn installs_pilot(spec: &Value) -> bool {
+pub(super) fn installs_pilot(spec: &Value) -> bool {
     match spec["components"]["pilot"]["enabled"].as_bool() {
         Some(enabled) => enabled,
         None => spec["profile"].as_str() != Some("empty"),
