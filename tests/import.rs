@@ -852,3 +852,176 @@ fn authorization_policy() {
         "authorizationpolicies.security.istio.io",
     );
 }
+
+/// What eksctl makes (tests/support/handbuilt.rs) for cluster `adopt-main`, with the VPC and
+/// cluster imported as the stack describes them; the stack's resources after the cluster follow
+/// `extra`. Returns the VPC id.
+fn cluster_by_hand(trial: &Trial, extra: &str) -> String {
+    let vpc_id = trial.rt.block_on(support::handbuilt::eksctl_cluster(
+        &trial.config,
+        "adopt-main",
+        "1.29",
+    ));
+    trial.write_stack(&format!(
+        "  - kind: vpc\n    name: main\n    cidr: 192.168.0.0/16\n    azs: 2\n    nat: single\n    subnets: {{ prefix_length: 19 }}\n    tags: {{ alpha.eksctl.io/cluster-name: adopt-main }}\n\
+         \x20 - kind: eks_cluster\n    name: main\n    version: \"1.29\"\n    vpc: main\n    endpoint: {{ private: true, public: true }}\n    logging: [api, audit]\n{extra}"
+    ));
+    trial.import("vpc.main", &vpc_id);
+    trial.import("eks_cluster.main", "adopt-main");
+    vpc_id
+}
+
+/// The tags of an IAM role, read with the SDK.
+fn role_tags(trial: &Trial, role: &str) -> Vec<String> {
+    let tags = trial
+        .rt
+        .block_on(
+            aws_sdk_iam::Client::new(&trial.config)
+                .list_role_tags()
+                .role_name(role)
+                .send(),
+        )
+        .unwrap();
+    tags.tags().iter().map(|t| t.key().to_string()).collect()
+}
+
+#[test]
+fn eks_cluster() {
+    let trial = Trial::new();
+    cluster_by_hand(&trial, "");
+    let objects = trial.objects("eks_cluster.main");
+    assert!(
+        objects.contains(&"eks:cluster adopt-main".to_string())
+            && objects.contains(&"iam:role eksctl-adopt-main-cluster-ServiceRole".to_string())
+            && objects.iter().any(|o| o.starts_with("iam:oidc-provider ")),
+        "the cluster, its role and its OIDC provider: {objects:?}"
+    );
+    let eks = aws_sdk_eks::Client::new(&trial.config);
+    let described = trial
+        .rt
+        .block_on(eks.describe_cluster().name("adopt-main").send())
+        .unwrap();
+    let arn = described
+        .cluster()
+        .and_then(|c| c.arn())
+        .unwrap()
+        .to_string();
+    let tags = |arn: &str| {
+        trial
+            .rt
+            .block_on(eks.list_tags_for_resource().resource_arn(arn).send())
+            .unwrap()
+            .tags()
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert!(
+        !tags(&arn).contains_key("meshctl:stack"),
+        "the import wrote no tag"
+    );
+    let (action, fields) = trial.planned("eks_cluster.main");
+    assert_eq!((action.as_str(), fields.len()), ("update", 0));
+    trial.apply_converges();
+    assert_eq!(
+        tags(&arn).get("meshctl:address").map(String::as_str),
+        Some("eks_cluster.main")
+    );
+    assert!(role_tags(&trial, "eksctl-adopt-main-cluster-ServiceRole")
+        .contains(&"meshctl:stack".to_string()));
+}
+
+#[test]
+fn nodegroup() {
+    let trial = Trial::new();
+    cluster_by_hand(
+        &trial,
+        "  - kind: nodegroup\n    name: ng-1\n    cluster: main\n    instance_types: [t3.large]\n    scaling: { min: 2, desired: 2, max: 4 }\n    ssh_key: eksKeypair\n",
+    );
+    trial.import("nodegroup.ng-1", "adopt-main/ng-1");
+    assert_eq!(
+        trial.objects("nodegroup.ng-1"),
+        [
+            "iam:role eksctl-adopt-main-nodegroup-ng-1-NodeInstanceRole",
+            "eks:nodegroup adopt-main/ng-1"
+        ],
+        "the nodegroup and its node role"
+    );
+    let (action, fields) = trial.planned("nodegroup.ng-1");
+    assert_eq!((action.as_str(), fields.len()), ("update", 0));
+    trial.apply_converges();
+    assert!(
+        role_tags(&trial, "eksctl-adopt-main-nodegroup-ng-1-NodeInstanceRole")
+            .contains(&"meshctl:address".to_string())
+    );
+}
+
+#[test]
+fn iam_service_account() {
+    let trial = Trial::new();
+    cluster_by_hand(
+        &trial,
+        "  - kind: iam_service_account\n    name: cert-manager\n    cluster: main\n    namespace: cert-manager\n    service_account: cert-manager\n    policy_arns: [\"arn:aws:iam::123456789012:policy/Route53ForCertManager\"]\n",
+    );
+    let role = trial.rt.block_on(support::handbuilt::eksctl_iam_service_account(
+        &trial.config,
+        "adopt-main",
+        "cert-manager",
+        "cert-manager",
+        "Route53ForCertManager",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"route53:GetChange","Resource":"*"}]}"#,
+    ));
+    trial.import("iam_service_account.cert-manager", &role);
+    assert_eq!(
+        trial.objects("iam_service_account.cert-manager"),
+        [format!("iam:role {role}")]
+    );
+    assert!(
+        role_tags(&trial, &role).is_empty(),
+        "the import wrote no tag"
+    );
+    let (action, fields) = trial.planned("iam_service_account.cert-manager");
+    assert_eq!((action.as_str(), fields.len()), ("update", 0));
+    trial.apply_converges();
+    assert!(role_tags(&trial, &role).contains(&"meshctl:stack".to_string()));
+}
+
+#[test]
+fn acm_certificate() {
+    let trial = Trial::new();
+    let arn = trial.rt.block_on(support::handbuilt::console_certificate(
+        &trial.config,
+        "example.com",
+    ));
+    trial.write_stack(
+        "  - kind: route53_zone\n    name: public\n    domain: example.com\n\
+         \x20 - kind: acm_certificate\n    name: wildcard\n    domain: \"*.example.com\"\n    sans: [example.com]\n    validation_zone: public\n",
+    );
+    trial.import("acm_certificate.wildcard", &arn);
+    assert_eq!(
+        trial.objects("acm_certificate.wildcard"),
+        [format!("acm:certificate {arn}")]
+    );
+    let acm = aws_sdk_acm::Client::new(&trial.config);
+    let tags = || {
+        trial
+            .rt
+            .block_on(acm.list_tags_for_certificate().certificate_arn(&arn).send())
+            .unwrap()
+            .tags()
+            .iter()
+            .map(|t| t.key().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        !tags().contains(&"meshctl:stack".to_string()),
+        "the import wrote no tag"
+    );
+    let (action, _) = trial.planned("acm_certificate.wildcard");
+    assert_eq!(action, "update", "the marks");
+    trial.apply_converges();
+    assert!(
+        tags().contains(&"meshctl:address".to_string()),
+        "{:?}",
+        tags()
+    );
+}
