@@ -51,6 +51,11 @@ impl Trial {
         std::fs::write(self.stack(), text).unwrap();
     }
 
+    /// Writes the stack with this header (`stack:`, `region:`, `kube:`) and these resources.
+    fn write_raw_stack(&self, header: &str, resources: &str) {
+        std::fs::write(self.stack(), format!("{header}{resources}")).unwrap();
+    }
+
     fn meshctl(&self, args: &[&str]) -> Output {
         self.sandbox
             .meshctl_approved(&self.stack(), &self.state(), args)
@@ -862,7 +867,11 @@ fn cluster_by_hand(trial: &Trial, extra: &str) -> String {
         "adopt-main",
         "1.29",
     ));
-    trial.write_stack(&format!(
+    // The cluster is `adopt-main`, the name eks_cluster.main of stack `adopt` has, and the
+    // stack reaches it as a stack with a cluster does (EKS tokens, the sandbox's endpoint).
+    let header =
+        format!("stack: adopt\nregion: {REGION}\nkube: {{ from_cluster: main }}\nresources:\n");
+    trial.write_raw_stack(&header, &format!(
         "  - kind: vpc\n    name: main\n    cidr: 192.168.0.0/16\n    azs: 2\n    nat: single\n    subnets: {{ prefix_length: 19 }}\n    tags: {{ alpha.eksctl.io/cluster-name: adopt-main }}\n\
          \x20 - kind: eks_cluster\n    name: main\n    version: \"1.29\"\n    vpc: main\n    endpoint: {{ private: true, public: true }}\n    logging: [api, audit]\n{extra}"
     ));
@@ -1023,5 +1032,154 @@ fn acm_certificate() {
         tags().contains(&"meshctl:address".to_string()),
         "{:?}",
         tags()
+    );
+}
+
+/// The Helm labels of a release's newest storage Secret, read with kubectl.
+fn release_labels(trial: &Trial, namespace: &str, release: &str) -> Value {
+    let secrets = trial.kubectl(&[
+        "get",
+        "secrets",
+        "-n",
+        namespace,
+        "-l",
+        &format!("owner=helm,name={release}"),
+    ]);
+    let items = secrets["items"].as_array().cloned().unwrap_or_default();
+    items
+        .iter()
+        .max_by_key(|s| {
+            s["metadata"]["labels"]["version"]
+                .as_str()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .map(|s| s["metadata"]["labels"].clone())
+        .unwrap_or(Value::Null)
+}
+
+const IRSA_LB: &str = "  - kind: iam_service_account\n    name: aws-load-balancer-controller\n    cluster: main\n    namespace: kube-system\n    service_account: aws-load-balancer-controller\n    policy_arns: [\"arn:aws:iam::123456789012:policy/LBC\"]\n";
+const IRSA_CM: &str = "  - kind: iam_service_account\n    name: cert-manager\n    cluster: main\n    namespace: cert-manager\n    service_account: cert-manager\n    policy_arns: [\"arn:aws:iam::123456789012:policy/CM\"]\n";
+const POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ec2:Describe*","Resource":"*"}]}"#;
+
+/// The IRSA role eksctl makes for NAMESPACE/ACCOUNT with policy NAME, imported as `address`.
+fn irsa_by_hand(trial: &Trial, address: &str, namespace: &str, account: &str, policy: &str) {
+    let role = trial
+        .rt
+        .block_on(support::handbuilt::eksctl_iam_service_account(
+            &trial.config,
+            "adopt-main",
+            namespace,
+            account,
+            policy,
+            POLICY,
+        ));
+    trial.import(address, &role);
+}
+
+#[test]
+fn lb_controller() {
+    let trial = Trial::new();
+    cluster_by_hand(
+        &trial,
+        &format!("{IRSA_LB}  - kind: lb_controller\n    name: aws-load-balancer-controller\n    chart_version: 1.7.2\n    service_account: aws-load-balancer-controller\n"),
+    );
+    irsa_by_hand(
+        &trial,
+        "iam_service_account.aws-load-balancer-controller",
+        "kube-system",
+        "aws-load-balancer-controller",
+        "LBC",
+    );
+    trial.tool(
+        "helm",
+        &[
+            "install",
+            "aws-load-balancer-controller",
+            "eks/aws-load-balancer-controller",
+            "--version",
+            "1.7.2",
+            "--namespace",
+            "kube-system",
+            "--set",
+            "clusterName=adopt-main",
+            "--set",
+            "serviceAccount.create=false",
+            "--set",
+            "serviceAccount.name=aws-load-balancer-controller",
+        ],
+    );
+    trial.import(
+        "lb_controller.aws-load-balancer-controller",
+        "kube-system/aws-load-balancer-controller",
+    );
+    assert_eq!(
+        trial.objects("lb_controller.aws-load-balancer-controller"),
+        ["helm:release kube-system/aws-load-balancer-controller"]
+    );
+    let labels = release_labels(&trial, "kube-system", "aws-load-balancer-controller");
+    assert!(
+        labels["meshctl.io/stack"].is_null(),
+        "the import ran no helm upgrade: {labels:#}"
+    );
+    let (action, fields) = trial.planned("lb_controller.aws-load-balancer-controller");
+    assert_eq!(action, "update");
+    assert!(
+        fields
+            .iter()
+            .any(|f| f.ends_with("values.serviceAccount.create")),
+        "meshctl lets the chart make the ServiceAccount: {fields:?}"
+    );
+    trial.apply_converges();
+    let labels = release_labels(&trial, "kube-system", "aws-load-balancer-controller");
+    assert_eq!(labels["meshctl.io/stack"], "adopt", "{labels:#}");
+}
+
+#[test]
+fn cert_manager() {
+    let trial = Trial::new();
+    cluster_by_hand(
+        &trial,
+        &format!("{IRSA_CM}  - kind: cert_manager\n    name: cert-manager\n    chart_version: 1.14.4\n    service_account: cert-manager\n"),
+    );
+    irsa_by_hand(
+        &trial,
+        "iam_service_account.cert-manager",
+        "cert-manager",
+        "cert-manager",
+        "CM",
+    );
+    trial.tool(
+        "helm",
+        &[
+            "install",
+            "cert-manager",
+            "jetstack/cert-manager",
+            "--version",
+            "v1.14.4",
+            "--namespace",
+            "cert-manager",
+            "--create-namespace",
+            "--set",
+            "installCRDs=true",
+        ],
+    );
+    trial.import("cert_manager.cert-manager", "cert-manager/cert-manager");
+    assert_eq!(
+        trial.objects("cert_manager.cert-manager"),
+        [
+            "k8s:v1/Namespace cert-manager",
+            "helm:release cert-manager/cert-manager"
+        ],
+        "the release and the namespace helm made for it"
+    );
+    let labels = release_labels(&trial, "cert-manager", "cert-manager");
+    assert!(labels["meshctl.io/stack"].is_null(), "{labels:#}");
+    let (action, _) = trial.planned("cert_manager.cert-manager");
+    assert_eq!(action, "update");
+    trial.apply_converges();
+    assert_eq!(
+        release_labels(&trial, "cert-manager", "cert-manager")["meshctl.io/stack"],
+        "adopt"
     );
 }
