@@ -1183,3 +1183,117 @@ fn cert_manager() {
         "adopt"
     );
 }
+
+/// cert-manager as the cert_manager test installs and imports it, with `extra` resources after.
+fn cert_manager_by_hand(trial: &Trial, extra: &str) {
+    cluster_by_hand(
+        trial,
+        &format!("  - kind: route53_zone\n    name: public\n    domain: example.com\n{IRSA_CM}  - kind: cert_manager\n    name: cert-manager\n    chart_version: 1.14.4\n    service_account: cert-manager\n{extra}"),
+    );
+    irsa_by_hand(
+        trial,
+        "iam_service_account.cert-manager",
+        "cert-manager",
+        "cert-manager",
+        "CM",
+    );
+    trial.tool(
+        "helm",
+        &[
+            "install",
+            "cert-manager",
+            "jetstack/cert-manager",
+            "--version",
+            "v1.14.4",
+            "--namespace",
+            "cert-manager",
+            "--create-namespace",
+            "--set",
+            "installCRDs=true",
+        ],
+    );
+    trial.import("cert_manager.cert-manager", "cert-manager/cert-manager");
+}
+
+const ISSUER: &str = "  - kind: issuer\n    name: letsencrypt\n    acme: { email: ops@example.com, private_key_secret: letsencrypt-staging }\n    dns01: { zone: public, service_account: cert-manager }\n";
+const ISSUER_BY_HAND: &str = "apiVersion: cert-manager.io/v1\nkind: ClusterIssuer\nmetadata: { name: letsencrypt }\nspec:\n  acme:\n    server: https://acme-v02.api.letsencrypt.org/directory\n    email: ops@example.com\n    privateKeySecretRef: { name: letsencrypt-staging }\n    solvers:\n      - dns01: { route53: { region: ap-northeast-2 } }\n";
+
+#[test]
+fn issuer() {
+    let trial = Trial::new();
+    cert_manager_by_hand(&trial, ISSUER);
+    trial.kubectl_apply(ISSUER_BY_HAND);
+    trial.import("issuer.letsencrypt", "letsencrypt");
+    assert_eq!(
+        trial.objects("issuer.letsencrypt"),
+        ["k8s:cert-manager.io/v1/ClusterIssuer letsencrypt"]
+    );
+    let get = ["get", "clusterissuers.cert-manager.io", "letsencrypt"];
+    assert_eq!(
+        marks(&trial.kubectl(&get)),
+        (None, None),
+        "the import wrote nothing"
+    );
+    let (action, _) = trial.planned("issuer.letsencrypt");
+    assert_eq!(action, "update", "the solver meshctl writes, and the marks");
+    trial.apply_converges();
+    assert_eq!(
+        marks(&trial.kubectl(&get)),
+        (Some("adopt"), Some("issuer.letsencrypt"))
+    );
+}
+
+#[test]
+fn certificate() {
+    let trial = Trial::new();
+    cert_manager_by_hand(
+        &trial,
+        &format!("{ISSUER}  - kind: certificate\n    name: shop-cert\n    namespace: default\n    issuer: letsencrypt\n    dns_names: [shop.example.com]\n"),
+    );
+    trial.kubectl_apply(ISSUER_BY_HAND);
+    trial.import("issuer.letsencrypt", "letsencrypt");
+    trial.kubectl_apply("apiVersion: cert-manager.io/v1\nkind: Certificate\nmetadata: { name: shop-cert, namespace: default }\nspec:\n  secretName: shop-cert\n  dnsNames: [shop.example.com]\n  issuerRef: { name: letsencrypt, kind: ClusterIssuer }\n");
+    // cert-manager issues the Secret; the import adopts it with the Certificate.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !trial
+        .sandbox
+        .kubectl_output(&["get", "secret", "shop-cert", "-n", "default"])
+        .status
+        .success()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "cert-manager issued no Secret"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    trial.import("certificate.shop-cert", "default/shop-cert");
+    let objects = trial.objects("certificate.shop-cert");
+    assert_eq!(
+        objects,
+        [
+            "k8s:v1/Secret default/shop-cert",
+            "k8s:cert-manager.io/v1/Certificate default/shop-cert"
+        ],
+        "the Certificate and the Secret issued for it"
+    );
+    let get = [
+        "get",
+        "certificates.cert-manager.io",
+        "shop-cert",
+        "-n",
+        "default",
+    ];
+    assert_eq!(
+        marks(&trial.kubectl(&get)),
+        (None, None),
+        "the import wrote nothing"
+    );
+    let (action, _) = trial.planned("certificate.shop-cert");
+    assert_eq!(action, "update");
+    trial.apply_converges();
+    assert_eq!(
+        marks(&trial.kubectl(&get)),
+        (Some("adopt"), Some("certificate.shop-cert"))
+    );
+}
