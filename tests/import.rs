@@ -1297,3 +1297,92 @@ fn certificate() {
         (Some("adopt"), Some("certificate.shop-cert"))
     );
 }
+
+#[test]
+fn alb() {
+    let trial = Trial::new();
+    cluster_by_hand(
+        &trial,
+        &format!("{IRSA_LB}  - kind: lb_controller\n    name: aws-load-balancer-controller\n    chart_version: 1.7.2\n    service_account: aws-load-balancer-controller\n{MESH_STACK}  - kind: alb\n    name: public\n    gateway: istio-ingressgateway\n"),
+    );
+    irsa_by_hand(
+        &trial,
+        "iam_service_account.aws-load-balancer-controller",
+        "kube-system",
+        "aws-load-balancer-controller",
+        "LBC",
+    );
+    trial.tool(
+        "helm",
+        &[
+            "install",
+            "aws-load-balancer-controller",
+            "eks/aws-load-balancer-controller",
+            "--version",
+            "1.7.2",
+            "--namespace",
+            "kube-system",
+            "--set",
+            "clusterName=adopt-main",
+            "--set",
+            "serviceAccount.create=false",
+            "--set",
+            "serviceAccount.name=aws-load-balancer-controller",
+        ],
+    );
+    trial.import(
+        "lb_controller.aws-load-balancer-controller",
+        "kube-system/aws-load-balancer-controller",
+    );
+    trial.istioctl_install(ISTIO_BY_HAND);
+    trial.istioctl_install(GATEWAY_BY_HAND);
+    trial.import("istio.mesh", "istio-system/mesh");
+    trial.import(
+        "ingress_gateway.istio-ingressgateway",
+        "istio-system/istio-ingressgateway",
+    );
+    trial.kubectl_apply("apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: public\n  namespace: istio-system\n  annotations:\n    alb.ingress.kubernetes.io/scheme: internet-facing\n    alb.ingress.kubernetes.io/target-type: instance\nspec:\n  ingressClassName: alb\n  rules:\n    - http:\n        paths:\n          - { path: /, pathType: Prefix, backend: { service: { name: istio-ingressgateway, port: { number: 80 } } } }\n");
+    let hostname = support::handbuilt::ingress_hostname(&trial.sandbox, "istio-system", "public");
+    trial.import("alb.public", "istio-system/public");
+    let objects = trial.objects("alb.public");
+    assert!(
+        objects.contains(&"k8s:networking.k8s.io/v1/Ingress istio-system/public".to_string()),
+        "{objects:?}"
+    );
+    // The balancer the controller made for it, by its ARN (read with the SDK).
+    let arn = trial
+        .rt
+        .block_on(
+            aws_sdk_elasticloadbalancingv2::Client::new(&trial.config)
+                .describe_load_balancers()
+                .send(),
+        )
+        .unwrap()
+        .load_balancers()
+        .iter()
+        .find(|b| b.dns_name() == Some(hostname.as_str()))
+        .and_then(|b| b.load_balancer_arn())
+        .unwrap()
+        .to_string();
+    assert!(
+        objects.iter().any(|o| o.ends_with(&format!(" {arn}"))),
+        "the ALB is recorded: {objects:?}"
+    );
+    assert_eq!(
+        trial.record("alb.public")["outputs"]["dns_name"],
+        hostname.as_str()
+    );
+    let get = ["get", "ingress", "public", "-n", "istio-system"];
+    assert_eq!(
+        marks(&trial.kubectl(&get)),
+        (None, None),
+        "the import wrote nothing"
+    );
+    let (action, _) = trial.planned("alb.public");
+    assert_eq!(action, "update");
+    trial.apply_converges();
+    assert_eq!(
+        marks(&trial.kubectl(&get)),
+        (Some("adopt"), Some("alb.public"))
+    );
+}
