@@ -57,41 +57,8 @@ fn eksctl_and_addons(
         "CertManagerRoute53",
         CERT_MANAGER_POLICY,
     ));
-    tool(
-        sandbox,
-        "helm",
-        &[
-            "install",
-            "aws-load-balancer-controller",
-            "eks/aws-load-balancer-controller",
-            "--version",
-            "1.7.2",
-            "--namespace",
-            "kube-system",
-            "--set",
-            &format!("clusterName={cluster}"),
-            "--set",
-            "serviceAccount.create=false",
-            "--set",
-            "serviceAccount.name=aws-load-balancer-controller",
-        ],
-    );
-    tool(
-        sandbox,
-        "helm",
-        &[
-            "install",
-            "cert-manager",
-            "jetstack/cert-manager",
-            "--version",
-            "v1.14.4",
-            "--namespace",
-            "cert-manager",
-            "--create-namespace",
-            "--set",
-            "installCRDs=true",
-        ],
-    );
+    handbuilt::helm_install_lb_controller(sandbox, cluster);
+    handbuilt::helm_install_cert_manager(sandbox);
     vpc_id
 }
 

@@ -1091,24 +1091,7 @@ fn lb_controller() {
         "aws-load-balancer-controller",
         "LBC",
     );
-    trial.tool(
-        "helm",
-        &[
-            "install",
-            "aws-load-balancer-controller",
-            "eks/aws-load-balancer-controller",
-            "--version",
-            "1.7.2",
-            "--namespace",
-            "kube-system",
-            "--set",
-            "clusterName=adopt-main",
-            "--set",
-            "serviceAccount.create=false",
-            "--set",
-            "serviceAccount.name=aws-load-balancer-controller",
-        ],
-    );
+    support::handbuilt::helm_install_lb_controller(&trial.sandbox, "adopt-main");
     trial.import(
         "lb_controller.aws-load-balancer-controller",
         "kube-system/aws-load-balancer-controller",
@@ -1149,21 +1132,7 @@ fn cert_manager() {
         "cert-manager",
         "CM",
     );
-    trial.tool(
-        "helm",
-        &[
-            "install",
-            "cert-manager",
-            "jetstack/cert-manager",
-            "--version",
-            "v1.14.4",
-            "--namespace",
-            "cert-manager",
-            "--create-namespace",
-            "--set",
-            "installCRDs=true",
-        ],
-    );
+    support::handbuilt::helm_install_cert_manager(&trial.sandbox);
     trial.import("cert_manager.cert-manager", "cert-manager/cert-manager");
     assert_eq!(
         trial.objects("cert_manager.cert-manager"),
@@ -1197,21 +1166,7 @@ fn cert_manager_by_hand(trial: &Trial, extra: &str) {
         "cert-manager",
         "CM",
     );
-    trial.tool(
-        "helm",
-        &[
-            "install",
-            "cert-manager",
-            "jetstack/cert-manager",
-            "--version",
-            "v1.14.4",
-            "--namespace",
-            "cert-manager",
-            "--create-namespace",
-            "--set",
-            "installCRDs=true",
-        ],
-    );
+    support::handbuilt::helm_install_cert_manager(&trial.sandbox);
     trial.import("cert_manager.cert-manager", "cert-manager/cert-manager");
 }
 
@@ -1312,24 +1267,7 @@ fn alb() {
         "aws-load-balancer-controller",
         "LBC",
     );
-    trial.tool(
-        "helm",
-        &[
-            "install",
-            "aws-load-balancer-controller",
-            "eks/aws-load-balancer-controller",
-            "--version",
-            "1.7.2",
-            "--namespace",
-            "kube-system",
-            "--set",
-            "clusterName=adopt-main",
-            "--set",
-            "serviceAccount.create=false",
-            "--set",
-            "serviceAccount.name=aws-load-balancer-controller",
-        ],
-    );
+    support::handbuilt::helm_install_lb_controller(&trial.sandbox, "adopt-main");
     trial.import(
         "lb_controller.aws-load-balancer-controller",
         "kube-system/aws-load-balancer-controller",

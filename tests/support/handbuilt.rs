@@ -447,3 +447,47 @@ pub fn ingress_hostname(sandbox: &Sandbox, namespace: &str, name: &str) -> Strin
         std::thread::sleep(Duration::from_millis(300));
     }
 }
+
+/// `helm install` of the AWS Load Balancer Controller (chart 1.7.2) as its docs show it, running
+/// as the ServiceAccount eksctl made for its IRSA role.
+pub fn helm_install_lb_controller(sandbox: &Sandbox, cluster: &str) {
+    tool(
+        sandbox,
+        "helm",
+        &[
+            "install",
+            "aws-load-balancer-controller",
+            "eks/aws-load-balancer-controller",
+            "--version",
+            "1.7.2",
+            "--namespace",
+            "kube-system",
+            "--set",
+            &format!("clusterName={cluster}"),
+            "--set",
+            "serviceAccount.create=false",
+            "--set",
+            "serviceAccount.name=aws-load-balancer-controller",
+        ],
+    );
+}
+
+/// `helm install` of cert-manager v1.14.4 with its CRDs, into a namespace helm makes.
+pub fn helm_install_cert_manager(sandbox: &Sandbox) {
+    tool(
+        sandbox,
+        "helm",
+        &[
+            "install",
+            "cert-manager",
+            "jetstack/cert-manager",
+            "--version",
+            "v1.14.4",
+            "--namespace",
+            "cert-manager",
+            "--create-namespace",
+            "--set",
+            "installCRDs=true",
+        ],
+    );
+}

@@ -100,6 +100,14 @@ fn facts() -> Facts {
                 ]}}]},
                 "status": {"loadBalancer": {"ingress": [{"hostname": "k8s-public-1.eu-west-1.elb.amazonaws.com"}]}}
             })],
+            objects: vec![
+                json!({"kind": "DestinationRule", "metadata": {"name": "reviews", "namespace": "shop"},
+                    "spec": {"host": "reviews", "trafficPolicy": {"outlierDetection": {"consecutive5xxErrors": 5, "interval": "30s"}},
+                        "subsets": [{"name": "v1", "labels": {"version": "v1"}}]}}),
+                json!({"kind": "AuthorizationPolicy", "metadata": {"name": "require-jwt", "namespace": "shop"},
+                    "spec": {"selector": {"matchLabels": {"app": "nginx"}}, "action": "ALLOW",
+                        "rules": [{"from": [{"source": {"requestPrincipals": ["*"]}}]}]}}),
+            ],
             unexpressed: vec!["Deployment default/shop".into()],
             ..KubeFacts::default()
         },
@@ -119,6 +127,8 @@ fn the_stack_uses_typed_references_and_import_ids_and_validates() {
         "  - kind: lb_controller\n    name: aws-load-balancer-controller\n    import: kube-system/aws-load-balancer-controller\n    chart_version: 1.7.2\n    service_account: aws-load-balancer-controller\n",
         "  - kind: alb\n    name: public\n    import: istio-system/public\n    gateway: istio-ingressgateway\n    certificate: wildcard-example-com\n",
         "  # - Deployment default/shop\n",
+        "  - kind: destination_rule\n    name: reviews\n    import: shop/reviews\n    namespace: shop\n    host: reviews\n    traffic_policy:\n      outlier_detection:\n        consecutive_5xx_errors: 5\n        interval: 30s\n    subsets:\n    - name: v1\n      labels:\n        version: v1\n",
+        "  - kind: authorization_policy\n    name: require-jwt\n    import: shop/require-jwt\n    namespace: shop\n    selector:\n      app: nginx\n    action: ALLOW\n    rules:\n    - from:\n      - source:\n          request_principals:\n          - '*'\n",
     ] {
         assert!(text.contains(expected), "missing:\n{expected}\nin:\n{text}");
     }

@@ -5,7 +5,7 @@
 
 use crate::{acm, eks, iam, route53, Cx};
 use meshctl_model::record::OwnedObject;
-use meshctl_provider::ProviderError;
+use meshctl_provider::{ErrorClass, ProviderError};
 
 type Result<T> = std::result::Result<T, ProviderError>;
 
@@ -65,18 +65,7 @@ pub(crate) async fn mark(cx: &Cx<'_>, objects: &[OwnedObject]) -> Result<()> {
                 }
             }
             iam::ROLE => {
-                let tags = cx
-                    .tags()
-                    .into_iter()
-                    .map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(k).value(v).build())
-                    .collect::<std::result::Result<Vec<_>, _>>()
-                    .map_err(|e| {
-                        cx.error(
-                            meshctl_provider::ErrorClass::Permanent,
-                            "mark",
-                            e.to_string(),
-                        )
-                    })?;
+                let tags = iam_tags(cx)?;
                 cx.aws
                     .iam
                     .tag_role()
@@ -87,18 +76,7 @@ pub(crate) async fn mark(cx: &Cx<'_>, objects: &[OwnedObject]) -> Result<()> {
                     .map_err(cx.sdk("mark", "TagRole"))?;
             }
             iam::OIDC_PROVIDER => {
-                let tags = cx
-                    .tags()
-                    .into_iter()
-                    .map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(k).value(v).build())
-                    .collect::<std::result::Result<Vec<_>, _>>()
-                    .map_err(|e| {
-                        cx.error(
-                            meshctl_provider::ErrorClass::Permanent,
-                            "mark",
-                            e.to_string(),
-                        )
-                    })?;
+                let tags = iam_tags(cx)?;
                 cx.aws
                     .iam
                     .tag_open_id_connect_provider()
@@ -110,18 +88,7 @@ pub(crate) async fn mark(cx: &Cx<'_>, objects: &[OwnedObject]) -> Result<()> {
             }
             route53::ZONE => route53::tag_zone(cx, &object.id).await?,
             acm::CERTIFICATE => {
-                let tags = cx
-                    .tags()
-                    .into_iter()
-                    .map(|(k, v)| aws_sdk_acm::types::Tag::builder().key(k).value(v).build())
-                    .collect::<std::result::Result<Vec<_>, _>>()
-                    .map_err(|e| {
-                        cx.error(
-                            meshctl_provider::ErrorClass::Permanent,
-                            "mark",
-                            e.to_string(),
-                        )
-                    })?;
+                let tags = acm_tags(cx)?;
                 cx.aws
                     .acm
                     .add_tags_to_certificate()
@@ -135,6 +102,24 @@ pub(crate) async fn mark(cx: &Cx<'_>, objects: &[OwnedObject]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The marks as IAM tags (a tag the SDK cannot build is a permanent error, not a panic).
+fn iam_tags(cx: &Cx<'_>) -> Result<Vec<aws_sdk_iam::types::Tag>> {
+    cx.tags()
+        .into_iter()
+        .map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(k).value(v).build())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| cx.error(ErrorClass::Permanent, "mark", e.to_string()))
+}
+
+/// The marks as ACM tags.
+fn acm_tags(cx: &Cx<'_>) -> Result<Vec<aws_sdk_acm::types::Tag>> {
+    cx.tags()
+        .into_iter()
+        .map(|(k, v)| aws_sdk_acm::types::Tag::builder().key(k).value(v).build())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| cx.error(ErrorClass::Permanent, "mark", e.to_string()))
 }
 
 async fn tag_eks(cx: &Cx<'_>, arn: &str) -> Result<()> {

@@ -179,6 +179,10 @@ pub fn compose(facts: &Facts, names: &Names, out: &mut Vec<Resource>) {
             "Certificate" => out.push(certificate(names, object)),
             "Gateway" => out.push(istio_gateway(facts, names, object)),
             "VirtualService" => out.push(virtual_service(names, object)),
+            "DestinationRule"
+            | "PeerAuthentication"
+            | "RequestAuthentication"
+            | "AuthorizationPolicy" => out.push(policy(object)),
             _ => {}
         }
     }
@@ -189,7 +193,14 @@ pub fn compose(facts: &Facts, names: &Names, out: &mut Vec<Resource>) {
         .filter(|o| {
             !matches!(
                 o["kind"].as_str().unwrap_or_default(),
-                "ClusterIssuer" | "Certificate" | "Gateway" | "VirtualService"
+                "ClusterIssuer"
+                    | "Certificate"
+                    | "Gateway"
+                    | "VirtualService"
+                    | "DestinationRule"
+                    | "PeerAuthentication"
+                    | "RequestAuthentication"
+                    | "AuthorizationPolicy"
             )
         })
         .map(describe)
@@ -723,4 +734,93 @@ fn virtual_service(names: &Names, object: &Value) -> Resource {
         .collect();
     r.set("http", Value::Array(http));
     r
+}
+
+/// A DestinationRule or a security policy: the kind's fields are Istio's spec with snake_case
+/// names, and a workload selector's `matchLabels` as `selector`.
+fn policy(object: &Value) -> Resource {
+    let kind = match object["kind"].as_str().unwrap_or_default() {
+        "DestinationRule" => "destination_rule",
+        "PeerAuthentication" => "peer_authentication",
+        "RequestAuthentication" => "request_authentication",
+        _ => "authorization_policy",
+    };
+    let metadata = &object["metadata"];
+    let namespace = metadata["namespace"].as_str().unwrap_or("default");
+    let object_name = metadata["name"].as_str().unwrap_or_default();
+    let mut r = Resource::new(
+        kind,
+        &super::resource_name(object_name),
+        Some(format!("{namespace}/{object_name}")),
+    );
+    r.set("namespace", namespace);
+    let Some(spec) = object["spec"].as_object() else {
+        return r;
+    };
+    for (key, value) in spec {
+        match key.as_str() {
+            "selector" => {
+                if let Some(labels) = value["matchLabels"].as_object() {
+                    r.set("selector", Value::Object(labels.clone()));
+                }
+            }
+            _ => {
+                r.set(&snake_case(key), snake_keys(value));
+            }
+        }
+    }
+    r
+}
+
+/// Istio's camelCase field names as the stack language's snake_case ones, all the way down (map
+/// keys that are data, such as labels, keep their names).
+fn snake_keys(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    if k == "labels" || k == "matchLabels" {
+                        (snake_case(k), v.clone())
+                    } else {
+                        (snake_case(k), snake_keys(v))
+                    }
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(snake_keys).collect()),
+        other => other.clone(),
+    }
+}
+
+fn snake_case(name: &str) -> String {
+    if name == "consecutive5xxErrors" {
+        return "consecutive_5xx_errors".to_string();
+    }
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::snake_case;
+
+    #[test]
+    fn istio_names_become_the_stack_languages() {
+        assert_eq!(snake_case("trafficPolicy"), "traffic_policy");
+        assert_eq!(
+            snake_case("http1MaxPendingRequests"),
+            "http1_max_pending_requests"
+        );
+        assert_eq!(snake_case("consecutive5xxErrors"), "consecutive_5xx_errors");
+        assert_eq!(snake_case("jwksUri"), "jwks_uri");
+        assert_eq!(snake_case("notValues"), "not_values");
+    }
 }
