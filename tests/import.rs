@@ -272,6 +272,10 @@ fn refused_when_there_is_no_such_object_of_the_kind() {
             && stderr.contains("Namespace shop"),
         "{stderr}"
     );
+    assert!(
+        !trial.state().exists(),
+        "a refused import of a stack with no state made none"
+    );
     // An id that names another object than the stack's resource.
     let stderr = trial.refused("namespace.shop", "default/shop");
     assert!(

@@ -47,6 +47,15 @@ pub fn run(args: &Args, providers: &ProviderFactory) -> Result<ExitCode> {
         targets: vec![address.clone()],
         ..PlanOptions::default()
     };
+    // A stack with no state yet gets one only when the import succeeds: a refused import
+    // changes nothing, on disk or in a bucket.
+    let header = args.stack.header()?;
+    let stack_file_path = args.stack.file.as_path();
+    let existed = args.state.exists(
+        &header.stack,
+        header.backend.as_ref(),
+        Some(stack_file_path),
+    )?;
     let Some(planned) = make_plan(
         &args.stack,
         &args.state,
@@ -54,22 +63,27 @@ pub fn run(args: &Args, providers: &ProviderFactory) -> Result<ExitCode> {
         true,
         providers,
         "import",
-        true,
+        existed,
         args.var_change,
     )?
     else {
         return Ok(ExitCode::from(1));
     };
-    let Some(state) = &planned.state else {
-        anyhow::bail!("the state could not be opened for the import");
-    };
     let stack_file = args.stack.file.display();
-    if state.store.record(address)?.is_some() {
+    let recorded = match &planned.state {
+        Some(state) => state.store.record(address)?.is_some(),
+        None => false,
+    };
+    if recorded {
+        let location = planned
+            .state
+            .as_ref()
+            .map(|s| s.location())
+            .unwrap_or_default();
         errln!(
-            "error: {address} is already in the state in {}: an import would replace what meshctl manages\n  \
+            "error: {address} is already in the state in {location}: an import would replace what meshctl manages\n  \
              help: `meshctl state show {address} -f {stack_file}` shows its record; to adopt another object as it, \
-             `meshctl state rm {address} -f {stack_file}` first (the object it records stays). Nothing was changed.",
-            state.location()
+             `meshctl state rm {address} -f {stack_file}` first (the object it records stays). Nothing was changed."
         );
         return Ok(ExitCode::from(1));
     }
@@ -81,7 +95,10 @@ pub fn run(args: &Args, providers: &ProviderFactory) -> Result<ExitCode> {
         errln!("error: {address} is looked up (`existing`), not managed: there is nothing to import\n  help: remove `existing` to manage it with this stack, then import it. Nothing was changed.");
         return Ok(ExitCode::from(1));
     }
-    let records = state.store.records()?;
+    let records = match &planned.state {
+        Some(state) => state.store.records()?,
+        None => Vec::new(),
+    };
     let mut inputs: meshctl_provider::Inputs = records
         .iter()
         .filter(|r| change.depends_on.contains(&r.address))
@@ -160,6 +177,27 @@ pub fn run(args: &Args, providers: &ProviderFactory) -> Result<ExitCode> {
         accepted: Vec::new(),
     };
     let count = record.objects.len();
+    // The state is made now, for a stack that had none; under its lock, the address must still
+    // be free.
+    let opened;
+    let state = match &planned.state {
+        Some(state) => state,
+        None => {
+            opened = args.state.open(
+                &header.stack,
+                header.backend.as_ref(),
+                Some(stack_file_path),
+                "import",
+            )?;
+            if opened.store.record(address)?.is_some() {
+                errln!(
+                    "error: {address} was recorded by another run meanwhile. Nothing was changed."
+                );
+                return Ok(ExitCode::from(1));
+            }
+            &opened
+        }
+    };
     state.store.commit(Change {
         put: vec![meshctl_plan::recorded::recorded_record(record)],
         ..Change::default()
