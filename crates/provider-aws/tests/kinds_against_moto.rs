@@ -2256,7 +2256,19 @@ async fn import_adopts_existing_objects_by_id() {
         ),
         (1, 2, 4)
     );
-    assert_eq!(group.objects.len(), 1);
+    // The nodegroup and its node role, as a create records them (the role first).
+    let recorded: Vec<(&str, &str)> = group
+        .objects
+        .iter()
+        .map(|o| (o.kind.as_str(), o.id.as_str()))
+        .collect();
+    assert_eq!(
+        recorded,
+        [
+            ("iam:role", "hand-made-nodes"),
+            ("eks:nodegroup", "hand-made/general")
+        ]
+    );
 }
 
 #[tokio::test]
