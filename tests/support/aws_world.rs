@@ -94,6 +94,21 @@ pub fn world(
                 .map(|r| r.role_name().to_string())
                 .collect(),
         );
+        // The account's own (customer-managed) policies, which moto lists apart from AWS's.
+        let policies = iam
+            .list_policies()
+            .scope(aws_sdk_iam::types::PolicyScopeType::Local)
+            .send()
+            .await
+            .unwrap();
+        world.insert(
+            "iam_policy",
+            policies
+                .policies()
+                .iter()
+                .filter_map(|p| p.policy_name().map(String::from))
+                .collect(),
+        );
         let providers = iam.list_open_id_connect_providers().send().await.unwrap();
         world.insert(
             "oidc_provider",

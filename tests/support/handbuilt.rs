@@ -295,9 +295,9 @@ pub async fn eksctl_cluster(config: &SdkConfig, cluster: &str, version: &str) ->
     vpc_id
 }
 
-/// What `eksctl create iamserviceaccount` makes: a role trusted by NAMESPACE/ACCOUNT through
-/// the cluster's OIDC provider with `policy` (created as a managed policy) attached, and the
-/// ServiceAccount annotated with it. Returns the role's name.
+/// What `eksctl create iamserviceaccount --attach-policy-arn` makes: a role trusted by
+/// NAMESPACE/ACCOUNT through the cluster's OIDC provider with the managed policy `policy_name`
+/// attached (made by `account_policy` unless it exists). Returns the role's name.
 pub async fn eksctl_iam_service_account(
     config: &SdkConfig,
     cluster: &str,
@@ -349,17 +349,7 @@ pub async fn eksctl_iam_service_account(
         .send()
         .await
         .unwrap();
-    let policy_arn = iam
-        .create_policy()
-        .policy_name(policy_name)
-        .policy_document(policy)
-        .send()
-        .await
-        .unwrap()
-        .policy()
-        .and_then(|p| p.arn())
-        .unwrap()
-        .to_string();
+    let policy_arn = account_policy(config, policy_name, policy).await;
     iam.attach_role_policy()
         .role_name(&name)
         .policy_arn(policy_arn)
@@ -367,6 +357,36 @@ pub async fn eksctl_iam_service_account(
         .await
         .unwrap();
     name
+}
+
+/// The customer-managed policy `name` (`aws iam create-policy`, as the add-ons' docs have teams
+/// do before eksctl), made from `document` unless the account has it. Returns its ARN.
+pub async fn account_policy(config: &SdkConfig, name: &str, document: &str) -> String {
+    let iam = aws_sdk_iam::Client::new(config);
+    let listed = iam
+        .list_policies()
+        .scope(aws_sdk_iam::types::PolicyScopeType::Local)
+        .send()
+        .await
+        .unwrap();
+    if let Some(arn) = listed
+        .policies()
+        .iter()
+        .find(|p| p.policy_name() == Some(name))
+        .and_then(|p| p.arn())
+    {
+        return arn.to_string();
+    }
+    iam.create_policy()
+        .policy_name(name)
+        .policy_document(document)
+        .send()
+        .await
+        .unwrap()
+        .policy()
+        .and_then(|p| p.arn())
+        .unwrap()
+        .to_string()
 }
 
 /// The console's clicks: an ACM certificate for `*.DOMAIN` and `DOMAIN`, validated by DNS in

@@ -131,6 +131,10 @@ pub fn compose(facts: &Facts, names: &Names, out: &mut Vec<Resource>) {
         r.set("namespace", role.namespace.clone());
         r.set("service_account", role.service_account.clone());
         if !role.policy_arns.is_empty() {
+            r.comments.push(
+                "Its managed policies are referenced, not adopted: destroy detaches them and leaves them in the account."
+                    .to_string(),
+            );
             r.set("policy_arns", json!(role.policy_arns));
         }
         let mut inline = role.inline_policies.iter();
