@@ -411,6 +411,18 @@ fn tagged_addresses(rt: &tokio::runtime::Runtime, config: &SdkConfig) -> HashMap
             }
         }
         let iam = aws_sdk_iam::Client::new(config);
+        // Roles carry their tags from CreateRole on (ListRoles does not return tags).
+        for role in iam.list_roles().send().await.unwrap().roles() {
+            let tags = iam
+                .list_role_tags()
+                .role_name(role.role_name())
+                .send()
+                .await
+                .unwrap();
+            if let Some(tag) = tags.tags().iter().find(|t| t.key() == "meshctl:address") {
+                found.insert(role.role_name().to_string(), tag.value().to_string());
+            }
+        }
         for provider in iam
             .list_open_id_connect_providers()
             .send()
