@@ -7,7 +7,7 @@
 use super::sandbox::{show, Sandbox};
 use super::REGION;
 use aws_config::SdkConfig;
-use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
+use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -291,7 +291,6 @@ pub async fn eksctl_cluster(config: &SdkConfig, cluster: &str, version: &str) ->
         .send()
         .await
         .unwrap();
-    let _ = Filter::builder();
     vpc_id
 }
 

@@ -168,7 +168,7 @@ pub fn compose(facts: &Facts, names: &Names, out: &mut Vec<Resource>) {
     }
 
     for ingress in &kube.ingresses {
-        if let Some(r) = alb(facts, names, ingress) {
+        if let Some(r) = alb(names, ingress) {
             out.push(r);
         }
     }
@@ -398,7 +398,7 @@ fn ingress_gateway(facts: &Facts, names: &Names, gateway: &GatewayFacts) -> Reso
     r
 }
 
-fn alb(facts: &Facts, names: &Names, ingress: &Value) -> Option<Resource> {
+fn alb(names: &Names, ingress: &Value) -> Option<Resource> {
     let metadata = &ingress["metadata"];
     let namespace = metadata["namespace"].as_str().unwrap_or("default");
     let ingress_name = metadata["name"].as_str()?;
@@ -515,7 +515,6 @@ fn alb(facts: &Facts, names: &Names, ingress: &Value) -> Option<Resource> {
     if let Some(acl) = annotation("wafv2-acl-arn") {
         r.set("waf_acl_arn", acl);
     }
-    let _ = facts;
     Some(r)
 }
 
